@@ -1,0 +1,98 @@
+"""How routers describe their endpoints and read Docker's request conventions.
+
+A router module exposes `routes(service) -> list[Route]`; the server mounts every
+route both unversioned and under `/v{version}`. Handlers raise PierError subclasses;
+the server turns them into Docker's `{"message": ...}` bodies in one place.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from aiohttp import web
+
+from pier.errors import InvalidParameter
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    method: str
+    path: str  # aiohttp syntax, e.g. "/images/{name:.+}/json"
+    handler: Handler
+
+
+def json_response(body: Any, status: int = 200) -> web.Response:
+    return web.Response(
+        body=json.dumps(body, separators=(",", ":")).encode() + b"\n",
+        status=status,
+        content_type="application/json",
+    )
+
+
+def no_content(status: int = 204) -> web.Response:
+    return web.Response(status=status)
+
+
+async def read_json(request: web.Request, *, allow_empty: bool = True) -> dict[str, Any]:
+    """The JSON object in the body; Docker's wording when it is not one."""
+    raw = await request.read()
+    if not raw.strip():
+        if allow_empty:
+            return {}
+        raise InvalidParameter("invalid JSON: request body is empty")
+    try:
+        body = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise InvalidParameter(f"invalid JSON: {exc}") from exc
+    if body is None:
+        return {}
+    if not isinstance(body, dict):
+        raise InvalidParameter("invalid JSON: body must be an object")
+    return body
+
+
+def query_bool(request: web.Request, name: str, default: bool = False) -> bool:
+    """Docker's boolean query values: absent -> default; "", "0", "false", "no" -> False."""
+    value = request.query.get(name)
+    if value is None:
+        return default
+    return value.strip().lower() not in ("", "0", "false", "no", "off")
+
+
+def query_int(request: web.Request, name: str, default: int | None = None) -> int | None:
+    value = request.query.get(name)
+    if value is None or value == "":
+        return default
+    try:
+        return int(value)
+    except ValueError:
+        raise InvalidParameter(
+            f'strconv.Atoi: parsing "{value}": invalid syntax'
+        ) from None
+
+
+def query_filters(request: web.Request) -> dict[str, list[str]]:
+    """`filters` as Docker sends it: {"key": ["v", ...]} or the legacy {"key": {"v": true}}."""
+    raw = request.query.get("filters")
+    if not raw:
+        return {}
+    try:
+        parsed = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise InvalidParameter(f"invalid filter: {exc}") from exc
+    if not isinstance(parsed, dict):
+        raise InvalidParameter("invalid filter: not an object")
+    out: dict[str, list[str]] = {}
+    for key, values in parsed.items():
+        if isinstance(values, dict):
+            out[key] = [v for v, on in values.items() if on]
+        elif isinstance(values, list):
+            out[key] = [str(v) for v in values]
+        else:
+            raise InvalidParameter(f"invalid filter '{key}'")
+    return out

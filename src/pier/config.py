@@ -1,0 +1,116 @@
+"""DaemonConfig: everything pierd is told, from flags and a daemon.json-style file.
+
+Keys of the config file follow dockerd's daemon.json where dockerd has one
+(`data-root`, `exec-root`, `hosts`, `runtimes`, `default-runtime`, `log-level`,
+`cgroup-parent`, `pidfile`, `init-path`); Pier's own keys are documented below.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+from pier.errors import InvalidParameter
+
+DEFAULT_HOST = "unix:///run/pier/pier.sock"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RuntimeConfig:
+    """An OCI runtime the daemon may run containers with (Docker's `runtimes`)."""
+
+    name: str
+    path: str
+    args: tuple[str, ...] = ()
+
+
+def _default_runtimes() -> Mapping[str, RuntimeConfig]:
+    found = {}
+    for name in ("crun", "runc"):
+        path = shutil.which(name) or f"/usr/bin/{name}"
+        found[name] = RuntimeConfig(name=name, path=path)
+    return MappingProxyType(found)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DaemonConfig:
+    hosts: tuple[str, ...] = (DEFAULT_HOST,)
+    data_root: Path = Path("/var/lib/pier")
+    exec_root: Path = Path("/run/pier")
+    pidfile: Path | None = None  # default: <exec_root>/pierd.pid
+    log_level: str = "info"
+    runtimes: Mapping[str, RuntimeConfig] = field(default_factory=_default_runtimes)
+    default_runtime: str = "crun"
+    # The cgroup (relative to each hierarchy's root) under which containers are placed;
+    # Docker's cgroupfs driver uses "/docker".
+    cgroup_parent: str = "/pier"
+    conmon_path: str = "conmon"
+    # The init binary for `--init` (Docker ships tini as docker-init).
+    init_path: str = "tini"
+    # Pier's own: on a cgroup v1 "hybrid" host whose cgroup2 mount holds a controller,
+    # crun refuses to run. When true, pierd mounts that controller as a v1 hierarchy
+    # to free it (a host change, hence opt-in); when false, pierd falls back to runc.
+    fix_hybrid_cgroups: bool = False
+
+    @property
+    def pidfile_path(self) -> Path:
+        return self.pidfile or self.exec_root / "pierd.pid"
+
+    def runtime(self, name: str | None) -> RuntimeConfig:
+        key = name or self.default_runtime
+        try:
+            return self.runtimes[key]
+        except KeyError:
+            raise InvalidParameter(f"unknown or invalid runtime name: {key}") from None
+
+    def with_overrides(self, **changes: Any) -> DaemonConfig:
+        return replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+
+def load_config_file(path: Path) -> dict[str, Any]:
+    """Read a daemon.json-style file into DaemonConfig keyword arguments."""
+    try:
+        raw = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise InvalidParameter(f"config file not found: {path}") from None
+    except json.JSONDecodeError as exc:
+        raise InvalidParameter(f"invalid daemon configuration file {path}: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise InvalidParameter(f"invalid daemon configuration file {path}: not an object")
+    out: dict[str, Any] = {}
+    simple = {
+        "data-root": ("data_root", Path),
+        "exec-root": ("exec_root", Path),
+        "pidfile": ("pidfile", Path),
+        "log-level": ("log_level", str),
+        "default-runtime": ("default_runtime", str),
+        "cgroup-parent": ("cgroup_parent", str),
+        "conmon-path": ("conmon_path", str),
+        "init-path": ("init_path", str),
+        "fix-hybrid-cgroups": ("fix_hybrid_cgroups", bool),
+    }
+    for key, value in raw.items():
+        if key in simple:
+            attr, kind = simple[key]
+            out[attr] = kind(value)
+        elif key == "hosts":
+            out["hosts"] = tuple(str(h) for h in value)
+        elif key == "runtimes":
+            runtimes = dict(_default_runtimes())
+            for name, spec in value.items():
+                runtimes[name] = RuntimeConfig(
+                    name=name,
+                    path=str(spec["path"]),
+                    args=tuple(spec.get("runtimeArgs", ())),
+                )
+            out["runtimes"] = MappingProxyType(runtimes)
+        else:
+            raise InvalidParameter(
+                f"the following directives don't match any configuration option: {key}"
+            )
+    return out
