@@ -15,7 +15,10 @@ from typing import Any
 
 from pier.errors import InvalidParameter
 
-_EMPTY: Mapping[str, Any] = MappingProxyType({})
+
+def _empty() -> Mapping[str, Any]:
+    return MappingProxyType({})
+
 
 # Docker's container-config keys that ImageConfig models; everything else goes to `extra`.
 _CONFIG_KEYS = (
@@ -55,14 +58,15 @@ class ImageConfig:
     entrypoint: tuple[str, ...] | None = None
     cmd: tuple[str, ...] | None = None
     working_dir: str = ""
-    labels: Mapping[str, str] = _EMPTY
+    labels: Mapping[str, str] = field(default_factory=_empty)
     exposed_ports: tuple[str, ...] = ()  # "80/tcp"
     volumes: tuple[str, ...] = ()
     stop_signal: str = ""
     healthcheck: Mapping[str, Any] | None = None
     shell: tuple[str, ...] | None = None
     on_build: tuple[str, ...] = ()
-    extra: Mapping[str, Any] = _EMPTY  # keys Pier does not model, kept verbatim
+    # Keys Pier does not model, kept verbatim.
+    extra: Mapping[str, Any] = field(default_factory=_empty)
 
     @classmethod
     def from_json(cls, raw: Mapping[str, Any] | None) -> ImageConfig:
@@ -178,7 +182,7 @@ class ImageSpec:
     config: ImageConfig = field(default_factory=ImageConfig)
     diff_ids: tuple[str, ...] = ()
     history: tuple[HistoryEntry, ...] = ()
-    extra: Mapping[str, Any] = _EMPTY
+    extra: Mapping[str, Any] = field(default_factory=_empty)
 
     @classmethod
     def from_bytes(cls, data: bytes) -> ImageSpec:
