@@ -1,0 +1,522 @@
+"""The Runtime driver: one conmon per container, conmon runs crun or runc.
+
+How conmon is driven (facts from conmon 2.1's sources, the version Debian 12 ships):
+
+- We start `conmon` with a pipe's write end passed as `_OCI_SYNCPIPE`. conmon forks;
+  the first process writes the grandchild's pid to `--conmon-pidfile` and exits, the
+  grandchild calls setsid(), becomes a child subreaper and runs
+  `<runtime> [--runtime-arg...] create --bundle B --pid-file P <cid>`. When that
+  succeeds it writes `{"data": <container pid>}` to the sync pipe; when it fails,
+  `{"data": -1, "message": "<the runtime's stderr>"}`, and exits.
+- conmon creates the `attach` socket, the `ctl` and `winsz` FIFOs in the bundle
+  directory. With `--full-attach` it does not make the short symlink under
+  `--socket-dir-path`; the socket is `<bundle>/attach`.
+- When the container exits conmon drains its output into the k8s-file log, writes the
+  exit code ("%d", 128+signal for a signal) to `<persist-dir>/exit`, an empty `oom`
+  file there if the cgroup saw an OOM kill, then exits.
+
+Everything lives in the driver's directory `<exec_root>/conmon/<cid>/`, which is also
+the bundle conmon and the runtime see (its config.json points at the caller's bundle).
+So the attach socket path is short whatever the data root, and a later daemon process
+finds all it needs there: `conmon.pid`, `pid`, `exit`, `oom`, `attach`, `ctl`.
+Each runtime keeps its state under `<exec_root>/runtime/<runtime name>` (`--root`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import errno
+import json
+import os
+import select
+import shutil
+import signal as signals
+import socket
+import subprocess
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from pier.config import RuntimeConfig
+from pier.errors import Conflict, NoSuchContainer, SystemFailure
+from pier.runtime.base import CreateRequest, ExitStatus, RuntimeState, RuntimeStatus
+from pier.runtime.messages import create_error, runtime_message
+
+_CREATE_TIMEOUT = 60.0
+_RUNTIME_TIMEOUT = 60.0
+_MONITOR_EXIT_TIMEOUT = 10.0
+_UNIX_PATH_MAX = 107  # sizeof(sun_path) minus the terminating NUL
+
+
+def rfc3339_nano(ns: int) -> str:
+    """Go's time.RFC3339Nano in UTC: trailing zeros of the fraction dropped."""
+    seconds, nanos = divmod(ns, 1_000_000_000)
+    base = datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+    frac = f"{nanos:09d}".rstrip("0")
+    return f"{base}.{frac}Z" if frac else f"{base}Z"
+
+
+def connect_attach_socket(path: Path) -> socket.socket:
+    """Connect to a conmon attach socket, even when its path is longer than sun_path."""
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET | socket.SOCK_CLOEXEC)
+    try:
+        if len(os.fsencode(path)) <= _UNIX_PATH_MAX:
+            sock.connect(str(path))
+        else:
+            # The same trick conmon uses to bind it: name the directory through a fd.
+            dirfd = os.open(path.parent, os.O_PATH | os.O_CLOEXEC)
+            try:
+                sock.connect(f"/proc/self/fd/{dirfd}/{path.name}")
+            finally:
+                os.close(dirfd)
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
+def _process_alive(pid: int, marker: bytes | None = None) -> bool:
+    """True if `pid` runs (not a zombie) and, given a marker, its cmdline contains it."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_bytes()
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes() if marker else b""
+    except OSError:
+        return False
+    fields = stat.rsplit(b")", 1)[-1].split()
+    if not fields or fields[0] in (b"Z", b"X"):
+        return False
+    return marker is None or marker in cmdline
+
+
+def _parent_pid(pid: int) -> int | None:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_bytes()
+    except OSError:
+        return None
+    fields = stat.rsplit(b")", 1)[-1].split()
+    return int(fields[1]) if len(fields) > 1 else None
+
+
+def _read_int(path: Path) -> int | None:
+    try:
+        return int(path.read_text().strip())
+    except (OSError, ValueError):
+        return None
+
+
+def _wait_pid_exit(pid: int, timeout: float) -> bool:
+    """Block until `pid` exits (zombie counts); False on timeout."""
+    try:
+        pidfd = os.pidfd_open(pid)
+    except ProcessLookupError:
+        return True
+    try:
+        ready, _, _ = select.select([pidfd], [], [], timeout)
+        return bool(ready)
+    finally:
+        os.close(pidfd)
+
+
+class ConmonRuntime:
+    """The `Runtime` implementation over conmon and an OCI runtime (crun, runc)."""
+
+    def __init__(self, *, exec_root: Path, conmon_path: str = "conmon", log_level: str = "error"):
+        self._exec_root = exec_root
+        self._conmon_path = conmon_path
+        self._log_level = log_level
+
+    # -- paths ---------------------------------------------------------------------
+
+    def _dir(self, cid: str) -> Path:
+        if not cid or "/" in cid or cid in (".", ".."):
+            raise NoSuchContainer(cid)
+        return self._exec_root / "conmon" / cid
+
+    def _runtime_root(self, runtime: RuntimeConfig) -> Path:
+        return self._exec_root / "runtime" / runtime.name
+
+    def _runtime_argv(self, runtime: RuntimeConfig, *args: str) -> list[str]:
+        return [runtime.path, f"--root={self._runtime_root(runtime)}", *runtime.args, *args]
+
+    def attach_socket_path(self, cid: str) -> Path:
+        return self._dir(cid) / "attach"
+
+    def known_containers(self) -> list[str]:
+        """The ids with a driver directory: what a starting daemon re-adopts or cleans."""
+        try:
+            return sorted(p.name for p in (self._exec_root / "conmon").iterdir() if p.is_dir())
+        except FileNotFoundError:
+            return []
+
+    # -- create --------------------------------------------------------------------
+
+    async def create(self, req: CreateRequest) -> int:
+        return await asyncio.to_thread(self._create, req)
+
+    def _create(self, req: CreateRequest) -> int:
+        d = self._dir(req.cid)
+        d.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            d.mkdir()
+        except FileExistsError:
+            raise Conflict(f"container {req.cid} already exists in the runtime") from None
+        try:
+            executable = self._link_config(req.bundle, d)
+            self._runtime_root(req.runtime).mkdir(parents=True, exist_ok=True)
+            return self._spawn_conmon(req, d, executable)
+        except BaseException:
+            self._cleanup_failed(req.cid, req.runtime)
+            raise
+
+    def _link_config(self, bundle: Path, d: Path) -> str | None:
+        """Give the runtime the caller's config.json with the driver dir as bundle."""
+        source = bundle / "config.json"
+        try:
+            config = json.loads(source.read_bytes())
+        except (OSError, ValueError) as exc:
+            raise SystemFailure(f"cannot read OCI config {source}: {exc}") from exc
+        root = config.get("root", {}).get("path", "rootfs")
+        if os.path.isabs(root):
+            os.symlink(source.absolute(), d / "config.json")
+        else:
+            config["root"]["path"] = str((bundle / root).absolute())
+            (d / "config.json").write_text(json.dumps(config))
+        args = config.get("process", {}).get("args") or [None]
+        return args[0] if isinstance(args[0], str) else None
+
+    def _conmon_argv(self, req: CreateRequest, d: Path) -> list[str]:
+        argv = [
+            self._conmon_path,
+            "--api-version",
+            "1",
+            "-c",
+            req.cid,
+            "-u",
+            req.cid,
+            "-n",
+            req.name or req.cid,
+            "-r",
+            req.runtime.path,
+            "-b",
+            str(d),
+            "-p",
+            str(d / "pid"),
+            "--conmon-pidfile",
+            str(d / "conmon.pid"),
+            "--persist-dir",
+            str(d),
+            "--full-attach",
+            "-l",
+            f"k8s-file:{req.log_path}",
+            "--log-level",
+            self._log_level,
+            # conmon would fsync the log at every exit; dockerd does not either.
+            "--no-sync-log",
+            f"--runtime-arg=--root={self._runtime_root(req.runtime)}",
+        ]
+        argv += [f"--runtime-arg={arg}" for arg in req.runtime.args]
+        if req.tty:
+            argv.append("-t")
+        if req.stdin:
+            argv.append("-i")
+            if not req.stdin_once:
+                argv.append("--leave-stdin-open")
+        if req.log_size_max is not None and req.log_size_max > 0:
+            argv += ["--log-size-max", str(req.log_size_max)]
+        return argv
+
+    def _spawn_conmon(self, req: CreateRequest, d: Path, executable: str | None) -> int:
+        read_end, write_end = os.pipe()  # both close-on-exec: only conmon gets write_end
+        try:
+            env = {
+                "PATH": os.environ.get(
+                    "PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+                ),
+                "_OCI_SYNCPIPE": str(write_end),
+            }
+            try:
+                proc = subprocess.Popen(
+                    self._conmon_argv(req, d),
+                    stdin=subprocess.DEVNULL,
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.PIPE,
+                    pass_fds=(write_end,),
+                    env=env,
+                    cwd=d,  # conmon also drops an `oom` file in its cwd
+                    # Out of pierd's session and process group: a ^C to pierd's
+                    # terminal must not reach the monitors.
+                    start_new_session=True,
+                )
+            except OSError as exc:
+                raise SystemFailure(f"cannot start conmon ({self._conmon_path}): {exc}") from exc
+            os.close(write_end)
+            write_end = -1
+            try:
+                reply = self._read_sync(read_end, _CREATE_TIMEOUT)
+                first_rc = proc.wait(timeout=_CREATE_TIMEOUT)
+                conmon_err = b""
+                if reply is None or first_rc != 0:
+                    with contextlib.suppress(OSError, ValueError):
+                        assert proc.stderr is not None
+                        os.set_blocking(proc.stderr.fileno(), False)
+                        conmon_err = proc.stderr.read() or b""
+            finally:
+                if proc.stderr is not None:
+                    proc.stderr.close()
+                if proc.returncode is None:
+                    proc.kill()
+                    proc.wait()
+        finally:
+            os.close(read_end)
+            if write_end >= 0:
+                os.close(write_end)
+        if reply is None:
+            text = conmon_err.decode(errors="replace").strip()
+            raise SystemFailure(
+                f"conmon failed to create container {req.cid}: {text or 'no reply'}"
+            )
+        pid = reply.get("data")
+        if not isinstance(pid, int) or pid <= 0:
+            raise create_error(req.runtime.name, str(reply.get("message", "")), executable)
+        return pid
+
+    @staticmethod
+    def _read_sync(fd: int, timeout: float) -> dict[str, Any] | None:
+        """Read conmon's one-line JSON reply; None on EOF, garbage or timeout."""
+        deadline = time.monotonic() + timeout
+        buf = b""
+        poller = select.poll()
+        poller.register(fd, select.POLLIN)
+        while b"\n" not in buf:
+            left = deadline - time.monotonic()
+            if left <= 0 or not poller.poll(left * 1000):
+                return None
+            chunk = os.read(fd, 65536)
+            if not chunk:
+                break
+            buf += chunk
+        try:
+            reply = json.loads(buf.split(b"\n", 1)[0])
+        except ValueError:
+            return None
+        return reply if isinstance(reply, dict) else None
+
+    def _cleanup_failed(self, cid: str, runtime: RuntimeConfig) -> None:
+        d = self._dir(cid)
+        self._stop_monitor(cid, graceful=True)
+        if (self._runtime_root(runtime) / cid).exists():
+            self._run_sync(self._runtime_argv(runtime, "delete", "--force", cid))
+        shutil.rmtree(d, ignore_errors=True)
+
+    def _stop_monitor(self, cid: str, *, graceful: bool) -> None:
+        """Make sure this container's conmon is gone (it normally exits by itself)."""
+        pid = self._conmon_pid(cid)
+        if pid is None:
+            return
+        if graceful and _wait_pid_exit(pid, _MONITOR_EXIT_TIMEOUT):
+            return
+        try:
+            pidfd = os.pidfd_open(pid)
+        except ProcessLookupError:
+            return
+        try:
+            if _process_alive(pid, cid.encode()):
+                signals.pidfd_send_signal(pidfd, signals.SIGKILL)
+                select.select([pidfd], [], [], _MONITOR_EXIT_TIMEOUT)
+        finally:
+            os.close(pidfd)
+
+    # -- runtime subcommands -------------------------------------------------------
+
+    @staticmethod
+    def _run_sync(argv: list[str]) -> tuple[int, str]:
+        try:
+            done = subprocess.run(
+                argv,
+                stdin=subprocess.DEVNULL,
+                capture_output=True,
+                timeout=_RUNTIME_TIMEOUT,
+                check=False,
+            )
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            raise SystemFailure(f"{argv[0]} {' '.join(argv[2:])}: {exc}") from exc
+        return done.returncode, (done.stderr + b"\n" + done.stdout).decode(errors="replace")
+
+    async def _run(self, runtime: RuntimeConfig, *args: str) -> tuple[int, str]:
+        return await asyncio.to_thread(self._run_sync, self._runtime_argv(runtime, *args))
+
+    def _known(self, cid: str, runtime: RuntimeConfig) -> bool:
+        return (self._runtime_root(runtime) / cid).exists() or self._dir(cid).exists()
+
+    async def start(self, cid: str, runtime: RuntimeConfig) -> None:
+        rc, out = await self._run(runtime, "start", cid)
+        if rc != 0:
+            if not self._known(cid, runtime):
+                raise NoSuchContainer(cid)
+            raise SystemFailure(
+                f"failed to start container {cid}: {runtime_message(out) or 'exit ' + str(rc)}"
+            )
+
+    async def kill(
+        self, cid: str, runtime: RuntimeConfig, signal: int, *, all: bool = False
+    ) -> None:
+        if not all and self._signal_directly(cid, signal):
+            return
+        if self._exited(cid):
+            return
+        rc, out = await self._run(runtime, "kill", *(["--all"] if all else []), cid, str(signal))
+        if rc != 0 and not self._exited(cid):
+            if not self._known(cid, runtime):
+                raise NoSuchContainer(cid)
+            raise SystemFailure(f"cannot kill container {cid}: {runtime_message(out)}")
+
+    def _exited(self, cid: str) -> bool:
+        d = self._dir(cid)
+        return (d / "exit").exists() or (d.exists() and not self.monitor_alive(cid))
+
+    def _signal_directly(self, cid: str, signal: int) -> bool:
+        """Signal the init through a pidfd, skipping a runtime process; True if done.
+
+        The pidfd is only trusted once the process behind it is seen to be the child
+        of this container's conmon: a recycled pid would have another parent.
+        """
+        pid = self.container_pid(cid)
+        monitor = self._conmon_pid(cid)
+        if pid is None or monitor is None or (self._dir(cid) / "exit").exists():
+            return False
+        try:
+            pidfd = os.pidfd_open(pid)
+        except OSError:
+            return False
+        try:
+            if _parent_pid(pid) != monitor or (self._dir(cid) / "exit").exists():
+                return False
+            signals.pidfd_send_signal(pidfd, signal)
+            return True
+        except ProcessLookupError:
+            return False
+        finally:
+            os.close(pidfd)
+
+    async def delete(self, cid: str, runtime: RuntimeConfig, *, force: bool = False) -> None:
+        d = self._dir(cid)
+        if (self._runtime_root(runtime) / cid).exists():
+            rc, out = await self._run(runtime, "delete", *(["--force"] if force else []), cid)
+            if rc != 0 and (self._runtime_root(runtime) / cid).exists():
+                message = runtime_message(out)
+                if "running" in message or "paused" in message:
+                    raise Conflict(f"cannot delete container {cid}: {message}")
+                raise SystemFailure(f"cannot delete container {cid}: {message}")
+        if d.exists():
+            await asyncio.to_thread(self._stop_monitor, cid, graceful=True)
+            await asyncio.to_thread(shutil.rmtree, d, True)
+
+    async def pause(self, cid: str, runtime: RuntimeConfig) -> None:
+        await self._simple(cid, runtime, "pause")
+
+    async def resume(self, cid: str, runtime: RuntimeConfig) -> None:
+        await self._simple(cid, runtime, "resume")
+
+    async def _simple(self, cid: str, runtime: RuntimeConfig, verb: str) -> None:
+        rc, out = await self._run(runtime, verb, cid)
+        if rc != 0:
+            if not self._known(cid, runtime):
+                raise NoSuchContainer(cid)
+            raise Conflict(f"cannot {verb} container {cid}: {runtime_message(out)}")
+
+    async def state(self, cid: str, runtime: RuntimeConfig) -> RuntimeState:
+        rc, out = await self._run(runtime, "state", cid)
+        if rc != 0:
+            if not (self._runtime_root(runtime) / cid).exists():
+                raise NoSuchContainer(cid)
+            raise SystemFailure(f"cannot read state of container {cid}: {runtime_message(out)}")
+        try:
+            raw = json.loads(out[out.index("{") :])
+            status = RuntimeStatus(raw["status"])
+        except (ValueError, KeyError) as exc:
+            raise SystemFailure(f"unreadable state of container {cid}: {out!r}") from exc
+        pid = raw.get("pid")
+        return RuntimeState(status=status, pid=pid if isinstance(pid, int) and pid > 0 else None)
+
+    async def resize(self, cid: str, height: int, width: int) -> None:
+        ctl = self._dir(cid) / "ctl"
+        try:
+            fd = os.open(ctl, os.O_WRONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        except OSError as exc:
+            if exc.errno in (errno.ENOENT, errno.ENXIO):
+                raise Conflict(f"Container {cid} is not running") from exc
+            raise SystemFailure(f"cannot resize container {cid}: {exc}") from exc
+        try:
+            os.write(fd, f"1 {height} {width}\n".encode())
+        except OSError as exc:
+            raise SystemFailure(f"cannot resize container {cid}: {exc}") from exc
+        finally:
+            os.close(fd)
+
+    # -- exit ----------------------------------------------------------------------
+
+    def _conmon_pid(self, cid: str) -> int | None:
+        return _read_int(self._dir(cid) / "conmon.pid")
+
+    def container_pid(self, cid: str) -> int | None:
+        return _read_int(self._dir(cid) / "pid")
+
+    def monitor_alive(self, cid: str) -> bool:
+        pid = self._conmon_pid(cid)
+        return pid is not None and _process_alive(pid, cid.encode())
+
+    def exit_status(self, cid: str) -> ExitStatus | None:
+        d = self._dir(cid)
+        try:
+            with open(d / "exit", "rb") as f:
+                raw = f.read()
+                mtime = os.fstat(f.fileno()).st_mtime_ns
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            raise SystemFailure(f"cannot read exit file of {cid}: {exc}") from exc
+        try:
+            code = int(raw.strip())
+        except ValueError:
+            code = 255
+        return ExitStatus(
+            exit_code=code if code >= 0 else 255,
+            finished_at=rfc3339_nano(mtime),
+            oom_killed=(d / "oom").exists(),
+        )
+
+    def _lost(self) -> ExitStatus:
+        return ExitStatus(exit_code=255, finished_at=rfc3339_nano(time.time_ns()), oom_killed=False)
+
+    async def wait(self, cid: str) -> ExitStatus:
+        done = self.exit_status(cid)
+        if done is not None:
+            return done
+        if not self._dir(cid).exists():
+            raise NoSuchContainer(cid)
+        pid = self._conmon_pid(cid)
+        pidfd = -1
+        if pid is not None:
+            with contextlib.suppress(ProcessLookupError):
+                pidfd = os.pidfd_open(pid)
+        if pidfd >= 0:
+            try:
+                # Checked after taking the pidfd, so the fd surely names our conmon.
+                if _process_alive(pid or 0, cid.encode()):
+                    loop = asyncio.get_running_loop()
+                    exited: asyncio.Future[None] = loop.create_future()
+
+                    def _ready() -> None:
+                        if not exited.done():
+                            exited.set_result(None)
+
+                    loop.add_reader(pidfd, _ready)
+                    try:
+                        await exited
+                    finally:
+                        loop.remove_reader(pidfd)
+            finally:
+                os.close(pidfd)
+        return self.exit_status(cid) or self._lost()
