@@ -1,0 +1,135 @@
+"""Docker's JSON for images (PascalCase lives here): ImageRecord -> API bodies."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from pier.images.service import HistoryItem, ImageRecord, parse_rfc3339
+from pier.oci.image import ImageConfig
+
+
+def _version_lt(version: str, other: str) -> bool:
+    def key(v: str) -> tuple[int, ...]:
+        return tuple(int(p) for p in v.split(".") if p.isdigit())
+
+    return key(version) < key(other)
+
+
+def _list_or_none(value: Sequence[str] | None) -> list[str] | None:
+    return None if value is None else list(value)
+
+
+def container_config(config: ImageConfig) -> dict[str, Any]:
+    """The image's `Config`, in the shape of Docker's container config (fields without
+    `omitempty` in Docker are always present, as null when unset)."""
+    out: dict[str, Any] = {
+        "Hostname": "",
+        "Domainname": "",
+        "User": config.user,
+        "AttachStdin": False,
+        "AttachStdout": False,
+        "AttachStderr": False,
+    }
+    if config.exposed_ports:
+        out["ExposedPorts"] = {p: {} for p in config.exposed_ports}
+    out.update(
+        {
+            "Tty": False,
+            "OpenStdin": False,
+            "StdinOnce": False,
+            "Env": list(config.env) if config.env else None,
+            "Cmd": _list_or_none(config.cmd),
+        }
+    )
+    if config.healthcheck is not None:
+        out["Healthcheck"] = dict(config.healthcheck)
+    if config.extra.get("ArgsEscaped"):
+        out["ArgsEscaped"] = True
+    out.update(
+        {
+            "Image": str(config.extra.get("Image") or ""),
+            "Volumes": {v: {} for v in config.volumes} if config.volumes else None,
+            "WorkingDir": config.working_dir,
+            "Entrypoint": _list_or_none(config.entrypoint),
+            "OnBuild": list(config.on_build) if config.on_build else None,
+            "Labels": dict(config.labels) if config.labels else None,
+        }
+    )
+    if config.stop_signal:
+        out["StopSignal"] = config.stop_signal
+    if config.shell is not None:
+        out["Shell"] = list(config.shell)
+    return out
+
+
+def image_summary(rec: ImageRecord, *, api_version: str = "1.47") -> dict[str, Any]:
+    """An item of `GET /images/json`."""
+    out: dict[str, Any] = {
+        "Containers": -1,
+        "Created": int(parse_rfc3339(rec.created)),
+        "Id": rec.id,
+        "Labels": dict(rec.config.labels) if rec.config.labels else None,
+        "ParentId": rec.parent,
+        "RepoDigests": list(rec.repo_digests),
+        "RepoTags": list(rec.repo_tags),
+        "SharedSize": -1,
+        "Size": rec.size,
+    }
+    if _version_lt(api_version, "1.44"):
+        out["VirtualSize"] = rec.size
+        # Before 1.44 untagged images were listed with placeholder names.
+        if not rec.repo_tags:
+            out["RepoTags"] = ["<none>:<none>"]
+        if not rec.repo_digests:
+            out["RepoDigests"] = ["<none>@<none>"]
+    return out
+
+
+def image_inspect(
+    rec: ImageRecord,
+    *,
+    api_version: str = "1.47",
+    graph_driver_data: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
+    """The body of `GET /images/{name}/json`."""
+    out: dict[str, Any] = {
+        "Id": rec.id,
+        "RepoTags": list(rec.repo_tags),
+        "RepoDigests": list(rec.repo_digests),
+        "Parent": rec.parent,
+        "Comment": rec.comment,
+        "Created": rec.created,
+    }
+    if _version_lt(api_version, "1.45"):
+        out["Container"] = ""
+        out["ContainerConfig"] = container_config(ImageConfig())
+    out.update(
+        {
+            "DockerVersion": rec.docker_version,
+            "Author": rec.author,
+            "Config": container_config(rec.config),
+            "Architecture": rec.architecture,
+        }
+    )
+    if rec.variant:
+        out["Variant"] = rec.variant
+    out.update({"Os": rec.os, "Size": rec.size})
+    if _version_lt(api_version, "1.44"):
+        out["VirtualSize"] = rec.size
+    out["GraphDriver"] = {"Data": dict(graph_driver_data or {}), "Name": "overlay2"}
+    out["RootFS"] = {"Type": "layers", "Layers": list(rec.diff_ids)}
+    out["Metadata"] = {"LastTagTime": rec.last_tag_time or "0001-01-01T00:00:00Z"}
+    return out
+
+
+def history_item(item: HistoryItem) -> dict[str, Any]:
+    return {
+        "Comment": item.comment,
+        "Created": int(parse_rfc3339(item.created)),
+        "CreatedBy": item.created_by,
+        "Id": item.id,
+        "Size": item.size,
+        # Docker sends null for the rows below the top one.
+        "Tags": list(item.tags) if item.tags else None,
+    }
