@@ -21,6 +21,7 @@ class LocalContentStore:
         self._root = root
         self._blobs = root / "blobs" / "sha256"
         self._ingest = root / "ingest"
+        self._open: dict[str, LocalWriter] = {}  # writers of this process, for abort()
         self._blobs.mkdir(parents=True, exist_ok=True)
         self._ingest.mkdir(parents=True, exist_ok=True)
 
@@ -55,6 +56,9 @@ class LocalContentStore:
             raise InvalidParameter("ref must not be empty")
         if expected is not None and self._blob_path(expected).exists():
             raise Conflict(f"content {expected}: already exists")
+        previous = self._open.pop(ref, None)
+        if previous is not None:
+            previous.close()
         directory = self._ingest_dir(ref)
         # A restarted ingest begins again from zero: simpler than resuming, and every
         # caller here streams from the start anyway.
@@ -62,7 +66,9 @@ class LocalContentStore:
         directory.mkdir(parents=True)
         (directory / "ref").write_text(ref)
         (directory / "startedat").write_text(repr(time.time()))
-        return LocalWriter(store=self, ref=ref, directory=directory, expected=expected)
+        writer = LocalWriter(store=self, ref=ref, directory=directory, expected=expected)
+        self._open[ref] = writer
+        return writer
 
     def ingests(self) -> list[IngestStatus]:
         out = []
@@ -78,7 +84,10 @@ class LocalContentStore:
 
     def abort(self, ref: str) -> None:
         directory = self._ingest_dir(ref)
-        if not directory.exists():
+        writer = self._open.pop(ref, None)
+        if writer is not None:
+            writer.close()
+        elif not directory.exists():
             raise NotFound(f"ingest ref {ref!r}: not found")
         shutil.rmtree(directory, ignore_errors=True)
 
@@ -162,6 +171,8 @@ class LocalWriter:
         return info
 
     def _discard(self) -> None:
+        if self._store._open.get(self._ref) is self:
+            del self._store._open[self._ref]
         if self._file is not None:
             self._file.close()
             self._file = None

@@ -102,10 +102,10 @@ def _split_docker_domain(name: str) -> tuple[str, str]:
     maybe_domain, sep, maybe_remote = name.partition("/")
     if not sep:
         return DEFAULT_DOMAIN, OFFICIAL_PREFIX + name
-    if maybe_domain == "localhost" or any(c in maybe_domain for c in ".:"):
-        domain, remote = maybe_domain, maybe_remote
-    elif maybe_domain == LEGACY_DEFAULT_DOMAIN:
+    if maybe_domain == LEGACY_DEFAULT_DOMAIN:
         domain, remote = DEFAULT_DOMAIN, maybe_remote
+    elif maybe_domain == "localhost" or any(c in maybe_domain for c in ".:"):
+        domain, remote = maybe_domain, maybe_remote
     elif maybe_domain.lower() != maybe_domain:
         domain, remote = maybe_domain, maybe_remote
     else:
