@@ -1,0 +1,228 @@
+"""Docker-style command-line flags (cobra/pflag semantics, Docker's error wording).
+
+Long flags `--name value` / `--name=value`, short flags `-n value` / `-nvalue`,
+bundled booleans (`-it`, `-itd`), repeated list flags, `--` as terminator, and
+commands such as `run` whose flags stop at the first positional (the image).
+argparse would cost start-up time and word its errors differently.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+BOOL = "bool"
+STRING = "string"
+LIST = "list"
+INT = "int"
+FLOAT = "float"
+
+
+class UsageError(Exception):
+    """A flag error: Docker prints it with the usage line and exits 125."""
+
+
+class ArgCountError(Exception):
+    """Wrong number of positionals: Docker prints it with `docker:` and exits 1."""
+
+    def __init__(self, message: str, *, min_form: bool) -> None:
+        super().__init__(message)
+        # cobra's RequiresMinArgs says "See '... --help'", the others "Run ...".
+        self.min_form = min_form
+
+
+class HelpRequested(Exception):
+    pass
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Flag:
+    name: str
+    short: str = ""
+    kind: str = BOOL
+    default: Any = None
+    help: str = ""
+    # pflag's type word in --help ("string", "list", "int", "duration", ...)
+    type_name: str = ""
+    hidden: bool = False
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Spec:
+    usage: str  # after the command path: "[OPTIONS] IMAGE [COMMAND] [ARG...]"
+    description: str = ""
+    flags: tuple[Flag, ...] = ()
+    min_args: int = 0
+    max_args: int | None = None
+    # False for run/create/exec: everything after the first positional is the command.
+    interspersed: bool = True
+    aliases: tuple[str, ...] = ()
+
+
+@dataclass(slots=True)
+class Parsed:
+    values: dict[str, Any]
+    args: list[str]
+    given: set[str] = field(default_factory=set)
+
+    def __getitem__(self, name: str) -> Any:
+        return self.values[name]
+
+
+def _parse_bool(text: str) -> bool | None:
+    if text in ("1", "t", "T", "TRUE", "true", "True"):
+        return True
+    if text in ("0", "f", "F", "FALSE", "false", "False"):
+        return False
+    return None
+
+
+def _label(flag: Flag) -> str:
+    return f"-{flag.short}, --{flag.name}" if flag.short else f"--{flag.name}"
+
+
+def _convert(flag: Flag, text: str) -> Any:
+    if flag.kind == INT:
+        try:
+            return int(text, 10)
+        except ValueError:
+            raise UsageError(
+                f'invalid argument "{text}" for "{_label(flag)}" flag: '
+                f'strconv.ParseInt: parsing "{text}": invalid syntax'
+            ) from None
+    if flag.kind == FLOAT:
+        try:
+            return float(text)
+        except ValueError:
+            raise UsageError(
+                f'invalid argument "{text}" for "{_label(flag)}" flag: '
+                f'strconv.ParseFloat: parsing "{text}": invalid syntax'
+            ) from None
+    if flag.kind == BOOL:
+        value = _parse_bool(text)
+        if value is None:
+            raise UsageError(
+                f'invalid argument "{text}" for "{_label(flag)}" flag: '
+                f'strconv.ParseBool: parsing "{text}": invalid syntax'
+            )
+        return value
+    return text
+
+
+def parse(spec: Spec, argv: list[str], path: str) -> Parsed:
+    """Parse `argv` (after the command words); `path` is e.g. "pier container ls"."""
+    by_long = {f.name: f for f in spec.flags}
+    by_short = {f.short: f for f in spec.flags if f.short}
+    values: dict[str, Any] = {}
+    for f in spec.flags:
+        values[f.name] = list(f.default or []) if f.kind == LIST else f.default
+        if f.kind == BOOL and f.default is None:
+            values[f.name] = False
+    given: set[str] = set()
+    args: list[str] = []
+
+    def store(flag: Flag, value: Any) -> None:
+        if flag.kind == LIST:
+            if flag.name not in given:
+                values[flag.name] = []
+            values[flag.name].append(value)
+        else:
+            values[flag.name] = value
+        given.add(flag.name)
+
+    i = 0
+    n = len(argv)
+    while i < n:
+        arg = argv[i]
+        i += 1
+        if arg == "--":
+            args.extend(argv[i:])
+            break
+        if arg.startswith("--") and len(arg) > 2:
+            name, eq, inline = arg[2:].partition("=")
+            flag = by_long.get(name)
+            if flag is None:
+                if name == "help":
+                    raise HelpRequested
+                raise UsageError(f"unknown flag: --{name}")
+            if flag.kind == BOOL:
+                store(flag, _convert(flag, inline) if eq else True)
+            elif eq:
+                store(flag, _convert(flag, inline))
+            elif i < n:
+                store(flag, _convert(flag, argv[i]))
+                i += 1
+            else:
+                raise UsageError(f"flag needs an argument: --{name}")
+            continue
+        if arg.startswith("-") and len(arg) > 1:
+            j = 1
+            while j < len(arg):
+                ch = arg[j]
+                flag = by_short.get(ch)
+                if flag is None:
+                    if ch == "h":
+                        raise HelpRequested
+                    raise UsageError(f"unknown shorthand flag: '{ch}' in -{arg[j:]}")
+                rest = arg[j + 1 :]
+                if flag.kind == BOOL:
+                    if rest.startswith("="):
+                        store(flag, _convert(flag, rest[1:]))
+                        break
+                    store(flag, True)
+                    j += 1
+                    continue
+                if rest:
+                    store(flag, _convert(flag, rest[1:] if rest.startswith("=") else rest))
+                elif i < n:
+                    store(flag, _convert(flag, argv[i]))
+                    i += 1
+                else:
+                    raise UsageError(f"flag needs an argument: '{ch}' in -{ch}")
+                break
+            continue
+        args.append(arg)
+        if not spec.interspersed:
+            args.extend(argv[i:])
+            break
+    check_args(spec, args, path)
+    return Parsed(values, args, given)
+
+
+def check_args(spec: Spec, args: list[str], path: str) -> None:
+    lo, hi = spec.min_args, spec.max_args
+    if hi == 0 and args:
+        raise ArgCountError(f"'{path}' accepts no arguments", min_form=False)
+    if lo == hi and len(args) != lo:
+        plural = "argument" if lo == 1 else "arguments"
+        raise ArgCountError(f"'{path}' requires {lo} {plural}", min_form=False)
+    if len(args) < lo:
+        plural = "argument" if lo == 1 else "arguments"
+        raise ArgCountError(f"'{path}' requires at least {lo} {plural}", min_form=True)
+    if hi is not None and len(args) > hi:
+        plural = "argument" if hi == 1 else "arguments"
+        raise ArgCountError(f"'{path}' requires at most {hi} {plural}", min_form=False)
+
+
+def help_text(spec: Spec, path: str) -> str:
+    lines = [f"Usage:  {path} {spec.usage}".rstrip(), ""]
+    if spec.description:
+        lines += [spec.description, ""]
+    if spec.aliases:
+        lines += ["Aliases:", "  " + ", ".join(spec.aliases), ""]
+    shown = [f for f in spec.flags if not f.hidden]
+    if shown:
+        lines.append("Options:")
+        entries = []
+        for f in shown:
+            head = f"  -{f.short}, --{f.name}" if f.short else f"      --{f.name}"
+            tname = f.type_name or ("" if f.kind == BOOL else f.kind)
+            if tname:
+                head += " " + tname
+            text = f.help
+            if f.kind not in (BOOL, LIST) and f.default not in (None, "", 0):
+                text += f" (default {f.default if f.kind != STRING else repr(f.default)})"
+            entries.append((head, text))
+        width = max(len(h) for h, _ in entries) + 3
+        lines += [h.ljust(width) + t for h, t in entries]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,139 @@
+"""Docker's text output helpers: tabwriter tables, human sizes and durations."""
+
+from __future__ import annotations
+
+import time
+
+_DECIMAL_UNITS = ("B", "kB", "MB", "GB", "TB", "PB", "EB", "ZB", "YB")
+_BINARY_UNITS = ("B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB", "ZiB", "YiB")
+
+
+def _go_g(value: float, precision: int) -> str:
+    # Go's %.Ng and Python's agree on digits and exponent form ("1e+03").
+    return f"{value:.{precision}g}"
+
+
+def human_size(size: float, precision: int = 3) -> str:
+    """go-units HumanSizeWithPrecision: decimal units, `precision` significant digits."""
+    i = 0
+    while size >= 1000.0 and i < len(_DECIMAL_UNITS) - 1:
+        size /= 1000.0
+        i += 1
+    return f"{_go_g(size, precision)}{_DECIMAL_UNITS[i]}"
+
+
+def bytes_size(size: float) -> str:
+    """go-units BytesSize: binary units, 4 significant digits (`23.54GiB`)."""
+    i = 0
+    while size >= 1024.0 and i < len(_BINARY_UNITS) - 1:
+        size /= 1024.0
+        i += 1
+    return f"{size:.4g}{_BINARY_UNITS[i]}"
+
+
+def human_duration(seconds: float) -> str:
+    """go-units HumanDuration (`Less than a second`, `About a minute`, `3 days`)."""
+    s = int(seconds)
+    if s < 1:
+        return "Less than a second"
+    if s == 1:
+        return "1 second"
+    if s < 60:
+        return f"{s} seconds"
+    minutes = int(seconds / 60)
+    if minutes == 1:
+        return "About a minute"
+    if minutes < 60:
+        return f"{minutes} minutes"
+    hours = int(seconds / 3600 + 0.5)
+    if hours == 1:
+        return "About an hour"
+    if hours < 48:
+        return f"{hours} hours"
+    if hours < 24 * 7 * 2:
+        return f"{hours // 24} days"
+    if hours < 24 * 30 * 2:
+        return f"{hours // 24 // 7} weeks"
+    if hours < 24 * 365 * 2:
+        return f"{hours // 24 // 30} months"
+    return f"{int(seconds / 3600) // 24 // 365} years"
+
+
+def since(timestamp: float, now: float | None = None) -> str:
+    """`3 seconds ago` style, as `docker ps` CREATED and `docker images` CREATED."""
+    current = time.time() if now is None else now
+    return human_duration(current - timestamp) + " ago"
+
+
+def go_time(timestamp: float) -> str:
+    """Go's time.Time.String() of a Unix time in local time (`2026-11-22 11:53:04 +0000 UTC`)."""
+    t = time.localtime(int(timestamp))
+    return time.strftime("%Y-%m-%d %H:%M:%S %z %Z", t)
+
+
+def parse_rfc3339(text: str) -> float:
+    """Seconds since the epoch of an RFC 3339 time such as `2026-11-22T11:53:02.70Z`."""
+    import calendar
+
+    text = text.strip()
+    date, _, rest = text.partition("T")
+    year, month, day = (int(x) for x in date.split("-"))
+    offset = 0
+    if rest.endswith("Z"):
+        rest = rest[:-1]
+    else:
+        for sign in ("+", "-"):
+            idx = rest.rfind(sign)
+            if idx > 0:
+                hh, _, mm = rest[idx + 1 :].partition(":")
+                offset = (int(hh) * 3600 + int(mm or 0) * 60) * (1 if sign == "+" else -1)
+                rest = rest[:idx]
+                break
+    clock, _, frac = rest.partition(".")
+    hour, minute, sec = (int(x) for x in clock.split(":"))
+    base = calendar.timegm((year, month, day, hour, minute, sec, 0, 0, 0))
+    return base - offset + (float("0." + frac) if frac else 0.0)
+
+
+def ellipsis(text: str, width: int) -> str:
+    """Docker's formatter.Ellipsis: cut to `width` characters, the last one `…`."""
+    if len(text) <= width:
+        return text
+    if width <= 0:
+        return ""
+    return text[: width - 1] + "…"
+
+
+def tabwrite(text: str, minwidth: int = 10, padding: int = 3) -> str:
+    """Go's tabwriter with Docker's settings (minwidth 10, tabwidth 1, padding 3, spaces).
+
+    Cells are tab-terminated; the text after a line's last tab is not aligned.
+    A column's width is decided per block of consecutive lines that have that cell.
+    """
+    lines = text.split("\n")
+    cells = [line.split("\t") for line in lines]
+    widths: list[list[int]] = [[] for _ in cells]
+
+    def format_block(start: int, end: int, column: int) -> None:
+        i = start
+        while i < end:
+            if len(cells[i]) - 1 <= column:
+                i += 1
+                continue
+            j = i
+            width = minwidth
+            while j < end and len(cells[j]) - 1 > column:
+                width = max(width, len(cells[j][column]) + padding)
+                j += 1
+            for k in range(i, j):
+                widths[k].append(width)
+            format_block(i, j, column + 1)
+            i = j
+
+    format_block(0, len(cells), 0)
+    out = []
+    for row, ws in zip(cells, widths, strict=True):
+        parts = [cell.ljust(w) for cell, w in zip(row, ws, strict=False)]
+        parts.append(row[-1])
+        out.append("".join(parts))
+    return "\n".join(out)
