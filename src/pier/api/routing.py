@@ -71,9 +71,7 @@ def query_int(request: web.Request, name: str, default: int | None = None) -> in
     try:
         return int(value)
     except ValueError:
-        raise InvalidParameter(
-            f'strconv.Atoi: parsing "{value}": invalid syntax'
-        ) from None
+        raise InvalidParameter(f'strconv.Atoi: parsing "{value}": invalid syntax') from None
 
 
 def query_filters(request: web.Request) -> dict[str, list[str]]:

@@ -1,0 +1,235 @@
+"""/containers/... endpoints."""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Protocol
+
+from aiohttp import web
+
+from pier.api.hijack import Hijacked, frame, hijack
+from pier.api.routing import (
+    Route,
+    json_response,
+    no_content,
+    query_bool,
+    query_filters,
+    query_int,
+    read_json,
+)
+from pier.api.wire.containers import parse_create, render_inspect, render_summary
+from pier.containers.attach import Attacher, AttachOptions
+from pier.containers.logs import LogOptions, parse_log_time
+from pier.containers.query import select
+from pier.containers.service import ContainerService
+from pier.errors import InvalidParameter, NoSuchImage, NotModified
+
+
+class ImageResolver(Protocol):
+    async def resolve(self, ref: str) -> object: ...
+
+
+def routes(containers: ContainerService, images: ImageResolver, attacher: Attacher) -> list[Route]:
+    h = _Handlers(containers, images, attacher)
+    return [
+        Route("POST", "/containers/create", h.create),
+        Route("GET", "/containers/json", h.list),
+        Route("GET", "/containers/{id}/json", h.inspect),
+        Route("POST", "/containers/{id}/start", h.start),
+        Route("POST", "/containers/{id}/stop", h.stop),
+        Route("POST", "/containers/{id}/kill", h.kill),
+        Route("POST", "/containers/{id}/restart", h.restart),
+        Route("POST", "/containers/{id}/wait", h.wait),
+        Route("DELETE", "/containers/{id}", h.remove),
+        Route("POST", "/containers/{id}/rename", h.rename),
+        Route("POST", "/containers/{id}/pause", h.pause),
+        Route("POST", "/containers/{id}/unpause", h.unpause),
+        Route("POST", "/containers/{id}/resize", h.resize),
+        Route("GET", "/containers/{id}/logs", h.logs),
+        Route("POST", "/containers/{id}/attach", h.attach),
+    ]
+
+
+class _Handlers:
+    def __init__(
+        self, containers: ContainerService, images: ImageResolver, attacher: Attacher
+    ) -> None:
+        self._c = containers
+        self._images = images
+        self._attacher = attacher
+
+    async def create(self, request: web.Request) -> web.StreamResponse:
+        body = await read_json(request, allow_empty=False)
+        config, host_config = parse_create(body)
+        result = await self._c.create(
+            name=request.query.get("name") or None, config=config, host_config=host_config
+        )
+        return json_response({"Id": result.id, "Warnings": list(result.warnings)}, 201)
+
+    async def list(self, request: web.Request) -> web.StreamResponse:
+        filters = query_filters(request)
+        ancestors: set[str] = set()
+        for ref in filters.get("ancestor", ()):
+            with contextlib.suppress(NoSuchImage):
+                ancestors.add(str((await self._images.resolve(ref)).id))
+        before = self._c.get(filters["before"][0]) if filters.get("before") else None
+        since = self._c.get(filters["since"][0]) if filters.get("since") else None
+        limit = query_int(request, "limit")
+        if query_bool(request, "latest"):  # API < 1.x spelling of -l
+            limit = 1
+        chosen = select(
+            self._c.list(),
+            all=query_bool(request, "all"),
+            limit=limit,
+            filters=filters,
+            ancestor_ids=ancestors,
+            before=before,
+            since=since,
+        )
+        with_size = query_bool(request, "size")
+        out = []
+        for c in chosen:
+            size = await self._c.size_rw(c) if with_size else None
+            out.append(render_summary(c, size_rw=size))
+        return json_response(out)
+
+    async def inspect(self, request: web.Request) -> web.StreamResponse:
+        c = self._c.get(request.match_info["id"])
+        size = await self._c.size_rw(c) if query_bool(request, "size") else None
+        return json_response(
+            render_inspect(
+                c,
+                container_dir=str(self._c.container_dir(c.id)),
+                log_path=str(self._c.log_path(c.id)),
+                size_rw=size,
+            )
+        )
+
+    async def start(self, request: web.Request) -> web.StreamResponse:
+        try:
+            await self._c.start(request.match_info["id"])
+        except NotModified:
+            return no_content(304)
+        return no_content()
+
+    async def stop(self, request: web.Request) -> web.StreamResponse:
+        try:
+            await self._c.stop(
+                request.match_info["id"],
+                timeout=query_int(request, "t"),
+                signal=request.query.get("signal") or None,
+            )
+        except NotModified:
+            return no_content(304)
+        return no_content()
+
+    async def kill(self, request: web.Request) -> web.StreamResponse:
+        await self._c.kill(request.match_info["id"], signal=request.query.get("signal") or None)
+        return no_content()
+
+    async def restart(self, request: web.Request) -> web.StreamResponse:
+        await self._c.restart(
+            request.match_info["id"],
+            timeout=query_int(request, "t"),
+            signal=request.query.get("signal") or None,
+        )
+        return no_content()
+
+    async def wait(self, request: web.Request) -> web.StreamResponse:
+        pending = self._c.wait(request.match_info["id"], request.query.get("condition"))
+        # The docker CLI sends wait before start and blocks until it sees the headers.
+        response = web.StreamResponse(status=200)
+        response.content_type = "application/json"
+        response.enable_chunked_encoding()
+        await response.prepare(request)
+        result = await pending
+        body = {"StatusCode": result.status_code, "Error": None}
+        if result.error:
+            body["Error"] = {"Message": result.error}
+        await response.write(json_response(body).body)  # type: ignore[arg-type]
+        await response.write_eof()
+        return response
+
+    async def remove(self, request: web.Request) -> web.StreamResponse:
+        await self._c.remove(
+            request.match_info["id"],
+            force=query_bool(request, "force"),
+            volumes=query_bool(request, "v"),
+        )
+        return no_content()
+
+    async def rename(self, request: web.Request) -> web.StreamResponse:
+        await self._c.rename(request.match_info["id"], request.query.get("name", ""))
+        return no_content()
+
+    async def pause(self, request: web.Request) -> web.StreamResponse:
+        await self._c.pause(request.match_info["id"])
+        return no_content()
+
+    async def unpause(self, request: web.Request) -> web.StreamResponse:
+        await self._c.unpause(request.match_info["id"])
+        return no_content()
+
+    async def resize(self, request: web.Request) -> web.StreamResponse:
+        height = query_int(request, "h", 0) or 0
+        width = query_int(request, "w", 0) or 0
+        await self._c.resize(request.match_info["id"], height, width)
+        return no_content(200)
+
+    async def logs(self, request: web.Request) -> web.StreamResponse:
+        c = self._c.get(request.match_info["id"])
+        stdout = query_bool(request, "stdout")
+        stderr = query_bool(request, "stderr")
+        if not (stdout or stderr):
+            raise InvalidParameter("Bad parameters: you must choose at least one stream")
+        tail_text = request.query.get("tail", "all")
+        tail: int | None = None
+        if tail_text not in ("", "all"):
+            try:
+                tail = max(int(tail_text), 0)
+            except ValueError:
+                tail = None
+        options = LogOptions(
+            stdout=stdout,
+            stderr=stderr,
+            follow=query_bool(request, "follow"),
+            timestamps=query_bool(request, "timestamps"),
+            since_ns=parse_log_time(request.query.get("since", "")),
+            until_ns=parse_log_time(request.query.get("until", "")),
+            tail=tail,
+        )
+        response = web.StreamResponse(status=200)
+        tty = c.config.tty
+        response.content_type = (
+            "application/vnd.docker.raw-stream"
+            if tty
+            else "application/vnd.docker.multiplexed-stream"
+        )
+        response.enable_chunked_encoding()
+        await response.prepare(request)
+        async for record in self._attacher.logs(c, options):
+            payload = record.data
+            if options.timestamps:
+                payload = record.time.encode() + b" " + payload
+            await response.write(payload if tty else frame(record.stream, payload))
+        await response.write_eof()
+        return response
+
+    async def attach(self, request: web.Request) -> web.StreamResponse:
+        c = self._c.get(request.match_info["id"])
+        options = AttachOptions(
+            stream=query_bool(request, "stream"),
+            logs=query_bool(request, "logs"),
+            stdin=query_bool(request, "stdin"),
+            stdout=query_bool(request, "stdout"),
+            stderr=query_bool(request, "stderr"),
+            detach_keys=request.query.get("detachKeys"),
+        )
+        upgrade = request.headers.get("Upgrade", "").lower() == "tcp"
+        session = self._attacher.prepare(c, options)
+        stream = hijack(request, upgrade=upgrade)
+        try:
+            await session.run(stream)
+        finally:
+            stream.close()
+        return Hijacked()

@@ -1,0 +1,97 @@
+"""/_ping, /version, /info, /events."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Protocol
+
+from aiohttp import web
+
+from pier import API_VERSION
+from pier.api.routing import Route, json_response, query_filters
+from pier.containers.logs import parse_log_time
+from pier.events import Event, EventBus
+
+
+class System(Protocol):
+    def version(self) -> dict[str, Any]: ...
+    async def info(self) -> dict[str, Any]: ...
+
+
+def routes(system: System, events: EventBus) -> list[Route]:
+    async def ping(request: web.Request) -> web.StreamResponse:
+        response = web.Response(
+            text="" if request.method == "HEAD" else "OK", content_type="text/plain"
+        )
+        response.headers.update(
+            {
+                "Api-Version": API_VERSION,
+                "Builder-Version": "1",
+                "Docker-Experimental": "false",
+                "Swarm": "inactive",
+                "Cache-Control": "no-cache, no-store, must-revalidate",
+                "Pragma": "no-cache",
+            }
+        )
+        return response
+
+    async def version(request: web.Request) -> web.StreamResponse:
+        return json_response(system.version())
+
+    async def info(request: web.Request) -> web.StreamResponse:
+        return json_response(await system.info())
+
+    async def stream_events(request: web.Request) -> web.StreamResponse:
+        since = parse_log_time(request.query.get("since", ""))
+        until = parse_log_time(request.query.get("until", ""))
+        filters = query_filters(request)
+        response = web.StreamResponse(status=200)
+        response.content_type = "application/json"
+        response.enable_chunked_encoding()
+        await response.prepare(request)
+        async for event in events.subscribe(since_nano=since, until_nano=until):
+            if _matches(event, filters):
+                await response.write(json.dumps(_render(event)).encode() + b"\n")
+        await response.write_eof()
+        return response
+
+    return [
+        Route("GET", "/_ping", ping),
+        Route("HEAD", "/_ping", ping),
+        Route("GET", "/version", version),
+        Route("GET", "/info", info),
+        Route("GET", "/events", stream_events),
+    ]
+
+
+def _matches(event: Event, filters: dict[str, list[str]]) -> bool:
+    if filters.get("type") and event.type not in filters["type"]:
+        return False
+    if filters.get("event") and event.action not in filters["event"]:
+        return False
+    wanted = filters.get("container")
+    if (
+        wanted
+        and event.type == "container"
+        and not any(
+            event.actor_id.startswith(w) or event.attributes.get("name") == w for w in wanted
+        )
+    ):
+        return False
+    return True
+
+
+def _render(event: Event) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "Type": event.type,
+        "Action": event.action,
+        "Actor": {"ID": event.actor_id, "Attributes": dict(event.attributes)},
+        "scope": "local",
+        "time": event.time_nano // 1_000_000_000,
+        "timeNano": event.time_nano,
+    }
+    if event.type == "container":
+        out["status"] = event.action
+        out["id"] = event.actor_id
+        out["from"] = event.attributes.get("image", "")
+    return out

@@ -1,0 +1,259 @@
+"""Attach sessions: a client's hijacked connection joined to a container's stdio.
+
+Output comes from the monitor's log file (followed with inotify), not from conmon's
+attach socket: conmon forwards output only to sockets it has already accepted, which
+races with the container's start, while the log has every byte. Stdin goes through
+the attach socket; a client's half-close becomes shutdown(SHUT_WR) there, which makes
+conmon close the container's stdin (StdinOnce).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from pier.api.hijack import HijackedStream, frame
+from pier.containers.logs import LogFile, LogOptions, LogRecord, follow, read_logs
+from pier.containers.model import Container, Status
+from pier.containers.service import ContainerService
+from pier.errors import InvalidParameter
+from pier.runtime.base import Runtime
+from pier.runtime.conmon import connect_attach_socket
+
+log = logging.getLogger(__name__)
+
+DEFAULT_DETACH_KEYS = b"\x10\x11"  # ctrl-p ctrl-q
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AttachOptions:
+    stream: bool = False
+    logs: bool = False
+    stdin: bool = False
+    stdout: bool = False
+    stderr: bool = False
+    detach_keys: str | None = None
+
+
+def parse_detach_keys(spec: str | None) -> bytes:
+    """Docker's `--detach-keys`: "ctrl-p,ctrl-q", "a,b", "ctrl-@"..."""
+    if spec is None:
+        return DEFAULT_DETACH_KEYS
+    if spec == "":
+        return b""
+    out = bytearray()
+    for key in spec.split(","):
+        key = key.strip()
+        if key.startswith("ctrl-") and len(key) == 6:
+            ch = key[5]
+            code = {"@": 0, "[": 27, "\\": 28, "]": 29, "^": 30, "_": 31}.get(ch)
+            if code is None and ch.isalpha():
+                code = ord(ch.lower()) - ord("a") + 1
+            if code is None:
+                raise InvalidParameter(f"Unknown character: '{key}'")
+            out.append(code)
+        elif len(key) == 1:
+            out.append(ord(key))
+        else:
+            raise InvalidParameter(f"Unknown character: '{key}'")
+    return bytes(out)
+
+
+class Attacher:
+    def __init__(self, *, containers: ContainerService, runtime: Runtime) -> None:
+        self._containers = containers
+        self._runtime = runtime
+
+    def prepare(self, container: Container, options: AttachOptions) -> AttachSession:
+        """Check the request before the connection is hijacked."""
+        if container.state.status == Status.PAUSED and options.stream:
+            raise InvalidParameter("You cannot attach to a paused container, unpause it first")
+        keys = parse_detach_keys(options.detach_keys)
+        return AttachSession(self._containers, self._runtime, container, options, keys)
+
+    async def logs(self, container: Container, options: LogOptions) -> AsyncIterator[LogRecord]:
+        life = self._containers.lifecycle(container.id)
+        async for record in read_logs(
+            self._containers.log_path(container.id),
+            options,
+            running=lambda: self._containers.is_running(container.id),
+            ended_event=life.exited,
+        ):
+            yield record
+
+
+class AttachSession:
+    def __init__(
+        self,
+        containers: ContainerService,
+        runtime: Runtime,
+        container: Container,
+        options: AttachOptions,
+        detach_keys: bytes,
+    ) -> None:
+        self._containers = containers
+        self._runtime = runtime
+        self._c = container
+        self._opts = options
+        self._detach_keys = detach_keys
+        self._tty = container.config.tty
+        self._created = asyncio.Event()
+        self._offset = 0
+        self._stdin_sock: socket.socket | None = None
+
+    def _encode(self, record: LogRecord) -> bytes | None:
+        if record.stream == 1 and not self._opts.stdout:
+            return None
+        if record.stream == 2 and not self._opts.stderr:
+            return None
+        return record.data if self._tty else frame(record.stream, record.data)
+
+    async def run(self, client: HijackedStream) -> None:
+        cid = self._c.id
+        log_path = self._containers.log_path(cid)
+        if self._opts.logs:
+            async for record in read_logs(
+                log_path, LogOptions(), running=lambda: False, ended_event=asyncio.Event()
+            ):
+                data = self._encode(record)
+                if data:
+                    await client.write(data)
+        if not self._opts.stream:
+            return
+        life = self._containers.lifecycle(cid)
+        current = self._containers.get(cid)
+        if current.state.running:
+            self._offset = _size(log_path)
+            if self._wants_stdin(current):
+                self._stdin_sock = await self._connect_stdin()
+        elif current.state.status == Status.CREATED or current.state.status == Status.EXITED:
+            # Wait for the next start: the hook runs between the monitor's create and the
+            # process's start, so no output is missed.
+            life.on_created.append(self._on_created)
+            try:
+                started = asyncio.ensure_future(self._created.wait())
+                gone = asyncio.ensure_future(client.wait_closed())
+                await asyncio.wait({started, gone}, return_when=asyncio.FIRST_COMPLETED)
+                started.cancel()
+                gone.cancel()
+            finally:
+                with contextlib.suppress(ValueError):
+                    life.on_created.remove(self._on_created)
+            if not self._created.is_set():
+                return
+        else:
+            return
+        try:
+            await self._pump(client, life.exited)
+        finally:
+            if self._stdin_sock is not None:
+                self._stdin_sock.close()
+
+    def _wants_stdin(self, c: Container) -> bool:
+        return self._opts.stdin and c.config.open_stdin
+
+    async def _on_created(self, c: Container) -> None:
+        self._offset = _size(self._containers.log_path(c.id))
+        if self._wants_stdin(c):
+            self._stdin_sock = await self._connect_stdin()
+        self._created.set()
+
+    async def _connect_stdin(self) -> socket.socket:
+        path = self._runtime.attach_socket_path(self._c.id)
+        sock = await asyncio.to_thread(connect_attach_socket, path)
+        sock.setblocking(False)
+        return sock
+
+    async def _pump(self, client: HijackedStream, exited: asyncio.Event) -> None:
+        cid = self._c.id
+        log_file = LogFile(self._containers.log_path(cid), self._offset)
+        detached = asyncio.Event()
+        stdin_task = None
+        if self._stdin_sock is not None:
+            stdin_task = asyncio.create_task(self._pump_stdin(client, self._stdin_sock, detached))
+        else:
+            stdin_task = asyncio.create_task(self._watch_detach(client, detached))
+
+        async def output() -> None:
+            # Only the exit event ends the stream: the record says "running" a moment
+            # after the process has started.
+            async for record in follow(log_file, ended=lambda: False, ended_event=exited):
+                data = self._encode(record)
+                if data:
+                    await client.write(data)
+
+        out_task = asyncio.create_task(output())
+        closed = asyncio.ensure_future(client.wait_closed())
+        detach_wait = asyncio.ensure_future(detached.wait())
+        try:
+            await asyncio.wait({out_task, closed, detach_wait}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in (out_task, stdin_task, closed, detach_wait):
+                task.cancel()
+            for task in (out_task, stdin_task):
+                with contextlib.suppress(asyncio.CancelledError, ConnectionError):
+                    await task
+
+    async def _pump_stdin(
+        self, client: HijackedStream, sock: socket.socket, detached: asyncio.Event
+    ) -> None:
+        loop = asyncio.get_running_loop()
+        matcher = _DetachMatcher(self._detach_keys)
+        while True:
+            data = await client.read()
+            if not data:
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_WR)
+                return
+            data, hit = matcher.feed(data)
+            if data:
+                await loop.sock_sendall(sock, data)
+            if hit:
+                detached.set()
+                return
+
+    async def _watch_detach(self, client: HijackedStream, detached: asyncio.Event) -> None:
+        matcher = _DetachMatcher(self._detach_keys)
+        while True:
+            data = await client.read()
+            if not data:
+                return
+            _, hit = matcher.feed(data)
+            if hit:
+                detached.set()
+                return
+
+
+class _DetachMatcher:
+    """Finds the detach sequence in stdin; bytes that may start it are held back."""
+
+    def __init__(self, keys: bytes) -> None:
+        self._keys = keys
+        self._held = b""
+
+    def feed(self, data: bytes) -> tuple[bytes, bool]:
+        if not self._keys:
+            return data, False
+        buf = self._held + data
+        self._held = b""
+        idx = buf.find(self._keys)
+        if idx >= 0:
+            return buf[:idx], True
+        for n in range(min(len(self._keys) - 1, len(buf)), 0, -1):
+            if self._keys.startswith(buf[-n:]):
+                self._held = buf[-n:]
+                return buf[:-n], False
+        return buf, False
+
+
+def _size(path: Path) -> int:
+    try:
+        return os.path.getsize(path)
+    except OSError:
+        return 0

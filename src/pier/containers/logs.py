@@ -1,0 +1,285 @@
+"""Reading a container's log back as Docker's json-file driver would serve it.
+
+conmon writes k8s-file lines: `<RFC3339Nano with offset> stdout|stderr F|P <data>`,
+a `P` record being a piece of a line that continues in the next record. A Docker log
+message is a whole line (with its newline) or the last piece of output without one.
+Following uses inotify, so a reader sees new output as soon as conmon writes it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ctypes
+import ctypes.util
+import os
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from pier.errors import InvalidParameter
+
+STDOUT, STDERR = 1, 2
+_STREAMS = {b"stdout": STDOUT, b"stderr": STDERR}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LogOptions:
+    stdout: bool = True
+    stderr: bool = True
+    follow: bool = False
+    timestamps: bool = False
+    since_ns: int | None = None
+    until_ns: int | None = None
+    tail: int | None = None  # None = all
+
+
+@dataclass(frozen=True, slots=True)
+class LogRecord:
+    raw_time: bytes
+    stream: int
+    data: bytes
+
+    @property
+    def time_ns(self) -> int:
+        return _time_ns(self.raw_time)
+
+    @property
+    def time(self) -> str:
+        """RFC 3339 in UTC with nanoseconds, as Docker prints `--timestamps`."""
+        ns = self.time_ns
+        secs, frac = divmod(ns, 1_000_000_000)
+        stamp = datetime.utcfromtimestamp(secs).strftime("%Y-%m-%dT%H:%M:%S")
+        return f"{stamp}.{frac:09d}Z"
+
+
+def _time_ns(raw: bytes) -> int:
+    text = raw.decode()
+    main, _, rest = text.partition(".")
+    frac, offset = rest[:9], rest[9:]
+    parsed = datetime.strptime(main + (offset or "+00:00"), "%Y-%m-%dT%H:%M:%S%z")
+    return int(parsed.timestamp()) * 1_000_000_000 + int(frac.ljust(9, "0"))
+
+
+def parse_log_time(text: str) -> int | None:
+    """`since`/`until` as the API takes them: unix seconds with optional fraction
+    ("1700000000.5"), or RFC 3339. "" and "0" mean no bound."""
+    text = text.strip()
+    if not text or text == "0":
+        return None
+    seconds, dot, frac = text.partition(".")
+    if seconds.lstrip("-").isdigit() and (not dot or frac.isdigit()):
+        return int(seconds) * 1_000_000_000 + int((frac or "0")[:9].ljust(9, "0"))
+    try:
+        return _time_ns(text.replace("Z", "+00:00").encode())
+    except ValueError:
+        raise InvalidParameter(f"invalid value for since/until: {text}") from None
+
+
+class _Joiner:
+    """Turns k8s-file lines into Docker messages (joining `P` pieces)."""
+
+    def __init__(self) -> None:
+        self._pending: dict[int, list[bytes]] = {}
+
+    def feed(self, line: bytes) -> LogRecord | None:
+        try:
+            raw_time, stream_name, flag, data = line.split(b" ", 3)
+        except ValueError:
+            parts = line.split(b" ", 3)
+            if len(parts) != 3:
+                return None
+            raw_time, stream_name, flag = parts
+            data = b""
+        stream = _STREAMS.get(stream_name)
+        if stream is None:
+            return None
+        if flag == b"P":
+            self._pending.setdefault(stream, []).append(data)
+            return None
+        pieces = self._pending.pop(stream, None)
+        if pieces:
+            data = b"".join(pieces) + data
+        return LogRecord(raw_time, stream, data + b"\n")
+
+    def flush(self) -> Iterator[LogRecord]:
+        """At the end of the container's output: the last line without a newline."""
+        for stream, pieces in self._pending.items():
+            if pieces:
+                yield LogRecord(_now_raw(), stream, b"".join(pieces))
+        self._pending.clear()
+
+
+def _now_raw() -> bytes:
+    now = datetime.now().astimezone()
+    return now.strftime("%Y-%m-%dT%H:%M:%S.%f000%z").encode()
+
+
+def _tail_offset(f: os.PathLike[str] | str, lines: int) -> int:
+    """The offset from which the file holds its last `lines` lines (read backwards)."""
+    if lines <= 0:
+        return os.path.getsize(f)
+    with open(f, "rb") as fh:
+        end = fh.seek(0, os.SEEK_END)
+        pos = end
+        count = 0
+        block = 65536
+        while pos > 0:
+            step = min(block, pos)
+            pos -= step
+            fh.seek(pos)
+            chunk = fh.read(step)
+            if pos + step == end and chunk.endswith(b"\n"):
+                chunk = chunk[:-1]
+            idx = len(chunk)
+            while True:
+                idx = chunk.rfind(b"\n", 0, idx)
+                if idx < 0:
+                    break
+                count += 1
+                if count >= lines:
+                    return pos + idx + 1
+        return 0
+
+
+class LogFile:
+    """Reads records from an offset; remembers where the last complete line ended."""
+
+    def __init__(self, path: Path, offset: int = 0) -> None:
+        self.path = path
+        self.offset = offset
+        self._joiner = _Joiner()
+
+    def read_available(self) -> list[LogRecord]:
+        try:
+            with open(self.path, "rb") as fh:
+                size = os.fstat(fh.fileno()).st_size
+                if size < self.offset:  # conmon truncated the file (log-size-max)
+                    self.offset = 0
+                fh.seek(self.offset)
+                data = fh.read()
+        except FileNotFoundError:
+            return []
+        end = data.rfind(b"\n")
+        if end < 0:
+            return []
+        self.offset += end + 1
+        out = []
+        for line in data[:end].split(b"\n"):
+            record = self._joiner.feed(line)
+            if record is not None:
+                out.append(record)
+        return out
+
+    def flush(self) -> list[LogRecord]:
+        return list(self._joiner.flush())
+
+
+class _Inotify:
+    """A minimal inotify watch on one file, readable from the event loop."""
+
+    IN_MODIFY = 0x2
+    IN_CLOSE_WRITE = 0x8
+    IN_CREATE = 0x100
+    IN_NONBLOCK = 0o4000
+    IN_CLOEXEC = 0o2000000
+
+    def __init__(self, path: Path) -> None:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        self._fd = libc.inotify_init1(self.IN_NONBLOCK | self.IN_CLOEXEC)
+        if self._fd < 0:
+            raise OSError(ctypes.get_errno(), "inotify_init1")
+        # Watch the directory: the log file may not exist yet when a reader starts.
+        wd = libc.inotify_add_watch(
+            self._fd,
+            str(path.parent).encode(),
+            self.IN_MODIFY | self.IN_CLOSE_WRITE | self.IN_CREATE,
+        )
+        if wd < 0:
+            err = ctypes.get_errno()
+            os.close(self._fd)
+            raise OSError(err, f"inotify_add_watch {path.parent}")
+        self.changed = asyncio.Event()
+        asyncio.get_running_loop().add_reader(self._fd, self._on_event)
+
+    def _on_event(self) -> None:
+        try:
+            while os.read(self._fd, 4096):
+                pass
+        except BlockingIOError:
+            pass
+        self.changed.set()
+
+    def close(self) -> None:
+        asyncio.get_running_loop().remove_reader(self._fd)
+        os.close(self._fd)
+
+
+async def follow(
+    log: LogFile, *, ended: Callable[[], bool], ended_event: asyncio.Event
+) -> AsyncIterator[LogRecord]:
+    """Records from `log` as they are written, until the run has ended (`ended()` or
+    `ended_event`) and the file is drained."""
+    watch = _Inotify(log.path)
+    try:
+        while True:
+            watch.changed.clear()
+            for record in log.read_available():
+                yield record
+            if ended() or ended_event.is_set():
+                for record in log.read_available():
+                    yield record
+                for record in log.flush():
+                    yield record
+                return
+            changed = asyncio.ensure_future(watch.changed.wait())
+            stop = asyncio.ensure_future(ended_event.wait())
+            try:
+                await asyncio.wait(
+                    {changed, stop}, timeout=1.0, return_when=asyncio.FIRST_COMPLETED
+                )
+            finally:
+                changed.cancel()
+                stop.cancel()
+    finally:
+        watch.close()
+
+
+async def read_logs(
+    path: Path,
+    options: LogOptions,
+    *,
+    running: Callable[[], bool],
+    ended_event: asyncio.Event,
+) -> AsyncIterator[LogRecord]:
+    """Docker's GET /containers/{id}/logs over a k8s-file log."""
+    start = 0
+    if options.tail is not None and path.exists():
+        start = await asyncio.to_thread(_tail_offset, path, options.tail)
+    log = LogFile(path, start)
+
+    def wanted(record: LogRecord) -> bool:
+        if record.stream == STDOUT and not options.stdout:
+            return False
+        if record.stream == STDERR and not options.stderr:
+            return False
+        if options.since_ns is not None or options.until_ns is not None:
+            ns = record.time_ns
+            if options.since_ns is not None and ns < options.since_ns:
+                return False
+            if options.until_ns is not None and ns > options.until_ns:
+                return False
+        return True
+
+    records = await asyncio.to_thread(log.read_available)
+    if not options.follow or not running():
+        records += log.flush()
+    for record in records:
+        if wanted(record):
+            yield record
+    if options.follow and running():
+        async for record in follow(log, ended=lambda: not running(), ended_event=ended_event):
+            if options.until_ns is not None and record.time_ns > options.until_ns:
+                return
+            if wanted(record):
+                yield record

@@ -1,0 +1,140 @@
+"""The container record: what was asked (ContainerConfig, HostConfig, both frozen) and
+what happened (State, which the service replaces as the container moves).
+
+Field meanings follow Docker's `Config` and `HostConfig` (swagger ContainerConfig and
+HostConfig); the names are snake_case here and PascalCase only on the wire.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from types import MappingProxyType
+from typing import Any
+
+EMPTY: Mapping[str, str] = MappingProxyType({})
+
+
+class Status(StrEnum):
+    CREATED = "created"
+    RUNNING = "running"
+    PAUSED = "paused"
+    RESTARTING = "restarting"
+    REMOVING = "removing"
+    EXITED = "exited"
+    DEAD = "dead"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ContainerConfig:
+    image: str  # as the client named it (Config.Image)
+    hostname: str = ""
+    domainname: str = ""
+    user: str = ""
+    attach_stdin: bool = False
+    attach_stdout: bool = False
+    attach_stderr: bool = False
+    tty: bool = False
+    open_stdin: bool = False
+    stdin_once: bool = False
+    env: tuple[str, ...] = ()
+    cmd: tuple[str, ...] | None = None
+    entrypoint: tuple[str, ...] | None = None
+    working_dir: str = ""
+    labels: Mapping[str, str] = field(default_factory=lambda: EMPTY)
+    exposed_ports: tuple[str, ...] = ()
+    volumes: tuple[str, ...] = ()
+    stop_signal: str = ""
+    stop_timeout: int | None = None
+    healthcheck: Mapping[str, Any] | None = None
+    on_build: tuple[str, ...] = ()
+    shell: tuple[str, ...] | None = None
+    args_escaped: bool = False
+    network_disabled: bool = False
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RestartPolicy:
+    name: str = "no"  # "", "no", "always", "unless-stopped", "on-failure"
+    maximum_retry_count: int = 0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Ulimit:
+    name: str
+    soft: int
+    hard: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class HostConfig:
+    network_mode: str = ""
+    runtime: str = ""
+    init: bool | None = None
+    auto_remove: bool = False
+    privileged: bool = False
+    readonly_rootfs: bool = False
+    cap_add: tuple[str, ...] = ()
+    cap_drop: tuple[str, ...] = ()
+    security_opt: tuple[str, ...] = ()
+    restart_policy: RestartPolicy = field(default_factory=RestartPolicy)
+    log_type: str = "k8s-file"
+    log_opts: Mapping[str, str] = field(default_factory=lambda: EMPTY)
+    binds: tuple[str, ...] = ()
+    extra_hosts: tuple[str, ...] = ()
+    dns: tuple[str, ...] = ()
+    dns_search: tuple[str, ...] = ()
+    dns_options: tuple[str, ...] = ()
+    ipc_mode: str = ""
+    pid_mode: str = ""
+    uts_mode: str = ""
+    shm_size: int = 0
+    sysctls: Mapping[str, str] = field(default_factory=lambda: EMPTY)
+    ulimits: tuple[Ulimit, ...] = ()
+    group_add: tuple[str, ...] = ()
+    memory: int = 0
+    memory_swap: int = 0
+    cpu_shares: int = 0
+    cpu_period: int = 0
+    cpu_quota: int = 0
+    nano_cpus: int = 0
+    cpuset_cpus: str = ""
+    pids_limit: int | None = None
+    oom_score_adj: int = 0
+    cgroup_parent: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class State:
+    status: Status = Status.CREATED
+    pid: int = 0
+    exit_code: int = 0
+    error: str = ""
+    oom_killed: bool = False
+    started_at: str = "0001-01-01T00:00:00Z"
+    finished_at: str = "0001-01-01T00:00:00Z"
+    # The stop came from the API (stop/kill), so restart policies do not apply.
+    stopped_by_user: bool = False
+
+    @property
+    def running(self) -> bool:
+        return self.status in (Status.RUNNING, Status.PAUSED, Status.RESTARTING)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Container:
+    id: str
+    name: str  # without Docker's leading "/"
+    created: str
+    image_id: str
+    path: str
+    args: tuple[str, ...]
+    config: ContainerConfig
+    host_config: HostConfig
+    state: State = field(default_factory=State)
+    restart_count: int = 0
+
+    @property
+    def short_id(self) -> str:
+        return self.id[:12]

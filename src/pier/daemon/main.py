@@ -1,0 +1,128 @@
+"""`pierd`: flags -> DaemonConfig -> Engine -> API server; signals; pidfile.
+
+SIGTERM and SIGINT stop the daemon and leave the containers running: their monitors
+(conmon) are not pierd's children in any way that the signal reaches, and the next
+pierd re-adopts them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import sys
+from pathlib import Path
+
+from pier import __version__
+from pier.config import DEFAULT_HOST, DaemonConfig, load_config_file
+from pier.errors import PierError
+
+
+def parse_args(argv: list[str]) -> DaemonConfig:
+    parser = argparse.ArgumentParser(prog="pierd", description="Pier container engine daemon")
+    parser.add_argument(
+        "-H",
+        "--host",
+        action="append",
+        dest="hosts",
+        help=f"daemon socket to listen on (default {DEFAULT_HOST})",
+    )
+    parser.add_argument("--data-root", type=Path, help="root of persistent state")
+    parser.add_argument("--exec-root", type=Path, help="root of runtime state")
+    parser.add_argument("--config-file", type=Path, help="daemon.json-style configuration")
+    parser.add_argument("--pidfile", "-p", type=Path, help="path of the pid file")
+    parser.add_argument("-l", "--log-level", choices=["debug", "info", "warn", "error", "fatal"])
+    parser.add_argument("--default-runtime")
+    parser.add_argument(
+        "--fix-hybrid-cgroups",
+        action="store_true",
+        default=None,
+        help="mount cgroup controllers held by cgroup2 as v1 (for crun)",
+    )
+    parser.add_argument("-v", "--version", action="version", version=f"pierd {__version__}")
+    args = parser.parse_args(argv)
+    kwargs = {}
+    if args.config_file is not None:
+        kwargs = load_config_file(args.config_file)
+    config = DaemonConfig(**kwargs)
+    return config.with_overrides(
+        hosts=tuple(args.hosts) if args.hosts else None,
+        data_root=args.data_root,
+        exec_root=args.exec_root,
+        pidfile=args.pidfile,
+        log_level=args.log_level,
+        default_runtime=args.default_runtime,
+        fix_hybrid_cgroups=args.fix_hybrid_cgroups,
+    )
+
+
+async def serve(config: DaemonConfig) -> None:
+    from pier.api.server import ApiServer, build_app
+    from pier.engine import Engine
+
+    engine = Engine(config)
+    server: ApiServer | None = None
+    try:
+        await engine.start()
+        server = ApiServer(app=build_app(engine.routes()), hosts=engine.config.hosts)
+        await server.start()
+        logging.getLogger("pierd").info("API listening on %s", ", ".join(config.hosts))
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        await stop.wait()
+    finally:
+        if server is not None:
+            await server.close()
+        await engine.close()
+
+
+def _write_pidfile(path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        old = int(path.read_text().strip())
+    except (OSError, ValueError):
+        old = 0
+    if old and old != os.getpid() and Path(f"/proc/{old}").exists():
+        cmdline = Path(f"/proc/{old}/cmdline").read_bytes()
+        if b"pierd" in cmdline:
+            raise PierError(f"pid file found, ensure pierd is not running or delete {path}")
+    path.write_text(f"{os.getpid()}\n")
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        config = parse_args(sys.argv[1:] if argv is None else argv)
+    except PierError as exc:
+        print(f"pierd: {exc}", file=sys.stderr)
+        return 1
+    logging.basicConfig(
+        level={"warn": "WARNING", "fatal": "CRITICAL"}.get(
+            config.log_level, config.log_level.upper()
+        ),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    pidfile = config.pidfile_path
+    try:
+        _write_pidfile(pidfile)
+    except PierError as exc:
+        print(f"pierd: {exc}", file=sys.stderr)
+        return 1
+    try:
+        asyncio.run(serve(config))
+    except PierError as exc:
+        print(f"pierd: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        with contextlib.suppress(OSError):
+            if pidfile.read_text().strip() == str(os.getpid()):
+                pidfile.unlink()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

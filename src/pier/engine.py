@@ -1,0 +1,155 @@
+"""Engine: the one composition root. It builds every store and service from a
+DaemonConfig, hands the API its routes, and owns shutdown. Tests build one on a
+temporary directory exactly as pierd does."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import shutil
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
+from pathlib import Path
+
+from pier.api.routers import containers as containers_router
+from pier.api.routers import images as images_router
+from pier.api.routers import system as system_router
+from pier.api.routing import Route
+from pier.config import DaemonConfig, RuntimeConfig
+from pier.containers.attach import Attacher
+from pier.containers.model import Status
+from pier.containers.service import ContainerService
+from pier.containers.store import ContainerStore
+from pier.content.local import LocalContentStore
+from pier.errors import SystemFailure
+from pier.events import EventBus
+from pier.images.service import ImageService
+from pier.metadata import Database
+from pier.runtime.cgroups import check_crun_usable, fix_hybrid
+from pier.runtime.conmon import ConmonRuntime
+from pier.runtime.spec import HostFacts
+from pier.snapshots.overlay import OverlaySnapshotter
+from pier.system import SystemInfo
+
+log = logging.getLogger(__name__)
+
+
+class Engine:
+    def __init__(self, config: DaemonConfig) -> None:
+        self.warnings: list[str] = []
+        config = self._check_runtimes(config)
+        self.config = config
+        for path in (config.data_root, config.exec_root):
+            path.mkdir(parents=True, exist_ok=True)
+        tmp = config.data_root / "tmp"
+        # Whatever a crash left half-made in tmp/ is not recorded anywhere: drop it.
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir()
+        self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="pier-io")
+        self.db = Database(config.data_root / "pier.db")
+        self.events = EventBus()
+        self.store = ContainerStore(db=self.db)
+        self.images = ImageService(
+            data_root=config.data_root,
+            db=self.db,
+            content=LocalContentStore(root=config.data_root / "content"),
+            snapshotter=OverlaySnapshotter(root=config.data_root / "snapshots", db=self.db),
+            image_users=self.store.users_of_image,
+            running_image_users=self._running_users_of_image,
+        )
+        self.runtime = ConmonRuntime(
+            exec_root=config.exec_root,
+            conmon_path=config.conmon_path,
+            log_level="debug" if config.log_level == "debug" else "error",
+        )
+        self.containers = ContainerService(
+            config=config,
+            store=self.store,
+            images=self.images,
+            runtime=self.runtime,
+            events=self.events,
+            facts=HostFacts.detect(),
+            check_runtime=self._runtime_usable,
+        )
+        self.attacher = Attacher(containers=self.containers, runtime=self.runtime)
+        self.system = SystemInfo(
+            config=config,
+            containers=self.containers,
+            image_count=self._image_count,
+            warnings=tuple(self.warnings),
+            daemon_id=self._daemon_id(),
+        )
+
+    async def start(self) -> None:
+        """Work that needs the event loop: re-adopt containers, clean up."""
+        asyncio.get_running_loop().set_default_executor(self._pool)
+        await self.containers.restore()
+
+    def routes(self) -> list[Route]:
+        return [
+            *system_router.routes(self.system, self.events),
+            *images_router.routes(self.images),
+            *containers_router.routes(self.containers, self.images, self.attacher),
+        ]
+
+    async def close(self) -> None:
+        await self.containers.close()
+        await self.images.close()
+        self.events.close()
+        self.db.close()
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+    # -- wiring helpers ----------------------------------------------------------
+
+    def _running_users_of_image(self, image_id: str) -> list[str]:
+        return [
+            c.id
+            for c in self.store
+            if c.image_id == image_id and c.state.status in (Status.RUNNING, Status.PAUSED)
+        ]
+
+    async def _image_count(self) -> int:
+        return len(await self.images.list())
+
+    def _daemon_id(self) -> str:
+        path = self.config.data_root / "engine-id"
+        try:
+            return path.read_text().strip()
+        except FileNotFoundError:
+            import uuid
+
+            value = str(uuid.uuid4())
+            path.write_text(value + "\n")
+            return value
+
+    # -- the hybrid-cgroup problem of crun (DESIGN §11) --------------------------
+
+    def _check_runtimes(self, config: DaemonConfig) -> DaemonConfig:
+        self._crun_problem = check_crun_usable()
+        if self._crun_problem and config.fix_hybrid_cgroups:
+            fixed = fix_hybrid()
+            log.warning("mounted cgroup controller(s) %s as v1 hierarchies for crun", fixed)
+            self._crun_problem = check_crun_usable()
+        if self._crun_problem:
+            default = config.runtimes.get(config.default_runtime)
+            if default is not None and _is_crun(default) and "runc" in config.runtimes:
+                self.warnings.append(
+                    f"{self._crun_problem} The default runtime is runc until this is fixed."
+                )
+                log.warning("%s Falling back to runc as the default runtime.", self._crun_problem)
+                config = replace(config, default_runtime="runc")
+        return config
+
+    def _runtime_usable(self, runtime: RuntimeConfig) -> None:
+        if self._crun_problem and _is_crun(runtime):
+            raise SystemFailure(self._crun_problem)
+        if (
+            not (os.path.isabs(runtime.path) and os.access(runtime.path, os.X_OK))
+            and shutil.which(runtime.path) is None
+        ):
+            raise SystemFailure(f"the OCI runtime {runtime.name} ({runtime.path}) is not installed")
+
+
+def _is_crun(runtime: RuntimeConfig) -> bool:
+    return Path(runtime.path).name == "crun" or runtime.name == "crun"
