@@ -66,6 +66,10 @@ def test_exit_code_recorded(harness: Harness) -> None:
         status = await asyncio.wait_for(harness.driver.wait(cid), 10)
         assert status.exit_code == 3
         assert harness.driver.exit_status(cid) == status
+        # conmon writes the exit file, then exits: it may linger a moment.
+        deadline = time.monotonic() + 5
+        while harness.driver.monitor_alive(cid) and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
         assert not harness.driver.monitor_alive(cid)
 
     asyncio.run(go())
