@@ -220,8 +220,7 @@ class ImageService:
             if self._store.get(ref_id):
                 return ref_id
             raise NoSuchImage(ref_id)
-        if ref.startswith("sha256:") or (":" in ref and dg.is_digest(ref.lower())):
-            dg.validate(ref)
+        if dg.is_digest(ref):
             if self._store.get(ref):
                 return ref
             raise NoSuchImage(ref)
@@ -370,6 +369,9 @@ class ImageService:
                 self._snapshots.commit(chain_id, key)
             except BaseException:
                 self._snapshots.remove(key)
+                if not self._store.blob_in_use(blob):
+                    with contextlib.suppress(NotFound):
+                        self._content.delete(blob)
                 raise
             layer = LayerRow(
                 chain_id=chain_id,

@@ -230,6 +230,9 @@ class ImageStore:
             remaining = [layer for layer in remaining if layer.chain_id in parents]
         return ordered
 
+    def blob_in_use(self, blob: str) -> bool:
+        return bool(self._db.query("SELECT 1 FROM img_layers WHERE blob = ? LIMIT 1", (blob,)))
+
     def delete_layer(self, chain_id: str) -> None:
         with self._db.transaction() as conn:
             conn.execute("DELETE FROM img_layers WHERE chain_id = ?", (chain_id,))

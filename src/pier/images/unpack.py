@@ -16,7 +16,6 @@ with O_EXCL and only unlinked when that fails.
 
 from __future__ import annotations
 
-import contextlib
 import ctypes
 import functools
 import gzip
@@ -200,17 +199,31 @@ class _Applier:
 
     # -- directory resolution ----------------------------------------------------------
 
-    def _dir_fd(self, rel: str) -> int:
+    def _dir_fd(self, rel: str, depth: int = 0) -> int:
+        """An O_PATH descriptor of directory `rel`, resolved inside the root and created
+        (like mkdir -p, through dangling symlinks too, as Docker's chroot would) if missing."""
         fd = self._dirs.get(rel)
         if fd is not None:
             return fd
+        if depth > 40:
+            raise InvalidParameter(f"invalid layer tar: too many levels of symbolic links: {rel!r}")
         try:
             fd = _openat2_dir(self._root_fd, rel)
         except FileNotFoundError:
             parent, name = posixpath.split(rel)
-            pfd = self._dir_fd(parent or ".")
-            with contextlib.suppress(FileExistsError):
+            parent = parent or "."
+            pfd = self._dir_fd(parent, depth + 1)
+            try:
                 os.mkdir(name, 0o755, dir_fd=pfd)
+            except FileExistsError:
+                st = os.stat(name, dir_fd=pfd, follow_symlinks=False)
+                if not stat.S_ISLNK(st.st_mode):
+                    raise
+                target = os.readlink(name, dir_fd=pfd)
+                base = "/" if target.startswith("/") else "/" + parent
+                inner = posixpath.normpath(posixpath.join(base, target)).lstrip("/") or "."
+                tfd = self._dir_fd(inner, depth + 1)
+                del tfd  # cached; only its creation mattered
             fd = _openat2_dir(self._root_fd, rel)
         except NotADirectoryError as exc:
             raise InvalidParameter(f"invalid layer tar: parent {rel!r} is not a directory") from exc
@@ -348,6 +361,10 @@ class _Applier:
                 if attempt:
                     raise
                 self._remove(name, dfd)
+            except FileNotFoundError:
+                raise InvalidParameter(
+                    f"invalid layer tar: {m.name!r} hardlink target {target!r} does not exist"
+                ) from None
 
     def _meta_path(self, name: str, dfd: int, m: tarfile.TarInfo, *, is_dir: bool) -> None:
         os.chown(name, m.uid, m.gid, dir_fd=dfd, follow_symlinks=False)

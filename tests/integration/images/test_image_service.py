@@ -1,0 +1,181 @@
+import hashlib
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+from conftest import Env
+
+from pier.errors import Conflict, InvalidParameter, NoSuchImage
+from pier.snapshots.mount import mount_all, unmount
+
+
+def test_import_id_is_sha256_of_stored_config(env: Env, busybox_tar: Path) -> None:
+    rec = env.run(
+        env.service.import_archive(busybox_tar, repo="busybox", tag=None, changes=['CMD ["sh"]'])
+    )
+    raw = env.service.config_bytes(rec.id)
+    assert rec.id == "sha256:" + hashlib.sha256(raw).hexdigest()
+    config = json.loads(raw)
+    assert config["os"] == "linux"
+    assert config["architecture"]
+    assert config["rootfs"]["type"] == "layers"
+    assert config["rootfs"]["diff_ids"] == list(rec.diff_ids)
+    diff_id = "sha256:" + hashlib.sha256(busybox_tar.read_bytes()).hexdigest()
+    assert rec.diff_ids == (diff_id,)
+    assert config["history"][0]["comment"] == "Imported from -"
+    assert rec.repo_tags == ("busybox:latest",)
+    assert rec.config.cmd == ("sh",)
+    assert rec.size > 1_000_000
+    assert rec.last_tag_time
+
+
+def test_gzip_import_and_message(env: Env, busybox_tar: Path, tmp_path: Path) -> None:
+    gz = tmp_path / "rootfs.tar.gz"
+    with gz.open("wb") as out:
+        subprocess.run(["gzip", "-c", str(busybox_tar)], stdout=out, check=True)
+    rec = env.run(env.service.import_archive(gz, repo=None, tag=None, message="hello"))
+    assert rec.comment == "hello"
+    assert rec.history[0].comment == "hello"
+    assert rec.repo_tags == ()
+    plain = env.run(env.service.import_archive(busybox_tar, repo="x", tag="1"))
+    assert plain.diff_ids == rec.diff_ids
+
+
+def test_same_tar_twice_shares_the_layer(env: Env, busybox_tar: Path) -> None:
+    a = env.run(env.service.import_archive(busybox_tar, repo="a", tag=None))
+    b = env.run(env.service.import_archive(busybox_tar, repo="b", tag=None))
+    assert a.id != b.id  # different creation times
+    assert a.chain_id == b.chain_id
+    assert [s.key for s in env.snapshots.walk()] == [a.chain_id]
+    env.run(env.service.remove("a"))
+    assert [s.key for s in env.snapshots.walk()] == [a.chain_id]
+    records = env.run(env.service.remove("b"))
+    assert records == [
+        {"Untagged": "b:latest"},
+        {"Deleted": b.id},
+        {"Deleted": b.chain_id},
+    ]
+    assert list(env.snapshots.walk()) == []
+    assert list(env.content.walk()) == []
+
+
+def test_resolve_rules(env: Env, busybox_tar: Path) -> None:
+    rec = env.run(env.service.import_archive(busybox_tar, repo="busybox", tag="1.36"))
+    hexid = rec.id.removeprefix("sha256:")
+    for ref in (
+        "busybox:1.36",
+        "docker.io/library/busybox:1.36",
+        rec.id,
+        hexid,
+        hexid[:12],
+        "sha256:" + hexid[:8],
+    ):
+        assert env.run(env.service.resolve(ref)).id == rec.id, ref
+    with pytest.raises(NoSuchImage, match="No such image: busybox:latest"):
+        env.run(env.service.resolve("busybox"))
+    with pytest.raises(InvalidParameter, match="must be lowercase"):
+        env.run(env.service.resolve("BusyBox"))
+
+
+def test_tag_untag_and_remove_rules(env: Env, busybox_tar: Path) -> None:
+    svc = env.service
+    rec = env.run(svc.import_archive(busybox_tar, repo="busybox", tag=None))
+    short = rec.id.removeprefix("sha256:")[:12]
+    env.run(svc.tag("busybox", "localhost:5000/mine", "v1"))
+    assert env.run(svc.resolve(rec.id)).repo_tags == ("busybox:latest", "localhost:5000/mine:v1")
+
+    with pytest.raises(Conflict) as info:
+        env.run(svc.remove(rec.id))
+    assert str(info.value) == (
+        f"conflict: unable to delete {short} (must be forced) - "
+        "image is referenced in multiple repositories"
+    )
+    # Removing one of several tags only untags.
+    assert env.run(svc.remove("localhost:5000/mine:v1")) == [{"Untagged": "localhost:5000/mine:v1"}]
+
+    env.users[rec.id] = ["c" * 64]
+    with pytest.raises(Conflict) as info:
+        env.run(svc.remove("busybox"))
+    assert str(info.value) == (
+        'conflict: unable to remove repository reference "busybox" (must force) - '
+        f"container {'c' * 12} is using its referenced image {short}"
+    )
+    with pytest.raises(Conflict) as info:
+        env.run(svc.remove(rec.id))
+    assert str(info.value) == (
+        f"conflict: unable to delete {short} (must be forced) - "
+        f"image is being used by stopped container {'c' * 12}"
+    )
+    env.running[rec.id] = ["c" * 64]
+    with pytest.raises(Conflict) as info:
+        env.run(svc.remove(rec.id, force=True))
+    assert str(info.value) == (
+        f"conflict: unable to delete {short} (cannot be forced) - "
+        f"image is being used by running container {'c' * 12}"
+    )
+    env.running.clear()
+    records = env.run(svc.remove(rec.id, force=True))
+    assert records[0] == {"Untagged": "busybox:latest"}
+    assert {"Deleted": rec.id} in records
+    with pytest.raises(NoSuchImage):
+        env.run(svc.resolve(rec.id))
+
+
+def test_tag_validation(env: Env, busybox_tar: Path) -> None:
+    env.run(env.service.import_archive(busybox_tar, repo="busybox", tag=None))
+    with pytest.raises(InvalidParameter, match="invalid tag format"):
+        env.run(env.service.tag("busybox", "x", "bad tag"))
+    with pytest.raises(NoSuchImage):
+        env.run(env.service.tag("nosuch", "x", None))
+
+
+def test_list_filters(env: Env, busybox_tar: Path) -> None:
+    a = env.run(
+        env.service.import_archive(busybox_tar, repo="alpha", tag=None, changes=["LABEL k=v"])
+    )
+    b = env.run(env.service.import_archive(busybox_tar, repo=None, tag=None))
+    listed = env.run(env.service.list())
+    assert {r.id for r in listed} == {a.id, b.id}
+    assert [r.id for r in env.run(env.service.list(filters={"dangling": ["true"]}))] == [b.id]
+    assert [r.id for r in env.run(env.service.list(filters={"reference": ["alp*"]}))] == [a.id]
+    assert [r.id for r in env.run(env.service.list(filters={"label": ["k=v"]}))] == [a.id]
+    assert [r.id for r in env.run(env.service.list(filters={"since": ["alpha"]}))] == [b.id]
+    assert [r.id for r in env.run(env.service.list(filters={"before": [b.id]}))] == [a.id]
+    with pytest.raises(InvalidParameter, match="invalid filter 'bogus'"):
+        env.run(env.service.list(filters={"bogus": ["x"]}))
+
+
+def test_history(env: Env, busybox_tar: Path) -> None:
+    rec = env.run(env.service.import_archive(busybox_tar, repo="busybox", tag=None))
+    (item,) = env.run(env.service.history("busybox"))
+    assert item.id == rec.id
+    assert item.tags == ("busybox:latest",)
+    assert item.size == rec.size
+    assert item.comment == "Imported from -"
+
+
+def test_rootfs_prepare_mount_and_remove(env: Env, busybox_tar: Path, tmp_path: Path) -> None:
+    rec = env.run(env.service.import_archive(busybox_tar, repo="busybox", tag=None))
+    mounts = env.run(env.service.prepare_rootfs(rec.id, "ctr1"))
+    target = tmp_path / "rootfs"
+    target.mkdir()
+    mount_all(mounts, target)
+    try:
+        assert (target / "bin" / "sh").is_symlink()
+        assert "root:x:0:0" in (target / "etc" / "passwd").read_text()
+        out = subprocess.run(
+            ["chroot", str(target), "/bin/sh", "-c", "echo hi > /tmp/f; cat /tmp/f"],
+            capture_output=True,
+            check=True,
+        )
+        assert out.stdout == b"hi\n"
+    finally:
+        unmount(target)
+    assert env.run(env.service.rootfs_usage("ctr1")) == 3
+    # The layer stays while the container's rootfs stands on it.
+    env.run(env.service.remove("busybox", force=True))
+    assert rec.chain_id in {s.key for s in env.snapshots.walk()}
+    env.run(env.service.remove_rootfs("ctr1"))
+    env.run(env.service.remove_rootfs("ctr1"))
+    assert list(env.snapshots.walk()) == []
