@@ -1,0 +1,132 @@
+"""The /images routes against a real ImageService on tmp_path, through aiohttp's test client."""
+
+import asyncio
+import io
+import json
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
+from conftest import Env
+
+from pier.api.routers.images import routes
+from pier.errors import PierError
+
+
+@web.middleware
+async def _errors(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    # Stands in for the API server's single error mapping.
+    try:
+        return await handler(request)
+    except PierError as exc:
+        return web.json_response({"message": exc.message}, status=exc.status)
+
+
+def _run(env: Env, scenario: Callable[[TestClient], Awaitable[None]]) -> None:
+    async def main() -> None:
+        app = web.Application(middlewares=[_errors])
+        for route in routes(env.service):
+            app.router.add_route(route.method, route.path, route.handler)
+            app.router.add_route(
+                route.method, r"/v{api_version:[0-9]+\.[0-9]+}" + route.path, route.handler
+            )
+        async with TestClient(TestServer(app)) as client:
+            await scenario(client)
+
+    asyncio.run(main())
+
+
+async def _import(client: TestClient, tar: Path, **params: Any) -> str:
+    with tar.open("rb") as body:
+        resp = await client.post("/images/create", params={"fromSrc": "-", **params}, data=body)
+    assert resp.status == 200, await resp.text()
+    assert resp.content_type == "application/json"
+    lines = (await resp.read()).split(b"\r\n")
+    status = json.loads(lines[-2])["status"]
+    assert status.startswith("sha256:")
+    return str(status)
+
+
+def test_import_inspect_history_tag_delete(env: Env, busybox_tar: Path) -> None:
+    async def scenario(client: TestClient) -> None:
+        image_id = await _import(
+            client, busybox_tar, repo="busybox", tag="1", changes=['CMD ["sh"]']
+        )
+        # greedy {name:.+}: names with slashes and the json/history suffixes route correctly
+        resp = await client.get("/images/busybox:1/json")
+        assert resp.status == 200
+        body = await resp.json()
+        assert body["Id"] == image_id
+        assert body["RepoTags"] == ["busybox:1"]
+        assert body["Config"]["Cmd"] == ["sh"]
+        assert body["Config"]["Env"] is None
+        assert body["RootFS"]["Type"] == "layers"
+        assert body["GraphDriver"]["Name"] == "overlay2"
+        assert body["Comment"] == "Imported from -"
+
+        resp = await client.post(
+            "/images/busybox:1/tag", params={"repo": "localhost:5000/a/json", "tag": "history"}
+        )
+        assert resp.status == 201
+        resp = await client.get("/v1.47/images/localhost:5000/a/json:history/json")
+        assert (await resp.json())["Id"] == image_id
+        resp = await client.get("/images/localhost:5000/a/json:history/history")
+        (item,) = await resp.json()
+        assert item["Id"] == image_id
+        assert sorted(item["Tags"]) == ["busybox:1", "localhost:5000/a/json:history"]
+        assert item["Comment"] == "Imported from -"
+
+        resp = await client.get("/images/json")
+        (summary,) = await resp.json()
+        assert summary["Id"] == image_id
+        assert summary["Containers"] == -1 and summary["SharedSize"] == -1
+        assert "VirtualSize" not in summary
+        resp = await client.get("/v1.43/images/json")
+        assert (await resp.json())[0]["VirtualSize"] == summary["Size"]
+
+        resp = await client.delete(f"/images/{image_id}")
+        assert resp.status == 409
+        assert "referenced in multiple repositories" in (await resp.json())["message"]
+        resp = await client.delete("/images/localhost:5000/a/json:history")
+        assert await resp.json() == [{"Untagged": "localhost:5000/a/json:history"}]
+        resp = await client.delete("/images/busybox:1")
+        assert resp.status == 200
+        records = await resp.json()
+        assert records[:2] == [{"Untagged": "busybox:1"}, {"Deleted": image_id}]
+
+        resp = await client.get("/images/busybox:1/json")
+        assert resp.status == 404
+        assert (await resp.json())["message"] == "No such image: busybox:1"
+
+    _run(env, scenario)
+
+
+def test_create_errors(env: Env, busybox_tar: Path) -> None:
+    async def scenario(client: TestClient) -> None:
+        resp = await client.post("/images/create", params={"fromImage": "nosuch", "tag": "latest"})
+        assert resp.status == 404
+        assert (await resp.json())["message"] == (
+            "pull access denied for nosuch, repository does not exist or may require 'docker login'"
+        )
+        resp = await client.post(
+            "/images/create",
+            params={"fromSrc": "-", "changes": "RUN true"},
+            data=io.BytesIO(busybox_tar.read_bytes()),
+        )
+        assert resp.status == 400
+        assert (await resp.json())["message"] == "run is not a valid change command"
+        resp = await client.post(
+            "/images/create", params={"fromSrc": "-"}, data=b"not a tar at all" * 100
+        )
+        assert resp.status == 400
+        resp = await client.get("/images/json", params={"filters": json.dumps({"nope": ["x"]})})
+        assert resp.status == 400
+
+    _run(env, scenario)
+    # The uploads were staged under the data root's tmp dir and removed.
+    assert list(env.service.tmp_dir.iterdir()) == []
+    assert list(env.snapshots.walk()) == []
