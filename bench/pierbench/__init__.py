@@ -1,0 +1,1 @@
+"""Pier's benchmark: the same workloads against Pier, Docker and Podman, alternately."""
