@@ -104,9 +104,11 @@ def _split_docker_domain(name: str) -> tuple[str, str]:
         return DEFAULT_DOMAIN, OFFICIAL_PREFIX + name
     if maybe_domain == LEGACY_DEFAULT_DOMAIN:
         domain, remote = DEFAULT_DOMAIN, maybe_remote
-    elif maybe_domain == "localhost" or any(c in maybe_domain for c in ".:"):
-        domain, remote = maybe_domain, maybe_remote
-    elif maybe_domain.lower() != maybe_domain:
+    elif (
+        maybe_domain == "localhost"
+        or any(c in maybe_domain for c in ".:")
+        or maybe_domain.lower() != maybe_domain
+    ):
         domain, remote = maybe_domain, maybe_remote
     else:
         domain, remote = DEFAULT_DOMAIN, name
