@@ -127,6 +127,19 @@ def parse_platform(spec: str | None) -> tuple[str, str, str]:
     return os_, arch, variant
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _Staged:
+    """A layer whose blob is stored; `key` names its unpacked, uncommitted snapshot (empty
+    when a layer with the same ChainID already existed)."""
+
+    blob: str
+    diff_id: str
+    chain_id: str
+    parent: str
+    key: str = ""
+    size: int = 0
+
+
 class _Tee:
     """Reads from `raw` and copies every byte into the content writer."""
 
@@ -339,7 +352,7 @@ class ImageService:
 
     # -- import ------------------------------------------------------------------------
 
-    def _ingest_layer(self, path: Path, parent_chain: str) -> LayerRow:
+    def _ingest_layer(self, path: Path, parent_chain: str) -> _Staged:
         """Store the layer blob, learn its DiffID, and unpack it unless a layer with the
         same ChainID exists already."""
         ref = f"import-{uuid.uuid4().hex}"
@@ -355,34 +368,58 @@ class ImageService:
             blob = writer.commit().digest
         diff_id = "sha256:" + hasher.hexdigest()
         chain_id = diff_id if not parent_chain else dg.chain_ids([parent_chain, diff_id])[1]
-        with self._lock:
-            existing = self._store.layer(chain_id)
-            if existing is not None:
-                return existing
-            key = f"extract-{uuid.uuid4().hex}"
-            self._snapshots.prepare(key, parent_chain or None)
-            try:
-                with self._content.open(blob) as f:
-                    result = apply_layer(f, Path(self._snapshots.fs_path(key)))
-                if result.diff_id != diff_id:
-                    raise InvalidParameter(f"layer diff id mismatch: {result.diff_id} != {diff_id}")
-                self._snapshots.commit(chain_id, key)
-            except BaseException:
-                self._snapshots.remove(key)
-                if not self._store.blob_in_use(blob):
-                    with contextlib.suppress(NotFound):
-                        self._content.delete(blob)
-                raise
-            layer = LayerRow(
-                chain_id=chain_id,
-                diff_id=diff_id,
-                parent_chain=parent_chain,
-                snapshot=chain_id,
-                size=result.size,
-                blob=blob,
-            )
-            self._store.add_layer(layer)
-            return layer
+        if self._store.layer(chain_id) is not None:
+            return _Staged(blob=blob, diff_id=diff_id, chain_id=chain_id, parent=parent_chain)
+        # Unpacked without holding the service lock, so imports run in parallel; the
+        # extraction snapshot is private until committed under its ChainID.
+        key = f"extract-{uuid.uuid4().hex}"
+        self._snapshots.prepare(key, parent_chain or None)
+        try:
+            with self._content.open(blob) as f:
+                result = apply_layer(f, Path(self._snapshots.fs_path(key)))
+            if result.diff_id != diff_id:
+                raise InvalidParameter(f"layer diff id mismatch: {result.diff_id} != {diff_id}")
+        except BaseException:
+            self._discard_staged(key, blob)
+            raise
+        return _Staged(
+            blob=blob,
+            diff_id=diff_id,
+            chain_id=chain_id,
+            parent=parent_chain,
+            key=key,
+            size=result.size,
+        )
+
+    def _discard_staged(self, key: str, blob: str) -> None:
+        with contextlib.suppress(NotFound):
+            self._snapshots.remove(key)
+        if not self._store.blob_in_use(blob):
+            with contextlib.suppress(NotFound):
+                self._content.delete(blob)
+
+    def _finish_layer(self, staged: _Staged) -> LayerRow:
+        """Record a staged layer; the caller holds the lock until the image using it is
+        recorded, so garbage collection cannot take the layer in between."""
+        existing = self._store.layer(staged.chain_id)
+        if existing is not None:
+            if staged.key:
+                # Another import of the same layer won the race: use its snapshot.
+                self._snapshots.remove(staged.key)
+            return existing
+        if not staged.key:
+            raise Conflict("layer was removed while being imported: try again")
+        self._snapshots.commit(staged.chain_id, staged.key)
+        layer = LayerRow(
+            chain_id=staged.chain_id,
+            diff_id=staged.diff_id,
+            parent_chain=staged.parent,
+            snapshot=staged.chain_id,
+            size=staged.size,
+            blob=staged.blob,
+        )
+        self._store.add_layer(layer)
+        return layer
 
     def _import(
         self,
@@ -401,7 +438,7 @@ class ImageService:
                 raise InvalidParameter("refusing to create a tag with a digest reference")
         os_, arch, variant = parse_platform(platform)
         config = apply_changes(ImageConfig(), changes)
-        layer = self._ingest_layer(path, "")
+        staged = self._ingest_layer(path, "")
         created = now_rfc3339()
         comment = message or "Imported from -"
         spec = ImageSpec(
@@ -411,10 +448,17 @@ class ImageService:
             created=created,
             comment=comment,
             config=config,
-            diff_ids=(layer.diff_id,),
+            diff_ids=(staged.diff_id,),
             history=(HistoryEntry(created=created, comment=comment),),
         )
-        return self._register(spec.to_bytes(), [layer], new_ref)
+        with self._lock:
+            try:
+                layer = self._finish_layer(staged)
+            except BaseException:
+                if staged.key:
+                    self._discard_staged(staged.key, staged.blob)
+                raise
+            return self._register(spec.to_bytes(), [layer], new_ref)
 
     def _register(
         self, config: bytes, layers: Sequence[LayerRow], new_ref: refs.Reference | None

@@ -1,11 +1,12 @@
+import asyncio
 import hashlib
 import json
 import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import Env
 
+from conftest import Env
 from pier.errors import Conflict, InvalidParameter, NoSuchImage
 from pier.snapshots.mount import mount_all, unmount
 
@@ -179,3 +180,16 @@ def test_rootfs_prepare_mount_and_remove(env: Env, busybox_tar: Path, tmp_path: 
     env.run(env.service.remove_rootfs("ctr1"))
     env.run(env.service.remove_rootfs("ctr1"))
     assert list(env.snapshots.walk()) == []
+
+
+def test_concurrent_imports_of_one_layer_share_it(env: Env, busybox_tar: Path) -> None:
+    async def both() -> list[str]:
+        recs = await asyncio.gather(
+            *(env.service.import_archive(busybox_tar, repo=f"r{i}", tag=None) for i in range(3))
+        )
+        return [r.chain_id for r in recs]
+
+    chains = env.run(both())
+    assert len(set(chains)) == 1
+    assert [s.key for s in env.snapshots.walk()] == [chains[0]]
+    assert len(list(env.content.walk())) == 4  # one layer blob, three configs
