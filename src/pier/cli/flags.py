@@ -8,6 +8,7 @@ argparse would cost start-up time and word its errors differently.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -45,6 +46,8 @@ class Flag:
     # pflag's type word in --help ("string", "list", "int", "duration", ...)
     type_name: str = ""
     hidden: bool = False
+    # Checks a value at parse time (`-m 512m`); raises ValueError with pflag's reason.
+    validate: Callable[[str], Any] | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -82,6 +85,13 @@ def _label(flag: Flag) -> str:
 
 
 def _convert(flag: Flag, text: str) -> Any:
+    if flag.validate is not None:
+        try:
+            flag.validate(text)
+        except ValueError as exc:
+            raise UsageError(
+                f'invalid argument "{text}" for "{_label(flag)}" flag: {exc}'
+            ) from None
     if flag.kind == INT:
         try:
             return int(text, 10)

@@ -1,0 +1,291 @@
+"""`create`, `run` and `start`: Docker's flow, output and exit codes.
+
+`run` without -d: create (404 -> pull -> create again), attach (hijacked) BEFORE
+start so no output is lost, `wait?condition=next-exit` (or `removed` with --rm)
+also before start, start, copy output, exit with the container's status.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Any
+
+from pier.cli.flags import STRING, Flag, Spec
+from pier.cli.main import Context, StatusError
+from pier.cli.runopts import (
+    RUN_FLAGS,
+    OptionError,
+    create_body,
+    familiar,
+    full_name,
+    normalize_image,
+)
+from pier.client.api import quote
+from pier.client.errors import APIError, ClientError, DaemonUnreachable
+from pier.client.http import Response
+
+RUN = Spec(
+    usage="[OPTIONS] IMAGE [COMMAND] [ARG...]",
+    description="Create and run a new container from an image",
+    min_args=1,
+    interspersed=False,
+    aliases=("pier container run", "pier run"),
+    flags=RUN_FLAGS,
+)
+CREATE = Spec(
+    usage="[OPTIONS] IMAGE [COMMAND] [ARG...]",
+    description="Create a new container",
+    min_args=1,
+    interspersed=False,
+    aliases=("pier container create", "pier create"),
+    flags=(
+        *(f for f in RUN_FLAGS if f.name not in ("detach", "rm", "sig-proxy", "detach-keys")),
+        Flag(name="rm", help="Automatically remove the container when it exits"),
+    ),
+)
+START = Spec(
+    usage="[OPTIONS] CONTAINER [CONTAINER...]",
+    description="Start one or more stopped containers",
+    min_args=1,
+    aliases=("pier container start", "pier start"),
+    flags=(
+        Flag(name="attach", short="a", help="Attach STDOUT/STDERR and forward signals"),
+        Flag(name="detach-keys", kind=STRING, help="Override the key sequence for detaching"),
+        Flag(name="interactive", short="i", help="Attach container's STDIN"),
+    ),
+)
+
+
+def exit_status(message: str) -> int:
+    """docker/cli run.go toStatusError: 127 not found, 126 not executable, else 125."""
+    if (
+        "executable file not found" in message
+        or "no such file or directory" in message
+        or "system cannot find the file specified" in message
+    ):
+        return 127
+    if "permission denied" in message or "is a directory" in message:
+        return 126
+    return 125
+
+
+def run_error(ctx: Context, message: str, status: int | None = None) -> StatusError:
+    return StatusError(
+        exit_status(message) if status is None else status,
+        f"pier: {message}\n\nRun '{ctx.path} --help' for more information",
+    )
+
+
+def _pull(ctx: Context, image: str, quiet: bool) -> None:
+    name, tag = normalize_image(image)
+    params: dict[str, Any] = {"fromImage": full_name(name)}
+    if "@" not in image:
+        params["tag"] = tag or "latest"
+    resp = ctx.client.stream(
+        "POST", "/images/create", params=params, headers={"X-Registry-Auth": "e30="}
+    )
+    show_progress(resp, sys.stderr if not quiet else None)
+
+
+def show_progress(resp: Response, out: Any) -> list[str]:
+    """Print a JSON progress stream as docker does without a terminal; errors raise.
+
+    Returns the `status` values (import uses the last one, the image ID).
+    """
+    from pier.client import jsonlite
+
+    statuses: list[str] = []
+    with resp:
+        for line in resp.iter_lines():
+            try:
+                msg = jsonlite.loads(line)
+            except ValueError:
+                continue
+            if not isinstance(msg, dict):
+                continue
+            error = msg.get("errorDetail") or (
+                {"message": msg["error"]} if "error" in msg else None
+            )
+            if error:
+                raise APIError(500, str(error.get("message", "")))
+            status = msg.get("status")
+            if status is None:
+                if msg.get("stream") and out is not None:
+                    out.write(msg["stream"])
+                continue
+            statuses.append(str(status))
+            if msg.get("progressDetail") and msg["progressDetail"].get("current"):
+                continue  # progress bars are for terminals only
+            if out is not None:
+                ident = msg.get("id")
+                out.write(f"{ident}: {status}\n" if ident else f"{status}\n")
+    if out is not None:
+        out.flush()
+    return statuses
+
+
+def _create(ctx: Context, opts: Any, body: dict[str, Any]) -> str:
+    image = body["Image"]
+    params = {"name": opts["name"] or None}
+    pull = opts["pull"] or "missing"
+    if pull == "always":
+        _pull(ctx, image, opts["quiet"])
+    try:
+        result = ctx.client.post_json("/containers/create", body, **params)
+    except APIError as exc:
+        if exc.status != 404 or pull == "never" or "image" not in exc.message.lower():
+            raise
+        sys.stderr.write(f"Unable to find image '{familiar(image)}' locally\n")
+        sys.stderr.flush()
+        _pull(ctx, image, opts["quiet"])
+        result = ctx.client.post_json("/containers/create", body, **params)
+    for warning in result.get("Warnings") or []:
+        sys.stderr.write(f"WARNING: {warning}\n")
+    cid = str(result["Id"])
+    if opts["cidfile"]:
+        with open(opts["cidfile"], "x") as f:
+            f.write(cid)
+    return cid
+
+
+def _console_size() -> tuple[int, int] | None:
+    try:
+        size = os.get_terminal_size(1)
+    except OSError:
+        return None
+    return size.lines, size.columns
+
+
+def create(ctx: Context, argv: list[str]) -> int:
+    opts = ctx.parse(CREATE, argv)
+    opts.values.setdefault("detach", True)
+    opts.values["detach"] = True
+    try:
+        body = create_body(opts, opts.args[0], opts.args[1:], environ=os.environ)
+    except OptionError as exc:
+        raise run_error(ctx, str(exc), 125) from None
+    # Unlike run, docker create reports daemon errors plainly with status 1.
+    ctx.out(_create(ctx, opts, body) + "\n")
+    return 0
+
+
+def run(ctx: Context, argv: list[str]) -> int:
+    opts = ctx.parse(RUN, argv)
+    if opts["detach"] and opts["attach"]:
+        raise run_error(ctx, "Conflicting options: -a and -d", 125)
+    tty = bool(opts["tty"])
+    if tty and opts["interactive"] and not os.isatty(0):
+        raise run_error(ctx, "the input device is not a TTY", 1)
+    console = _console_size() if tty else None
+    try:
+        body = create_body(
+            opts, opts.args[0], opts.args[1:], environ=os.environ, console_size=console
+        )
+    except OptionError as exc:
+        raise run_error(ctx, str(exc), 125) from None
+    try:
+        return _run(ctx, opts, body)
+    except DaemonUnreachable as exc:
+        raise run_error(ctx, str(exc), 125) from None
+    except APIError as exc:
+        raise run_error(ctx, f"Error response from daemon: {exc.message}") from None
+    except ClientError as exc:
+        raise run_error(ctx, str(exc), 125) from None
+
+
+def _run(ctx: Context, opts: Any, body: dict[str, Any]) -> int:
+    cid = _create(ctx, opts, body)
+    client = ctx.client
+    if opts["detach"]:
+        client.post(f"/containers/{cid}/start")
+        ctx.out(cid + "\n")
+        return 0
+    from pier.cli.attach import AttachSession
+
+    session = AttachSession(
+        client,
+        cid,
+        stdin=bool(body["AttachStdin"]),
+        stdout=bool(body["AttachStdout"]),
+        stderr=bool(body["AttachStderr"]),
+        tty=bool(body["Tty"]),
+    )
+    session.attach()
+    condition = "removed" if opts["rm"] else "next-exit"
+    waiter = client.open("POST", f"/containers/{cid}/wait", params={"condition": condition})
+    if not 200 <= waiter.status < 300:
+        from pier.client.api import error_message
+
+        session.close()
+        raise APIError(waiter.status, error_message(waiter.status, waiter.read()))
+    try:
+        try:
+            client.post(f"/containers/{cid}/start")
+        except APIError:
+            session.close()
+            waiter.close()
+            raise
+        status = session.run(proxy_signals=bool(opts["sig-proxy"]) and not body["Tty"])
+    finally:
+        session.close()
+    return _wait_status(waiter, status)
+
+
+def _wait_status(waiter: Response, fallback: int) -> int:
+    from pier.client import jsonlite
+
+    try:
+        data = waiter.read()
+    except (ClientError, OSError):
+        return fallback
+    if not data.strip():
+        return fallback
+    result = jsonlite.loads(data)
+    error = (result.get("Error") or {}).get("Message")
+    if error:
+        raise StatusError(125, f"pier: Error response from daemon: {error}")
+    return int(result.get("StatusCode", fallback))
+
+
+def start(ctx: Context, argv: list[str]) -> int:
+    opts = ctx.parse(START, argv)
+    client = ctx.client
+    if opts["attach"] or opts["interactive"]:
+        if len(opts.args) > 1:
+            raise StatusError(1, "Error: you cannot start and attach multiple containers at once")
+        name = opts.args[0]
+        info = client.get_json(f"/containers/{quote(name)}/json")
+        cid = str(info["Id"])
+        config = info.get("Config") or {}
+        from pier.cli.attach import AttachSession
+
+        session = AttachSession(
+            client,
+            cid,
+            stdin=bool(opts["interactive"] and config.get("OpenStdin")),
+            stdout=True,
+            stderr=True,
+            tty=bool(config.get("Tty")),
+        )
+        session.attach()
+        waiter = client.open("POST", f"/containers/{cid}/wait", params={"condition": "next-exit"})
+        try:
+            client.post(f"/containers/{cid}/start")
+            status = session.run(proxy_signals=not config.get("Tty"))
+        finally:
+            session.close()
+        return _wait_status(waiter, status)
+    failed: list[str] = []
+    for name in opts.args:
+        try:
+            client.post(f"/containers/{quote(name)}/start")
+        except APIError as exc:
+            sys.stdout.flush()
+            sys.stderr.write(f"Error response from daemon: {exc.message}\n")
+            failed.append(name)
+            continue
+        ctx.out(name + "\n")
+    if failed:
+        raise StatusError(1, f"Error: failed to start containers: {', '.join(failed)}")
+    return 0

@@ -1,0 +1,302 @@
+"""`run`/`create` flags and their translation into Docker's create request body."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from pier.cli.flags import BOOL, FLOAT, INT, LIST, STRING, Flag
+
+
+class OptionError(Exception):
+    """A flag value that parses but cannot be used: docker prints `docker: <msg>`, exit 125."""
+
+
+RUN_FLAGS: tuple[Flag, ...] = (
+    Flag(name="add-host", kind=LIST, help="Add a custom host-to-IP mapping (host:ip)"),
+    Flag(name="attach", short="a", kind=LIST, help="Attach to STDIN, STDOUT or STDERR"),
+    Flag(name="cap-add", kind=LIST, help="Add Linux capabilities"),
+    Flag(name="cap-drop", kind=LIST, help="Drop Linux capabilities"),
+    Flag(name="cidfile", kind=STRING, help="Write the container ID to the file"),
+    Flag(name="cpus", kind=FLOAT, type_name="decimal", help="Number of CPUs"),
+    Flag(name="detach", short="d", help="Run container in background and print container ID"),
+    Flag(name="detach-keys", kind=STRING, help="Override the key sequence for detaching"),
+    Flag(name="dns", kind=LIST, help="Set custom DNS servers"),
+    Flag(name="domainname", kind=STRING, help="Container NIS domain name"),
+    Flag(name="entrypoint", kind=STRING, help="Overwrite the default ENTRYPOINT of the image"),
+    Flag(name="env", short="e", kind=LIST, help="Set environment variables"),
+    Flag(name="env-file", kind=LIST, help="Read in a file of environment variables"),
+    Flag(name="expose", kind=LIST, help="Expose a port or a range of ports"),
+    Flag(name="group-add", kind=LIST, help="Add additional groups to join"),
+    Flag(name="hostname", short="h", kind=STRING, help="Container host name"),
+    Flag(name="init", kind=BOOL,
+         help="Run an init inside the container that forwards signals and reaps processes"),
+    Flag(name="interactive", short="i", help="Keep STDIN open even if not attached"),
+    Flag(name="ipc", kind=STRING, help="IPC mode to use"),
+    Flag(name="label", short="l", kind=LIST, help="Set meta data on a container"),
+    Flag(name="memory", short="m", kind=STRING, type_name="bytes", help="Memory limit",
+         validate=lambda v: ram_in_bytes(v)),
+    Flag(name="name", kind=STRING, help="Assign a name to the container"),
+    Flag(name="network", kind=STRING, help="Connect a container to a network"),
+    Flag(name="net", kind=STRING, hidden=True),
+    Flag(name="pid", kind=STRING, help="PID namespace to use"),
+    Flag(name="privileged", help="Give extended privileges to this container"),
+    Flag(name="publish", short="p", kind=LIST,
+         help="Publish a container's port(s) to the host"),
+    Flag(name="pull", kind=STRING, default="missing",
+         help='Pull image before running ("always", "missing", "never")'),
+    Flag(name="quiet", short="q", help="Suppress the pull output"),
+    Flag(name="read-only", help="Mount the container's root filesystem as read only"),
+    Flag(name="restart", kind=STRING, default="no",
+         help="Restart policy to apply when a container exits"),
+    Flag(name="rm", help="Automatically remove the container and its associated anonymous "
+                         "volumes when it exits"),
+    Flag(name="runtime", kind=STRING, help="Runtime to use for this container"),
+    Flag(name="security-opt", kind=LIST, help="Security Options"),
+    Flag(name="shm-size", kind=STRING, type_name="bytes", help="Size of /dev/shm",
+         validate=lambda v: ram_in_bytes(v)),
+    Flag(name="sig-proxy", kind=BOOL, default=True,
+         help="Proxy received signals to the process"),
+    Flag(name="stop-signal", kind=STRING, help="Signal to stop the container"),
+    Flag(name="stop-timeout", kind=INT, help="Timeout (in seconds) to stop a container"),
+    Flag(name="tmpfs", kind=LIST, help="Mount a tmpfs directory"),
+    Flag(name="tty", short="t", help="Allocate a pseudo-TTY"),
+    Flag(name="user", short="u", kind=STRING,
+         help="Username or UID (format: <name|uid>[:<group|gid>])"),
+    Flag(name="volume", short="v", kind=LIST, help="Bind mount a volume"),
+    Flag(name="workdir", short="w", kind=STRING, help="Working directory inside the container"),
+)  # fmt: skip
+
+_RAM_UNITS = {"": 1, "b": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40, "p": 1 << 50}
+
+
+def ram_in_bytes(text: str) -> int:
+    """go-units RAMInBytes: `512m`, `1g`, `1024` (binary multiples, optional trailing b)."""
+    s = text.strip().lower()
+    num = ""
+    i = 0
+    while i < len(s) and (s[i].isdigit() or s[i] == "."):
+        num += s[i]
+        i += 1
+    unit = s[i:].strip()
+    if unit.endswith("ib"):
+        unit = unit[:-2]
+    elif unit.endswith("b") and len(unit) == 2:
+        unit = unit[:-1]
+    if not num:
+        raise ValueError(f"invalid size: '{text}'")
+    if unit not in _RAM_UNITS:
+        raise ValueError(f"invalid suffix: '{unit}'")
+    return int(float(num) * _RAM_UNITS[unit])
+
+
+def parse_env_file(path: str, environ: dict[str, str] | os._Environ[str]) -> list[str]:
+    """Docker's env-file format: `KEY=value` verbatim, `#` comments, `KEY` alone from the env."""
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except OSError as exc:
+        raise OptionError(f"open {path}: {exc.strerror.lower() if exc.strerror else exc}") from None
+    if data.startswith(b"\xef\xbb\xbf"):
+        data = data[3:]
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise OptionError(f"env file {path} contains invalid utf8 bytes at line 1") from None
+    out: list[str] = []
+    for raw in text.splitlines():
+        line = raw.lstrip()
+        if not line or line.startswith("#"):
+            continue
+        key, eq, value = line.partition("=")
+        key = key.lstrip(" \t\n\v\f\r")
+        if not key:
+            raise OptionError(f"no variable name on line '{line}'")
+        if any(c in key for c in " \t\n\v\f\r"):
+            raise OptionError(f"variable '{key}' contains whitespaces")
+        if eq:
+            out.append(f"{key}={value}")
+        elif key in environ:
+            out.append(f"{key}={environ[key]}")
+    return out
+
+
+def env_list(opts: Any, environ: dict[str, str] | os._Environ[str]) -> list[str]:
+    env: list[str] = []
+    for path in opts["env-file"]:
+        env += parse_env_file(path, environ)
+    for item in opts["env"]:
+        if "=" not in item and item in environ:
+            item = f"{item}={environ[item]}"
+        env.append(item)
+    return env
+
+
+def _ports(specs: list[str], exposed: list[str]) -> tuple[dict[str, Any], dict[str, Any]]:
+    exposed_ports: dict[str, Any] = {}
+    bindings: dict[str, list[dict[str, str]]] = {}
+    for spec in specs:
+        proto = "tcp"
+        if "/" in spec:
+            spec, proto = spec.rsplit("/", 1)
+        if spec.startswith("["):
+            close = spec.index("]")
+            ip, rest = spec[1:close], spec[close + 2 :]
+            parts = [ip, *rest.split(":")]
+        else:
+            parts = spec.split(":")
+        if len(parts) == 1:
+            ip, host, cport = "", "", parts[0]
+        elif len(parts) == 2:
+            ip, host, cport = "", parts[0], parts[1]
+        else:
+            ip, host, cport = ":".join(parts[:-2]), parts[-2], parts[-1]
+        key = f"{cport}/{proto}"
+        exposed_ports[key] = {}
+        bindings.setdefault(key, []).append({"HostIp": ip, "HostPort": host})
+    for item in exposed:
+        proto = "tcp"
+        if "/" in item:
+            item, proto = item.rsplit("/", 1)
+        exposed_ports[f"{item}/{proto}"] = {}
+    return exposed_ports, bindings
+
+
+def _restart_policy(text: str) -> dict[str, Any]:
+    name, _, count = text.partition(":")
+    policy: dict[str, Any] = {"Name": name or "no"}
+    if count:
+        try:
+            policy["MaximumRetryCount"] = int(count)
+        except ValueError:
+            raise OptionError(f"invalid restart policy format: {text}") from None
+    return policy
+
+
+def create_body(
+    opts: Any,
+    image: str,
+    cmd: list[str],
+    *,
+    environ: dict[str, str] | os._Environ[str],
+    console_size: tuple[int, int] | None = None,
+) -> dict[str, Any]:
+    """Docker's `POST /containers/create` body for these flags."""
+    detach = bool(opts["detach"])
+    attach = [a.lower() for a in opts["attach"]]
+    for a in attach:
+        if a not in ("stdin", "stdout", "stderr"):
+            raise OptionError(f"invalid argument \"{a}\" for \"-a, --attach\" flag: "
+                             "valid streams are STDIN, STDOUT and STDERR")  # fmt: skip
+    interactive = bool(opts["interactive"])
+    if detach:
+        a_in = a_out = a_err = False
+    elif attach:
+        a_in, a_out, a_err = "stdin" in attach, "stdout" in attach, "stderr" in attach
+    else:
+        a_in, a_out, a_err = interactive, True, True
+    labels: dict[str, str] = {}
+    for item in opts["label"]:
+        key, _, value = item.partition("=")
+        labels[key] = value
+    binds: list[str] = []
+    volumes: dict[str, Any] = {}
+    for v in opts["volume"]:
+        if ":" in v:
+            binds.append(v)
+        else:
+            volumes[v] = {}
+    tmpfs: dict[str, str] = {}
+    for t in opts["tmpfs"]:
+        path, _, options = t.partition(":")
+        tmpfs[path] = options
+    exposed, bindings = _ports(opts["publish"], opts["expose"])
+    entrypoint: list[str] | None = None
+    if opts["entrypoint"]:
+        entrypoint = [opts["entrypoint"]]
+    elif "entrypoint" in opts.given:
+        entrypoint = [""]
+    network = opts["network"] or opts["net"] or "default"
+    host_config: dict[str, Any] = {
+        "Binds": binds or None,
+        "NetworkMode": network,
+        "PortBindings": bindings,
+        "RestartPolicy": _restart_policy(opts["restart"] or "no"),
+        "AutoRemove": bool(opts["rm"]),
+        "CapAdd": opts["cap-add"] or None,
+        "CapDrop": opts["cap-drop"] or None,
+        "Dns": opts["dns"],
+        "ExtraHosts": opts["add-host"] or None,
+        "GroupAdd": opts["group-add"] or None,
+        "IpcMode": opts["ipc"] or "",
+        "PidMode": opts["pid"] or "",
+        "Privileged": bool(opts["privileged"]),
+        "ReadonlyRootfs": bool(opts["read-only"]),
+        "SecurityOpt": opts["security-opt"] or None,
+        "Tmpfs": tmpfs or None,
+    }
+    if "init" in opts.given:
+        host_config["Init"] = bool(opts["init"])
+    if opts["runtime"]:
+        host_config["Runtime"] = opts["runtime"]
+    if opts["memory"]:
+        host_config["Memory"] = ram_in_bytes(opts["memory"])
+    if opts["shm-size"]:
+        host_config["ShmSize"] = ram_in_bytes(opts["shm-size"])
+    if opts["cpus"]:
+        host_config["NanoCpus"] = round(opts["cpus"] * 1e9)
+    if console_size is not None:
+        host_config["ConsoleSize"] = list(console_size)
+    config: dict[str, Any] = {
+        "Hostname": opts["hostname"] or "",
+        "Domainname": opts["domainname"] or "",
+        "User": opts["user"] or "",
+        "AttachStdin": a_in,
+        "AttachStdout": a_out,
+        "AttachStderr": a_err,
+        "ExposedPorts": exposed or None,
+        "Tty": bool(opts["tty"]),
+        "OpenStdin": interactive,
+        "StdinOnce": interactive and a_in,
+        "Env": env_list(opts, environ),
+        "Cmd": cmd or None,
+        "Image": image,
+        "Volumes": volumes or None,
+        "WorkingDir": opts["workdir"] or "",
+        "Entrypoint": entrypoint,
+        "Labels": labels,
+        "HostConfig": host_config,
+        "NetworkingConfig": {"EndpointsConfig": {}},
+    }
+    if opts["stop-signal"]:
+        config["StopSignal"] = opts["stop-signal"]
+    if opts["stop-timeout"] is not None:
+        config["StopTimeout"] = opts["stop-timeout"]
+    return config
+
+
+def normalize_image(ref: str) -> tuple[str, str]:
+    """(`busybox:latest` for messages, `docker.io/library/busybox` for fromImage) plus tag."""
+    name, tag = ref, ""
+    if "@" not in ref:
+        slash = ref.rfind("/")
+        colon = ref.rfind(":")
+        if colon > slash:
+            name, tag = ref[:colon], ref[colon + 1 :]
+    return name, tag
+
+
+def familiar(ref: str) -> str:
+    name, tag = normalize_image(ref)
+    if "@" in ref:
+        return ref
+    return f"{name}:{tag or 'latest'}"
+
+
+def full_name(name: str) -> str:
+    first, slash, _rest = name.partition("/")
+    if not slash:
+        return f"docker.io/library/{name}"
+    if "." in first or ":" in first or first == "localhost":
+        return name
+    return f"docker.io/{name}"
