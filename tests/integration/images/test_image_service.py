@@ -5,8 +5,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from images_helpers import Env
 
-from conftest import Env
 from pier.errors import Conflict, InvalidParameter, NoSuchImage
 from pier.snapshots.mount import mount_all, unmount
 

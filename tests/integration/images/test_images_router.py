@@ -9,8 +9,8 @@ from typing import Any
 
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
+from images_helpers import Env
 
-from conftest import Env
 from pier.api.routers.images import routes
 from pier.errors import PierError
 

@@ -6,7 +6,7 @@ import tarfile
 from pathlib import Path
 
 import pytest
-from conftest import Env, build_tar
+from images_helpers import Env, build_tar
 
 from pier.errors import InvalidParameter
 from pier.images.unpack import apply_layer
