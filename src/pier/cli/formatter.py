@@ -254,7 +254,8 @@ class ImageContext:
         return "N/A" if n == -1 else str(n)
 
     def VirtualSize(self) -> str:
-        return output.human_size(float(self.i.get("VirtualSize", self.i.get("Size")) or 0))
+        # units.HumanSize: 4 significant digits, unlike Size.
+        return output.human_size(float(self.i.get("VirtualSize", self.i.get("Size")) or 0), 4)
 
     def SharedSize(self) -> str:
         n = int(self.i.get("SharedSize", -1))

@@ -572,7 +572,10 @@ class _Stop(Exception):
 
 
 def _fn_json(v: Any) -> str:
-    return jsonlite.dumps(to_json_value(v))
+    if hasattr(v, "to_json"):
+        # Docker's contexts marshal themselves with json.Marshal, which escapes <>&.
+        return jsonlite.dumps(v.to_json(), html_escape=True)
+    return jsonlite.dumps(v)
 
 
 def _fn_index(item: Any, *keys: Any) -> Any:

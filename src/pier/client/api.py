@@ -28,10 +28,16 @@ def quote(text: str, safe: str = "") -> str:
 
 
 def encode_query(params: Mapping[str, Any]) -> str:
-    """Docker's conventions: booleans as 1/0, maps and lists as JSON, None omitted."""
-    parts = []
+    """Docker's conventions: booleans as 1/0, maps and lists as JSON, None omitted.
+
+    A tuple repeats the parameter (`changes=a&changes=b`).
+    """
+    parts: list[str] = []
     for key, value in params.items():
         if value is None:
+            continue
+        if isinstance(value, tuple):
+            parts.extend(f"{quote(key)}={quote(str(v))}" for v in value)
             continue
         if value is True:
             text = "1"
