@@ -26,7 +26,7 @@ def to_dict(value: Any) -> Any:
     if isinstance(value, Mapping):
         return {str(k): to_dict(v) for k, v in value.items()}
     if isinstance(value, tuple | list):
-        return [to_dict(v) for v in value]
+        return [to_dict(v) for v in value]  # JSON has no tuples
     return value
 
 
@@ -44,20 +44,20 @@ def _convert(tp: Any, data: Any) -> Any:
         return None
     origin = typing.get_origin(tp)
     if origin in (typing.Union, types.UnionType):
-        args = [a for a in typing.get_args(tp) if a is not type(None)]
-        return _convert(args[0], data)
+        members = [a for a in typing.get_args(tp) if a is not type(None)]
+        return _convert(members[0], data)
     if dataclasses.is_dataclass(tp) and isinstance(tp, type):
         hints = _hints(tp)
         known = {f.name for f in dataclasses.fields(tp)}
         kwargs = {k: _convert(hints[k], v) for k, v in data.items() if k in known}
         return tp(**kwargs)
     if origin is tuple:
-        (inner, *_) = typing.get_args(tp)
+        inner = typing.get_args(tp)[0]
         return tuple(_convert(inner, v) for v in data)
     if origin in (Mapping, dict) or tp is Mapping:
-        args = typing.get_args(tp)
-        inner = args[1] if len(args) == 2 else Any
-        return MappingProxyType({k: _convert(inner, v) for k, v in data.items()})
+        params = typing.get_args(tp)
+        value_type = params[1] if len(params) == 2 else Any
+        return MappingProxyType({k: _convert(value_type, v) for k, v in data.items()})
     if isinstance(tp, type) and issubclass(tp, enum.Enum):
         return tp(data)
     return data

@@ -70,7 +70,7 @@ class SystemInfo:
         }
 
     async def info(self) -> dict[str, Any]:
-        records = self._containers.list()
+        records = self._containers.newest_first()
         running = sum(1 for c in records if c.state.status == Status.RUNNING)
         paused = sum(1 for c in records if c.state.status == Status.PAUSED)
         cgroup_version = "2" if detect_mode() is CgroupMode.V2 else "1"

@@ -88,7 +88,7 @@ def hijack(request: web.Request, *, upgrade: bool = True) -> HijackedStream:
     transport = request.transport
     if transport is None:
         raise ConnectionResetError("client went away")
-    stream = HijackedStream(transport)  # type: ignore[arg-type]
+    stream = HijackedStream(transport)
     transport.set_protocol(_Takeover(stream))
     # Bytes that arrived right behind the request headers were buffered by aiohttp.
     tail = getattr(request.protocol, "_message_tail", b"")

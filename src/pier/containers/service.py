@@ -49,16 +49,28 @@ DEFAULT_STOP_TIMEOUT = 10
 
 
 class ImageConfigView(Protocol):
-    user: str
-    env: tuple[str, ...]
-    entrypoint: tuple[str, ...] | None
-    cmd: tuple[str, ...] | None
-    working_dir: str
-    labels: Mapping[str, str]
-    exposed_ports: tuple[str, ...]
-    volumes: tuple[str, ...]
-    stop_signal: str
-    healthcheck: Mapping[str, Any] | None
+    """The image config fields a container inherits (read-only)."""
+
+    @property
+    def user(self) -> str: ...
+    @property
+    def env(self) -> tuple[str, ...]: ...
+    @property
+    def entrypoint(self) -> tuple[str, ...] | None: ...
+    @property
+    def cmd(self) -> tuple[str, ...] | None: ...
+    @property
+    def working_dir(self) -> str: ...
+    @property
+    def labels(self) -> Mapping[str, str]: ...
+    @property
+    def exposed_ports(self) -> tuple[str, ...]: ...
+    @property
+    def volumes(self) -> tuple[str, ...]: ...
+    @property
+    def stop_signal(self) -> str: ...
+    @property
+    def healthcheck(self) -> Mapping[str, Any] | None: ...
 
 
 class ImageView(Protocol):
@@ -143,7 +155,7 @@ class ContainerService:
     def get(self, ref: str) -> Container:
         return self._store.get(ref)
 
-    def list(self) -> list[Container]:
+    def newest_first(self) -> list[Container]:
         """Every container, newest first (as `docker ps` orders them)."""
         return sorted(self._store, key=lambda c: c.created, reverse=True)
 
@@ -262,7 +274,7 @@ class ContainerService:
         life.exited.clear()
         try:
             self._check_runtime(runtime)
-            pid = await self._run(record, runtime, life)
+            pid, started_at = await self._run(record, runtime, life)
         except PierError as exc:
             life.exited.set()
             code = start_error_exit_code(exc.message) or 128
@@ -278,16 +290,19 @@ class ContainerService:
                 state=State(
                     status=Status.RUNNING,
                     pid=pid,
-                    started_at=_now(),
+                    started_at=started_at,
                 ),
             )
         )
         life.watcher = asyncio.create_task(self._watch(cid), name=f"watch-{cid[:12]}")
         self._events.publish("container", "start", cid, self._event_attrs(record))
 
-    async def _run(self, record: Container, runtime: RuntimeConfig, life: _Lifecycle) -> int:
+    async def _run(
+        self, record: Container, runtime: RuntimeConfig, life: _Lifecycle
+    ) -> tuple[int, str]:
         """Mount the root file system, write the bundle, let the monitor create the
-        container, connect attached clients, start it. Returns the container's pid."""
+        container, connect attached clients, start it. Returns the container's pid and
+        the time it was started."""
         cid = record.id
         cdir = self.container_dir(cid)
         rootfs = cdir / "rootfs"
@@ -326,9 +341,10 @@ class ContainerService:
 
             for hook in list(life.on_created):
                 await hook(record)
+            started_at = _now()
             await self._runtime.start(cid, runtime)
             undo.pop_all()
-            return pid
+            return pid, started_at
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _running_pid(self, ref: str) -> int:

@@ -12,6 +12,7 @@ def test_ping_headers(pier: PierDaemon) -> None:
     for method in ("GET", "HEAD"):
         resp = pier.client.open(method, "/_ping")
         body = resp.read()
+        resp.close()
         assert resp.status == 200
         assert body == (b"OK" if method == "GET" else b"")
         headers = {k.lower(): v for k, v in resp.headers.items()}
@@ -48,14 +49,18 @@ def test_version_on_every_supported_path(pier: PierDaemon, version: str) -> None
 )
 def test_version_out_of_range(pier: PierDaemon, version: str, message: str) -> None:
     resp = Client(str(pier.socket), version=version).open("GET", "/version")
+    body = resp.read().decode()
+    resp.close()
     assert resp.status == 400
-    assert message in resp.read().decode()
+    assert message in body
 
 
 def test_unknown_path_is_404(pier: PierDaemon) -> None:
     resp = pier.client.open("GET", "/no/such/endpoint")
+    body = resp.read()
+    resp.close()
     assert resp.status == 404
-    assert b"page not found" in resp.read()
+    assert b"page not found" in body
 
 
 def test_info_counts(pier: PierDaemon) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-from typing import Protocol
+from typing import Any, Protocol
 
 from aiohttp import web
 
@@ -25,8 +25,13 @@ from pier.containers.service import ContainerService
 from pier.errors import InvalidParameter, NoSuchImage, NotModified
 
 
+class _Image(Protocol):
+    @property
+    def id(self) -> str: ...
+
+
 class ImageResolver(Protocol):
-    async def resolve(self, ref: str) -> object: ...
+    async def resolve(self, ref: str) -> _Image: ...
 
 
 def routes(containers: ContainerService, images: ImageResolver, attacher: Attacher) -> list[Route]:
@@ -78,7 +83,7 @@ class _Handlers:
         if query_bool(request, "latest"):  # API < 1.x spelling of -l
             limit = 1
         chosen = select(
-            self._c.list(),
+            self._c.newest_first(),
             all=query_bool(request, "all"),
             limit=limit,
             filters=filters,
@@ -143,7 +148,7 @@ class _Handlers:
         response.enable_chunked_encoding()
         await response.prepare(request)
         result = await pending
-        body = {"StatusCode": result.status_code, "Error": None}
+        body: dict[str, Any] = {"StatusCode": result.status_code, "Error": None}
         if result.error:
             body["Error"] = {"Message": result.error}
         await response.write(json_response(body).body)  # type: ignore[arg-type]

@@ -128,7 +128,8 @@ def parse_host_config(hc: Mapping[str, Any]) -> HostConfig:
         log_type = "k8s-file"  # conmon's file format; read back the same through the API
     if log_type not in ("k8s-file", "none"):
         raise InvalidParameter(
-            f"failed to create task for container: logger: no log driver named '{log_type}' is registered"
+            "failed to create task for container: logger: no log driver named "
+            f"'{log_type}' is registered"
         )
     ulimits = tuple(
         Ulimit(

@@ -1,0 +1,68 @@
+# Pier: the two commands that matter (see README.md)
+#   make run    install everything, start pierd, make busybox:latest, run a container
+#   make test   install everything (test dependencies too) and run the whole suite
+
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := $(CURDIR)/.venv
+SOCK ?= /run/pier/pier.sock
+PIERD_LOG ?= /var/log/pierd.log
+APT_PACKAGES := crun runc conmon busybox-static tini catatonit nftables iproute2 \
+	python3 python3-venv python3-pip ca-certificates
+TEST_APT_PACKAGES := docker.io
+PYTEST_ARGS ?=
+
+.PHONY: all deps test-deps install run test lint typecheck clean-run hybrid-cgroups
+
+all: install
+
+# Debian packages, installed only when one is missing (idempotent, no network otherwise).
+deps:
+	@missing=$$(for p in $(APT_PACKAGES); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null \
+		| grep -q 'install ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+		echo "installing:" $$missing; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	fi
+
+# The docker CLI the compatibility tests drive: the preinstalled /usr/local/bin/docker
+# where there is one, else Debian's docker.io (which ships a client too).
+test-deps: deps
+	@command -v docker >/dev/null || { apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(TEST_APT_PACKAGES); }
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install -q --upgrade pip
+	$(VENV)/bin/pip install -q -e '.[test]'
+	touch $@
+
+install: deps $(VENV)/.installed
+	ln -sf $(VENV)/bin/pier /usr/local/bin/pier
+	ln -sf $(VENV)/bin/pierd /usr/local/bin/pierd
+
+# crun refuses to run on a cgroup v1 hybrid host whose cgroup2 mount holds a controller
+# (DESIGN §11); pierd can fix that itself with --fix-hybrid-cgroups, which `run` asks for.
+run: install
+	@if ! $(VENV)/bin/pier -H unix://$(SOCK) version >/dev/null 2>&1; then \
+		echo "starting pierd (log: $(PIERD_LOG))"; \
+		setsid $(VENV)/bin/pierd -H unix://$(SOCK) --fix-hybrid-cgroups \
+			>>$(PIERD_LOG) 2>&1 < /dev/null & \
+		for i in $$(seq 100); do \
+			$(VENV)/bin/pier -H unix://$(SOCK) version >/dev/null 2>&1 && break; sleep 0.1; \
+		done; \
+	fi
+	@$(VENV)/bin/pier -H unix://$(SOCK) image inspect busybox:latest >/dev/null 2>&1 || \
+		scripts/busybox-image.sh | $(VENV)/bin/pier -H unix://$(SOCK) import - busybox:latest
+	$(VENV)/bin/pier -H unix://$(SOCK) run --rm busybox echo hello from pier
+
+test: test-deps install
+	$(VENV)/bin/python -c 'from pier.runtime.cgroups import check_crun_usable, fix_hybrid; \
+		check_crun_usable() and fix_hybrid()'
+	$(VENV)/bin/pytest -n 2 --dist loadfile $(PYTEST_ARGS)
+
+lint: install
+	$(VENV)/bin/ruff check src tests bench
+	$(VENV)/bin/mypy
+
+include bench/Makefile.inc
