@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
 from pier_testing.daemon import PierDaemon
 from pier_testing.images import write_busybox_tar
 from pier_testing.leaks import Scope

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from pier_testing.daemon import PierDaemon
 
 from pier.client.api import Client
+from pier_testing.daemon import PierDaemon
 
 
 def test_ping_headers(pier: PierDaemon) -> None:

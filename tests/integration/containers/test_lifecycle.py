@@ -7,10 +7,10 @@ import threading
 import time
 
 import pytest
-from pier_testing.api import create, inspect, logs, run, status, wait, wait_for
-from pier_testing.daemon import PierDaemon
 
 from pier.client.errors import APIError
+from pier_testing.api import create, inspect, logs, run, status, wait, wait_for
+from pier_testing.daemon import PierDaemon
 
 SLEEPER = ["sleep", "600"]
 # A PID 1 that exits on SIGTERM (busybox sh as PID 1 ignores it, as under Docker).

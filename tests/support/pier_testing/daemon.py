@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
@@ -14,7 +15,6 @@ from pathlib import Path
 
 from pier.client.api import Client
 from pier.client.errors import ClientError
-
 from pier_testing.leaks import Scope
 
 PIERD = [sys.executable, "-m", "pier.daemon.main"]
@@ -119,10 +119,8 @@ class PierDaemon:
 
     def remove_all_containers(self) -> None:
         for c in self.client.get_json("/containers/json", all=1):
-            try:
+            with contextlib.suppress(ClientError):
                 self.client.delete(f"/containers/{c['Id']}", force=1)
-            except ClientError:
-                pass
 
     def destroy(self) -> None:
         """Remove every container, stop the daemon, remove the roots."""

@@ -3,6 +3,7 @@ mounts, monitor and runtime processes, cgroups, network namespaces."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -64,7 +65,5 @@ class Scope:
             for parent in self.cgroup_parents:
                 base = hierarchy / parent.strip("/")
                 if base.is_dir():
-                    try:
+                    with contextlib.suppress(OSError):
                         base.rmdir()
-                    except OSError:
-                        pass
