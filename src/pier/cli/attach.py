@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import contextlib
 import os
-from typing import Any
 
 from pier.cli.streams import OutputCopier
 from pier.client.api import Client
 from pier.client.errors import ClientError
 from pier.client.http import Hijacked
+
+# typing and collections.abc cost milliseconds at start-up: only the checker reads them.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 
 class AttachSession:

@@ -3,12 +3,16 @@ logs, wait, inspect, rename."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from pier.cli.flags import INT, LIST, STRING, Flag, Spec
 from pier.cli.main import Context, StatusError
 from pier.client.api import quote
 from pier.client.errors import APIError
+
+# typing and collections.abc cost milliseconds at start-up: only the checker reads them.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
 
 _FORMAT_HELP = "Format output using a custom template"
 

@@ -7,18 +7,15 @@ fields return the column titles (docker/cli cli/command/formatter).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
-from typing import Any
-
 from pier.cli import output
-from pier.cli.gotemplate import (
-    HEADER_FUNCS,
-    Template,
-    TemplateError,
-    TemplateParseError,
-    go_quote,
-)
 from pier.cli.main import StatusError
+
+# typing and collections.abc cost milliseconds at start-up: only the checker reads them.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable
+    from typing import Any
+
 
 PS_TABLE = (
     "table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}"
@@ -134,7 +131,7 @@ class ContainerContext:
         command = str(self.c.get("Command", ""))
         if self.trunc:
             command = output.ellipsis(command, 20)
-        return go_quote(command)
+        return output.go_quote(command)
 
     def CreatedAt(self) -> str:
         return output.go_time(float(self.c.get("Created", 0)))
@@ -394,6 +391,38 @@ def header_object(headers: dict[str, str], go_type: str) -> Any:
     return type("Header", (), namespace)()
 
 
+def _simple_fields(body: str) -> list[str] | None:
+    """Text and plain `{{.Field}}` actions only: the fields, else None.
+
+    Default formats are all of this shape; rendering them without the template
+    engine keeps `pier ps` from importing it.
+    """
+    parts = body.split("{{")
+    fields = []
+    for part in parts[1:]:
+        action, sep, _text = part.partition("}}")
+        name = action.strip()
+        if not sep or not name.startswith(".") or not name[1:].isidentifier():
+            return None
+        fields.append(name[1:])
+    return fields
+
+
+def _render_simple(body: str, fields: list[str], rows: list[Any]) -> str:
+    pieces = []
+    for part in body.split("{{")[1:]:
+        pieces.append(part.partition("}}")[2])
+    lead = body.split("{{")[0]
+    out: list[str] = []
+    for row in rows:
+        out.append(lead)
+        for name, tail in zip(fields, pieces, strict=True):
+            out.append(str(getattr(row, name)()))
+            out.append(tail)
+        out.append("\n")
+    return "".join(out)
+
+
 def render(
     fmt: str,
     rows: Iterable[Any],
@@ -408,6 +437,16 @@ def render(
     is_table = fmt.startswith("table")
     body = fmt[len("table") :] if is_table else fmt
     body = body.strip(" ").replace("\\t", "\t").replace("\\n", "\n")
+    rows = list(rows)
+    fields = _simple_fields(body)
+    if fields is not None and all(f in headers for f in fields):
+        text = _render_simple(body, fields, rows)
+        if not is_table:
+            return text
+        header = _render_simple(body, fields, [header_object(headers, go_type)])
+        return output.tabwrite(header + text)
+    from pier.cli.gotemplate import HEADER_FUNCS, Template, TemplateError, TemplateParseError
+
     try:
         tmpl = Template(body)
     except TemplateParseError as exc:

@@ -16,11 +16,14 @@ Values print as Go's `fmt` prints them (`map[k:v]`, `[a b]`, `<nil>`, `1e+06`).
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any
-
+from pier.cli.output import go_quote
 from pier.client import jsonlite
+
+# typing and collections.abc cost milliseconds at start-up: only the checker reads them.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Any
 
 
 class TemplateError(Exception):
@@ -48,12 +51,19 @@ NO_VALUE: Any = _NoValue()
 # ---------------------------------------------------------------- lexing
 
 
-@dataclass(slots=True)
 class _Tok:
-    kind: str  # field var ident str num bool nil ( ) | := = , dot
-    val: Any
-    pos: int
-    chain: bool = False  # a field token glued to the previous operand (`$x.A`, `(p).A`)
+    __slots__ = (
+        "chain",
+        "kind",
+        "pos",
+        "val",
+    )
+
+    def __init__(self, kind: str, val: Any, pos: int, chain: bool = False) -> None:
+        self.kind = kind
+        self.val = val
+        self.pos = pos
+        self.chain = chain
 
 
 _KEYWORDS = frozenset(
@@ -188,51 +198,87 @@ def _lex_action(src: str, start: int, end: int) -> list[_Tok]:
 # ---------------------------------------------------------------- parse tree
 
 
-@dataclass(slots=True)
 class _Operand:
-    kind: str  # field dot var str num bool nil ident pipe
-    val: Any
-    pos: int
-    chain: list[str] = field(default_factory=list)
-    text: str = ""
+    __slots__ = (
+        "chain",
+        "kind",
+        "pos",
+        "text",
+        "val",
+    )
+
+    def __init__(
+        self, kind: str, val: Any, pos: int, chain: list[str] | None = None, text: str = ""
+    ) -> None:
+        self.kind = kind
+        self.val = val
+        self.pos = pos
+        self.chain: list[str] = chain if chain is not None else []
+        self.text = text
 
 
-@dataclass(slots=True)
 class _Command:
-    args: list[_Operand]
-    pos: int
-    text: str
+    __slots__ = (
+        "args",
+        "pos",
+        "text",
+    )
+
+    def __init__(self, args: list[_Operand], pos: int, text: str) -> None:
+        self.args = args
+        self.pos = pos
+        self.text = text
 
 
-@dataclass(slots=True)
 class _Pipe:
-    decl: list[str]
-    assign: bool  # `=` rather than `:=`
-    cmds: list[_Command]
-    pos: int
+    __slots__ = (
+        "assign",
+        "cmds",
+        "decl",
+        "pos",
+    )
+
+    def __init__(self, decl: list[str], assign: bool, cmds: list[_Command], pos: int) -> None:
+        self.decl = decl
+        self.assign = assign
+        self.cmds = cmds
+        self.pos = pos
 
 
-@dataclass(slots=True)
 class _Text:
-    text: str
+    __slots__ = ("text",)
+
+    def __init__(self, text: str) -> None:
+        self.text = text
 
 
-@dataclass(slots=True)
 class _Action:
-    pipe: _Pipe
+    __slots__ = ("pipe",)
+
+    def __init__(self, pipe: _Pipe) -> None:
+        self.pipe = pipe
 
 
-@dataclass(slots=True)
 class _Branch:
-    kind: str  # if range with
-    pipe: _Pipe
-    body: list[Any]
-    orelse: list[Any]
+    __slots__ = (
+        "body",
+        "kind",
+        "orelse",
+        "pipe",
+    )
+
+    def __init__(self, kind: str, pipe: _Pipe, body: list[Any], orelse: list[Any]) -> None:
+        self.kind = kind
+        self.pipe = pipe
+        self.body = body
+        self.orelse = orelse
 
 
-@dataclass(slots=True)
 class _Jump:
-    kind: str  # break continue
+    __slots__ = ("kind",)
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
 
 
 class _Parser:
@@ -440,39 +486,6 @@ def _skip(src: str, i: int) -> int:
 
 
 # ---------------------------------------------------------------- values
-
-
-def go_quote(s: str) -> str:
-    """strconv.Quote: Go escapes, printable Unicode kept."""
-    out = ['"']
-    for ch in s:
-        o = ord(ch)
-        if ch == '"':
-            out.append('\\"')
-        elif ch == "\\":
-            out.append("\\\\")
-        elif ch == "\n":
-            out.append("\\n")
-        elif ch == "\t":
-            out.append("\\t")
-        elif ch == "\r":
-            out.append("\\r")
-        elif ch == "\a":
-            out.append("\\a")
-        elif ch == "\b":
-            out.append("\\b")
-        elif ch == "\f":
-            out.append("\\f")
-        elif ch == "\v":
-            out.append("\\v")
-        elif o < 0x20 or o == 0x7F:
-            out.append(f"\\x{o:02x}")
-        elif not ch.isprintable() and ch != " ":
-            out.append(f"\\u{o:04x}" if o < 0x10000 else f"\\U{o:08x}")
-        else:
-            out.append(ch)
-    out.append('"')
-    return "".join(out)
 
 
 def go_float(f: float) -> str:

@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Iterator
-from typing import Any
 
 from pier.cli.containers import parse_filters, print_inspect
 from pier.cli.flags import BOOL, LIST, STRING, Flag, Spec
 from pier.cli.main import Context, StatusError
 from pier.client.api import quote
 from pier.client.errors import APIError
+
+# typing and collections.abc cost milliseconds at start-up: only the checker reads them.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from typing import Any
+
 
 _FORMAT_HELP = "Format output using a custom template"
 

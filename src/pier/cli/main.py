@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import TYPE_CHECKING, Any
 
+# typing and collections.abc cost milliseconds at start-up: only the checker reads them.
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any
+
     from pier.cli.flags import Parsed, Spec
     from pier.client import Client
 

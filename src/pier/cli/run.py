@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Any
 
 from pier.cli.flags import STRING, Flag, Spec
 from pier.cli.main import Context, StatusError
@@ -24,6 +23,12 @@ from pier.cli.runopts import (
 from pier.client.api import quote
 from pier.client.errors import APIError, ClientError, DaemonUnreachable
 from pier.client.http import Response
+
+# typing and collections.abc cost milliseconds at start-up: only the checker reads them.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
 
 RUN = Spec(
     usage="[OPTIONS] IMAGE [COMMAND] [ARG...]",

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import os
-from typing import Any
 
 from pier.cli.flags import BOOL, FLOAT, INT, LIST, STRING, Flag
+
+# typing and collections.abc cost milliseconds at start-up: only the checker reads them.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 
 class OptionError(Exception):

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Iterable
 
 from pier.client.frames import STDERR, SYSTEMERR, FrameDecoder
+
+# typing and collections.abc cost milliseconds at start-up: only the checker reads them.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Iterable
 
 
 def write_all(fd: int, data: bytes) -> None:

@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import platform
-from typing import Any
 
 from pier.cli.flags import STRING, Flag, Spec
 from pier.cli.main import Context, StatusError
 from pier.client.errors import ClientError
+
+# typing and collections.abc cost milliseconds at start-up: only the checker reads them.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
 
 VERSION = Spec(
     usage="[OPTIONS]",

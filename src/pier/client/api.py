@@ -7,18 +7,22 @@ costs microseconds, and it keeps bodies "until close" and concurrent requests
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from typing import Any
-
 from pier import API_VERSION
 from pier.client import jsonlite
 from pier.client.errors import APIError, ProtocolError
 from pier.client.host import socket_path
 from pier.client.http import Hijacked, Response, connect, read_head, send_request
 
-_UNRESERVED = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
+# typing and collections.abc cost milliseconds at start-up: only the checker reads them.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Mapping
+    from typing import Any
 
-Body = bytes | Iterable[bytes] | None
+    Body = bytes | Iterable[bytes] | None
+
+
+_UNRESERVED = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
 
 
 def quote(text: str, safe: str = "") -> str:

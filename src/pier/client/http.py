@@ -9,9 +9,14 @@ the hijack that turns a `101` answer into a raw bidirectional stream.
 from __future__ import annotations
 
 import _socket
-from collections.abc import Iterable, Iterator
 
 from pier.client.errors import DaemonUnreachable, ProtocolError
+
+# typing and collections.abc cost milliseconds at start-up: only the checker reads them.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Iterator
+
 
 _RECV = 65536
 _MAX_HEAD = 1 << 20

@@ -12,7 +12,11 @@ recursive function over its string escaper.
 from __future__ import annotations
 
 import _json
-from typing import Any
+
+# typing and collections.abc cost milliseconds at start-up: only the checker reads them.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 
 class JSONError(ValueError):
