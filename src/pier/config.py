@@ -37,6 +37,14 @@ def _default_runtimes() -> Mapping[str, RuntimeConfig]:
     return MappingProxyType(found)
 
 
+def _first_found(*names: str) -> str:
+    for name in names:
+        path = shutil.which(name)
+        if path is not None:
+            return path
+    return names[0]
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class DaemonConfig:
     hosts: tuple[str, ...] = (DEFAULT_HOST,)
@@ -50,8 +58,10 @@ class DaemonConfig:
     # Docker's cgroupfs driver uses "/docker".
     cgroup_parent: str = "/pier"
     conmon_path: str = "conmon"
-    # The init binary for `--init` (Docker ships tini as docker-init).
-    init_path: str = "tini"
+    # The init binary for `--init`. It runs inside the container's root file system, so
+    # it must be static: Docker ships tini-static as docker-init; Debian's plain tini
+    # is dynamically linked and fails in an image without its libc.
+    init_path: str = field(default_factory=lambda: _first_found("tini-static", "catatonit"))
     # Pier's own: on a cgroup v1 "hybrid" host whose cgroup2 mount holds a controller,
     # crun refuses to run. When true, pierd mounts that controller as a v1 hierarchy
     # to free it (a host change, hence opt-in); when false, pierd falls back to runc.

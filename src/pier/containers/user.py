@@ -89,9 +89,11 @@ def resolve_user(root: Path, user: str, group_add: tuple[str, ...] = ()) -> Reso
         uid, gid, home, uname = match.id, match.gid, match.home or "/", match.name
     if group:
         gid = _group_id(groups, group)
-    extra: list[int] = []
-    if uname:
-        extra = [g.id for g in groups if uname in g.members and g.id != gid]
+    # Docker's process gets its primary group in the supplementary list too, then the
+    # groups naming the user as a member (when no group was given), then --group-add.
+    extra: list[int] = [gid]
+    if uname and not group:
+        extra += [g.id for g in groups if uname in g.members]
     for g in group_add:
         extra.append(_group_id(groups, g))
     return ResolvedUser(uid=uid, gid=gid, additional_gids=tuple(dict.fromkeys(extra)), home=home)

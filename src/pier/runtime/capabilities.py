@@ -73,14 +73,20 @@ DEFAULT_CAPABILITIES: tuple[str, ...] = (
 ALL = "ALL"
 
 
-def host_capabilities(last_cap: int | None = None) -> tuple[str, ...]:
-    """The capabilities this kernel knows (Docker's "all" for privileged containers)."""
-    if last_cap is None:
+def host_capabilities(status_path: str = "/proc/self/status") -> tuple[str, ...]:
+    """The capabilities this daemon may hand out: its bounding set (Docker's "all" for
+    privileged containers). A host can withhold some even from root; asking the
+    runtime for one of them fails with `capset: Operation not permitted`."""
+    try:
+        text = Path(status_path).read_text()
+        mask = int(next(ln for ln in text.splitlines() if ln.startswith("CapBnd:")).split()[1], 16)
+    except (OSError, StopIteration, ValueError, IndexError):
         try:
             last_cap = int(Path("/proc/sys/kernel/cap_last_cap").read_text())
         except (OSError, ValueError):
             last_cap = len(KNOWN_CAPABILITIES) - 1
-    return KNOWN_CAPABILITIES[: last_cap + 1]
+        return KNOWN_CAPABILITIES[: last_cap + 1]
+    return tuple(name for bit, name in enumerate(KNOWN_CAPABILITIES) if mask >> bit & 1)
 
 
 def normalise(names: Iterable[str]) -> list[str]:

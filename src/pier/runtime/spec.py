@@ -164,7 +164,8 @@ class ContainerSpec:
 class HostFacts:
     nofile_hard: int
     cgroup_v2: bool
-    cap_last: int
+    # The daemon's bounding set: what "all capabilities" means on this host.
+    capabilities: tuple[str, ...]
     masked_extra: tuple[str, ...] = ()  # per-cpu thermal_throttle dirs present here
     sysctls_present: frozenset[str] = frozenset()
     host_devices: tuple[DeviceSpec, ...] = field(default=())
@@ -182,7 +183,7 @@ class HostFacts:
         return cls(
             nofile_hard=resource.getrlimit(resource.RLIMIT_NOFILE)[1],
             cgroup_v2=detect_mode() is CgroupMode.V2,
-            cap_last=len(capabilities.host_capabilities()) - 1,
+            capabilities=capabilities.host_capabilities(),
             masked_extra=masked,
             sysctls_present=present,
             host_devices=host_devices() if with_devices else (),
@@ -463,7 +464,7 @@ def build_config(spec: ContainerSpec, facts: HostFacts) -> dict[str, Any]:
         spec.cap_add,
         spec.cap_drop,
         privileged=spec.privileged,
-        available=capabilities.KNOWN_CAPABILITIES[: facts.cap_last + 1],
+        available=facts.capabilities,
     )
     p = spec.process
     args = list(p.args)

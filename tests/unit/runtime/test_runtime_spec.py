@@ -30,7 +30,7 @@ EMPTY: MappingProxyType[str, str] = MappingProxyType({})
 FACTS = HostFacts(
     nofile_hard=20000,
     cgroup_v2=False,
-    cap_last=40,
+    capabilities=KNOWN_CAPABILITIES[:41],
     sysctls_present=frozenset({"net.ipv4.ping_group_range", "net.ipv4.ip_unprivileged_port_start"}),
     host_devices=(DeviceSpec(path="/dev/sda", type="b", major=8, minor=0),),
 )
