@@ -33,6 +33,7 @@ from pier.containers.user import resolve_user
 from pier.errors import (
     Conflict,
     InvalidParameter,
+    NoSuchNetwork,
     NotModified,
     PierError,
 )
@@ -233,7 +234,7 @@ class ContainerService:
             # Bridge networking is not in Pier yet: until it is, the default network
             # is "none" (a private network namespace with loopback only).
             return replace(hc, network_mode="none"), []
-        raise InvalidParameter(f"network {mode} not found")
+        raise NoSuchNetwork(mode)
 
     def _write_container_dir(self, record: Container) -> None:
         cdir = self.container_dir(record.id)
@@ -633,6 +634,12 @@ class ContainerService:
             )
             await self._on_exit(record.id, status)
         await asyncio.to_thread(self._remove_strays, known)
+        for cid in self._runtime.known_containers():
+            if cid not in known:
+                log.info("removing monitor state of unknown container %s", cid[:12])
+                for runtime in self._config.runtimes.values():
+                    with contextlib.suppress(PierError):
+                        await self._runtime.delete(cid, runtime, force=True)
 
     def _remove_strays(self, known: set[str]) -> None:
         for entry in self._containers_dir.iterdir():

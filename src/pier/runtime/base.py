@@ -103,6 +103,10 @@ class Runtime(Protocol):
 
     async def state(self, cid: str, runtime: RuntimeConfig) -> RuntimeState: ...
 
+    def known_containers(self) -> list[str]:
+        """The ids the driver has state for (to clean up what no record claims)."""
+        ...
+
     def attach_socket_path(self, cid: str) -> Path:
         """The monitor's SOCK_SEQPACKET attach socket.
 

@@ -1,0 +1,107 @@
+"""Live restore: containers outlive pierd (kill -9 or SIGTERM), a new pierd re-adopts
+them, records the exits that happened while it was down, and cleans up what a crash
+left half-made."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+
+from pier_testing.api import create, demux, inspect, logs, wait, wait_for
+from pier_testing.daemon import PierDaemon
+
+COUNTER = [
+    "sh",
+    "-c",
+    "trap 'exit 0' TERM; i=0; while true; do echo $i; i=$((i+1)); sleep 0.1; done",
+]
+
+
+def _alive(pid: int) -> bool:
+    return os.path.exists(f"/proc/{pid}")
+
+
+def test_containers_survive_kill_9_and_are_readopted(pier: PierDaemon) -> None:
+    runner = create(pier.client, COUNTER, name="runner")
+    short = create(pier.client, ["sh", "-c", "sleep 1; exit 7"], name="short")
+    for cid in (runner, short):
+        pier.client.post(f"/containers/{cid}/start")
+    pid = inspect(pier.client, runner)["State"]["Pid"]
+
+    pier.kill9()
+    time.sleep(1.5)  # "short" exits while no pierd runs; "runner" keeps logging
+    assert _alive(pid)
+    pier.start()
+
+    listed = {c["Names"][0]: c for c in pier.client.get_json("/containers/json")}
+    assert list(listed) == ["/runner"]
+    assert inspect(pier.client, runner)["State"]["Pid"] == pid
+    exited = inspect(pier.client, short)["State"]
+    assert (exited["Status"], exited["ExitCode"]) == ("exited", 7)
+    # the lines written while pierd was down are in the log, and it keeps growing
+    count = len(logs(pier.client, runner)[0].splitlines())
+    assert count >= 10
+    wait_for(lambda: len(logs(pier.client, runner)[0].splitlines()) > count + 3)
+    pier.client.post(f"/containers/{runner}/stop", t=5)
+    assert inspect(pier.client, runner)["State"]["ExitCode"] == 0
+    assert not _alive(pid)
+
+
+def test_follow_goes_on_across_a_restart(pier: PierDaemon) -> None:
+    runner = create(pier.client, COUNTER)
+    pier.client.post(f"/containers/{runner}/start")
+    pier.kill9()
+    pier.start()
+    resp = pier.client.request(
+        "GET",
+        f"/containers/{runner}/logs",
+        params={"stdout": 1, "stderr": 1, "follow": 1, "tail": 0},
+    )
+    got = b""
+    for chunk in resp.iter_chunks():
+        got += chunk
+        if len(demux(got)[0].splitlines()) >= 3:
+            break
+    resp.close()
+    numbers = [int(x) for x in demux(got)[0].split()]
+    assert numbers == sorted(numbers) and len(numbers) >= 3
+    pier.client.post(f"/containers/{runner}/kill")
+    assert wait(pier.client, runner) == 137
+
+
+def test_sigterm_stops_pierd_and_leaves_containers_running(pier: PierDaemon) -> None:
+    runner = create(pier.client, COUNTER)
+    pier.client.post(f"/containers/{runner}/start")
+    pid = inspect(pier.client, runner)["State"]["Pid"]
+    assert pier.stop() == 0
+    assert _alive(pid)
+    assert not pier.socket.exists()
+    pier.start()
+    assert inspect(pier.client, runner)["State"]["Running"] is True
+    pier.client.post(f"/containers/{runner}/stop", t=5)
+
+
+def test_exit_while_down_with_auto_remove_is_removed(pier: PierDaemon) -> None:
+    cid = create(pier.client, ["sh", "-c", "sleep 0.5"], host_config={"AutoRemove": True})
+    pier.client.post(f"/containers/{cid}/start")
+    pier.kill9()
+    time.sleep(1.2)
+    pier.start()
+    assert pier.client.get_json("/containers/json", all=1) == []
+
+
+def test_crash_leftovers_are_cleaned_at_start(pier: PierDaemon) -> None:
+    stray = "f" * 64
+    stray_dir = pier.data_root / "containers" / stray
+    (stray_dir / "rootfs").mkdir(parents=True)
+    subprocess.run(["mount", "-t", "tmpfs", "tmpfs", str(stray_dir / "rootfs")], check=True)
+    (pier.data_root / "tmp" / "half-written-layer").mkdir(parents=True)
+    (pier.exec_root / "conmon" / stray).mkdir(parents=True)
+    pier.kill9()
+    pier.start()
+    assert not stray_dir.exists()
+    assert list((pier.data_root / "tmp").iterdir()) == []
+    assert not (pier.exec_root / "conmon" / stray).exists()
+    with open("/proc/self/mountinfo") as fh:
+        assert str(stray_dir) not in fh.read()
