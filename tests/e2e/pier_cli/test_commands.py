@@ -133,8 +133,11 @@ def test_usage_errors(cli: PierCLI) -> None:
         "See 'pier stop --help' for more information\n"
     )
     out = cli("bogus")
-    assert (out.returncode, out.stderr) == (
-        1, "pier: unknown command: pier bogus\n\nRun 'pier --help' for more information\n")  # fmt: skip
+    assert out.returncode == 1
+    assert (
+        out.stderr
+        == "pier: unknown command: pier bogus\n\nRun 'pier --help' for more information\n"
+    )
     out = cli("ps", "--bogus")
     assert out.returncode == 125
 
