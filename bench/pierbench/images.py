@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from .cleanup import Cleanup, kill_mentioning
-from .engines import Engine, Unavailable, http_get
+from .engines import Engine, Unavailable
 from .proc import CommandFailed, run
 
 BUSYBOX = "/usr/bin/busybox"
@@ -233,16 +233,16 @@ def debootstrap_tar(mirror: str) -> Path:
 
 
 _BIG_V1 = """FROM bench-base:latest
-RUN head -c 31457280 /dev/urandom > /opt/blob-1.bin
-RUN cp -a /usr/share/perl5 /opt/perl5-copy 2>/dev/null || cp -a /usr/share /opt/share-copy
-RUN head -c 20971520 /dev/urandom > /opt/blob-2.bin
-RUN mkdir -p /opt/many && cd /opt/many \
+RUN head -c 16777216 /dev/urandom > /opt/blob-1.bin
+RUN cp -a /usr/share/doc /opt/doc-copy && cp -a /usr/share/perl5 /opt/perl5-copy
+RUN head -c 8388608 /dev/urandom > /opt/blob-2.bin
+RUN mkdir -p /opt/many && cd /opt/many \\
     && for i in $(seq 1 400); do head -c 8192 /dev/urandom > f$i; done
 CMD ["sh"]
 """
 
 _BIG_V2 = """FROM {v1}
-RUN head -c 10485760 /dev/urandom > /opt/blob-3.bin
+RUN head -c 8388608 /dev/urandom > /opt/blob-3.bin
 RUN echo v2 > /opt/version
 """
 
@@ -263,6 +263,7 @@ def build_big_images(
             (ctx / "Dockerfile").write_text(text)
             builder.docker("build", "-q", "-t", ref, str(ctx), timeout=1800, DOCKER_BUILDKIT="0")
             builder.docker("push", ref, timeout=1800)
+        size = builder.docker("image", "inspect", "-f", "{{.Size}}", v1).stdout.strip()
         for ref in (v1, v2, "bench-base:latest"):
             builder.docker("rmi", "-f", ref, timeout=300)
         builder.docker("image", "prune", "-f", timeout=300)
@@ -271,7 +272,13 @@ def build_big_images(
     status, _ = http_get_tcp(registry.address, f"/v2/{BIG_REPO}/tags/list")
     if status != 200:
         raise Unavailable(f"registry does not list {BIG_REPO} ({status})")
-    return {"v1": v1, "v2": v2}
+    layers = registry.layer_blobs(BIG_REPO, "1")
+    packed = sum(p.stat().st_size for p in layers)
+    info = (
+        f"v1: {len(layers)} layers, {packed / 1e6:.0f} MB compressed, "
+        f"{int(size) / 1e6:.0f} MB unpacked; v2 adds 2 layers"
+    )
+    return {"v1": v1, "v2": v2, "info": info}
 
 
 def http_get_tcp(address: str, path: str) -> tuple[int, bytes]:
@@ -285,6 +292,3 @@ def http_get_tcp(address: str, path: str) -> tuple[int, bytes]:
             data += chunk
     parts = data.split(b"\r\n", 1)[0].split()
     return (int(parts[1]) if len(parts) > 1 else 0), data.partition(b"\r\n\r\n")[2]
-
-
-__all__ = ["http_get"]

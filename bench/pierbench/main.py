@@ -208,6 +208,8 @@ def run_workload(
         _record(metrics, MACHINE, machine_values)
     for engine in active:
         _teardown(wl, ctx, engine)
+    if wl.notes:
+        result.options.setdefault("notes", {})[wl.name] = dict(wl.notes)
 
 
 def _record(metrics: dict[str, Metric], engine: str, values: dict[str, float | str]) -> None:
@@ -345,12 +347,24 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def render(result: RunResult, engines: Sequence[str]) -> str:
     engine_rows = [
-        m for m in result.metrics if any(m.samples.get(e) or m.na.get(e) for e in engines)
+        m
+        for m in result.metrics
+        if MACHINE not in m.samples
+        and MACHINE not in m.na
+        and any(m.samples.get(e) or m.na.get(e) for e in engines)
     ]
-    machine_rows = [m for m in result.metrics if m.usable(MACHINE)]
+    machine_rows = [m for m in result.metrics if MACHINE in m.samples or MACHINE in m.na]
     text = render_table(engine_rows, engines)
-    for metric in machine_rows:
-        text += "\n" + render_table([metric], [MACHINE])
+    if machine_rows:
+        text += "\n" + render_table(machine_rows, [MACHINE])
+        text += render_reasons(machine_rows, [MACHINE])
+    notes = [
+        f"- {wl}, {engine}: {note}"
+        for wl, by_engine in result.options.get("notes", {}).items()
+        for engine, note in by_engine.items()
+    ]
+    if notes:
+        text += "\nNotes:\n\n" + "\n".join(notes) + "\n"
     reasons = render_reasons(engine_rows, engines)
     if reasons:
         text += "\nWhy n/a:\n\n" + reasons
