@@ -52,6 +52,8 @@ class Cleanup:
         def on_signal(signum: int, _frame: FrameType | None) -> None:
             raise SystemExit(128 + signum)
 
+        # Started in the background by a script, SIGINT arrives ignored: take it back.
+        signal.signal(signal.SIGINT, signal.default_int_handler)
         signal.signal(signal.SIGTERM, on_signal)
         signal.signal(signal.SIGHUP, on_signal)
         atexit.register(self.close)
