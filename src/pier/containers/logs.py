@@ -39,10 +39,14 @@ class LogRecord:
     raw_time: bytes
     stream: int
     data: bytes
+    # conmon stamps a whole read, so several lines can share a time; Docker stamps
+    # each line. The n-th line of one stamp is placed n nanoseconds after it, so every
+    # line has its own monotonic time for `--timestamps` and since/until alike.
+    seq: int = 0
 
     @property
     def time_ns(self) -> int:
-        return _time_ns(self.raw_time)
+        return _time_ns(self.raw_time) + self.seq
 
     @property
     def time(self) -> str:
@@ -81,6 +85,8 @@ class _Joiner:
 
     def __init__(self) -> None:
         self._pending: dict[int, list[bytes]] = {}
+        self._last_time = b""
+        self._seq = 0
 
     def feed(self, line: bytes) -> LogRecord | None:
         try:
@@ -100,7 +106,11 @@ class _Joiner:
         pieces = self._pending.pop(stream, None)
         if pieces:
             data = b"".join(pieces) + data
-        return LogRecord(raw_time, stream, data + b"\n")
+        if raw_time == self._last_time:
+            self._seq += 1
+        else:
+            self._last_time, self._seq = raw_time, 0
+        return LogRecord(raw_time, stream, data + b"\n", self._seq)
 
     def flush(self) -> Iterator[LogRecord]:
         """At the end of the container's output: the last line without a newline."""
