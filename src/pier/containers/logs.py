@@ -58,11 +58,15 @@ class LogRecord:
 
 
 def _time_ns(raw: bytes) -> int:
+    """RFC 3339 with an optional fraction of up to nanoseconds and a numeric offset."""
     text = raw.decode()
-    main, _, rest = text.partition(".")
-    frac, offset = rest[:9], rest[9:]
-    parsed = datetime.strptime(main + (offset or "+00:00"), "%Y-%m-%dT%H:%M:%S%z")
-    return int(parsed.timestamp()) * 1_000_000_000 + int(frac.ljust(9, "0"))
+    stamp, offset = text[:19], text[19:]
+    frac = ""
+    if offset.startswith("."):
+        digits = len(offset) - len(offset[1:].lstrip("0123456789")) - 1
+        frac, offset = offset[1 : 1 + digits], offset[1 + digits :]
+    parsed = datetime.strptime(stamp + (offset or "+00:00"), "%Y-%m-%dT%H:%M:%S%z")
+    return int(parsed.timestamp()) * 1_000_000_000 + int(frac[:9].ljust(9, "0"))
 
 
 def parse_log_time(text: str) -> int | None:

@@ -14,7 +14,7 @@ import pytest
 from pier.errors import InvalidParameter, PierError
 from pier.runtime.base import CreateRequest, RuntimeStatus
 from pier.runtime.conmon import ConmonRuntime, connect_attach_socket
-from pier.runtime.logfile import read_log
+from pier.containers.logs import STDOUT, LogFile
 from pier.runtime.messages import start_error_exit_code
 
 if TYPE_CHECKING:
@@ -52,8 +52,8 @@ def test_echo_exits_zero_and_logs(harness: Harness) -> None:
         assert status.finished_at.endswith("Z")
         line = req.log_path.read_bytes()
         assert line.endswith(b" stdout F hi\n")
-        (record,) = read_log(req.log_path)
-        assert (record.stream, record.data, record.partial) == ("stdout", b"hi\n", False)
+        (record,) = LogFile(req.log_path).read_available()
+        assert (record.stream, record.data) == (STDOUT, b"hi\n")
         await harness.driver.delete(cid, harness.runtime)
         assert harness.driver.exit_status(cid) is None
 

@@ -1,0 +1,146 @@
+"""The k8s-file reader behind the logs API: parsing, joining partial lines, tail,
+since/until, truncation by conmon's log-size-max, and following with inotify."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from pier.containers.logs import (
+    STDERR,
+    STDOUT,
+    LogFile,
+    LogOptions,
+    _tail_offset,
+    follow,
+    parse_log_time,
+    read_logs,
+)
+
+T0 = "2024-05-01T10:00:00.000000001+00:00"
+T1 = "2024-05-01T10:00:01.500000000+00:00"
+T2 = "2024-05-01T12:00:02.000000000+02:00"  # 10:00:02 UTC, in another offset
+
+
+def _write(path: Path, *lines: str) -> Path:
+    path.write_bytes("".join(line + "\n" for line in lines).encode())
+    return path
+
+
+@pytest.fixture
+def log(tmp_path: Path) -> Path:
+    return _write(
+        tmp_path / "ctr.log",
+        f"{T0} stdout F one",
+        f"{T0} stderr F err",
+        f"{T1} stdout P par",
+        f"{T1} stdout F tial",
+        f"{T2} stdout F two",
+    )
+
+
+def _collect(path: Path, **options: object) -> list[tuple[int, bytes]]:
+    async def go() -> list[tuple[int, bytes]]:
+        return [
+            (r.stream, r.data)
+            async for r in read_logs(
+                path,
+                LogOptions(**options),  # type: ignore[arg-type]
+                running=lambda: False,
+                ended_event=asyncio.Event(),
+            )
+        ]
+
+    return asyncio.run(go())
+
+
+def test_parse_and_join(log: Path) -> None:
+    assert _collect(log) == [
+        (STDOUT, b"one\n"),
+        (STDERR, b"err\n"),
+        (STDOUT, b"partial\n"),
+        (STDOUT, b"two\n"),
+    ]
+
+
+def test_a_last_line_without_newline_is_kept(tmp_path: Path) -> None:
+    path = _write(tmp_path / "l", f"{T0} stdout P no-newline")
+    assert _collect(path) == [(STDOUT, b"no-newline")]
+
+
+def test_stream_selection(log: Path) -> None:
+    assert _collect(log, stdout=False) == [(STDERR, b"err\n")]
+
+
+@pytest.mark.parametrize(
+    ("tail", "count"), [(0, 0), (1, 1), (2, 2), (100, 4)], ids=["zero", "one", "two", "more"]
+)
+def test_tail(log: Path, tail: int, count: int) -> None:
+    assert len(_collect(log, tail=tail)) == count
+
+
+def test_tail_over_many_blocks(tmp_path: Path) -> None:
+    path = _write(tmp_path / "big", *(f"{T0} stdout F line-{i:06d}" for i in range(20000)))
+    offset = _tail_offset(path, 3)
+    records = LogFile(path, offset).read_available()
+    assert [r.data for r in records] == [b"line-019997\n", b"line-019998\n", b"line-019999\n"]
+
+
+def test_since_until_with_offsets(log: Path) -> None:
+    t1 = parse_log_time("2024-05-01T10:00:01Z")
+    assert _collect(log, since_ns=t1) == [(STDOUT, b"partial\n"), (STDOUT, b"two\n")]
+    assert _collect(log, until_ns=t1) == [(STDOUT, b"one\n"), (STDERR, b"err\n")]
+
+
+def test_lines_of_one_stamp_get_distinct_times(log: Path) -> None:
+    records = LogFile(log).read_available()
+    assert records[1].time_ns == records[0].time_ns + 1
+    assert records[0].time == "2024-05-01T10:00:00.000000001Z"
+    assert records[3].time == "2024-05-01T10:00:02.000000000Z"
+
+
+@pytest.mark.parametrize(
+    ("text", "ns"),
+    [
+        ("", None),
+        ("0", None),
+        ("1700000000", 1_700_000_000_000_000_000),
+        ("1700000000.5", 1_700_000_000_500_000_000),
+        ("2023-11-14T22:13:20Z", 1_700_000_000_000_000_000),
+    ],
+    ids=["empty", "zero", "seconds", "fraction", "rfc3339"],
+)
+def test_parse_log_time(text: str, ns: int | None) -> None:
+    assert parse_log_time(text) == ns
+
+
+def test_truncated_file_is_read_from_the_start(log: Path) -> None:
+    reader = LogFile(log)
+    assert len(reader.read_available()) == 4
+    _write(log, f"{T2} stdout F after-rotation")
+    assert [r.data for r in reader.read_available()] == [b"after-rotation\n"]
+
+
+def test_follow_sees_appends_and_stops_at_the_end(tmp_path: Path) -> None:
+    path = _write(tmp_path / "f", f"{T0} stdout F first")
+
+    async def go() -> list[bytes]:
+        ended = asyncio.Event()
+        seen: list[bytes] = []
+
+        async def writer() -> None:
+            await asyncio.sleep(0.1)
+            with open(path, "ab") as fh:
+                fh.write(f"{T1} stdout F second\n".encode())
+            await asyncio.sleep(0.1)
+            ended.set()
+
+        task = asyncio.create_task(writer())
+        async for record in follow(LogFile(path), ended=lambda: False, ended_event=ended):
+            seen.append(record.data)
+        await task
+        return seen
+
+    assert asyncio.run(go()) == [b"first\n", b"second\n"]
