@@ -11,10 +11,10 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from pier.containers.logs import STDOUT, LogFile
 from pier.errors import InvalidParameter, PierError
 from pier.runtime.base import CreateRequest, RuntimeStatus
 from pier.runtime.conmon import ConmonRuntime, connect_attach_socket
-from pier.containers.logs import STDOUT, LogFile
 from pier.runtime.messages import start_error_exit_code
 
 if TYPE_CHECKING:
