@@ -9,10 +9,10 @@ import os
 from collections.abc import Iterator
 
 import pytest
-from pier_testing.api import create, inspect
-from pier_testing.daemon import PierDaemon
 
 from pier.client.errors import APIError
+from pier_testing.api import create, inspect
+from pier_testing.daemon import PierDaemon
 
 
 def _artifacts(pier: PierDaemon) -> tuple[int, int]:

@@ -8,10 +8,10 @@ import time
 from datetime import datetime
 
 import pytest
-from pier_testing.api import create, demux, logs, run, wait
-from pier_testing.daemon import PierDaemon
 
 from pier.client.errors import APIError
+from pier_testing.api import create, demux, logs, run, wait
+from pier_testing.daemon import PierDaemon
 
 STAMP = re.compile(rb"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z ")
 
