@@ -31,6 +31,12 @@ class DockerCLI:
             timeout=timeout,
         )
 
+    def raw(self, *args: str, timeout: float = 30) -> subprocess.CompletedProcess[bytes]:
+        """As calling it, but stdout and stderr stay bytes (no newline translation)."""
+        return subprocess.run(
+            [str(DOCKER), *args], env=self._env, capture_output=True, timeout=timeout
+        )
+
     def popen(self, *args: str) -> subprocess.Popen[str]:
         return subprocess.Popen(
             [str(DOCKER), *args],
