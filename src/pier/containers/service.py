@@ -36,6 +36,7 @@ from pier.errors import (
     NoSuchNetwork,
     NotModified,
     PierError,
+    SystemFailure,
 )
 from pier.events import EventBus
 from pier.runtime.base import CreateRequest, ExitStatus, Runtime
@@ -274,10 +275,15 @@ class ContainerService:
         runtime = self.runtime_config(record)
         life.exited.clear()
         try:
-            self._check_runtime(runtime)
-            pid, started_at = await self._run(record, runtime, life)
-        except PierError as exc:
+            try:
+                self._check_runtime(runtime)
+                pid, started_at = await self._run(record, runtime, life)
+            except OSError as exc:  # the host failed us (mount, disk): a 500, not a crash
+                raise SystemFailure(f"cannot start container {cid[:12]}: {exc}") from exc
+        except BaseException as exc:
             life.exited.set()
+            if not isinstance(exc, PierError):
+                raise
             code = start_error_exit_code(exc.message) or 128
             self._store.save(
                 replace(record, state=replace(record.state, exit_code=code, error=exc.message))

@@ -3,7 +3,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from images_helpers import Env, make_busybox_tar
+
+from pier_testing.image_store import Env, make_busybox_tar
 
 
 @pytest.fixture(scope="session")

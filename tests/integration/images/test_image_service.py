@@ -5,10 +5,10 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from images_helpers import Env
 
 from pier.errors import Conflict, InvalidParameter, NoSuchImage
 from pier.snapshots.mount import mount_all, unmount
+from pier_testing.image_store import Env
 
 
 def test_import_id_is_sha256_of_stored_config(env: Env, busybox_tar: Path) -> None:

@@ -9,10 +9,10 @@ from typing import Any
 
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
-from images_helpers import Env
 
 from pier.api.routers.images import routes
 from pier.errors import PierError
+from pier_testing.image_store import Env
 
 
 @web.middleware

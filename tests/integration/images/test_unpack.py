@@ -6,11 +6,11 @@ import tarfile
 from pathlib import Path
 
 import pytest
-from images_helpers import Env, build_tar
 
 from pier.errors import InvalidParameter
 from pier.images.unpack import apply_layer
 from pier.snapshots.mount import mount_all, unmount
+from pier_testing.image_store import Env, build_tar
 
 DIR = tarfile.DIRTYPE
 SYM = tarfile.SYMTYPE
