@@ -21,7 +21,20 @@ class Scope:
     cgroup_parents: set[str] = field(default_factory=set)
 
     def snapshot(self) -> frozenset[str]:
-        return frozenset(self._mounts() | self._processes() | self._cgroups())
+        return frozenset(
+            self._mounts() | self._processes() | self._cgroups() | self._netns()
+        )
+
+    def _netns(self) -> set[str]:
+        """Named network namespaces of our daemons (`ip netns` style, or bind mounts
+        under an exec root, which `_mounts` sees too)."""
+        found = set()
+        for base in [Path("/run/netns"), *(Path(r) / "run" / "netns" for r in self.roots)]:
+            if base.is_dir():
+                for entry in base.iterdir():
+                    if base != Path("/run/netns") or "pier" in entry.name:
+                        found.add(f"netns {entry}")
+        return found
 
     def _mounts(self) -> set[str]:
         found = set()
