@@ -79,7 +79,7 @@ class HostConfig:
     cap_drop: tuple[str, ...] = ()
     security_opt: tuple[str, ...] = ()
     restart_policy: RestartPolicy = field(default_factory=RestartPolicy)
-    log_type: str = "k8s-file"
+    log_type: str = "json-file"
     log_opts: Mapping[str, str] = field(default_factory=lambda: EMPTY)
     binds: tuple[str, ...] = ()
     extra_hosts: tuple[str, ...] = ()

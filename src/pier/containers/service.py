@@ -388,7 +388,9 @@ class ContainerService:
                     pid=0,
                     exit_code=status.exit_code,
                     oom_killed=status.oom_killed,
-                    finished_at=status.finished_at,
+                    # The exit file's mtime comes from the kernel's coarse clock, which
+                    # can trail the start time we took by a tick.
+                    finished_at=max(status.finished_at, record.state.started_at),
                 ),
             )
         )

@@ -123,10 +123,12 @@ def parse_host_config(hc: Mapping[str, Any]) -> HostConfig:
     if auto_remove and policy.name != "no":
         raise InvalidParameter("can't create 'AutoRemove' container with restart policy")
     log_config = hc.get("LogConfig") or {}
-    log_type = str(log_config.get("Type") or "k8s-file")
-    if log_type in ("json-file", "local"):
-        log_type = "k8s-file"  # conmon's file format; read back the same through the API
-    if log_type not in ("k8s-file", "none"):
+    # conmon writes k8s-file underneath, read back with json-file's semantics, so
+    # clients are told "json-file" (docker-py only returns run() output for it).
+    log_type = str(log_config.get("Type") or "json-file")
+    if log_type in ("local", "k8s-file"):
+        log_type = "json-file"
+    if log_type not in ("json-file", "none"):
         raise InvalidParameter(
             "failed to create task for container: logger: no log driver named "
             f"'{log_type}' is registered"
@@ -233,7 +235,9 @@ def _networks(c: Container) -> dict[str, Any]:
 
 
 def _command(c: Container) -> str:
-    return " ".join((c.path, *c.args)) if c.args else c.path
+    """moby's list Command: arguments with a space are single-quoted."""
+    args = [f"'{a}'" if " " in a else a for a in c.args]
+    return " ".join((c.path, *args)) if args else c.path
 
 
 def render_summary(
