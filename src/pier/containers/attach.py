@@ -29,6 +29,7 @@ from pier.runtime.conmon import connect_attach_socket
 log = logging.getLogger(__name__)
 
 DEFAULT_DETACH_KEYS = b"\x10\x11"  # ctrl-p ctrl-q
+STDIN_PACKET = 8192
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -74,7 +75,9 @@ class Attacher:
         """Check the request before the connection is hijacked."""
         if container.state.status == Status.PAUSED and options.stream:
             raise InvalidParameter("You cannot attach to a paused container, unpause it first")
-        keys = parse_detach_keys(options.detach_keys)
+        # Docker watches for the detach sequence only on a TTY: piped binary stdin
+        # may contain ctrl-p ctrl-q and must reach the container whole.
+        keys = parse_detach_keys(options.detach_keys) if container.config.tty else b""
         return AttachSession(self._containers, self._runtime, container, options, keys)
 
     async def logs(self, container: Container, options: LogOptions) -> AsyncIterator[LogRecord]:
@@ -212,8 +215,10 @@ class AttachSession:
                     sock.shutdown(socket.SHUT_WR)
                 return
             data, hit = matcher.feed(data)
-            if data:
-                await loop.sock_sendall(sock, data)
+            # Each send on the SEQPACKET socket is one message, and conmon reads a
+            # message into a 32 KiB buffer, dropping the rest: send in small pieces.
+            for start in range(0, len(data), STDIN_PACKET):
+                await loop.sock_sendall(sock, data[start : start + STDIN_PACKET])
             if hit:
                 detached.set()
                 return
