@@ -68,6 +68,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--update-readme", action="store_true", help="write the table into bench/README.md"
     )
+    parser.add_argument(
+        "--render",
+        metavar="JSON",
+        default="",
+        help="print the table of an earlier result, run nothing",
+    )
     args = parser.parse_args(argv)
     args.only = [w for w in args.only.split(",") if w]
     for name in args.only:
@@ -251,6 +257,8 @@ def prepare_images(ctx: Context, engines: Sequence[Engine], needs_iperf: bool) -
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.render:
+        return render_file(Path(args.render), update_readme_too=args.update_readme)
     if os.geteuid() != 0:
         print("bench: must run as root (it starts dockerd and podman)", file=sys.stderr)
         return 2
@@ -411,3 +419,18 @@ def update_readme(readme: Path, block: str) -> None:
         log(f"{readme} has no {README_START} marker; not updated")
         return
     readme.write_text(text[: start + len(README_START)] + "\n" + block + text[end:])
+
+
+def render_file(path: Path, *, update_readme_too: bool) -> int:
+    """Re-render a result document: the table is derived data, the raw figures are the truth."""
+    import json
+
+    result = RunResult.from_json(json.loads(path.read_text()))
+    engines = list(result.options.get("engines", ENGINES))
+    text = describe_machine(result) + "\n" + render(result, engines)
+    print(text, end="")
+    if update_readme_too and not result.options.get("quick") and not result.options.get("only"):
+        update_readme(
+            BENCH_DIR / "README.md", text + f"\nRaw figures: `bench/results/{path.name}`.\n"
+        )
+    return 0

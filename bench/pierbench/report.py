@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import statistics
 from collections.abc import Sequence
 
 from .results import Metric, Unit
@@ -48,6 +49,8 @@ def format_ratio(metric: Metric, other: str) -> str:
     theirs = metric.usable(other)
     if not ours or not theirs:
         return NA
+    if statistics.median(ours) <= 0 or statistics.median(theirs) <= 0:
+        return NA  # a typical value below the noise floor has no meaningful ratio
     ratio = median_ratio(list(ours), list(theirs))
     return NA if ratio is None else f"{ratio:.2f}x"
 

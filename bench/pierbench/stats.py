@@ -35,10 +35,12 @@ def summarize(values: Sequence[float]) -> Summary | None:
 def pair_ratios(
     numerators: Sequence[float | None], denominators: Sequence[float | None]
 ) -> list[float]:
-    """Ratios of samples taken in the same repetition; pairs with a gap or a zero are skipped."""
+    """Ratios of samples taken in the same repetition. Pairs with a gap are skipped, and so
+    are pairs with a negative or zero side: a delta below the noise (memory per container
+    measured from the whole system) has no meaningful ratio."""
     ratios: list[float] = []
     for num, den in zip(numerators, denominators, strict=False):
-        if num is None or den is None or den == 0:
+        if num is None or den is None or den <= 0 or num < 0:
             continue
         ratios.append(num / den)
     return ratios

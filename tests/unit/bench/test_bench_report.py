@@ -85,3 +85,8 @@ def test_reasons_group_one_cause_into_one_line() -> None:
     assert render_reasons([first, second], ["pier"]) == (
         "- pier, run --rm busybox true, other: no bridge network\n"
     )
+
+
+def test_ratio_is_na_when_a_median_is_below_zero() -> None:
+    metric = _metric(pier=[-0.1, -0.2, 0.3], docker=[0.2, 0.2, 0.2])
+    assert format_ratio(metric, "docker") == "n/a"

@@ -25,9 +25,10 @@ def test_summarize_nothing_is_none_not_zero() -> None:
         ([1.0, 2.0], [2.0, 4.0], [0.5, 0.5]),
         ([1.0, None, 3.0], [2.0, 2.0, None], [0.5]),
         ([1.0, 2.0], [0.0, 1.0], [2.0]),
+        ([-1.0, 2.0, 1.0], [1.0, -2.0, 1.0], [1.0]),
         ([1.0, 2.0, 3.0], [1.0], [1.0]),
     ],
-    ids=["pairs", "gaps-skipped", "zero-skipped", "uneven-lengths"],
+    ids=["pairs", "gaps-skipped", "zero-skipped", "negative-skipped", "uneven-lengths"],
 )
 def test_pair_ratios(
     num: list[float | None], den: list[float | None], expected: list[float]
