@@ -8,8 +8,10 @@ extra rows. Nothing here touches /var/lib/docker, /run/docker.sock or /var/lib/c
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import resource
+import shlex
 import shutil
 import socket
 import subprocess
@@ -67,6 +69,32 @@ def delete_link_at_cleanup(cleanup: Cleanup, name: str) -> None:
             subprocess.run(["ip", "link", "del", name], capture_output=True, check=False)
 
     cleanup.push(f"delete link {name}", delete)
+
+
+def iptables_rules(table: str) -> list[str]:
+    if shutil.which("iptables") is None:
+        return []
+    out = subprocess.run(["iptables", "-w", "-t", table, "-S"], capture_output=True, text=True)
+    return out.stdout.splitlines() if out.returncode == 0 else []
+
+
+def iptables_chains(table: str) -> list[str]:
+    return [line.split()[1] for line in iptables_rules(table) if line.startswith("-N ")]
+
+
+def remove_new_chains(table: str, before: set[str], prefix: str) -> None:
+    """Delete chains named `prefix`* that were not there before, and the rules jumping to them."""
+    new = [c for c in iptables_chains(table) if c.startswith(prefix) and c not in before]
+    if not new:
+        return
+    for line in iptables_rules(table):
+        words = shlex.split(line)
+        if words[:1] == ["-A"] and "-j" in words and words[words.index("-j") + 1] in new:
+            subprocess.run(["iptables", "-w", "-t", table, "-D", *words[1:]], capture_output=True)
+    for chain in new:
+        subprocess.run(["iptables", "-w", "-t", table, "-F", chain], capture_output=True)
+    for chain in new:
+        subprocess.run(["iptables", "-w", "-t", table, "-X", chain], capture_output=True)
 
 
 class Engine:
@@ -243,9 +271,16 @@ class PodmanEngine(Engine):
         self.registries = list(registries)
 
     def prepare(self, cleanup: Cleanup) -> None:
-        # The CNI bridge plugin makes this bridge on first use and never deletes it.
+        # The CNI bridge, firewall and portmap plugins make a bridge and iptables chains on
+        # first use and never delete them: remove those that this run brought.
         if not Path(f"/sys/class/net/{self.cni_bridge}").exists():
             delete_link_at_cleanup(cleanup, self.cni_bridge)
+        for table in ("filter", "nat"):
+            before = set(iptables_chains(table))
+            cleanup.push(
+                f"remove CNI chains of table {table}",
+                functools.partial(remove_new_chains, table, before, "CNI-"),
+            )
         nproc = min(4096, resource.getrlimit(resource.RLIMIT_NPROC)[1])
         for sub in ("storage", "run", "tmp", "cni"):
             (self.root / sub).mkdir(parents=True, exist_ok=True)
