@@ -406,10 +406,10 @@ def write_outputs(result: RunResult, args: argparse.Namespace, started: dt.datet
     if args.update_readme and (args.quick or args.only):
         log("quick or partial run: bench/README.md keeps its table")
     elif args.update_readme:
-        update_readme(
-            BENCH_DIR / "README.md",
-            header + "\n" + table + f"\nRaw figures: `bench/results/{path.name}`.\n",
-        )
+        block = header + "\n" + table + f"\nRaw figures: `bench/results/{path.name}`.\n"
+        # The project README carries the latest table too (between the same markers).
+        for readme in (BENCH_DIR / "README.md", BENCH_DIR.parent / "README.md"):
+            update_readme(readme, block)
 
 
 def update_readme(readme: Path, block: str) -> None:
