@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import re
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -253,3 +254,17 @@ def test_run_detached_prints_id(docker, pier: PierDaemon) -> None:
     assert HEX64.match(cid), out.stdout
     assert out.stdout == cid + "\n"
     assert docker.ok("ps", "-q", "--no-trunc") == cid + "\n"
+
+
+def test_detached_rm_removes_on_exit(docker) -> None:
+    docker.ok("run", "-d", "--rm", "--name", "e2e-autorm", "busybox", "sh", "-c", "sleep 0.3")
+    deadline = time.monotonic() + 15
+    while docker.names() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert docker.names() == []
+
+
+def test_piped_stdin_large(docker) -> None:
+    data = "".join(f"{i:07d}\n" for i in range(131072))  # 1 MiB, beyond any pipe buffer
+    out = docker("run", "-i", "--rm", "busybox", "sh", "-c", "wc -c", input=data, timeout=20)
+    assert (out.returncode, out.stdout.strip(), out.stderr) == (0, str(len(data)), "")
