@@ -365,6 +365,9 @@ class ContainerService:
     async def _watch(self, cid: str) -> None:
         try:
             status = await self._runtime.wait(cid)
+            # Seen live, the exit's time is when it is observed (as Docker takes it
+            # from containerd's exit event): finer than the exit file's coarse mtime.
+            status = replace(status, finished_at=max(status.finished_at, _now()))
         except asyncio.CancelledError:
             raise
         except Exception:  # the monitor vanished: treat as an unknown exit
