@@ -213,78 +213,68 @@ def _run_argv(engine: Engine) -> list[str]:
     return [engine.docker_cli, "run", "--rm", "--network", "none", BUSYBOX_REF, "true"]
 
 
-class RunSerial(Workload):
+class _RunBatch(Workload):
+    """N x `run --rm --network none busybox true`; subclasses say how many and how."""
+
+    how = ""  # "in a row" / "at once"
+    counts = (0, 0)  # (quick, full)
+    rep_counts = (0, 0)
+
+    @property
+    def count(self) -> int:
+        return self.counts[0] if self.quick else self.counts[1]
+
+    def specs(self) -> list[MetricSpec]:
+        return [
+            MetricSpec(
+                key="total",
+                label=f"{self.count} x run --rm --network none busybox true, {self.how}",
+                unit=Unit.SECONDS,
+            )
+        ]
+
+    def reps(self) -> int:
+        return self.rep_counts[0] if self.quick else self.rep_counts[1]
+
+    def params(self) -> dict[str, object]:
+        return {"count": self.count}
+
+    def setup(self, ctx: Context, engine: Engine) -> None:
+        ctx.need_image(engine, BUSYBOX_REF)
+        run(_run_argv(engine), env=engine.client_env())
+
+    def measure(self, ctx: Context, engine: Engine, rep: int) -> dict[str, Value]:
+        return {"total": self.attempt(engine, "total", lambda: self.batch(engine))}
+
+    def batch(self, engine: Engine) -> float:
+        raise NotImplementedError
+
+
+class RunSerial(_RunBatch):
     name = "serial"
     summary = "N x run --rm --network none busybox true, in a row"
+    how = "in a row"
+    counts = (20, 100)
+    rep_counts = (1, 3)
 
-    @property
-    def count(self) -> int:
-        return 20 if self.quick else 100
-
-    def specs(self) -> list[MetricSpec]:
-        return [
-            MetricSpec(
-                key="total",
-                label=f"{self.count} x run --rm --network none busybox true, in a row",
-                unit=Unit.SECONDS,
-            )
-        ]
-
-    def reps(self) -> int:
-        return 1 if self.quick else 3
-
-    def params(self) -> dict[str, object]:
-        return {"count": self.count}
-
-    def setup(self, ctx: Context, engine: Engine) -> None:
-        ctx.need_image(engine, BUSYBOX_REF)
-        run(_run_argv(engine), env=engine.client_env())
-
-    def measure(self, ctx: Context, engine: Engine, rep: int) -> dict[str, Value]:
-        def series() -> float:
-            env = engine.client_env()
-            start = time.perf_counter()
-            for _ in range(self.count):
-                run(_run_argv(engine), env=env)
-            return time.perf_counter() - start
-
-        return {"total": self.attempt(engine, "total", series)}
+    def batch(self, engine: Engine) -> float:
+        env = engine.client_env()
+        start = time.perf_counter()
+        for _ in range(self.count):
+            run(_run_argv(engine), env=env)
+        return time.perf_counter() - start
 
 
-class RunParallel(Workload):
+class RunParallel(_RunBatch):
     name = "parallel"
     summary = "N x run --rm --network none busybox true, all at once"
+    how = "at once"
+    counts = (10, 20)
+    rep_counts = (2, 5)
 
-    @property
-    def count(self) -> int:
-        return 10 if self.quick else 20
-
-    def specs(self) -> list[MetricSpec]:
-        return [
-            MetricSpec(
-                key="total",
-                label=f"{self.count} x run --rm --network none busybox true, at once",
-                unit=Unit.SECONDS,
-            )
-        ]
-
-    def reps(self) -> int:
-        return 2 if self.quick else 5
-
-    def params(self) -> dict[str, object]:
-        return {"count": self.count}
-
-    def setup(self, ctx: Context, engine: Engine) -> None:
-        ctx.need_image(engine, BUSYBOX_REF)
-        run(_run_argv(engine), env=engine.client_env())
-
-    def measure(self, ctx: Context, engine: Engine, rep: int) -> dict[str, Value]:
+    def batch(self, engine: Engine) -> float:
         argvs = [_run_argv(engine) for _ in range(self.count)]
-        return {
-            "total": self.attempt(
-                engine, "total", lambda: run_many(argvs, env=engine.client_env(), timeout=600)
-            )
-        }
+        return run_many(argvs, env=engine.client_env(), timeout=600)
 
 
 # -- density ----------------------------------------------------------------------------

@@ -14,6 +14,8 @@ import struct
 
 from aiohttp import web
 
+from pier import API_VERSION
+
 STDIN, STDOUT, STDERR = 0, 1, 2
 
 
@@ -103,15 +105,9 @@ def hijack(request: web.Request, *, upgrade: bool = True) -> HijackedStream:
         )
     else:
         head = b"HTTP/1.1 200 OK\r\nContent-Type: application/vnd.docker.raw-stream\r\n"
-    head += f"Api-Version: {_api_version()}\r\nOstype: linux\r\n\r\n".encode()
+    head += f"Api-Version: {API_VERSION}\r\nOstype: linux\r\n\r\n".encode()
     transport.write(head)
     return stream
-
-
-def _api_version() -> str:
-    from pier import API_VERSION
-
-    return API_VERSION
 
 
 class Hijacked(web.StreamResponse):

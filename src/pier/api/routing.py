@@ -14,6 +14,7 @@ from typing import Any
 
 from aiohttp import web
 
+from pier import API_VERSION
 from pier.errors import InvalidParameter
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -24,6 +25,11 @@ class Route:
     method: str
     path: str  # aiohttp syntax, e.g. "/images/{name:.+}/json"
     handler: Handler
+
+
+def api_version(request: web.Request) -> str:
+    """The API version the client speaks: its path's `/vX.Y`, else the newest."""
+    return request.match_info.get("api_version") or API_VERSION
 
 
 def json_response(body: Any, status: int = 200) -> web.Response:

@@ -7,7 +7,6 @@ an HTTP status and Docker's `{"message": ...}` body.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 from collections.abc import Awaitable, Callable, Iterable
@@ -21,17 +20,10 @@ from pier.errors import InvalidParameter, PierError
 
 log = logging.getLogger(__name__)
 
-API_VERSION_KEY = web.RequestKey("api_version", str)
-
 
 def _version_tuple(version: str) -> tuple[int, int]:
     major, _, minor = version.partition(".")
     return int(major), int(minor or 0)
-
-
-def request_api_version(request: web.Request) -> tuple[int, int]:
-    """The API version the client speaks (the path's, else the newest)."""
-    return _version_tuple(request.get(API_VERSION_KEY, API_VERSION))
 
 
 def _common_headers(response: web.StreamResponse) -> None:
@@ -54,7 +46,6 @@ async def _errors(
         version = request.match_info.get("api_version")
         if version is not None:
             _check_version(version)
-            request[API_VERSION_KEY] = version
         return await handler(request)
     except PierError as exc:
         if exc.status >= 500:
@@ -150,7 +141,3 @@ def _chgrp(path: Path, group: str) -> None:
     except KeyError:
         return
     os.chown(path, -1, gid)
-
-
-def dumps(body: object) -> bytes:
-    return json.dumps(body, separators=(",", ":")).encode() + b"\n"

@@ -329,7 +329,7 @@ def logs(ctx: Context, argv: list[str]) -> int:
         "tail": opts["tail"],
         "details": opts["details"] or None,
     }
-    resp = ctx.client.stream("GET", f"/containers/{quote(info.get('Id', name))}/logs",
+    resp = ctx.client.request("GET", f"/containers/{quote(info.get('Id', name))}/logs",
                              params=params)  # fmt: skip
     with resp:
         OutputCopier(tty=tty).copy(resp.iter_chunks())

@@ -141,7 +141,7 @@ def import_(ctx: Context, argv: list[str]) -> int:
             raise StatusError(1, f"open {source}: {reason}") from None
         body = _read_file(fd)
     try:
-        resp = ctx.client.stream(
+        resp = ctx.client.request(
             "POST", "/images/create", params=params, body=body,
             headers={"Content-Type": "application/x-tar"} if body is not None else None,
         )  # fmt: skip

@@ -87,7 +87,7 @@ def _pull(ctx: Context, image: str, quiet: bool) -> None:
     params: dict[str, Any] = {"fromImage": full_name(name)}
     if "@" not in image:
         params["tag"] = tag or "latest"
-    resp = ctx.client.stream(
+    resp = ctx.client.request(
         "POST", "/images/create", params=params, headers={"X-Registry-Auth": "e30="}
     )
     show_progress(resp, sys.stderr if not quiet else None)

@@ -119,7 +119,8 @@ class Client:
         json: Any = None,
         headers: Mapping[str, str] | None = None,
     ) -> Response:
-        """Send a request; raise APIError on a non-2xx answer."""
+        """Send a request; raise APIError on a non-2xx answer. The body is unread: call
+        `read()`, or iterate `iter_lines()` / `iter_chunks()` for a stream."""
         hdrs = dict(headers or {})
         if json is not None:
             body = jsonlite.dumps(json).encode("utf-8")
@@ -146,19 +147,6 @@ class Client:
     def get_raw(self, path: str, **params: Any) -> str:
         """The body as text (for `inspect`, which re-indents what the daemon sent)."""
         return self.request("GET", path, params=params).read().decode("utf-8")
-
-    def stream(
-        self,
-        method: str,
-        path: str,
-        *,
-        params: Mapping[str, Any] | None = None,
-        body: Body = None,
-        json: Any = None,
-        headers: Mapping[str, str] | None = None,
-    ) -> Response:
-        """Like `request`; the caller iterates `iter_lines()` or `iter_chunks()`."""
-        return self.request(method, path, params=params, body=body, json=json, headers=headers)
 
     def ping(self) -> Response:
         resp = self.request("GET", "/_ping")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 
 from pier.containers.model import Container, Status
 from pier.errors import InvalidParameter
@@ -112,7 +112,3 @@ def _label_matches(labels: Mapping[str, str], expr: str) -> bool:
     if key not in labels:
         return False
     return not eq or labels[key] == value
-
-
-def label_filter(labels: Mapping[str, str], exprs: Iterable[str]) -> bool:
-    return all(_label_matches(labels, e) for e in exprs)

@@ -677,10 +677,6 @@ class ContainerService:
         attrs.update(record.config.labels)
         return attrs
 
-    async def wait_exit(self, cid: str) -> None:
-        """Until the container's current run has ended (used by attach)."""
-        await self.lifecycle(cid).exited.wait()
-
     def is_running(self, cid: str) -> bool:
         record = self._store.find(cid)
         return record is not None and record.state.running

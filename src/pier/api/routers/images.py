@@ -13,13 +13,12 @@ from typing import Protocol
 
 from aiohttp import web
 
-from pier.api.routing import Route, json_response, query_bool, query_filters
+from pier.api.routing import Route, api_version, json_response, query_bool, query_filters
 from pier.api.wire import images as wire
 from pier.errors import InvalidParameter, NotFound, NotImplementedByPier
 from pier.images.service import HistoryItem, ImageRecord
 from pier.oci import reference as refs
 
-DEFAULT_API_VERSION = "1.47"
 _CHUNK = 1 << 20
 
 
@@ -53,10 +52,6 @@ class ImagesProtocol(Protocol):
     ) -> ImageRecord: ...
 
 
-def _api_version(request: web.Request) -> str:
-    return request.match_info.get("api_version") or DEFAULT_API_VERSION
-
-
 def _stream_line(body: object) -> bytes:
     # Docker's stream formatter ends every message with CRLF.
     return json.dumps(body, separators=(",", ":")).encode() + b"\r\n"
@@ -65,12 +60,12 @@ def _stream_line(body: object) -> bytes:
 def routes(images: ImagesProtocol) -> list[Route]:
     async def list_images(request: web.Request) -> web.StreamResponse:
         records = await images.list(all=query_bool(request, "all"), filters=query_filters(request))
-        version = _api_version(request)
+        version = api_version(request)
         return json_response([wire.image_summary(r, api_version=version) for r in records])
 
     async def inspect(request: web.Request) -> web.StreamResponse:
         rec = await images.resolve(request.match_info["name"])
-        return json_response(wire.image_inspect(rec, api_version=_api_version(request)))
+        return json_response(wire.image_inspect(rec, api_version=api_version(request)))
 
     async def history(request: web.Request) -> web.StreamResponse:
         items = await images.history(request.match_info["name"])

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from pier import API_VERSION
 from pier.images.service import HistoryItem, ImageRecord, parse_rfc3339
 from pier.oci.image import ImageConfig
 
@@ -63,7 +64,7 @@ def container_config(config: ImageConfig) -> dict[str, Any]:
     return out
 
 
-def image_summary(rec: ImageRecord, *, api_version: str = "1.47") -> dict[str, Any]:
+def image_summary(rec: ImageRecord, *, api_version: str = API_VERSION) -> dict[str, Any]:
     """An item of `GET /images/json`."""
     out: dict[str, Any] = {
         "Containers": -1,
@@ -89,7 +90,7 @@ def image_summary(rec: ImageRecord, *, api_version: str = "1.47") -> dict[str, A
 def image_inspect(
     rec: ImageRecord,
     *,
-    api_version: str = "1.47",
+    api_version: str = API_VERSION,
     graph_driver_data: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     """The body of `GET /images/{name}/json`."""
