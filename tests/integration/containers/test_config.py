@@ -12,7 +12,7 @@ from urllib.parse import quote
 import pytest
 
 from pier.client.errors import APIError
-from pier_testing.api import create, inspect, run
+from pier_testing.api import create, inspect, run, wait_for
 from pier_testing.daemon import PierDaemon
 
 
@@ -217,6 +217,11 @@ def test_init_is_pid_one(pier: PierDaemon) -> None:
 def test_init_forwards_sigterm(pier: PierDaemon) -> None:
     cid = create(pier.client, ["sleep", "600"], host_config={"Init": True})
     pier.client.post(f"/containers/{cid}/start")
+    # Until tini has spawned its child it has no handler, and a SIGTERM sent to a
+    # namespace's PID 1 without one is dropped: stop only once sleep runs.
+    pid = inspect(pier.client, cid)["State"]["Pid"]
+    children = Path(f"/proc/{pid}/task/{pid}/children")
+    wait_for(lambda: children.read_text().strip() != "")
     pier.client.post(f"/containers/{cid}/stop", t=10)
     assert inspect(pier.client, cid)["State"]["ExitCode"] == 143
 
