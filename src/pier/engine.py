@@ -13,11 +13,13 @@ from dataclasses import replace
 from pathlib import Path
 
 from pier.api.routers import containers as containers_router
+from pier.api.routers import exec as exec_router
 from pier.api.routers import images as images_router
 from pier.api.routers import system as system_router
 from pier.api.routing import Route
 from pier.config import DaemonConfig, RuntimeConfig
 from pier.containers.attach import Attacher
+from pier.containers.exec import ExecService
 from pier.containers.model import Status
 from pier.containers.service import ContainerService
 from pier.containers.store import ContainerStore
@@ -63,16 +65,20 @@ class Engine:
             conmon_path=config.conmon_path,
             log_level="debug" if config.log_level == "debug" else "error",
         )
+        self.facts = HostFacts.detect()
         self.containers = ContainerService(
             config=config,
             store=self.store,
             images=self.images,
             runtime=self.runtime,
             events=self.events,
-            facts=HostFacts.detect(),
+            facts=self.facts,
             check_runtime=self._runtime_usable,
         )
         self.attacher = Attacher(containers=self.containers, runtime=self.runtime)
+        self.execs = ExecService(
+            containers=self.containers, runtime=self.runtime, events=self.events, facts=self.facts
+        )
         self.system = SystemInfo(
             config=config,
             containers=self.containers,
@@ -91,9 +97,11 @@ class Engine:
             *system_router.routes(self.system, self.events),
             *images_router.routes(self.images),
             *containers_router.routes(self.containers, self.images, self.attacher),
+            *exec_router.routes(self.execs),
         ]
 
     async def close(self) -> None:
+        await self.execs.close()
         await self.containers.close()
         await self.images.close()
         self.events.close()

@@ -179,9 +179,11 @@ class AttachSession:
         detached = asyncio.Event()
         stdin_task = None
         if self._stdin_sock is not None:
-            stdin_task = asyncio.create_task(self._pump_stdin(client, self._stdin_sock, detached))
+            stdin_task = asyncio.create_task(
+                pump_stdin(client, self._stdin_sock, self._detach_keys, detached)
+            )
         else:
-            stdin_task = asyncio.create_task(self._watch_detach(client, detached))
+            stdin_task = asyncio.create_task(watch_detach(client, self._detach_keys, detached))
 
         async def output() -> None:
             # Only the exit event ends the stream: the record says "running" a moment
@@ -203,39 +205,44 @@ class AttachSession:
                 with contextlib.suppress(asyncio.CancelledError, ConnectionError):
                     await task
 
-    async def _pump_stdin(
-        self, client: HijackedStream, sock: socket.socket, detached: asyncio.Event
-    ) -> None:
-        loop = asyncio.get_running_loop()
-        matcher = _DetachMatcher(self._detach_keys)
-        while True:
-            data = await client.read()
-            if not data:
-                with contextlib.suppress(OSError):
-                    sock.shutdown(socket.SHUT_WR)
-                return
-            data, hit = matcher.feed(data)
-            # Each send on the SEQPACKET socket is one message, and conmon reads a
-            # message into a 32 KiB buffer, dropping the rest: send in small pieces.
-            for start in range(0, len(data), STDIN_PACKET):
-                await loop.sock_sendall(sock, data[start : start + STDIN_PACKET])
-            if hit:
-                detached.set()
-                return
 
-    async def _watch_detach(self, client: HijackedStream, detached: asyncio.Event) -> None:
-        matcher = _DetachMatcher(self._detach_keys)
-        while True:
-            data = await client.read()
-            if not data:
-                return
-            _, hit = matcher.feed(data)
-            if hit:
-                detached.set()
-                return
+async def pump_stdin(
+    client: HijackedStream, sock: socket.socket, keys: bytes, detached: asyncio.Event
+) -> None:
+    """Copy the client's bytes to a conmon attach socket until EOF (then close the
+    process's stdin) or the detach sequence (then set `detached`)."""
+    loop = asyncio.get_running_loop()
+    matcher = DetachMatcher(keys)
+    while True:
+        data = await client.read()
+        if not data:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_WR)
+            return
+        data, hit = matcher.feed(data)
+        # Each send on the SEQPACKET socket is one message, and conmon reads a
+        # message into a 32 KiB buffer, dropping the rest: send in small pieces.
+        for start in range(0, len(data), STDIN_PACKET):
+            await loop.sock_sendall(sock, data[start : start + STDIN_PACKET])
+        if hit:
+            detached.set()
+            return
 
 
-class _DetachMatcher:
+async def watch_detach(client: HijackedStream, keys: bytes, detached: asyncio.Event) -> None:
+    """Read (and drop) the client's bytes, watching for the detach sequence only."""
+    matcher = DetachMatcher(keys)
+    while True:
+        data = await client.read()
+        if not data:
+            return
+        _, hit = matcher.feed(data)
+        if hit:
+            detached.set()
+            return
+
+
+class DetachMatcher:
     """Finds the detach sequence in stdin; bytes that may start it are held back."""
 
     def __init__(self, keys: bytes) -> None:

@@ -103,6 +103,7 @@ class HostConfig:
     pids_limit: int | None = None
     oom_score_adj: int = 0
     cgroup_parent: str = ""
+    console_size: tuple[int, int] = (0, 0)  # (height, width), API 1.42+
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

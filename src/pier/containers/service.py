@@ -15,7 +15,7 @@ import os
 import secrets
 import shutil
 import signal as _signal
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -27,7 +27,7 @@ from pier.containers.etcfiles import hosts_file, resolv_conf
 from pier.containers.model import Container, ContainerConfig, HostConfig, State, Status
 from pier.containers.names import generate_name
 from pier.containers.signals import parse_signal
-from pier.containers.spec import container_spec
+from pier.containers.spec import container_spec, merge_env
 from pier.containers.store import ContainerStore, check_name
 from pier.containers.user import resolve_user
 from pier.errors import (
@@ -156,6 +156,10 @@ class ContainerService:
 
     def get(self, ref: str) -> Container:
         return self._store.get(ref)
+
+    def find(self, cid: str) -> Container | None:
+        """The container with this full id, if it still exists."""
+        return self._store.find(cid)
 
     def newest_first(self) -> list[Container]:
         """Every container, newest first (as `docker ps` orders them)."""
@@ -696,7 +700,7 @@ def _merge_image_config(
             entrypoint = image.entrypoint
     if entrypoint == ("",):
         entrypoint = ()
-    env = _merge_env(image.env, config.env)
+    env = merge_env(image.env, config.env)
     labels = dict(image.labels)
     labels.update(config.labels)
     merged = replace(
@@ -716,14 +720,6 @@ def _merge_image_config(
     if not argv:
         raise InvalidParameter("no command specified")
     return merged, argv[0], argv[1:]
-
-
-def _merge_env(base: Sequence[str], extra: Sequence[str]) -> tuple[str, ...]:
-    out: dict[str, str] = {}
-    for item in list(base) + list(extra):
-        key = item.partition("=")[0]
-        out[key] = item
-    return tuple(out.values())
 
 
 def _log_size_max(opts: Mapping[str, str]) -> int | None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +14,7 @@ from pier.config import DaemonConfig
 from pier.containers.model import Container, HostConfig
 from pier.containers.user import ResolvedUser
 from pier.errors import InvalidParameter
+from pier.runtime import capabilities
 from pier.runtime.spec import (
     HOST,
     PRIVATE,
@@ -56,12 +57,13 @@ def container_spec(
         domainname=record.config.domainname,
         process=ProcessSpec(
             args=(record.path, *record.args),
-            env=_env(record, user),
+            env=_env(record.config.env, record.config.hostname, record.config.tty, user),
             cwd=cwd,
             uid=user.uid,
             gid=user.gid,
             additional_gids=user.additional_gids,
             terminal=record.config.tty,
+            console_size=hc.console_size,
         ),
         mounts=_etc_mounts(container_dir, hc) + _binds(hc),
         network=_namespace(hc.network_mode, "net", pid_of, none_is_private=True),
@@ -90,13 +92,62 @@ def container_spec(
     return build_config(spec, facts)
 
 
-def _env(record: Container, user: ResolvedUser) -> tuple[str, ...]:
-    env = list(record.config.env)
+def exec_process(
+    record: Container,
+    base: Mapping[str, Any],
+    *,
+    cmd: tuple[str, ...],
+    env: tuple[str, ...],
+    working_dir: str,
+    user: ResolvedUser,
+    tty: bool,
+    privileged: bool,
+    console_size: tuple[int, int],
+    facts: HostFacts,
+) -> dict[str, Any]:
+    """The OCI process of a `docker exec`: the container's own process (`base`, from
+    its config.json: security settings, rlimits) with the exec's command, env, user
+    and terminal; a privileged exec gets every capability the daemon has."""
+    process = dict(base)
+    process.pop("consoleSize", None)
+    ids: dict[str, Any] = {"uid": user.uid, "gid": user.gid}
+    if user.additional_gids:
+        ids["additionalGids"] = list(user.additional_gids)
+    merged = merge_env(record.config.env, env)
+    process.update(
+        args=list(cmd),
+        env=list(_env(merged, record.config.hostname, tty, user)),
+        cwd=working_dir or record.config.working_dir or "/",
+        user=ids,
+        terminal=tty,
+    )
+    if tty and all(console_size):
+        process["consoleSize"] = {"height": console_size[0], "width": console_size[1]}
+    if privileged:
+        caps = capabilities.resolve((), (), privileged=True, available=facts.capabilities)
+        process["capabilities"] = {
+            "bounding": caps,
+            "effective": caps,
+            "permitted": caps,
+        }
+    return process
+
+
+def merge_env(base: Sequence[str], extra: Sequence[str]) -> tuple[str, ...]:
+    """`extra` over `base`, each variable once, in first-seen order (Docker's merge)."""
+    out: dict[str, str] = {}
+    for item in list(base) + list(extra):
+        out[item.partition("=")[0]] = item
+    return tuple(out.values())
+
+
+def _env(base: tuple[str, ...], hostname: str, tty: bool, user: ResolvedUser) -> tuple[str, ...]:
+    env = list(base)
     keys = {e.partition("=")[0] for e in env}
     if "PATH" not in keys:
         env.insert(0, DEFAULT_PATH)
-    env.append(f"HOSTNAME={record.config.hostname}")
-    if record.config.tty and "TERM" not in keys:
+    env.append(f"HOSTNAME={hostname}")
+    if tty and "TERM" not in keys:
         env.append("TERM=xterm")
     if "HOME" not in keys:
         env.append(f"HOME={user.home}")

@@ -20,10 +20,12 @@ re-adopts the containers an earlier one created.
 
 from __future__ import annotations
 
+import socket
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from pier.config import RuntimeConfig
 
@@ -74,6 +76,33 @@ class CreateRequest:
     log_size_max: int | None = None
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ExecRequest:
+    """One process to run in a running container (`docker exec`)."""
+
+    cid: str
+    exec_id: str
+    runtime: RuntimeConfig
+    # The OCI process object (as in config.json's "process") the runtime executes.
+    process: Mapping[str, Any]
+    tty: bool
+    stdin: bool
+    # Connect to the session's attach socket before the process starts, so not a
+    # byte of its output is missed; without it the output is discarded (`exec -d`).
+    attach: bool
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ExecStarted:
+    pid: int
+    # The session's SOCK_SEQPACKET attach socket when `attach` was asked for (the
+    # caller owns it): output packets start with one byte naming the stream (2 stdout,
+    # 3 stderr), sent bytes go to the process's stdin, shutdown(SHUT_WR) closes that
+    # stdin, and the socket reaches EOF once the process has exited and its output
+    # is drained.
+    attach: socket.socket | None
+
+
 class Runtime(Protocol):
     async def create(self, req: CreateRequest) -> int:
         """Create the container; return its init's pid. Leaves nothing behind on error."""
@@ -121,3 +150,20 @@ class Runtime(Protocol):
     async def pause(self, cid: str, runtime: RuntimeConfig) -> None: ...
 
     async def resume(self, cid: str, runtime: RuntimeConfig) -> None: ...
+
+    async def exec(self, req: ExecRequest) -> ExecStarted:
+        """Run a process in the running container `req.cid` under its own monitor.
+
+        A process that cannot start raises with the runtime's message in Docker's
+        wording; nothing is left behind then."""
+        ...
+
+    async def exec_wait(self, cid: str, exec_id: str) -> int:
+        """The exec'd process's exit code (128+signal), once it has exited."""
+        ...
+
+    async def exec_resize(self, cid: str, exec_id: str, height: int, width: int) -> None: ...
+
+    async def exec_remove(self, cid: str, exec_id: str) -> None:
+        """Forget an exec whose process has exited; idempotent."""
+        ...

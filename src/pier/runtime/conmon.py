@@ -41,8 +41,15 @@ from typing import Any
 
 from pier.config import RuntimeConfig
 from pier.errors import Conflict, NoSuchContainer, SystemFailure
-from pier.runtime.base import CreateRequest, ExitStatus, RuntimeState, RuntimeStatus
-from pier.runtime.messages import create_error, runtime_message
+from pier.runtime.base import (
+    CreateRequest,
+    ExecRequest,
+    ExecStarted,
+    ExitStatus,
+    RuntimeState,
+    RuntimeStatus,
+)
+from pier.runtime.messages import create_error, exec_error, runtime_message
 
 _CREATE_TIMEOUT = 60.0
 _RUNTIME_TIMEOUT = 60.0
@@ -117,6 +124,71 @@ def _wait_pid_exit(pid: int, timeout: float) -> bool:
         return bool(ready)
     finally:
         os.close(pidfd)
+
+
+def _stop_monitor_in(d: Path, marker: bytes, *, graceful: bool) -> None:
+    """Make sure the conmon whose pidfile is in `d` is gone: let it finish on its own
+    when `graceful`, then SIGKILL it (if it is still the process we started)."""
+    pid = _read_int(d / "conmon.pid")
+    if pid is None:
+        return
+    if graceful and _wait_pid_exit(pid, _MONITOR_EXIT_TIMEOUT):
+        return
+    try:
+        pidfd = os.pidfd_open(pid)
+    except ProcessLookupError:
+        return
+    try:
+        if _process_alive(pid, marker):
+            signals.pidfd_send_signal(pidfd, signals.SIGKILL)
+            select.select([pidfd], [], [], _MONITOR_EXIT_TIMEOUT)
+    finally:
+        os.close(pidfd)
+
+
+async def _monitor_exited(d: Path, marker: bytes) -> None:
+    """Return once the conmon whose pidfile is in `d` has exited."""
+    pid = _read_int(d / "conmon.pid")
+    if pid is None:
+        return
+    try:
+        pidfd = os.pidfd_open(pid)
+    except ProcessLookupError:
+        return
+    try:
+        # Checked after taking the pidfd, so the fd surely names our conmon.
+        if not _process_alive(pid, marker):
+            return
+        loop = asyncio.get_running_loop()
+        exited: asyncio.Future[None] = loop.create_future()
+
+        def _ready() -> None:
+            if not exited.done():
+                exited.set_result(None)
+
+        loop.add_reader(pidfd, _ready)
+        try:
+            await exited
+        finally:
+            loop.remove_reader(pidfd)
+    finally:
+        os.close(pidfd)
+
+
+def _write_resize(ctl: Path, height: int, width: int, what: str) -> None:
+    """Ask conmon to resize its console through the `ctl` FIFO."""
+    try:
+        fd = os.open(ctl, os.O_WRONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError as exc:
+        if exc.errno in (errno.ENOENT, errno.ENXIO):
+            raise Conflict(f"{what[0].upper()}{what[1:]} is not running") from exc
+        raise SystemFailure(f"cannot resize {what}: {exc}") from exc
+    try:
+        os.write(fd, f"1 {height} {width}\n".encode())
+    except OSError as exc:
+        raise SystemFailure(f"cannot resize {what}: {exc}") from exc
+    finally:
+        os.close(fd)
 
 
 class ConmonRuntime:
@@ -312,21 +384,7 @@ class ConmonRuntime:
 
     def _stop_monitor(self, cid: str, *, graceful: bool) -> None:
         """Make sure this container's conmon is gone (it normally exits by itself)."""
-        pid = self._conmon_pid(cid)
-        if pid is None:
-            return
-        if graceful and _wait_pid_exit(pid, _MONITOR_EXIT_TIMEOUT):
-            return
-        try:
-            pidfd = os.pidfd_open(pid)
-        except ProcessLookupError:
-            return
-        try:
-            if _process_alive(pid, cid.encode()):
-                signals.pidfd_send_signal(pidfd, signals.SIGKILL)
-                select.select([pidfd], [], [], _MONITOR_EXIT_TIMEOUT)
-        finally:
-            os.close(pidfd)
+        _stop_monitor_in(self._dir(cid), cid.encode(), graceful=graceful)
 
     # -- runtime subcommands -------------------------------------------------------
 
@@ -441,19 +499,173 @@ class ConmonRuntime:
         return RuntimeState(status=status, pid=pid if isinstance(pid, int) and pid > 0 else None)
 
     async def resize(self, cid: str, height: int, width: int) -> None:
-        ctl = self._dir(cid) / "ctl"
+        _write_resize(self._dir(cid) / "ctl", height, width, f"container {cid}")
+
+    # -- exec --------------------------------------------------------------------
+
+    def _exec_dir(self, cid: str, exec_id: str) -> Path:
+        if not exec_id or "/" in exec_id or exec_id in (".", ".."):
+            raise SystemFailure(f"invalid exec id {exec_id!r}")
+        # Under the container's directory: removing the container removes its execs.
+        return self._dir(cid) / "exec" / exec_id
+
+    async def exec(self, req: ExecRequest) -> ExecStarted:
+        return await asyncio.to_thread(self._exec, req)
+
+    def _exec(self, req: ExecRequest) -> ExecStarted:
+        if self._exited(req.cid):
+            raise Conflict(f"container {req.cid} is not running")
+        d = self._exec_dir(req.cid, req.exec_id)
+        d.mkdir(parents=True)
         try:
-            fd = os.open(ctl, os.O_WRONLY | os.O_NONBLOCK | os.O_CLOEXEC)
-        except OSError as exc:
-            if exc.errno in (errno.ENOENT, errno.ENXIO):
-                raise Conflict(f"Container {cid} is not running") from exc
-            raise SystemFailure(f"cannot resize container {cid}: {exc}") from exc
+            (d / "process.json").write_text(json.dumps(req.process))
+            return self._spawn_exec(req, d)
+        except BaseException:
+            _stop_monitor_in(d, req.exec_id.encode(), graceful=False)
+            shutil.rmtree(d, ignore_errors=True)
+            raise
+
+    def _exec_argv(self, req: ExecRequest, d: Path) -> list[str]:
+        argv = [
+            self._conmon_path,
+            "--api-version",
+            "1",
+            "-c",
+            req.cid,
+            "-u",
+            req.exec_id,
+            "-r",
+            req.runtime.path,
+            "-b",
+            str(d),
+            "-p",
+            str(d / "pid"),
+            "--conmon-pidfile",
+            str(d / "conmon.pid"),
+            "--persist-dir",
+            str(d),
+            "--full-attach",
+            # Docker keeps no log of an exec's output: it goes to the attached client.
+            "-l",
+            "none",
+            # Not debug: conmon's forked child logs its start-pipe handshake to its
+            # stderr, which is already the process's stderr.
+            "--log-level",
+            "error",
+            f"--runtime-arg=--root={self._runtime_root(req.runtime)}",
+        ]
+        argv += [f"--runtime-arg={arg}" for arg in req.runtime.args]
+        argv += ["--exec", "--exec-process-spec", str(d / "process.json")]
+        if req.tty:
+            argv.append("-t")
+        if req.stdin:
+            argv.append("-i")
+        if req.attach:
+            argv.append("--exec-attach")
+        return argv
+
+    def _spawn_exec(self, req: ExecRequest, d: Path) -> ExecStarted:
+        """Start conmon in exec mode. With `attach`, conmon makes its attach socket,
+        says so on the attach pipe, and waits on the start pipe before it runs
+        `<runtime> exec`: the socket is connected in between."""
+        ours: list[int] = []
+        theirs: list[int] = []
+
+        def pipe() -> tuple[int, int]:
+            r, w = os.pipe()
+            ours.append(r)
+            ours.append(w)
+            return r, w
+
+        sock: socket.socket | None = None
         try:
-            os.write(fd, f"1 {height} {width}\n".encode())
-        except OSError as exc:
-            raise SystemFailure(f"cannot resize container {cid}: {exc}") from exc
+            sync_r, sync_w = pipe()
+            env = {"PATH": os.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")}
+            env["_OCI_SYNCPIPE"] = str(sync_w)
+            theirs.append(sync_w)
+            if req.attach:
+                start_r, start_w = pipe()
+                attach_r, attach_w = pipe()
+                env["_OCI_STARTPIPE"] = str(start_r)
+                env["_OCI_ATTACHPIPE"] = str(attach_w)
+                theirs += [start_r, attach_w]
+            try:
+                proc = subprocess.Popen(
+                    self._exec_argv(req, d),
+                    stdin=subprocess.DEVNULL,
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.PIPE,
+                    pass_fds=tuple(theirs),
+                    env=env,
+                    cwd=d,
+                    start_new_session=True,
+                )
+            except OSError as exc:
+                raise SystemFailure(f"cannot start conmon ({self._conmon_path}): {exc}") from exc
+            for fd in theirs:
+                os.close(fd)
+                ours.remove(fd)
+            try:
+                if req.attach:
+                    os.write(start_w, b"0")  # conmon's first read: we are ready
+                first_rc = proc.wait(timeout=_CREATE_TIMEOUT)
+                reply: dict[str, Any] | None = {} if first_rc == 0 else None
+                if reply is not None and req.attach:
+                    reply = self._read_sync(attach_r, _CREATE_TIMEOUT)
+                    if reply is not None:
+                        sock = connect_attach_socket(d / "attach")
+                        os.write(start_w, b"0")  # now run the process
+                if reply is not None:
+                    reply = self._read_sync(sync_r, _CREATE_TIMEOUT)
+                conmon_err = b""
+                if reply is None:
+                    with contextlib.suppress(OSError, ValueError):
+                        assert proc.stderr is not None
+                        os.set_blocking(proc.stderr.fileno(), False)
+                        conmon_err = proc.stderr.read() or b""
+            finally:
+                if proc.stderr is not None:
+                    proc.stderr.close()
+                if proc.returncode is None:
+                    proc.kill()
+                    proc.wait()
+            if reply is None:
+                text = conmon_err.decode(errors="replace").strip()
+                raise SystemFailure(f"conmon failed to exec in {req.cid}: {text or 'no reply'}")
+            pid = reply.get("data")
+            if not isinstance(pid, int) or pid <= 0:
+                args = req.process.get("args") or [None]
+                raise exec_error(req.runtime.name, str(reply.get("message", "")), args[0])
+            return ExecStarted(pid=pid, attach=sock)
+        except BaseException:
+            if sock is not None:
+                sock.close()
+            raise
         finally:
-            os.close(fd)
+            for fd in ours:
+                os.close(fd)
+
+    def _exec_exit_code(self, d: Path) -> int | None:
+        code = _read_int(d / "exit")
+        return None if code is None else (code if code >= 0 else 255)
+
+    async def exec_wait(self, cid: str, exec_id: str) -> int:
+        d = self._exec_dir(cid, exec_id)
+        code = self._exec_exit_code(d)
+        if code is None:
+            await _monitor_exited(d, exec_id.encode())
+            code = self._exec_exit_code(d)
+        # No record: conmon was killed, or died with the container before writing.
+        return 137 if code is None else code
+
+    async def exec_resize(self, cid: str, exec_id: str, height: int, width: int) -> None:
+        d = self._exec_dir(cid, exec_id)
+        _write_resize(d / "ctl", height, width, f"exec {exec_id}")
+
+    async def exec_remove(self, cid: str, exec_id: str) -> None:
+        d = self._exec_dir(cid, exec_id)
+        await asyncio.to_thread(_stop_monitor_in, d, exec_id.encode(), graceful=True)
+        await asyncio.to_thread(shutil.rmtree, d, True)
 
     # -- exit ----------------------------------------------------------------------
 
@@ -496,27 +708,5 @@ class ConmonRuntime:
             return done
         if not self._dir(cid).exists():
             raise NoSuchContainer(cid)
-        pid = self._conmon_pid(cid)
-        pidfd = -1
-        if pid is not None:
-            with contextlib.suppress(ProcessLookupError):
-                pidfd = os.pidfd_open(pid)
-        if pidfd >= 0:
-            try:
-                # Checked after taking the pidfd, so the fd surely names our conmon.
-                if _process_alive(pid or 0, cid.encode()):
-                    loop = asyncio.get_running_loop()
-                    exited: asyncio.Future[None] = loop.create_future()
-
-                    def _ready() -> None:
-                        if not exited.done():
-                            exited.set_result(None)
-
-                    loop.add_reader(pidfd, _ready)
-                    try:
-                        await exited
-                    finally:
-                        loop.remove_reader(pidfd)
-            finally:
-                os.close(pidfd)
+        await _monitor_exited(self._dir(cid), cid.encode())
         return self.exit_status(cid) or self._lost()

@@ -62,6 +62,17 @@ def create_error(runtime_name: str, stderr: str, executable: str | None) -> Pier
     return SystemFailure(message)
 
 
+def exec_error(runtime_name: str, message: str, executable: str | None) -> PierError:
+    """The error for a failed `<runtime> exec`, worded as dockerd's."""
+    detail = normalise_exec_error(runtime_message(message), executable)
+    if detail.startswith("exec: "):
+        detail = f"exec failed: unable to start container process: {detail}"
+    text = f"OCI runtime exec failed: {detail}: unknown"
+    if start_error_exit_code(text) is not None:
+        return InvalidParameter(text)
+    return SystemFailure(text)
+
+
 def start_error_exit_code(message: str) -> int | None:
     """The exit code dockerd records for a container that failed to start this way."""
     lowered = message.lower()

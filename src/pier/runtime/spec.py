@@ -79,6 +79,9 @@ class ProcessSpec:
     additional_gids: tuple[int, ...]
     terminal: bool
     umask: int | None = None
+    # (height, width) of the terminal when it is made, so the first `stty size` is
+    # right without waiting for a resize.
+    console_size: tuple[int, int] | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -485,6 +488,8 @@ def build_config(spec: ContainerSpec, facts: HostFacts) -> dict[str, Any]:
         "rlimits": _rlimits(spec, facts),
         "noNewPrivileges": spec.no_new_privileges,
     }
+    if p.terminal and p.console_size and all(p.console_size):
+        process["consoleSize"] = {"height": p.console_size[0], "width": p.console_size[1]}
     if spec.oom_score_adj is not None:
         process["oomScoreAdj"] = spec.oom_score_adj
 

@@ -62,6 +62,19 @@ def _int(value: Any, field: str) -> int:
     return int(value)
 
 
+def console_size(value: Any) -> tuple[int, int]:
+    """Docker's ConsoleSize: [height, width] of the client's terminal, or null."""
+    if value is None:
+        return (0, 0)
+    if (
+        not isinstance(value, list)
+        or len(value) != 2
+        or not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in value)
+    ):
+        raise InvalidParameter("json: cannot unmarshal ConsoleSize: want [height, width]")
+    return (value[0], value[1])
+
+
 def parse_create(body: Mapping[str, Any]) -> tuple[ContainerConfig, HostConfig]:
     image = body.get("Image")
     if not image or not isinstance(image, str):
@@ -177,6 +190,7 @@ def parse_host_config(hc: Mapping[str, Any]) -> HostConfig:
         pids_limit=None if not pids or pids <= 0 else int(pids),
         oom_score_adj=_int(hc.get("OomScoreAdj"), "OomScoreAdj"),
         cgroup_parent=str(hc.get("CgroupParent") or ""),
+        console_size=console_size(hc.get("ConsoleSize")),
     )
 
 
@@ -313,7 +327,7 @@ def render_host_config(h: HostConfig) -> dict[str, Any]:
         "AutoRemove": h.auto_remove,
         "VolumeDriver": "",
         "VolumesFrom": None,
-        "ConsoleSize": [0, 0],
+        "ConsoleSize": list(h.console_size),
         "CapAdd": list(h.cap_add) or None,
         "CapDrop": list(h.cap_drop) or None,
         "CgroupnsMode": "host",
