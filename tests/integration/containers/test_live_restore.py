@@ -105,3 +105,47 @@ def test_crash_leftovers_are_cleaned_at_start(pier: PierDaemon) -> None:
     assert not (pier.exec_root / "conmon" / stray).exists()
     with open("/proc/self/mountinfo") as fh:
         assert str(stray_dir) not in fh.read()
+
+
+def _read_all(stream: object) -> bytes:
+    out = b""
+    while True:
+        chunk = stream.recv()  # type: ignore[attr-defined]
+        if not chunk:
+            return out
+        out += chunk
+
+
+def test_attach_and_exec_after_a_restart(pier: PierDaemon) -> None:
+    cid = create(
+        pier.client,
+        ["sh", "-c", "while read l; do echo got $l; done"],
+        OpenStdin=True,
+    )
+    pier.client.post(f"/containers/{cid}/start")
+    pier.kill9()
+    pier.start()
+
+    stream = pier.client.hijack(
+        "POST", f"/containers/{cid}/attach", params={"stream": 1, "stdin": 1, "stdout": 1}
+    )
+    stream.sendall(b"again\n")
+    seen = b""
+    while b"got again" not in seen:
+        chunk = stream.recv()
+        assert chunk, seen
+        seen += chunk
+    stream.close()
+    assert demux(seen)[0] == b"got again\n"
+
+    eid = pier.client.post_json(
+        f"/containers/{cid}/exec",
+        {"Cmd": ["sh", "-c", "echo exec in $(hostname)"], "AttachStdout": True},
+    )["Id"]
+    stream = pier.client.hijack("POST", f"/exec/{eid}/start", json={"Detach": False})
+    out = _read_all(stream)
+    stream.close()
+    assert demux(out)[0] == f"exec in {cid[:12]}\n".encode()
+    assert pier.client.get_json(f"/exec/{eid}/json")["ExitCode"] == 0
+    pier.client.post(f"/containers/{cid}/kill")
+    assert wait(pier.client, cid) == 137
