@@ -24,7 +24,11 @@ _CONTAINERS = "containers"
 _RUN = "run"
 _IMAGES = "images"
 _SYSTEM = "system"
+_ATTACH = "attach"
+_EXEC = "exec"
 COMMANDS: dict[str, tuple[str, str]] = {
+    "attach": (_ATTACH, "attach"),
+    "exec": (_EXEC, "exec_"),
     "version": (_SYSTEM, "version"),
     "info": (_SYSTEM, "info"),
     "images": (_IMAGES, "images"),
@@ -50,7 +54,9 @@ MANAGEMENT: dict[str, tuple[str, dict[str, tuple[str, str]]]] = {
     "container": (
         "Manage containers",
         {
+            "attach": (_ATTACH, "attach"),
             "create": (_RUN, "create"),
+            "exec": (_EXEC, "exec_"),
             "inspect": (_CONTAINERS, "container_inspect"),
             "kill": (_CONTAINERS, "kill"),
             "logs": (_CONTAINERS, "logs"),
@@ -83,8 +89,12 @@ MANAGEMENT: dict[str, tuple[str, dict[str, tuple[str, str]]]] = {
 }
 
 _DESCRIPTIONS = {
+    "attach": "Attach local standard input, output, and error streams to a running container",
+    "exec": "Execute a command in a running container",
+    "container_inspect": "Display detailed information on one or more containers",
     "create": "Create a new container",
     "history": "Show the history of an image",
+    "image_inspect": "Display detailed information on one or more images",
     "images": "List images",
     "import": "Import the contents from a tarball to create a filesystem image",
     "info": "Display system-wide information",
@@ -190,13 +200,12 @@ def _main_help() -> str:
 def _group_help(group: str) -> str:
     desc, subs = MANAGEMENT[group]
     lines = [f"Usage:  pier {group} COMMAND", "", desc, "", "Commands:"]
-    seen: set[tuple[str, str]] = set()
-    for name in sorted(subs):
-        if subs[name] in seen:
-            continue
-        seen.add(subs[name])
-        word = {"rmi": "rm", "images": "ls", "ps": "ls"}.get(subs[name][1], name)
-        lines.append(f"  {word:<11} {_DESCRIPTIONS.get(subs[name][1].rstrip('_'), '')}")
+    # One line per command under its canonical word ("rm", not the alias "remove").
+    entries: dict[str, str] = {}
+    for name, target in subs.items():
+        word = {"rmi": "rm", "rm": "rm", "images": "ls", "ps": "ls"}.get(target[1], name)
+        entries[word] = _DESCRIPTIONS.get(target[1].rstrip("_"), "")
+    lines += [f"  {word:<11} {text}" for word, text in sorted(entries.items())]
     lines += ["", f"Run 'pier {group} COMMAND --help' for more information on a command."]
     return "\n".join(lines) + "\n"
 

@@ -29,6 +29,8 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
+    from pier.cli.attach import RawTerminal, Resizer
+
 
 RUN = Spec(
     usage="[OPTIONS] IMAGE [COMMAND] [ARG...]",
@@ -178,10 +180,8 @@ def create(ctx: Context, argv: list[str]) -> int:
 def run(ctx: Context, argv: list[str]) -> int:
     opts = ctx.parse(RUN, argv)
     if opts["detach"] and opts["attach"]:
-        raise run_error(ctx, "Conflicting options: -a and -d", 125)
+        raise StatusError(1, "conflicting options: cannot specify both --attach and --detach")
     tty = bool(opts["tty"])
-    if tty and opts["interactive"] and not os.isatty(0):
-        raise run_error(ctx, "the input device is not a TTY", 1)
     console = _console_size() if tty else None
     try:
         body = create_body(
@@ -189,6 +189,10 @@ def run(ctx: Context, argv: list[str]) -> int:
         )
     except OptionError as exc:
         raise run_error(ctx, str(exc), 125) from None
+    if not opts["detach"] and body["AttachStdin"] and tty and not os.isatty(0):
+        from pier.cli.attach import NOT_A_TTY
+
+        raise StatusError(1, NOT_A_TTY)
     try:
         return _run(ctx, opts, body)
     except DaemonUnreachable as exc:
@@ -206,81 +210,92 @@ def _run(ctx: Context, opts: Any, body: dict[str, Any]) -> int:
         client.post(f"/containers/{cid}/start")
         ctx.out(cid + "\n")
         return 0
-    from pier.cli.attach import AttachSession
+    from pier.cli.attach import RawTerminal, Resizer, SignalGuard
 
-    session = AttachSession(
-        client,
-        cid,
-        stdin=bool(body["AttachStdin"]),
-        stdout=bool(body["AttachStdout"]),
-        stderr=bool(body["AttachStderr"]),
-        tty=bool(body["Tty"]),
-    )
-    session.attach()
-    condition = "removed" if opts["rm"] else "next-exit"
-    waiter = client.open("POST", f"/containers/{cid}/wait", params={"condition": condition})
-    if not 200 <= waiter.status < 300:
-        from pier.client.api import error_message
-
-        session.close()
-        raise APIError(waiter.status, error_message(waiter.status, waiter.read()))
+    tty = bool(body["Tty"])
+    terminal = RawTerminal()
+    resizer = Resizer(client, f"/containers/{cid}/resize") if tty and os.isatty(1) else None
+    # docker run proxies signals with or without a TTY (only `attach` and `start -a`
+    # skip TTY containers); SIGWINCH then both resizes and reaches the container.
+    guard = SignalGuard(client, cid, proxy=bool(opts["sig-proxy"]), resizer=resizer,
+                        terminal=terminal)  # fmt: skip
+    guard.install()
     try:
-        try:
-            client.post(f"/containers/{cid}/start")
-        except APIError:
-            session.close()
-            waiter.close()
-            raise
-        status = session.run(proxy_signals=bool(opts["sig-proxy"]) and not body["Tty"])
+        return _attached(ctx, cid, body, opts, terminal, resizer)
     finally:
-        session.close()
-    return _wait_status(waiter, status)
+        terminal.restore()
+        guard.restore()
 
 
-def _wait_status(waiter: Response, fallback: int) -> int:
+def _attached(
+    ctx: Context,
+    cid: str,
+    body: dict[str, Any],
+    opts: Any,
+    terminal: RawTerminal,
+    resizer: Resizer | None,
+) -> int:
+    from pier.cli.attach import Streamer, attach_params, hijack
+
+    client = ctx.client
+    stdin = bool(body["AttachStdin"])
+    conn = hijack(client, f"/containers/{cid}/attach",
+                  params=attach_params(stdin=stdin, detach_keys=opts["detach-keys"]))  # fmt: skip
+    try:
+        condition = "removed" if opts["rm"] else "next-exit"
+        waiter = client.open("POST", f"/containers/{cid}/wait", params={"condition": condition})
+        try:
+            if not 200 <= waiter.status < 300:
+                from pier.client.api import error_message
+
+                raise APIError(waiter.status, error_message(waiter.status, waiter.read()))
+            try:
+                client.post(f"/containers/{cid}/start")
+            except APIError:
+                if opts["rm"]:
+                    import contextlib
+
+                    # As docker: return once the daemon has removed the container.
+                    with contextlib.suppress(ClientError, OSError):
+                        waiter.read()
+                raise
+            if resizer is not None:
+                resizer.start()
+            streamer = Streamer(conn, stdin=stdin, tty=bool(body["Tty"]),
+                                detach_keys=opts["detach-keys"], terminal=terminal)  # fmt: skip
+            if streamer.run():
+                return 0  # detached: the container runs on
+            conn.close()
+            return _wait_status(waiter)
+        finally:
+            waiter.close()
+    finally:
+        conn.close()
+
+
+def _wait_status(waiter: Response) -> int:
+    """The container's status from a /wait opened before start; 125 when the wait
+    fails, as docker's waitExitOrRemoved."""
     from pier.client import jsonlite
 
     try:
         data = waiter.read()
-    except (ClientError, OSError):
-        return fallback
-    if not data.strip():
-        return fallback
-    result = jsonlite.loads(data)
+        result = jsonlite.loads(data)
+    except (ClientError, OSError, ValueError) as exc:
+        raise StatusError(125, f"error waiting for container: {exc or 'no result'}") from None
     error = (result.get("Error") or {}).get("Message")
     if error:
         raise StatusError(125, f"pier: Error response from daemon: {error}")
-    return int(result.get("StatusCode", fallback))
+    return int(result.get("StatusCode") or 0)
 
 
 def start(ctx: Context, argv: list[str]) -> int:
     opts = ctx.parse(START, argv)
-    client = ctx.client
     if opts["attach"] or opts["interactive"]:
         if len(opts.args) > 1:
-            raise StatusError(1, "Error: you cannot start and attach multiple containers at once")
-        name = opts.args[0]
-        info = client.get_json(f"/containers/{quote(name)}/json")
-        cid = str(info["Id"])
-        config = info.get("Config") or {}
-        from pier.cli.attach import AttachSession
-
-        session = AttachSession(
-            client,
-            cid,
-            stdin=bool(opts["interactive"] and config.get("OpenStdin")),
-            stdout=True,
-            stderr=True,
-            tty=bool(config.get("Tty")),
-        )
-        session.attach()
-        waiter = client.open("POST", f"/containers/{cid}/wait", params={"condition": "next-exit"})
-        try:
-            client.post(f"/containers/{cid}/start")
-            status = session.run(proxy_signals=not config.get("Tty"))
-        finally:
-            session.close()
-        return _wait_status(waiter, status)
+            raise StatusError(1, "you cannot start and attach multiple containers at once")
+        return _start_attached(ctx, opts)
+    client = ctx.client
     failed: list[str] = []
     for name in opts.args:
         try:
@@ -294,3 +309,51 @@ def start(ctx: Context, argv: list[str]) -> int:
     if failed:
         raise StatusError(1, f"Error: failed to start containers: {', '.join(failed)}")
     return 0
+
+
+def _start_attached(ctx: Context, opts: Any) -> int:
+    """docker start -a/-i: attach, wait (for removal with AutoRemove), then start."""
+    from pier.cli.attach import (
+        RawTerminal,
+        Resizer,
+        SignalGuard,
+        Streamer,
+        attach_params,
+        hijack,
+    )
+
+    client = ctx.client
+    info = client.get_json(f"/containers/{quote(opts.args[0])}/json")
+    cid = str(info["Id"])
+    config = info.get("Config") or {}
+    tty = bool(config.get("Tty"))
+    stdin = bool(opts["interactive"] and config.get("OpenStdin"))
+    keys = opts["detach-keys"]
+    terminal = RawTerminal()
+    resizer = Resizer(client, f"/containers/{cid}/resize") if tty and os.isatty(1) else None
+    guard = SignalGuard(client, cid, proxy=not tty, resizer=resizer, terminal=terminal)
+    guard.install()
+    try:
+        conn = hijack(client, f"/containers/{cid}/attach",
+                      params=attach_params(stdin=stdin, detach_keys=keys))  # fmt: skip
+        try:
+            removed = bool((info.get("HostConfig") or {}).get("AutoRemove"))
+            condition = "removed" if removed else "next-exit"
+            waiter = client.open("POST", f"/containers/{cid}/wait", params={"condition": condition})
+            try:
+                client.post(f"/containers/{cid}/start")
+                if resizer is not None:
+                    resizer.start()
+                streamer = Streamer(conn, stdin=stdin, tty=tty, detach_keys=keys,
+                                    terminal=terminal)  # fmt: skip
+                if streamer.run():
+                    return 0  # detached: the container runs on
+                conn.close()
+                return _wait_status(waiter)
+            finally:
+                waiter.close()
+        finally:
+            conn.close()
+    finally:
+        terminal.restore()
+        guard.restore()
