@@ -1,0 +1,409 @@
+"""`pier` attached and interactive commands with piped stdin: run -i, attach, start -ai,
+exec, and the signal proxy. Exit codes, stdout and stderr as docker's CLI gives them."""
+
+from __future__ import annotations
+
+import os
+import select
+import signal
+import subprocess
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pier_testing.api import wait_for
+from pier_testing.daemon import PierDaemon
+
+PierCLI = Any  # the `cli` fixture of this directory's conftest
+
+PIER = Path(__file__).resolve().parents[3] / ".venv" / "bin" / "pier"
+
+# Prints "tick" until /tmp/go exists (so a reader knows it is attached), then runs $1.
+TICK_UNTIL_GO = "while [ ! -f /tmp/go ]; do echo tick; sleep 0.2; done; "
+
+
+class Session:
+    """A `pier` process with pipes, read incrementally (the attach tests need to see
+    output before they act)."""
+
+    def __init__(self, daemon: PierDaemon, args: list[str], *, stdin: bool = True) -> None:
+        self.proc = subprocess.Popen(
+            [str(PIER), "-H", daemon.host, *args],
+            env=daemon.env(),
+            stdin=subprocess.PIPE if stdin else subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        self.out = b""
+
+    def write(self, data: bytes) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(data)
+        self.proc.stdin.flush()
+
+    def read_until(self, marker: bytes, timeout: float = 30) -> bytes:
+        """Everything read so far once it contains `marker`."""
+        assert self.proc.stdout is not None
+        fd = self.proc.stdout.fileno()
+        deadline = time.monotonic() + timeout
+        while marker not in self.out:
+            left = deadline - time.monotonic()
+            assert left > 0, f"no {marker!r} in {self.out!r}"
+            ready, _, _ = select.select([fd], [], [], left)
+            if ready:
+                data = os.read(fd, 65536)
+                assert data, f"output ended without {marker!r}: {self.out!r}"
+                self.out += data
+        return self.out
+
+    def finish(self, timeout: float = 30) -> tuple[int, bytes, bytes]:
+        """Close stdin, wait; (exit code, all stdout, stderr)."""
+        if self.proc.stdin is not None:
+            self.proc.stdin.close()
+        assert self.proc.stdout is not None and self.proc.stderr is not None
+        rest = self.proc.stdout.read()
+        err = self.proc.stderr.read()
+        code = self.proc.wait(timeout)
+        return code, self.out + rest, err
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait()
+        for pipe in (self.proc.stdin, self.proc.stdout, self.proc.stderr):
+            if pipe is not None:
+                pipe.close()
+
+
+@contextmanager
+def session(daemon: PierDaemon, *args: str, stdin: bool = True) -> Iterator[Session]:
+    s = Session(daemon, list(args), stdin=stdin)
+    try:
+        yield s
+    finally:
+        s.kill()
+
+
+def raw(daemon: PierDaemon, *args: str, input: bytes = b"") -> tuple[int, bytes, bytes]:
+    """`pier` with bytes in and out (text mode would turn a TTY's "\\r\\n" into "\\n")."""
+    out = subprocess.run(
+        [str(PIER), "-H", daemon.host, *args],
+        env=daemon.env(), input=input, capture_output=True, timeout=30,
+    )  # fmt: skip
+    return out.returncode, out.stdout, out.stderr
+
+
+def _running(cli: PierCLI, name: str) -> None:
+    cli.ok("run", "-d", "--name", name, "busybox", "sleep", "1000")
+
+
+# --- run -i -------------------------------------------------------------------------
+
+
+def test_run_interactive_cat(cli: PierCLI) -> None:
+    out = cli("run", "-i", "--rm", "busybox", "cat", input="hi\n")
+    assert (out.returncode, out.stdout, out.stderr) == (0, "hi\n", "")
+
+
+def test_run_tty_with_piped_stdin_is_refused(cli: PierCLI, pier: PierDaemon) -> None:
+    out = cli("run", "-it", "--rm", "busybox", "true", input="")
+    assert (out.returncode, out.stdout, out.stderr) == (1, "", "the input device is not a TTY\n")
+    # docker checks only an attached stdin: -d or no -i is fine.
+    assert raw(pier, "run", "-t", "--rm", "busybox", "echo", "yo") == (0, b"yo\r\n", b"")
+    assert cli.ok("ps", "-aq") == ""
+
+
+def test_run_attach_and_detach_conflict(cli: PierCLI) -> None:
+    out = cli("run", "-d", "-a", "stdout", "busybox", "true")
+    assert (out.returncode, out.stdout, out.stderr) == (
+        1, "", "conflicting options: cannot specify both --attach and --detach\n"
+    )  # fmt: skip
+
+
+# --- attach -------------------------------------------------------------------------
+
+
+def test_attach_sends_stdin_and_exits_with_the_container(cli: PierCLI, pier: PierDaemon) -> None:
+    cli.ok("run", "-d", "-i", "--name", "att", "busybox",
+           "sh", "-c", "read x; echo got $x; exit 5")  # fmt: skip
+    with session(pier, "attach", "att") as s:
+        s.write(b"hello\n")
+        # stdin stays open: docker's daemon ends the output of a non-StdinOnce attach
+        # at stdin EOF, so a reader keeps it open until the answer is in.
+        s.read_until(b"got hello\n")
+        code, out, err = s.finish()
+    assert (code, out, err) == (5, b"got hello\n", b"")
+
+
+def test_attach_no_stdin(cli: PierCLI, pier: PierDaemon) -> None:
+    script = TICK_UNTIL_GO + 'read -t 1 x; echo "x=[$x]"; exit 4'
+    for flags, expected in (((), b"x=[hello]\n"), (("--no-stdin",), b"x=[]\n")):
+        name = f"nostdin{len(flags)}"
+        cli.ok("run", "-d", "-i", "--name", name, "busybox", "sh", "-c", script)
+        with session(pier, "attach", *flags, name) as s:
+            s.write(b"hello\n")
+            s.read_until(b"tick\n")
+            cli.ok("exec", name, "touch", "/tmp/go")
+            code, out, err = s.finish()
+        assert (code, err) == (4, b""), flags
+        assert out.endswith(b"tick\n" + expected), (flags, out)
+
+
+def test_two_clients_attached_see_the_same_output(cli: PierCLI, pier: PierDaemon) -> None:
+    cli.ok("run", "-d", "--name", "two", "busybox", "sh", "-c",
+           TICK_UNTIL_GO + "echo out; echo err >&2; exit 6")  # fmt: skip
+    with (
+        session(pier, "attach", "two", stdin=False) as a,
+        session(pier, "attach", "two", stdin=False) as b,
+    ):
+        a.read_until(b"tick\n")
+        b.read_until(b"tick\n")
+        cli.ok("exec", "two", "touch", "/tmp/go")
+        results = [a.finish(), b.finish()]
+    for code, out, err in results:
+        assert (code, err) == (6, b"err\n")
+        assert out.endswith(b"tick\nout\n"), out
+
+
+def test_attach_refusals(cli: PierCLI, pier: PierDaemon) -> None:
+    cli.ok("create", "--name", "created", "busybox", "true")
+    out = cli("attach", "created")
+    assert (out.returncode, out.stdout, out.stderr) == (
+        1, "", "You cannot attach to a stopped container, start it first\n"
+    )  # fmt: skip
+    out = cli("attach", "nosuch")
+    assert (out.returncode, out.stderr) == (
+        1, "Error response from daemon: No such container: nosuch\n"
+    )  # fmt: skip
+    cli.ok("run", "-d", "-t", "--name", "tty", "busybox", "sleep", "1000")
+    # A TTY wants a terminal on stdin, unless stdin is not attached.
+    out = cli("attach", "tty", input="")
+    assert (out.returncode, out.stderr) == (1, "the input device is not a TTY\n")
+    _running(cli, "paused")
+    # `pier pause` is not a command (yet): pause through the API.
+    pier.client.post("/containers/paused/pause")
+    out = cli("attach", "paused")
+    assert (out.returncode, out.stderr) == (
+        1, "You cannot attach to a paused container, unpause it first\n"
+    )  # fmt: skip
+    pier.client.post("/containers/paused/unpause")
+
+
+def test_attach_usage(cli: PierCLI) -> None:
+    out = cli("attach")
+    assert out.returncode == 1
+    assert out.stderr.startswith("pier: 'pier attach' requires 1 argument")
+
+
+# --- start -a / -ai -------------------------------------------------------------------
+
+
+def test_start_attach_interactive(cli: PierCLI) -> None:
+    cli.ok("create", "-i", "--name", "sai", "busybox", "sh", "-c", "read x; echo got $x; exit 6")
+    out = cli("start", "-ai", "sai", input="yo\n")
+    assert (out.returncode, out.stdout, out.stderr) == (6, "got yo\n", "")
+    out = cli("start", "-ai", "sai", "other")
+    assert (out.returncode, out.stderr) == (
+        1, "you cannot start and attach multiple containers at once\n"
+    )  # fmt: skip
+
+
+def test_start_attach_streams_and_status(cli: PierCLI) -> None:
+    cli.ok("create", "--name", "sa", "busybox", "sh", "-c", "echo out; echo err >&2; exit 2")
+    # -i on a container without OpenStdin attaches no stdin: the input is ignored.
+    out = cli("start", "-ai", "sa", input="ignored\n")
+    assert (out.returncode, out.stdout, out.stderr) == (2, "out\n", "err\n")
+    out = cli("start", "-a", "sa")
+    assert (out.returncode, out.stdout, out.stderr) == (2, "out\n", "err\n")
+
+
+def test_start_attach_auto_remove_waits_for_removal(cli: PierCLI) -> None:
+    cli.ok("create", "--rm", "--name", "sarm", "busybox", "sh", "-c", "exit 3")
+    out = cli("start", "-a", "sarm")
+    assert (out.returncode, out.stdout, out.stderr) == (3, "", "")
+    assert cli.ok("ps", "-aq") == ""
+
+
+# --- exec ---------------------------------------------------------------------------
+
+
+def test_exec_output_and_exit_code(cli: PierCLI) -> None:
+    _running(cli, "ex")
+    out = cli("exec", "ex", "sh", "-c", "echo out; echo err >&2; exit 4")
+    assert (out.returncode, out.stdout, out.stderr) == (4, "out\n", "err\n")
+    out = cli("container", "exec", "ex", "true")
+    assert (out.returncode, out.stdout, out.stderr) == (0, "", "")
+
+
+def test_exec_env_workdir_user(cli: PierCLI, tmp_path: Path) -> None:
+    _running(cli, "exo")
+    env_file = tmp_path / "env"
+    env_file.write_text("FROM_FILE=f\nB=file\n")
+    out = cli(
+        "exec", "-e", "A=1", "--env-file", str(env_file), "-e", "B=flag", "-w", "/tmp",
+        "-u", "1:2", "exo", "sh", "-c", "echo $A $FROM_FILE $B $(pwd) $(id -u):$(id -g)",
+    )  # fmt: skip
+    assert (out.returncode, out.stdout, out.stderr) == (0, "1 f flag /tmp 1:2\n", "")
+    out = cli("exec", "-u", "www-data", "exo", "id", "-un")
+    assert (out.returncode, out.stdout) == (0, "www-data\n"), out.stderr
+    out = cli("exec", "--env-file", str(tmp_path / "missing"), "exo", "true")
+    assert (out.returncode, out.stderr) == (
+        1, f"open {tmp_path / 'missing'}: no such file or directory\n"
+    )  # fmt: skip
+
+
+def test_exec_privileged(cli: PierCLI) -> None:
+    _running(cli, "expriv")
+    script = "grep CapEff /proc/self/status"
+    plain = cli.ok("exec", "expriv", "sh", "-c", script)
+    privileged = cli.ok("exec", "--privileged", "expriv", "sh", "-c", script)
+    assert plain.startswith("CapEff:") and privileged.startswith("CapEff:")
+    assert int(privileged.split()[1], 16) & ~int(plain.split()[1], 16), (plain, privileged)
+
+
+def test_exec_detached(cli: PierCLI) -> None:
+    _running(cli, "exd")
+    out = cli("exec", "-d", "exd", "sh", "-c", "echo done > /tmp/marker")
+    assert (out.returncode, out.stdout, out.stderr) == (0, "", "")
+    wait_for(lambda: cli("exec", "exd", "cat", "/tmp/marker").stdout == "done\n")
+
+
+def test_exec_interactive_piped_stdin(cli: PierCLI, pier: PierDaemon) -> None:
+    _running(cli, "exi")
+    out = cli("exec", "-i", "exi", "cat", input="hi\n")
+    assert (out.returncode, out.stdout, out.stderr) == (0, "hi\n", "")
+    # Without -i the input is not attached: cat sees an empty stdin.
+    out = cli("exec", "exi", "cat", input="hi\n")
+    assert (out.returncode, out.stdout, out.stderr) == (0, "", "")
+    out = cli("exec", "-it", "exi", "cat", input="hi\n")
+    assert (out.returncode, out.stdout, out.stderr) == (1, "", "the input device is not a TTY\n")
+    # -t alone is fine; the TTY turns "\n" into "\r\n".
+    assert raw(pier, "exec", "-t", "exi", "echo", "yo") == (0, b"yo\r\n", b"")
+
+
+@pytest.mark.parametrize(
+    ("cmd", "status", "reason"),
+    [
+        ("nonexist", 127, '"nonexist": executable file not found in $PATH'),
+        ("/etc/passwd", 126, '"/etc/passwd": permission denied'),
+    ],
+    ids=["not-found", "not-executable"],
+)
+def test_exec_start_failures(
+    cli: PierCLI, pier: PierDaemon, cmd: str, status: int, reason: str
+) -> None:
+    _running(cli, "exf")
+    code, out, err = raw(pier, "exec", "exf", cmd)
+    # As docker: the daemon writes its error into the stream's stdout, "\r\n"-ended.
+    assert (code, err) == (status, b"")
+    assert out.startswith(b"OCI runtime exec failed: ")
+    assert reason.encode() in out
+    assert out.endswith(b"\r\n")
+
+
+def test_exec_refusals(cli: PierCLI) -> None:
+    out = cli("exec", "nosuch", "true")
+    assert (out.returncode, out.stdout, out.stderr) == (
+        1, "", "Error response from daemon: No such container: nosuch\n"
+    )  # fmt: skip
+    cid = cli.ok("create", "--name", "exstopped", "busybox", "sleep", "1000").strip()
+    for flags in ((), ("-d",)):
+        out = cli("exec", *flags, "exstopped", "true")
+        assert (out.returncode, out.stdout, out.stderr) == (
+            1, "", f"Error response from daemon: container {cid} is not running\n"
+        ), flags  # fmt: skip
+    out = cli("exec", "exstopped")
+    assert out.returncode == 1
+    assert out.stderr.startswith("pier: 'pier exec' requires at least 2 arguments")
+
+
+# --- signals ------------------------------------------------------------------------
+
+TRAP_TERM = 'trap "echo got TERM; exit 3" TERM; echo ready; while true; do sleep 0.1; done'
+
+
+def test_run_proxies_sigterm(pier: PierDaemon) -> None:
+    with session(pier, "run", "--rm", "busybox", "sh", "-c", TRAP_TERM, stdin=False) as s:
+        s.read_until(b"ready\n")
+        s.proc.send_signal(signal.SIGTERM)
+        code, out, err = s.finish()
+    assert (code, out, err) == (3, b"ready\ngot TERM\n", b"")
+
+
+def test_run_without_sig_proxy_keeps_signals(cli: PierCLI, pier: PierDaemon) -> None:
+    script = 'trap "echo got TERM; exit 3" TERM; trap "echo got USR1; exit 4" USR1; ' + (
+        "echo ready; while true; do sleep 0.1; done"
+    )
+    with session(pier, "run", "--sig-proxy=false", "--name", "noproxy", "busybox",
+                 "sh", "-c", script, stdin=False) as s:  # fmt: skip
+        s.read_until(b"ready\n")
+        s.proc.send_signal(signal.SIGTERM)
+        # Only the USR1 sent through the API reaches the container; pier carries on.
+        cli.ok("kill", "-s", "USR1", "noproxy")
+        code, out, err = s.finish()
+    assert (code, out, err) == (4, b"ready\ngot USR1\n", b"")
+
+
+def test_third_termination_signal_forces_the_exit(pier: PierDaemon) -> None:
+    script = 'trap "echo term" TERM; echo ready; while true; do sleep 0.1; done'
+    with session(pier, "run", "--name", "stubborn", "busybox", "sh", "-c", script,
+                 stdin=False) as s:  # fmt: skip
+        s.read_until(b"ready\n")
+        # Each signal is sent once the previous one has been forwarded (and seen by
+        # the container), so none coalesce while pending.
+        for n in (1, 2):
+            s.proc.send_signal(signal.SIGTERM)
+            s.read_until(b"ready\n" + b"term\n" * n)
+        s.proc.send_signal(signal.SIGTERM)
+        code, _out, err = s.finish()
+    assert (code, err) == (1, b"\ngot 3 SIGTERM/SIGINTs, forcefully exiting\n")
+
+
+def test_attach_proxies_signals(cli: PierCLI, pier: PierDaemon) -> None:
+    script = 'trap "echo got TERM; exit 3" TERM; while true; do echo tick; sleep 0.2; done'
+    cli.ok("run", "-d", "--name", "attsig", "busybox", "sh", "-c", script)
+    with session(pier, "attach", "attsig", stdin=False) as s:
+        # A tick means the attach is live, and so is its signal handling.
+        s.read_until(b"tick\n")
+        s.proc.send_signal(signal.SIGTERM)
+        code, out, err = s.finish()
+    assert (code, err) == (3, b"")
+    assert out.endswith(b"tick\ngot TERM\n"), out
+
+
+def test_exec_ends_at_sigterm(cli: PierCLI, pier: PierDaemon) -> None:
+    _running(cli, "exsig")
+    with session(pier, "exec", "exsig", "sh", "-c", "echo ready; sleep 1000", stdin=False) as s:
+        s.read_until(b"ready\n")
+        s.proc.send_signal(signal.SIGTERM)
+        # docker exec stops at the first SIGINT/SIGTERM, quietly, with status 0.
+        code, out, err = s.finish()
+    assert (code, out, err) == (0, b"ready\n", b"")
+
+
+def test_stop_signal_and_timeout(cli: PierCLI) -> None:
+    cli.ok("run", "-d", "--name", "stopsig", "--stop-signal", "USR1", "--stop-timeout", "1",
+           "busybox", "sh", "-c", 'trap "echo got USR1; exit 5" USR1; echo ready; '
+           "while true; do sleep 0.1; done")  # fmt: skip
+    assert cli.ok("inspect", "-f", "{{.Config.StopSignal}} {{.Config.StopTimeout}}",
+                  "stopsig") == "USR1 1\n"  # fmt: skip
+    wait_for(lambda: cli.ok("logs", "stopsig") == "ready\n")
+    assert cli.ok("stop", "stopsig") == "stopsig\n"
+    assert cli.ok("inspect", "-f", "{{.State.ExitCode}}", "stopsig") == "5\n"
+    # `stop -s` overrides the container's signal; sleep as PID 1 ignores TERM -> KILL.
+    _running(cli, "stops")
+    assert cli.ok("stop", "-s", "TERM", "-t", "1", "stops") == "stops\n"
+    assert cli.ok("inspect", "-f", "{{.State.ExitCode}}", "stops") == "137\n"
+
+
+def test_kill_with_signal(cli: PierCLI) -> None:
+    script = 'trap "echo got USR2; exit 6" USR2; echo ready; while true; do sleep 0.1; done'
+    cli.ok("run", "-d", "--name", "killsig", "busybox", "sh", "-c", script)
+    wait_for(lambda: cli.ok("logs", "killsig") == "ready\n")
+    assert cli.ok("kill", "-s", "SIGUSR2", "killsig") == "killsig\n"
+    assert cli.ok("wait", "killsig") == "6\n"
+    assert cli.ok("logs", "killsig") == "ready\ngot USR2\n"
