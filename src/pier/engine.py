@@ -105,6 +105,7 @@ class Engine:
         await self.containers.close()
         await self.images.close()
         self.events.close()
+        self.store.close()
         self.db.close()
         self._pool.shutdown(wait=True, cancel_futures=True)
 

@@ -225,7 +225,7 @@ class ContainerService:
             undo.callback(shutil.rmtree, cdir, True)
             self._store.add(record)
             undo.pop_all()
-        self._events.publish("container", "create", cid, self._event_attrs(record))
+        await self._announce("create", cid, self._event_attrs(record))
         return CreateResult(id=cid, warnings=tuple(warnings))
 
     def _network_mode(self, hc: HostConfig) -> tuple[HostConfig, list[str]]:
@@ -306,7 +306,7 @@ class ContainerService:
             )
         )
         life.watcher = asyncio.create_task(self._watch(cid), name=f"watch-{cid[:12]}")
-        self._events.publish("container", "start", cid, self._event_attrs(record))
+        await self._announce("start", cid, self._event_attrs(record))
 
     async def _run(
         self, record: Container, runtime: RuntimeConfig, life: _Lifecycle
@@ -402,7 +402,7 @@ class ContainerService:
             )
         )
         attrs = dict(self._event_attrs(record), exitCode=str(status.exit_code))
-        self._events.publish("container", "die", cid, attrs)
+        await self._announce("die", cid, attrs)
         result = WaitResult(status_code=status.exit_code)
         waiters, life.next_exit = life.next_exit, []
         for fut in waiters:
@@ -525,7 +525,7 @@ class ContainerService:
                     replace(record, state=replace(record.state, stopped_by_user=False))
                 )
                 await self._start_locked(record, life)
-        self._events.publish("container", "restart", record.id, self._event_attrs(record))
+        await self._announce("restart", record.id, self._event_attrs(record))
 
     # -- wait --------------------------------------------------------------------
 
@@ -577,7 +577,7 @@ class ContainerService:
         await self._images.remove_rootfs(cid)
         await asyncio.to_thread(shutil.rmtree, self.container_dir(cid), True)
         self._store.remove(cid)
-        self._events.publish("container", "destroy", cid, self._event_attrs(record))
+        await self._announce("destroy", cid, self._event_attrs(record))
         result = WaitResult(status_code=record.state.exit_code)
         for fut in life.removed + life.next_exit:
             if not fut.done():
@@ -593,8 +593,7 @@ class ContainerService:
         if name == record.name:
             raise Conflict("Renaming a container with the same name as its current name")
         self._store.save(replace(record, name=name))
-        self._events.publish(
-            "container",
+        await self._announce(
             "rename",
             record.id,
             dict(self._event_attrs(record), oldName="/" + record.name, name=name),
@@ -608,7 +607,7 @@ class ContainerService:
             raise Conflict(f"Container {record.id} is not running")
         await self._runtime.pause(record.id, self.runtime_config(record))
         self._store.save(replace(record, state=replace(record.state, status=Status.PAUSED)))
-        self._events.publish("container", "pause", record.id, self._event_attrs(record))
+        await self._announce("pause", record.id, self._event_attrs(record))
 
     async def unpause(self, ref: str) -> None:
         record = self._store.get(ref)
@@ -616,7 +615,7 @@ class ContainerService:
             raise Conflict(f"Container {record.id} is not paused")
         await self._runtime.resume(record.id, self.runtime_config(record))
         self._store.save(replace(record, state=replace(record.state, status=Status.RUNNING)))
-        self._events.publish("container", "unpause", record.id, self._event_attrs(record))
+        await self._announce("unpause", record.id, self._event_attrs(record))
 
     async def resize(self, ref: str, height: int, width: int) -> None:
         record = self._store.get(ref)
@@ -675,6 +674,12 @@ class ContainerService:
                 await task
 
     # -- helpers -----------------------------------------------------------------
+
+    async def _announce(self, action: str, cid: str, attrs: dict[str, str]) -> None:
+        """Publish a change once the store has it on disk: a client that saw the event
+        or the reply (which comes after it) can count on it surviving a crash."""
+        await self._store.synced()
+        self._events.publish("container", action, cid, attrs)
 
     def _event_attrs(self, record: Container) -> dict[str, str]:
         attrs = {"image": record.config.image, "name": record.name}

@@ -1,15 +1,22 @@
-"""ContainerStore: every container record in memory, written through to pier.db.
+"""ContainerStore: every container record in memory, written behind to pier.db.
 
-Requests read the in-memory map (no store scan per request); each mutation is one
-SQLite transaction, so a crash leaves the record either before or after it.
+Requests read the in-memory map (no store scan per request). A mutation changes the
+map at once and queues its SQLite transaction on one writer thread: the event loop
+never waits for the disk, the writes land in the order they were made, and each is
+one transaction, so a crash leaves the record either before or after it. Callers
+that promise durability (a create answered 201) await `synced()`.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
+import logging
 import re
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any
 
 from pier.codec import from_dict, to_dict
 from pier.containers.model import Container
@@ -23,6 +30,8 @@ CREATE TABLE IF NOT EXISTS containers (
     body TEXT NOT NULL
 );
 """
+
+log = logging.getLogger(__name__)
 
 VALID_NAME = re.compile(r"^/?[a-zA-Z0-9][a-zA-Z0-9_.-]+$")
 
@@ -43,6 +52,8 @@ class ContainerStore:
         db.ensure_schema(_SCHEMA)
         self._by_id: dict[str, Container] = {}
         self._by_name: dict[str, str] = {}
+        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="container-store")
+        self._last_write: Future[None] | None = None
         for row in db.query("SELECT body FROM containers"):
             record = from_dict(Container, json.loads(row["body"]))
             self._by_id[record.id] = record
@@ -90,11 +101,10 @@ class ContainerStore:
     def add(self, record: Container) -> None:
         with self._lock:
             self.name_conflict(record.name)
-            with self._db.transaction() as tx:
-                tx.execute(
-                    "INSERT INTO containers (id, name, body) VALUES (?, ?, ?)",
-                    (record.id, record.name, json.dumps(to_dict(record))),
-                )
+            self._submit(
+                "INSERT INTO containers (id, name, body) VALUES (?, ?, ?)",
+                lambda: (record.id, record.name, _body(record)),
+            )
             self._by_id[record.id] = record
             self._by_name[record.name] = record.id
 
@@ -106,11 +116,10 @@ class ContainerStore:
                 raise NoSuchContainer(record.id)
             if old.name != record.name:
                 self.name_conflict(record.name)
-            with self._db.transaction() as tx:
-                tx.execute(
-                    "UPDATE containers SET name = ?, body = ? WHERE id = ?",
-                    (record.name, json.dumps(to_dict(record)), record.id),
-                )
+            self._submit(
+                "UPDATE containers SET name = ?, body = ? WHERE id = ?",
+                lambda: (record.name, _body(record), record.id),
+            )
             if old.name != record.name:
                 del self._by_name[old.name]
                 self._by_name[record.name] = record.id
@@ -123,9 +132,41 @@ class ContainerStore:
             if record is None:
                 return
             self._by_name.pop(record.name, None)
+            self._submit("DELETE FROM containers WHERE id = ?", lambda: (cid,))
+
+    def _submit(self, sql: str, params: Callable[[], tuple[Any, ...]]) -> None:
+        """Queue one statement; `params` runs on the writer thread, so serialising a
+        (frozen) record costs the event loop nothing either."""
+
+        def run() -> None:
+            values = params()
             with self._db.transaction() as tx:
-                tx.execute("DELETE FROM containers WHERE id = ?", (cid,))
+                tx.execute(sql, values)
+
+        fut = self._writer.submit(run)
+        fut.add_done_callback(_log_failure)
+        self._last_write = fut
+
+    async def synced(self) -> None:
+        """Return once every mutation made so far is in the database."""
+        last = self._last_write
+        if last is not None and not last.done():
+            await asyncio.wrap_future(last)
+
+    def close(self) -> None:
+        """Finish the queued writes."""
+        self._writer.shutdown(wait=True)
 
     def users_of_image(self, image_id: str) -> list[str]:
         with self._lock:
             return [c.id for c in self._by_id.values() if c.image_id == image_id]
+
+
+def _body(record: Container) -> str:
+    return json.dumps(to_dict(record))
+
+
+def _log_failure(fut: Future[None]) -> None:
+    exc = fut.exception()
+    if exc is not None:
+        log.error("writing a container record to the database failed: %s", exc)
