@@ -81,14 +81,21 @@ class Attacher:
         return AttachSession(self._containers, self._runtime, container, options, keys)
 
     async def logs(self, container: Container, options: LogOptions) -> AsyncIterator[LogRecord]:
+        async for batch in self.log_batches(container, options):
+            for record in batch:
+                yield record
+
+    async def log_batches(
+        self, container: Container, options: LogOptions
+    ) -> AsyncIterator[list[LogRecord]]:
         life = self._containers.lifecycle(container.id)
-        async for record in read_logs(
+        async for batch in read_logs(
             self._containers.log_path(container.id),
             options,
             running=lambda: self._containers.is_running(container.id),
             ended_event=life.exited,
         ):
-            yield record
+            yield batch
 
 
 class AttachSession:
@@ -117,16 +124,19 @@ class AttachSession:
             return None
         return record.data if self._tty else frame(record.stream, record.data)
 
+    async def _write(self, client: HijackedStream, batch: list[LogRecord]) -> None:
+        data = b"".join(filter(None, map(self._encode, batch)))
+        if data:
+            await client.write(data)
+
     async def run(self, client: HijackedStream) -> None:
         cid = self._c.id
         log_path = self._containers.log_path(cid)
         if self._opts.logs:
-            async for record in read_logs(
+            async for batch in read_logs(
                 log_path, LogOptions(), running=lambda: False, ended_event=asyncio.Event()
             ):
-                data = self._encode(record)
-                if data:
-                    await client.write(data)
+                await self._write(client, batch)
         if not self._opts.stream:
             return
         life = self._containers.lifecycle(cid)
@@ -188,10 +198,8 @@ class AttachSession:
         async def output() -> None:
             # Only the exit event ends the stream: the record says "running" a moment
             # after the process has started.
-            async for record in follow(log_file, ended=lambda: False, ended_event=exited):
-                data = self._encode(record)
-                if data:
-                    await client.write(data)
+            async for batch in follow(log_file, ended=lambda: False, ended_event=exited):
+                await self._write(client, batch)
 
         out_task = asyncio.create_task(output())
         closed = asyncio.ensure_future(client.wait_closed())

@@ -156,6 +156,9 @@ def _tail_offset(f: os.PathLike[str] | str, lines: int) -> int:
         return 0
 
 
+_CHUNK = 4 << 20  # bytes read at a time: bounds memory whatever the log's size
+
+
 class LogFile:
     """Reads records from an offset; remembers where the last complete line ended."""
 
@@ -164,26 +167,42 @@ class LogFile:
         self.offset = offset
         self._joiner = _Joiner()
 
-    def read_available(self) -> list[LogRecord]:
+    def read_chunk(self, limit: int = _CHUNK) -> tuple[list[LogRecord], bool]:
+        """The records in the next `limit` bytes (blocking: run it in a thread), and
+        whether the file may hold more complete lines after them."""
         try:
             with open(self.path, "rb") as fh:
                 size = os.fstat(fh.fileno()).st_size
                 if size < self.offset:  # conmon truncated the file (log-size-max)
                     self.offset = 0
                 fh.seek(self.offset)
-                data = fh.read()
+                data = fh.read(limit)
+                full = len(data) == limit
+                while full and b"\n" not in data:  # a line longer than the limit
+                    more = fh.read(limit)
+                    full = len(more) == limit
+                    data += more
         except FileNotFoundError:
-            return []
+            return [], False
         end = data.rfind(b"\n")
         if end < 0:
-            return []
+            return [], False
         self.offset += end + 1
         out = []
         for line in data[:end].split(b"\n"):
             record = self._joiner.feed(line)
             if record is not None:
                 out.append(record)
-        return out
+        return out, full
+
+    async def batches(self) -> AsyncIterator[list[LogRecord]]:
+        """Every complete record written so far, a chunk at a time, read off the loop."""
+        while True:
+            records, more = await asyncio.to_thread(self.read_chunk)
+            if records:
+                yield records
+            if not more:
+                return
 
     def flush(self) -> list[LogRecord]:
         return list(self._joiner.flush())
@@ -231,20 +250,21 @@ class _Inotify:
 
 async def follow(
     log: LogFile, *, ended: Callable[[], bool], ended_event: asyncio.Event
-) -> AsyncIterator[LogRecord]:
-    """Records from `log` as they are written, until the run has ended (`ended()` or
-    `ended_event`) and the file is drained."""
+) -> AsyncIterator[list[LogRecord]]:
+    """Batches of records from `log` as they are written, until the run has ended
+    (`ended()` or `ended_event`) and the file is drained."""
     watch = _Inotify(log.path)
     try:
         while True:
             watch.changed.clear()
-            for record in log.read_available():
-                yield record
+            async for batch in log.batches():
+                yield batch
             if ended() or ended_event.is_set():
-                for record in log.read_available():
-                    yield record
-                for record in log.flush():
-                    yield record
+                async for batch in log.batches():
+                    yield batch
+                rest = log.flush()
+                if rest:
+                    yield rest
                 return
             changed = asyncio.ensure_future(watch.changed.wait())
             stop = asyncio.ensure_future(ended_event.wait())
@@ -265,8 +285,9 @@ async def read_logs(
     *,
     running: Callable[[], bool],
     ended_event: asyncio.Event,
-) -> AsyncIterator[LogRecord]:
-    """Docker's GET /containers/{id}/logs over a k8s-file log."""
+) -> AsyncIterator[list[LogRecord]]:
+    """Docker's GET /containers/{id}/logs over a k8s-file log, in batches of records
+    (so a reader can write them out in few large writes)."""
     start = 0
     if options.tail is not None and path.exists():
         start = await asyncio.to_thread(_tail_offset, path, options.tail)
@@ -285,15 +306,28 @@ async def read_logs(
                 return False
         return True
 
-    records = await asyncio.to_thread(log.read_available)
+    keep_all = (
+        options.stdout and options.stderr and options.since_ns is None and options.until_ns is None
+    )
+
+    def select(batch: list[LogRecord]) -> list[LogRecord]:
+        return batch if keep_all else [r for r in batch if wanted(r)]
+
+    async for batch in log.batches():
+        chosen = select(batch)
+        if chosen:
+            yield chosen
     if not options.follow or not running():
-        records += log.flush()
-    for record in records:
-        if wanted(record):
-            yield record
-    if options.follow and running():
-        async for record in follow(log, ended=lambda: not running(), ended_event=ended_event):
-            if options.until_ns is not None and record.time_ns > options.until_ns:
-                return
-            if wanted(record):
-                yield record
+        rest = select(log.flush())
+        if rest:
+            yield rest
+        return
+    async for batch in follow(log, ended=lambda: not running(), ended_event=ended_event):
+        if options.until_ns is not None and batch[-1].time_ns > options.until_ns:
+            chosen = [r for r in batch if r.time_ns <= options.until_ns and wanted(r)]
+            if chosen:
+                yield chosen
+            return
+        chosen = select(batch)
+        if chosen:
+            yield chosen

@@ -45,12 +45,13 @@ def _collect(path: Path, **options: object) -> list[tuple[int, bytes]]:
     async def go() -> list[tuple[int, bytes]]:
         return [
             (r.stream, r.data)
-            async for r in read_logs(
+            async for batch in read_logs(
                 path,
                 LogOptions(**options),  # type: ignore[arg-type]
                 running=lambda: False,
                 ended_event=asyncio.Event(),
             )
+            for r in batch
         ]
 
     return asyncio.run(go())
@@ -84,7 +85,7 @@ def test_tail(log: Path, tail: int, count: int) -> None:
 def test_tail_over_many_blocks(tmp_path: Path) -> None:
     path = _write(tmp_path / "big", *(f"{T0} stdout F line-{i:06d}" for i in range(20000)))
     offset = _tail_offset(path, 3)
-    records = LogFile(path, offset).read_available()
+    records = LogFile(path, offset).read_chunk()[0]
     assert [r.data for r in records] == [b"line-019997\n", b"line-019998\n", b"line-019999\n"]
 
 
@@ -95,7 +96,7 @@ def test_since_until_with_offsets(log: Path) -> None:
 
 
 def test_lines_of_one_stamp_get_distinct_times(log: Path) -> None:
-    records = LogFile(log).read_available()
+    records = LogFile(log).read_chunk()[0]
     assert records[1].time_ns == records[0].time_ns + 1
     assert records[0].time == "2024-05-01T10:00:00.000000001Z"
     assert records[3].time == "2024-05-01T10:00:02.000000000Z"
@@ -118,9 +119,9 @@ def test_parse_log_time(text: str, ns: int | None) -> None:
 
 def test_truncated_file_is_read_from_the_start(log: Path) -> None:
     reader = LogFile(log)
-    assert len(reader.read_available()) == 4
+    assert len(reader.read_chunk()[0]) == 4
     _write(log, f"{T2} stdout F after-rotation")
-    assert [r.data for r in reader.read_available()] == [b"after-rotation\n"]
+    assert [r.data for r in reader.read_chunk()[0]] == [b"after-rotation\n"]
 
 
 def test_follow_sees_appends_and_stops_at_the_end(tmp_path: Path) -> None:
@@ -138,9 +139,32 @@ def test_follow_sees_appends_and_stops_at_the_end(tmp_path: Path) -> None:
             ended.set()
 
         task = asyncio.create_task(writer())
-        async for record in follow(LogFile(path), ended=lambda: False, ended_event=ended):
-            seen.append(record.data)
+        async for batch in follow(LogFile(path), ended=lambda: False, ended_event=ended):
+            seen += [record.data for record in batch]
         await task
         return seen
 
     assert asyncio.run(go()) == [b"first\n", b"second\n"]
+
+
+def test_reads_in_bounded_chunks_and_joins_across_them(tmp_path: Path) -> None:
+    lines = [f"{T0} stdout P piece-{i:03d}-" for i in range(50)] + [f"{T0} stdout F end"]
+    path = _write(tmp_path / "chunks", *lines, f"{T1} stderr F after")
+    reader = LogFile(path)
+    records = []
+    rounds = 0
+    while True:
+        got, more = reader.read_chunk(limit=256)
+        records += got
+        rounds += 1
+        if not more:
+            break
+    assert rounds > 10
+    joined = "".join(f"piece-{i:03d}-" for i in range(50)).encode() + b"end\n"
+    assert [(r.stream, r.data) for r in records] == [(STDOUT, joined), (STDERR, b"after\n")]
+
+
+def test_a_line_longer_than_the_chunk_is_read_whole(tmp_path: Path) -> None:
+    path = _write(tmp_path / "long", f"{T0} stdout F " + "x" * 5000, f"{T1} stdout F short")
+    records, _ = LogFile(path).read_chunk(limit=100)
+    assert [len(r.data) for r in records] == [5001, 6]
