@@ -17,6 +17,7 @@ from pier.api.routing import (
     query_int,
     read_json,
 )
+from pier.api.websocket import attach_websocket
 from pier.api.wire.containers import parse_create, render_inspect, render_summary
 from pier.containers.attach import Attacher, AttachOptions
 from pier.containers.logs import LogOptions, parse_log_time
@@ -52,6 +53,7 @@ def routes(containers: ContainerService, images: ImageResolver, attacher: Attach
         Route("POST", "/containers/{id}/resize", h.resize),
         Route("GET", "/containers/{id}/logs", h.logs),
         Route("POST", "/containers/{id}/attach", h.attach),
+        Route("GET", "/containers/{id}/attach/ws", h.attach_ws),
     ]
 
 
@@ -238,3 +240,8 @@ class _Handlers:
         finally:
             stream.close()
         return Hijacked()
+
+    async def attach_ws(self, request: web.Request) -> web.StreamResponse:
+        # An unknown container is a 404 before the upgrade, as in Docker.
+        c = self._c.get(request.match_info["id"])
+        return await attach_websocket(request, c, self._attacher)
