@@ -11,7 +11,8 @@ exit on the third SIGINT/SIGTERM, as docker's main does.
 
 from __future__ import annotations
 
-import contextlib
+import _signal  # type: ignore[import-not-found]  # `signal` costs 4 ms (enum)
+import _thread
 import os
 import sys
 
@@ -105,8 +106,10 @@ class RawTerminal:
         if saved is not None:
             import termios
 
-            with contextlib.suppress(termios.error):
+            try:  # noqa: SIM105 - contextlib would cost an import on the start-up path
                 termios.tcsetattr(0, termios.TCSADRAIN, saved)
+            except termios.error:
+                pass
 
 
 class Resizer:
@@ -142,9 +145,7 @@ class Resizer:
         (the process may not have its console yet), 10 times with a growing pause."""
         if self.resize():
             return
-        import threading
-
-        threading.Thread(target=self._retry, daemon=True).start()
+        _thread.start_new_thread(self._retry, ())
 
     def _retry(self) -> None:
         import time
@@ -167,6 +168,19 @@ _NOT_FORWARDED = frozenset(
     ("SIGKILL", "SIGSTOP", "SIGCHLD", "SIGPIPE", "SIGURG", "SIGSEGV", "SIGBUS", "SIGFPE",
      "SIGILL")
 )  # fmt: skip
+
+
+_ALIASES = frozenset(("SIGCLD", "SIGIOT", "SIGPOLL"))
+_NAMES: dict[int, str] = {}
+
+
+def signal_names() -> dict[int, str]:
+    """Number -> name ("SIGTERM") of the platform's signals, aliases left out."""
+    if not _NAMES:
+        for name in dir(_signal):
+            if name.startswith("SIG") and not name.startswith("SIG_") and name not in _ALIASES:
+                _NAMES[int(getattr(_signal, name))] = name
+    return _NAMES
 
 
 class SignalGuard:
@@ -200,31 +214,25 @@ class SignalGuard:
         self._saved: list[tuple[int, Any]] = []
 
     def install(self) -> SignalGuard:
-        import signal
-
-        wanted: set[int] = {signal.SIGINT, signal.SIGTERM}
+        wanted: set[int] = {_signal.SIGINT, _signal.SIGTERM}
         if self.proxy:
-            wanted |= {s for s in signal.Signals if s.name not in _NOT_FORWARDED}
+            wanted |= {n for n, name in signal_names().items() if name not in _NOT_FORWARDED}
         if self.resizer is not None:
-            wanted.add(signal.SIGWINCH)
+            wanted.add(_signal.SIGWINCH)
         for sig in sorted(wanted):
             try:
-                self._saved.append((sig, signal.signal(sig, self._handle)))
+                self._saved.append((sig, _signal.signal(sig, self._handle)))
             except (OSError, ValueError):
                 continue
         return self
 
     def restore(self) -> None:
-        import signal
-
         for sig, handler in reversed(self._saved):
-            signal.signal(sig, handler)
+            _signal.signal(sig, handler)
         self._saved = []
 
     def _handle(self, signum: int, _frame: Any) -> None:
-        import signal
-
-        name = signal.Signals(signum).name
+        name = signal_names().get(signum, "")
         if name == "SIGWINCH" and self.resizer is not None:
             self.resizer.resize()
         if self.proxy:
@@ -238,14 +246,18 @@ class SignalGuard:
 
     def _forward(self, name: str) -> None:
         # The container may be gone already; docker only logs this.
-        with contextlib.suppress(ClientError, OSError):
+        try:  # noqa: SIM105 - contextlib would cost an import on the start-up path
             self.client.post(f"/containers/{self.cid}/kill", signal=name.removeprefix("SIG"))
+        except (ClientError, OSError):
+            pass
 
     def _force_exit(self) -> None:
         if self.terminal is not None:
             self.terminal.restore()
-        with contextlib.suppress(OSError):
+        try:  # noqa: SIM105 - contextlib would cost an import on the start-up path
             sys.stdout.flush()
+        except OSError:
+            pass
         sys.stderr.write("\ngot 3 SIGTERM/SIGINTs, forcefully exiting\n")
         sys.stderr.flush()
         os._exit(1)
@@ -279,9 +291,7 @@ class Streamer:
             self.terminal.enter()
         try:
             if self.stdin:
-                import threading
-
-                threading.Thread(target=self._pump_stdin, daemon=True).start()
+                _thread.start_new_thread(self._pump_stdin, ())
             self._copy_output()
         finally:
             self.terminal.restore()
@@ -326,8 +336,10 @@ class Streamer:
         import _socket
 
         # Wakes the output loop in the main thread: its recv() returns b"".
-        with contextlib.suppress(OSError):
+        try:  # noqa: SIM105 - contextlib would cost an import on the start-up path
             self.conn.sock.shutdown(_socket.SHUT_RDWR)
+        except OSError:
+            pass
 
 
 def hijack(client: Client, path: str, **kw: Any) -> Hijacked:
