@@ -268,8 +268,11 @@ def help_text(spec: Spec, path: str) -> str:
             if tname:
                 head += " " + tname
             text = f.help
-            if f.kind not in (BOOL, LIST) and f.default not in (None, "", 0):
-                text += f" (default {f.default if f.kind != STRING else repr(f.default)})"
+            if f.kind == BOOL and f.default is True:
+                text += " (default true)"
+            elif f.kind not in (BOOL, LIST) and f.default not in (None, "", 0):
+                shown_default = f'"{f.default}"' if f.kind == STRING else str(f.default)
+                text += f" (default {shown_default})"
             entries.append((head, text))
         width = max(len(h) for h, _ in entries) + 3
         lines += [h.ljust(width) + t for h, t in entries]
