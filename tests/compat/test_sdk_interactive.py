@@ -105,7 +105,7 @@ def test_exec_socket_stdin(client: docker.DockerClient, sleeper: Container) -> N
     sock = api.exec_start(exec_id, socket=True)._sock
     try:
         sock.sendall(b"line\n")
-        data = _recv_until(sock, b"got line")
+        data = _recv_until(sock, b"<EOF>")  # the stream ends once the exit is recorded
     finally:
         sock.close()
     assert data[8:] == b"got line\n"  # one stdout frame

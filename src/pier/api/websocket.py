@@ -174,7 +174,8 @@ async def attach_websocket(
     request: web.Request, container: Container, attacher: Attacher
 ) -> web.StreamResponse:
     """Check the request, upgrade, run the attach session, close with 1000."""
-    session = attacher.prepare(container, _options(request))  # errors before the upgrade
+    # Errors come before the upgrade.
+    session = attacher.prepare(container, _options(request), request.match_info["id"])
     if not _asks_for_websocket(request):
         return web.Response(status=400, text="not websocket protocol")  # x/net's answer
     ws = web.WebSocketResponse(

@@ -22,7 +22,7 @@ from pier.api.hijack import HijackedStream, frame
 from pier.containers.logs import LogFile, LogOptions, LogRecord, follow, read_logs
 from pier.containers.model import Container, Status
 from pier.containers.service import ContainerService
-from pier.errors import InvalidParameter
+from pier.errors import Conflict, InvalidParameter
 from pier.runtime.base import Runtime
 from pier.runtime.conmon import connect_attach_socket
 
@@ -43,11 +43,10 @@ class AttachOptions:
 
 
 def parse_detach_keys(spec: str | None) -> bytes:
-    """Docker's `--detach-keys`: "ctrl-p,ctrl-q", "a,b", "ctrl-@"..."""
-    if spec is None:
+    """Docker's `--detach-keys`: "ctrl-p,ctrl-q", "a,b", "ctrl-@"...; unset or empty
+    means the default. ValueError for a key Docker does not know."""
+    if not spec:
         return DEFAULT_DETACH_KEYS
-    if spec == "":
-        return b""
     out = bytearray()
     for key in spec.split(","):
         key = key.strip()
@@ -57,12 +56,12 @@ def parse_detach_keys(spec: str | None) -> bytes:
             if code is None and ch.isalpha():
                 code = ord(ch.lower()) - ord("a") + 1
             if code is None:
-                raise InvalidParameter(f"Unknown character: '{key}'")
+                raise ValueError(key)
             out.append(code)
         elif len(key) == 1:
             out.append(ord(key))
         else:
-            raise InvalidParameter(f"Unknown character: '{key}'")
+            raise ValueError(key)
     return bytes(out)
 
 
@@ -71,19 +70,24 @@ class Attacher:
         self._containers = containers
         self._runtime = runtime
 
-    def prepare(self, container: Container, options: AttachOptions) -> AttachSession:
-        """Check the request before the connection is hijacked."""
-        if container.state.status == Status.PAUSED and options.stream:
-            raise InvalidParameter("You cannot attach to a paused container, unpause it first")
-        # Docker watches for the detach sequence only on a TTY: piped binary stdin
-        # may contain ctrl-p ctrl-q and must reach the container whole.
-        keys = parse_detach_keys(options.detach_keys) if container.config.tty else b""
+    def prepare(self, container: Container, options: AttachOptions, ref: str) -> AttachSession:
+        """Check the request (`ref` is the container as the client named it) before
+        the connection is hijacked, with dockerd's wording."""
+        try:
+            keys = parse_detach_keys(options.detach_keys)
+        except ValueError:
+            raise InvalidParameter(
+                f"Invalid detach keys ({options.detach_keys}) provided"
+            ) from None
+        if container.state.status == Status.PAUSED:
+            raise Conflict(f"container {ref} is paused, unpause the container before attach")
+        if container.state.status == Status.RESTARTING:
+            raise Conflict(f"container {ref} is restarting, wait until the container is running")
+        if not container.config.tty:
+            # Docker watches for the detach sequence only on a TTY: piped binary stdin
+            # may contain ctrl-p ctrl-q and must reach the container whole.
+            keys = b""
         return AttachSession(self._containers, self._runtime, container, options, keys)
-
-    async def logs(self, container: Container, options: LogOptions) -> AsyncIterator[LogRecord]:
-        async for batch in self.log_batches(container, options):
-            for record in batch:
-                yield record
 
     async def log_batches(
         self, container: Container, options: LogOptions
@@ -202,16 +206,28 @@ class AttachSession:
                 await self._write(client, batch)
 
         out_task = asyncio.create_task(output())
+        helpers = [stdin_task]
+        if self._stdin_sock is not None:
+            helpers.append(asyncio.create_task(_discard(self._stdin_sock)))
         closed = asyncio.ensure_future(client.wait_closed())
         detach_wait = asyncio.ensure_future(detached.wait())
         try:
             await asyncio.wait({out_task, closed, detach_wait}, return_when=asyncio.FIRST_COMPLETED)
         finally:
-            for task in (out_task, stdin_task, closed, detach_wait):
+            for task in (out_task, *helpers, closed, detach_wait):
                 task.cancel()
-            for task in (out_task, stdin_task):
-                with contextlib.suppress(asyncio.CancelledError, ConnectionError):
+            for task in (out_task, *helpers):
+                with contextlib.suppress(asyncio.CancelledError, ConnectionError, OSError):
                     await task
+
+
+async def _discard(sock: socket.socket) -> None:
+    """conmon copies the container's output to every attach connection and blocks
+    when one is not read: ours exists for stdin (output comes from the log), so its
+    output is read and dropped."""
+    loop = asyncio.get_running_loop()
+    while await loop.sock_recv(sock, 65536):
+        pass
 
 
 async def pump_stdin(

@@ -91,8 +91,10 @@ class ExecService:
         c = self._active(ref)
         if not config.cmd:
             raise InvalidParameter("No exec command specified")
-        if config.detach_keys:
+        try:
             parse_detach_keys(config.detach_keys)  # a bad sequence is a 400 now
+        except ValueError:
+            raise InvalidParameter(f"Invalid escape keys ({config.detach_keys}) provided") from None
         self._forget_orphans()
         instance = ExecInstance(id=secrets.token_hex(32), container_id=c.id, config=config)
         self._execs[instance.id] = instance
@@ -261,7 +263,7 @@ class ExecStart:
         sock.setblocking(False)
         cfg = self.instance.config
         # As for attach, the detach sequence is watched for on a terminal only.
-        keys = parse_detach_keys(cfg.detach_keys) if cfg.tty else b""
+        keys = parse_detach_keys(cfg.detach_keys) if cfg.tty else b""  # checked at create
         detached = asyncio.Event()
         if cfg.attach_stdin:
             stdin = asyncio.create_task(pump_stdin(client, sock, keys, detached))

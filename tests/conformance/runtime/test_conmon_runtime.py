@@ -52,7 +52,7 @@ def test_echo_exits_zero_and_logs(harness: Harness) -> None:
         assert status.finished_at.endswith("Z")
         line = req.log_path.read_bytes()
         assert line.endswith(b" stdout F hi\n")
-        (record,) = LogFile(req.log_path).read_available()
+        (record,) = LogFile(req.log_path).read_chunk()[0]
         assert (record.stream, record.data) == (STDOUT, b"hi\n")
         await harness.driver.delete(cid, harness.runtime)
         assert harness.driver.exit_status(cid) is None

@@ -65,3 +65,43 @@ def test_tty_detach_keys_leave_the_container_running(pier: PierDaemon) -> None:
     assert b"hello" in seen + rest
     assert inspect(pier.client, cid)["State"]["Running"] is True
     pier.client.post(f"/containers/{cid}/kill")
+
+
+def test_stdin_and_heavy_output_at_once_do_not_stall(pier: PierDaemon) -> None:
+    # conmon copies output to the stdin connection too: an unread one would block it.
+    data = os.urandom(2_000_000)
+    cid = create(
+        pier.client,
+        ["sh", "-c", "tee /dev/stderr | md5sum"],
+        OpenStdin=True,
+        StdinOnce=True,
+        AttachStdin=True,
+    )
+    stream = pier.client.hijack("POST", f"/containers/{cid}/attach", params=ATTACH)
+    pier.client.post(f"/containers/{cid}/start")
+    sender = threading.Thread(target=lambda: (stream.sendall(data), stream.close_write()))
+    sender.start()
+    out, err = demux(_read_all(stream))
+    sender.join(10)
+    stream.close()
+    assert out == f"{hashlib.md5(data).hexdigest()}  -\n".encode()
+    assert err == data
+    assert wait(pier.client, cid) == 0
+
+
+def test_attach_refusals_use_dockerd_wording(pier: PierDaemon) -> None:
+    cid = create(pier.client, ["sleep", "600"], name="paused-one")
+    pier.client.post(f"/containers/{cid}/start")
+    bad = pier.client.open(
+        "POST", f"/containers/{cid}/attach", params={**ATTACH, "detachKeys": "ctrl-1"}
+    )
+    assert (bad.status, bad.read()) == (
+        400,
+        b'{"message":"Invalid detach keys (ctrl-1) provided"}\n',
+    )
+    pier.client.post(f"/containers/{cid}/pause")
+    paused = pier.client.open("POST", "/containers/paused-one/attach", params={"stdout": 1})
+    body = paused.read()
+    pier.client.post(f"/containers/{cid}/unpause")
+    assert paused.status == 409
+    assert b"container paused-one is paused, unpause the container before attach" in body

@@ -234,3 +234,10 @@ def test_exec_events(pier: PierDaemon) -> None:
     actions = [e["Action"] for e in mine]
     assert actions == ["exec_create: sh -c exit 4", "exec_start: sh -c exit 4", "exec_die"]
     assert mine[-1]["Actor"]["Attributes"]["exitCode"] == "4"
+
+
+def test_exec_invalid_detach_keys_is_400(pier: PierDaemon) -> None:
+    cid = _running(pier)
+    with pytest.raises(APIError) as err:
+        _exec(pier, cid, ["true"], DetachKeys="ctrl-1")
+    assert (err.value.status, err.value.message) == (400, "Invalid escape keys (ctrl-1) provided")
