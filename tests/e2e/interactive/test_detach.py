@@ -21,7 +21,7 @@ def test_ctrl_p_ctrl_q_detaches_and_leaves_the_container_running(cli, spawn, con
     name = f"detach-{cli.name}"
     term = _shell(cli, spawn, name)
     term.sendline("echo $((6*7))")
-    term.expect(r"\n42\n")
+    term.expect(r"\b42\n")
     term.send(CTRL_P_CTRL_Q)
     assert term.wait() == 0
     assert containers.running(name)
@@ -45,7 +45,7 @@ def test_attach_types_into_the_shell_and_detaches_again(cli, spawn, containers) 
     again = spawn(cli("attach", name))
     # attach shows nothing until the shell writes: type straight away.
     again.sendline("echo $((6*7))")
-    again.expect(r"\n42\n")
+    again.expect(r"\b42\n")
     again.send(CTRL_P_CTRL_Q)
     # Unlike run's, attach's detach is an error to the docker CLI (measured against
     # Docker 28: "read escape sequence", status 1).

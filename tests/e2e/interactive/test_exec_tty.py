@@ -24,7 +24,7 @@ def test_exec_runs_typed_commands_and_its_exit_code_is_the_cli_s(
 ) -> None:
     term = _exec_shell(cli, spawn, pier, containers)
     term.sendline("echo $((6*7))")
-    term.expect(r"\n42\n")
+    term.expect(r"\b42\n")
     term.expect(PROMPT)
     term.sendline("exit 5")
     assert term.wait() == 5

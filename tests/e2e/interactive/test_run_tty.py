@@ -20,7 +20,7 @@ def test_typed_command_runs_and_exit_code_is_the_cli_s(cli, spawn, containers) -
     term = _shell(cli, spawn, f"tty-type-{cli.name}")
     # The echo of the line shows "$((6*7))": 42 can only be the shell's output.
     term.sendline("echo $((6*7))")
-    term.expect(r"\n42\n")
+    term.expect(r"\b42\n")
     term.expect(PROMPT)
     term.sendline("exit 3")
     assert term.wait() == 3
@@ -57,7 +57,7 @@ def test_ctrl_c_interrupts_the_foreground_command_not_the_shell(cli, spawn, cont
     term.expect(r"\^C")
     term.expect(PROMPT)
     term.sendline("echo $((6*7))")
-    term.expect(r"\n42\n")
+    term.expect(r"\b42\n")
     assert containers.running(name)
     assert re.search(r"sleep 100\n\^C\n", term.screen), term.screen
     term.sendline("exit 0")

@@ -7,6 +7,7 @@ import os
 
 import pytest
 
+from pier_testing.api import wait_for
 from pier_testing.terminal import Terminal, stty_size, stty_size_when
 
 ENV = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "TERM": "xterm", "PS1": "host> "}
@@ -21,7 +22,7 @@ def test_shell_sees_the_size_the_resizes_and_ctrl_c_of_its_terminal() -> None:
         assert stty_size_when(term, "40 120") == "40 120"
         # ^C becomes SIGINT only for a foreground job of a controlling terminal.
         term.sendline("sleep 100")
-        term.expect(r"sleep 100\n")
+        wait_for(lambda: term.foreground_group() != term.proc.pid)
         term.send(b"\x03")
         term.expect("host> ")
         term.sendline("exit 3")

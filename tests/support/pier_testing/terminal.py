@@ -98,6 +98,11 @@ class Terminal:
     def size(self) -> tuple[int, int]:
         return _get_size(self._master)
 
+    def foreground_group(self) -> int:
+        """The terminal's foreground process group: a job control shell hands it to the
+        job it runs, and ctrl-C signals that group."""
+        return os.tcgetpgrp(self._master)
+
     # -- output --------------------------------------------------------------------
 
     @property
@@ -247,9 +252,14 @@ def _get_size(fd: int) -> tuple[int, int]:
 
 
 def stty_size(term: Terminal) -> str:
-    """ "ROWS COLS" as `stty size` reports them in the shell at the prompt of `term`."""
-    term.sendline("stty size")
-    return term.expect(r"stty size\n(\d+ \d+)\n").group(1)
+    """`stty size` ("ROWS COLS") of the shell at the prompt of `term`.
+
+    The answer carries a marker that the echo of the typed line lacks: a line typed
+    before the shell prompts again is echoed at once by a terminal in canonical mode,
+    so echo, prompt and output may interleave.
+    """
+    term.sendline("echo size=$(stty size)")
+    return term.expect(r"size=(\d+ \d+)\n").group(1)
 
 
 def stty_size_when(term: Terminal, want: str, timeout: float = 15.0) -> str:
