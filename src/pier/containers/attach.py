@@ -189,7 +189,7 @@ class AttachSession:
 
     async def _pump(self, client: HijackedStream, exited: asyncio.Event) -> None:
         cid = self._c.id
-        log_file = LogFile(self._containers.log_path(cid), self._offset)
+        log_file = LogFile(self._containers.log_path(cid), self._offset, raw=True)
         detached = asyncio.Event()
         stdin_task = None
         if self._stdin_sock is not None:

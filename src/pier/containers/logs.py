@@ -85,9 +85,12 @@ def parse_log_time(text: str) -> int | None:
 
 
 class _Joiner:
-    """Turns k8s-file lines into Docker messages (joining `P` pieces)."""
+    """Turns k8s-file lines into Docker messages (joining `P` pieces); `raw` passes
+    each piece on as it comes, for attach, where a prompt without a newline must show
+    at once."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, raw: bool = False) -> None:
+        self._raw = raw
         self._pending: dict[int, list[bytes]] = {}
         self._last_time = b""
         self._seq = 0
@@ -105,6 +108,8 @@ class _Joiner:
         if stream is None:
             return None
         if flag == b"P":
+            if self._raw:
+                return LogRecord(raw_time, stream, data) if data else None
             self._pending.setdefault(stream, []).append(data)
             return None
         pieces = self._pending.pop(stream, None)
@@ -162,10 +167,10 @@ _CHUNK = 4 << 20  # bytes read at a time: bounds memory whatever the log's size
 class LogFile:
     """Reads records from an offset; remembers where the last complete line ended."""
 
-    def __init__(self, path: Path, offset: int = 0) -> None:
+    def __init__(self, path: Path, offset: int = 0, *, raw: bool = False) -> None:
         self.path = path
         self.offset = offset
-        self._joiner = _Joiner()
+        self._joiner = _Joiner(raw=raw)
 
     def read_chunk(self, limit: int = _CHUNK) -> tuple[list[LogRecord], bool]:
         """The records in the next `limit` bytes (blocking: run it in a thread), and

@@ -343,7 +343,9 @@ class ContainerService:
                 runtime=runtime,
                 tty=record.config.tty,
                 stdin=record.config.open_stdin,
-                stdin_once=record.config.stdin_once,
+                # dockerd never closes a terminal's input when a client leaves (a
+                # detached `run -it` is attached to again): StdinOnce is for pipes.
+                stdin_once=record.config.stdin_once and not record.config.tty,
                 log_path=self.log_path(cid),
                 log_size_max=_log_size_max(record.host_config.log_opts),
             )

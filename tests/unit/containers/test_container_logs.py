@@ -168,3 +168,11 @@ def test_a_line_longer_than_the_chunk_is_read_whole(tmp_path: Path) -> None:
     path = _write(tmp_path / "long", f"{T0} stdout F " + "x" * 5000, f"{T1} stdout F short")
     records, _ = LogFile(path).read_chunk(limit=100)
     assert [len(r.data) for r in records] == [5001, 6]
+
+
+def test_raw_reading_passes_pieces_on_at_once(tmp_path: Path) -> None:
+    path = _write(
+        tmp_path / "raw", f"{T0} stdout P / # ", f"{T1} stdout F echo", f"{T2} stdout P x"
+    )
+    records, _ = LogFile(path, raw=True).read_chunk()
+    assert [r.data for r in records] == [b"/ # ", b"echo\n", b"x"]
