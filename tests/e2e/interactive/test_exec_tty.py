@@ -39,3 +39,17 @@ def test_exec_stty_size_is_and_follows_the_terminal_s(cli, spawn, pier, containe
     assert stty_size_when(term, "40 120") == "40 120"
     term.sendline("exit")
     assert term.wait() == 0
+
+
+def test_exec_typing_ahead_of_the_prompt_is_not_lost(cli, spawn, pier, containers) -> None:
+    name = f"exec-ahead-{cli.name}"
+    cid = create(pier.client, ["sleep", "1000"], name=name)
+    pier.client.post(f"/containers/{cid}/start")
+    containers.wait_running(name)
+    term = spawn(cli("exec", "-it", name, "sh"))
+    # Typed before the CLI has set the terminal raw: as with Docker, not lost.
+    term.sendline("echo $((6*7))")
+    term.expect(r"\b42\n", timeout=30)
+    term.expect(PROMPT)
+    term.sendline("exit 4")
+    assert term.wait() == 4

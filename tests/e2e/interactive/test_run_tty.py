@@ -62,3 +62,14 @@ def test_ctrl_c_interrupts_the_foreground_command_not_the_shell(cli, spawn, cont
     assert re.search(r"sleep 100\n\^C\n", term.screen), term.screen
     term.sendline("exit 0")
     assert term.wait() == 0
+
+
+def test_typing_ahead_of_the_prompt_is_not_lost(cli, spawn) -> None:
+    # Typed before the CLI has even set the terminal raw: as with Docker, the line
+    # waits in the terminal and reaches the shell once it runs.
+    term = spawn(cli("run", "-it", "--rm", "--name", f"tty-ahead-{cli.name}", "busybox", "sh"))
+    term.sendline("echo $((6*7))")
+    term.expect(r"\b42\n", timeout=30)
+    term.expect(PROMPT)
+    term.sendline("exit 4")
+    assert term.wait() == 4
