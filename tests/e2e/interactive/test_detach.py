@@ -43,7 +43,9 @@ def test_attach_types_into_the_shell_and_detaches_again(cli, spawn, containers) 
     assert first.wait() == 0
 
     again = spawn(cli("attach", name))
-    # attach shows nothing until the shell writes: type straight away.
+    # The CLI sets a size one off and then the right one, so that the shell redraws
+    # its prompt for the newcomer (docker/cli's resizeTTY).
+    again.expect(PROMPT)
     again.sendline("echo $((6*7))")
     again.expect(r"\b42\n")
     again.send(CTRL_P_CTRL_Q)
