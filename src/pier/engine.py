@@ -96,7 +96,9 @@ class Engine:
         return [
             *system_router.routes(self.system, self.events),
             *images_router.routes(self.images),
-            *containers_router.routes(self.containers, self.images, self.attacher),
+            *containers_router.routes(
+                self.containers, self.images, self.attacher, self.execs.of_container
+            ),
             *exec_router.routes(self.execs),
         ]
 

@@ -215,6 +215,7 @@ def test_exec_survives_its_client_and_stops_with_the_container(pier: PierDaemon)
     wait_for(lambda: _exec_json(pier, eid)["Running"])
     stream.close()
     assert _exec_json(pier, eid)["Running"] is True
+    assert inspect(pier.client, cid)["ExecIDs"] == [eid]
     pier.client.post(f"/containers/{cid}/kill")
     wait_for(lambda: _exec_json(pier, eid)["Running"] is False)
     assert inspect(pier.client, cid)["State"]["Running"] is False

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
 from typing import Any, Protocol
 
 from aiohttp import web
@@ -35,8 +36,13 @@ class ImageResolver(Protocol):
     async def resolve(self, ref: str) -> _Image: ...
 
 
-def routes(containers: ContainerService, images: ImageResolver, attacher: Attacher) -> list[Route]:
-    h = _Handlers(containers, images, attacher)
+def routes(
+    containers: ContainerService,
+    images: ImageResolver,
+    attacher: Attacher,
+    exec_ids: Callable[[str], list[str]] = lambda cid: [],
+) -> list[Route]:
+    h = _Handlers(containers, images, attacher, exec_ids)
     return [
         Route("POST", "/containers/create", h.create),
         Route("GET", "/containers/json", h.list),
@@ -59,11 +65,16 @@ def routes(containers: ContainerService, images: ImageResolver, attacher: Attach
 
 class _Handlers:
     def __init__(
-        self, containers: ContainerService, images: ImageResolver, attacher: Attacher
+        self,
+        containers: ContainerService,
+        images: ImageResolver,
+        attacher: Attacher,
+        exec_ids: Callable[[str], list[str]],
     ) -> None:
         self._c = containers
         self._images = images
         self._attacher = attacher
+        self._exec_ids = exec_ids
 
     async def create(self, request: web.Request) -> web.StreamResponse:
         body = await read_json(request, allow_empty=False)
@@ -108,6 +119,7 @@ class _Handlers:
                 c,
                 container_dir=str(self._c.container_dir(c.id)),
                 log_path=str(self._c.log_path(c.id)),
+                exec_ids=self._exec_ids(c.id),
                 size_rw=size,
             )
         )

@@ -7,7 +7,7 @@ most at their zero value); rendering produces the shapes of moby's v1.47 swagger
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -387,7 +387,12 @@ def render_host_config(h: HostConfig) -> dict[str, Any]:
 
 
 def render_inspect(
-    c: Container, *, container_dir: str, log_path: str, size_rw: int | None = None
+    c: Container,
+    *,
+    container_dir: str,
+    log_path: str,
+    size_rw: int | None = None,
+    exec_ids: Sequence[str] = (),
 ) -> dict[str, Any]:
     s = c.state
     out: dict[str, Any] = {
@@ -420,7 +425,7 @@ def render_inspect(
         "MountLabel": "",
         "ProcessLabel": "",
         "AppArmorProfile": "",
-        "ExecIDs": None,
+        "ExecIDs": list(exec_ids) or None,
         "HostConfig": render_host_config(c.host_config),
         "GraphDriver": {
             "Name": "overlay2",
