@@ -99,7 +99,9 @@ class RawTerminal:
         import tty
 
         self._saved = termios.tcgetattr(0)
-        tty.setraw(0)
+        # TCSANOW, not setraw's default TCSAFLUSH: what was typed before the switch
+        # (ahead of the prompt) must reach the container, as with docker.
+        tty.setraw(0, termios.TCSANOW)
 
     def restore(self) -> None:
         saved, self._saved = self._saved, None

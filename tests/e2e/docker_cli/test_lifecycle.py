@@ -61,9 +61,12 @@ def test_stop_honours_sigterm(docker) -> None:
         "busybox",
         "sh",
         "-c",
-        "trap 'exit 42' TERM; while :; do sleep 0.1; done",
+        "trap 'exit 42' TERM; echo ready; while :; do sleep 0.1; done",
     )
-    time.sleep(0.3)
+    for _ in range(200):  # until the trap is in place
+        if docker.ok("logs", "e2e-term") == "ready\n":
+            break
+        time.sleep(0.05)
     docker.ok("stop", "e2e-term")
     assert docker.ok("inspect", "-f", "{{.State.ExitCode}}", "e2e-term") == "42\n"
 

@@ -17,6 +17,14 @@ SLEEPER = ["sleep", "600"]
 TERMINABLE = ["sh", "-c", "trap 'exit 0' TERM; while true; do sleep 0.1; done"]
 
 
+def _trapping(pier: PierDaemon, traps: str) -> str:
+    """A started shell that has installed `traps` (it says so on stdout first)."""
+    cid = create(pier.client, ["sh", "-c", f"{traps}; echo ready; while true; do sleep 0.1; done"])
+    pier.client.post(f"/containers/{cid}/start")
+    wait_for(lambda: logs(pier.client, cid)[0] == b"ready\n")
+    return cid
+
+
 def test_run_to_completion_records_exit_code_and_times(pier: PierDaemon) -> None:
     code, out, err = run(pier.client, ["sh", "-c", "echo out; echo err >&2; exit 3"])
     assert (code, out, err) == (3, "out\n", "err\n")
@@ -30,8 +38,7 @@ def test_run_to_completion_records_exit_code_and_times(pier: PierDaemon) -> None
 
 
 def test_start_twice_is_304_and_stop_of_stopped_is_304(pier: PierDaemon) -> None:
-    cid = create(pier.client, TERMINABLE)
-    pier.client.post(f"/containers/{cid}/start")
+    cid = _trapping(pier, "trap 'exit 0' TERM")
     assert status(pier.client, "POST", f"/containers/{cid}/start") == 304
     pier.client.post(f"/containers/{cid}/stop", t=5)
     assert inspect(pier.client, cid)["State"]["ExitCode"] == 0
@@ -48,8 +55,7 @@ def test_stop_escalates_to_sigkill_after_timeout(pier: PierDaemon) -> None:
 
 
 def test_stop_with_signal_parameter(pier: PierDaemon) -> None:
-    cid = create(pier.client, ["sh", "-c", "trap 'exit 42' USR1; while true; do sleep 0.1; done"])
-    pier.client.post(f"/containers/{cid}/start")
+    cid = _trapping(pier, "trap 'exit 42' USR1")
     pier.client.post(f"/containers/{cid}/stop", t=10, signal="SIGUSR1")
     assert inspect(pier.client, cid)["State"]["ExitCode"] == 42
 
@@ -60,12 +66,7 @@ def test_stop_with_signal_parameter(pier: PierDaemon) -> None:
     ids=["name", "sig-prefix", "number"],
 )
 def test_kill_with_signal(pier: PierDaemon, signal: str, code: int) -> None:
-    cid = create(
-        pier.client,
-        ["sh", "-c", "trap 'exit 12' USR2; trap 'exit 0' TERM; while true; do sleep 0.1; done"],
-    )
-    pier.client.post(f"/containers/{cid}/start")
-    time.sleep(0.3)  # let the shell install its traps
+    cid = _trapping(pier, "trap 'exit 12' USR2; trap 'exit 0' TERM")
     pier.client.post(f"/containers/{cid}/kill", signal=signal)
     assert wait(pier.client, cid) == code
 
