@@ -166,8 +166,9 @@ def _console_size() -> tuple[int, int] | None:
 
 def create(ctx: Context, argv: list[str]) -> int:
     opts = ctx.parse(CREATE, argv)
-    opts.values.setdefault("detach", True)
-    opts.values["detach"] = True
+    # docker create records the attach fields as an attached run would (so
+    # `create -i` + `start -ai` has StdinOnce): only run -d clears them.
+    opts.values["detach"] = False
     try:
         body = create_body(opts, opts.args[0], opts.args[1:], environ=os.environ)
     except OptionError as exc:

@@ -194,7 +194,13 @@ class AttachSession:
         stdin_task = None
         if self._stdin_sock is not None:
             stdin_task = asyncio.create_task(
-                pump_stdin(client, self._stdin_sock, self._detach_keys, detached)
+                pump_stdin(
+                    client,
+                    self._stdin_sock,
+                    self._detach_keys,
+                    detached,
+                    close_stdin=self._c.config.stdin_once and not self._tty,
+                )
             )
         else:
             stdin_task = asyncio.create_task(watch_detach(client, self._detach_keys, detached))
@@ -231,17 +237,27 @@ async def _discard(sock: socket.socket) -> None:
 
 
 async def pump_stdin(
-    client: HijackedStream, sock: socket.socket, keys: bytes, detached: asyncio.Event
+    client: HijackedStream,
+    sock: socket.socket,
+    keys: bytes,
+    stop: asyncio.Event,
+    *,
+    close_stdin: bool,
 ) -> None:
-    """Copy the client's bytes to a conmon attach socket until EOF (then close the
-    process's stdin) or the detach sequence (then set `detached`)."""
+    """Copy the client's bytes to a conmon attach socket until the detach sequence
+    (then set `stop`) or EOF. At EOF, as moby's CopyStreams: with `close_stdin`
+    (StdinOnce without a TTY) the process's stdin is closed and output goes on;
+    otherwise the process keeps its stdin and the session ends (`stop`)."""
     loop = asyncio.get_running_loop()
     matcher = DetachMatcher(keys)
     while True:
         data = await client.read()
         if not data:
-            with contextlib.suppress(OSError):
-                sock.shutdown(socket.SHUT_WR)
+            if close_stdin:
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_WR)
+            else:
+                stop.set()
             return
         data, hit = matcher.feed(data)
         # Each send on the SEQPACKET socket is one message, and conmon reads a
@@ -249,7 +265,7 @@ async def pump_stdin(
         for start in range(0, len(data), STDIN_PACKET):
             await loop.sock_sendall(sock, data[start : start + STDIN_PACKET])
         if hit:
-            detached.set()
+            stop.set()
             return
 
 

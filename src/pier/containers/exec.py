@@ -266,7 +266,10 @@ class ExecStart:
         keys = parse_detach_keys(cfg.detach_keys) if cfg.tty else b""  # checked at create
         detached = asyncio.Event()
         if cfg.attach_stdin:
-            stdin = asyncio.create_task(pump_stdin(client, sock, keys, detached))
+            # An exec's stdin closes at the client's EOF, unless it is a terminal.
+            stdin = asyncio.create_task(
+                pump_stdin(client, sock, keys, detached, close_stdin=not cfg.tty)
+            )
         else:
             stdin = asyncio.create_task(watch_detach(client, keys, detached))
         output = asyncio.create_task(self._output(client, sock))

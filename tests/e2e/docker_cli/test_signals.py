@@ -154,3 +154,13 @@ def test_start_attach_interactive(docker) -> None:
     # Again: a second start -ai re-attaches stdin to the restarted container.
     out = docker("start", "-ai", "sai", input="again\n")
     assert (out.returncode, out.stdout, out.stderr) == (6, "got again\n", "")
+
+
+def test_attach_stdin_eof_ends_the_output_of_a_container_without_stdin_once(docker) -> None:
+    # moby's CopyStreams: the client's EOF closes the container's stdin only for
+    # StdinOnce without a TTY; otherwise it ends the attach's output, and docker
+    # attach then waits for the container and exits with its code.
+    docker.ok("run", "-d", "-i", "--name", "eof", "busybox",
+              "sh", "-c", "read x; sleep 1; echo got $x; exit 5")  # fmt: skip
+    out = docker("attach", "eof", input="hello\n")
+    assert (out.returncode, out.stdout) == (5, "")

@@ -148,6 +148,8 @@ def test_attach_no_stdin(cli: PierCLI, pier: PierDaemon) -> None:
             s.write(b"hello\n")
             s.read_until(b"tick\n")
             cli.ok("exec", name, "touch", "/tmp/go")
+            # stdin stays open until then: its EOF would end a non-StdinOnce attach
+            s.read_until(expected)
             code, out, err = s.finish()
         assert (code, err) == (4, b""), flags
         assert out.endswith(b"tick\n" + expected), (flags, out)
