@@ -114,16 +114,20 @@ STOP = Spec(
 )  # fmt: skip
 
 
+def _post_each(ctx: Context, names: list[str], verb: str, **params: Any) -> int:
+    """POST /containers/{name}/{verb} for each name, as docker's per-container loop."""
+
+    def act(name: str) -> str:
+        ctx.client.post(f"/containers/{quote(name)}/{verb}", **params)
+        return name
+
+    return _each(ctx, names, act)
+
+
 def stop(ctx: Context, argv: list[str]) -> int:
     opts = ctx.parse(STOP, argv)
     timeout = opts["timeout"] if "timeout" in opts.given else opts["time"]
-    params = {"t": timeout, "signal": opts["signal"] or None}
-
-    def act(name: str) -> str:
-        ctx.client.post(f"/containers/{quote(name)}/stop", **params)
-        return name
-
-    return _each(ctx, opts.args, act)
+    return _post_each(ctx, opts.args, "stop", t=timeout, signal=opts["signal"] or None)
 
 
 KILL = Spec(
@@ -136,12 +140,7 @@ KILL = Spec(
 
 def kill(ctx: Context, argv: list[str]) -> int:
     opts = ctx.parse(KILL, argv)
-
-    def act(name: str) -> str:
-        ctx.client.post(f"/containers/{quote(name)}/kill", signal=opts["signal"] or None)
-        return name
-
-    return _each(ctx, opts.args, act)
+    return _post_each(ctx, opts.args, "kill", signal=opts["signal"] or None)
 
 
 RESTART = Spec(
@@ -155,13 +154,27 @@ RESTART = Spec(
 def restart(ctx: Context, argv: list[str]) -> int:
     opts = ctx.parse(RESTART, argv)
     timeout = opts["timeout"] if "timeout" in opts.given else opts["time"]
-    params = {"t": timeout, "signal": opts["signal"] or None}
+    return _post_each(ctx, opts.args, "restart", t=timeout, signal=opts["signal"] or None)
 
-    def act(name: str) -> str:
-        ctx.client.post(f"/containers/{quote(name)}/restart", **params)
-        return name
 
-    return _each(ctx, opts.args, act)
+PAUSE = Spec(
+    usage="CONTAINER [CONTAINER...]",
+    description="Pause all processes within one or more containers",
+    min_args=1,
+)
+UNPAUSE = Spec(
+    usage="CONTAINER [CONTAINER...]",
+    description="Unpause all processes within one or more containers",
+    min_args=1,
+)
+
+
+def pause(ctx: Context, argv: list[str]) -> int:
+    return _post_each(ctx, ctx.parse(PAUSE, argv).args, "pause")
+
+
+def unpause(ctx: Context, argv: list[str]) -> int:
+    return _post_each(ctx, ctx.parse(UNPAUSE, argv).args, "unpause")
 
 
 RM = Spec(

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from pier_testing.api import wait_for
+from pier_testing.api import inspect, wait_for
 from pier_testing.daemon import PierDaemon
 
 PierCLI = Any  # the `cli` fixture of this directory's conftest
@@ -186,13 +186,19 @@ def test_attach_refusals(cli: PierCLI, pier: PierDaemon) -> None:
     out = cli("attach", "tty", input="")
     assert (out.returncode, out.stderr) == (1, "the input device is not a TTY\n")
     _running(cli, "paused")
-    # `pier pause` is not a command (yet): pause through the API.
-    pier.client.post("/containers/paused/pause")
+    assert cli.ok("pause", "paused") == "paused\n"
+    assert inspect(pier.client, "paused")["State"]["Status"] == "paused"
     out = cli("attach", "paused")
     assert (out.returncode, out.stderr) == (
         1, "You cannot attach to a paused container, unpause it first\n"
     )  # fmt: skip
-    pier.client.post("/containers/paused/unpause")
+    assert cli.ok("container", "unpause", "paused") == "paused\n"
+    assert inspect(pier.client, "paused")["State"]["Status"] == "running"
+    out = cli("unpause", "paused")
+    cid = inspect(pier.client, "paused")["Id"]
+    assert (out.returncode, out.stderr) == (
+        1, f"Error response from daemon: Container {cid} is not paused\n"
+    )  # fmt: skip
 
 
 def test_attach_usage(cli: PierCLI) -> None:
