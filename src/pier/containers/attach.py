@@ -30,6 +30,7 @@ log = logging.getLogger(__name__)
 
 DEFAULT_DETACH_KEYS = b"\x10\x11"  # ctrl-p ctrl-q
 STDIN_PACKET = 8192
+_DRAIN_TIMEOUT = 10.0  # for the stdin a departed client left, if the process reads it
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -219,12 +220,20 @@ class AttachSession:
         detach_wait = asyncio.ensure_future(detached.wait())
         try:
             await asyncio.wait({out_task, closed, detach_wait}, return_when=asyncio.FIRST_COMPLETED)
+            await drain_stdin(closed, stdin_task)
         finally:
             for task in (out_task, *helpers, closed, detach_wait):
                 task.cancel()
             for task in (out_task, *helpers):
                 with contextlib.suppress(asyncio.CancelledError, ConnectionError, OSError):
                     await task
+
+
+async def drain_stdin(closed: asyncio.Future[None], stdin: asyncio.Task[None]) -> None:
+    """A client that sent stdin and then went away (no half-close) still gets what it
+    sent to the process: the stdin pump reads what is queued, up to the EOF."""
+    if closed.done() and not stdin.done():
+        await asyncio.wait({stdin}, timeout=_DRAIN_TIMEOUT)
 
 
 async def _discard(sock: socket.socket) -> None:

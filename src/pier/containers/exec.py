@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from pier.api.hijack import HijackedStream, frame
-from pier.containers.attach import parse_detach_keys, pump_stdin, watch_detach
+from pier.containers.attach import drain_stdin, parse_detach_keys, pump_stdin, watch_detach
 from pier.containers.model import Container, Status
 from pier.containers.service import ContainerService
 from pier.containers.spec import exec_process
@@ -277,6 +277,7 @@ class ExecStart:
         detach_wait = asyncio.ensure_future(detached.wait())
         try:
             await asyncio.wait({output, closed, detach_wait}, return_when=asyncio.FIRST_COMPLETED)
+            await drain_stdin(closed, stdin)
             if output.done() and output.exception() is None:
                 await self.instance.done.wait()
         finally:

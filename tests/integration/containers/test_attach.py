@@ -8,7 +8,7 @@ import os
 import threading
 import time
 
-from pier_testing.api import create, demux, inspect, wait
+from pier_testing.api import create, demux, inspect, logs, wait
 from pier_testing.daemon import PierDaemon
 
 ATTACH = {"stream": 1, "stdin": 1, "stdout": 1, "stderr": 1}
@@ -105,3 +105,15 @@ def test_attach_refusals_use_dockerd_wording(pier: PierDaemon) -> None:
     pier.client.post(f"/containers/{cid}/unpause")
     assert paused.status == 409
     assert b"container paused-one is paused, unpause the container before attach" in body
+
+
+def test_stdin_sent_before_the_client_closes_all_arrives(pier: PierDaemon) -> None:
+    data = os.urandom(1_000_000)
+    cid = create(pier.client, ["md5sum"], OpenStdin=True, StdinOnce=True)
+    pier.client.post(f"/containers/{cid}/start")
+    stream = pier.client.hijack("POST", f"/containers/{cid}/attach", params=ATTACH)
+    stream.sendall(data)
+    stream.close()  # no half-close: the connection just ends
+    assert wait(pier.client, cid) == 0
+    out, _ = logs(pier.client, cid)
+    assert out == f"{hashlib.md5(data).hexdigest()}  -\n".encode()

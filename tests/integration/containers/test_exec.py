@@ -218,7 +218,7 @@ def test_exec_survives_its_client_and_stops_with_the_container(pier: PierDaemon)
     assert inspect(pier.client, cid)["ExecIDs"] == [eid]
     pier.client.post(f"/containers/{cid}/kill")
     wait_for(lambda: _exec_json(pier, eid)["Running"] is False)
-    assert inspect(pier.client, cid)["State"]["Running"] is False
+    wait_for(lambda: inspect(pier.client, cid)["State"]["Running"] is False)
 
 
 def test_exec_events(pier: PierDaemon) -> None:
