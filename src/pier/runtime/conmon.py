@@ -35,6 +35,7 @@ import signal as signals
 import socket
 import subprocess
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -191,6 +192,15 @@ def _write_resize(ctl: Path, height: int, width: int, what: str) -> None:
         os.close(fd)
 
 
+def _stderr_text(proc: subprocess.Popen[bytes]) -> str:
+    """What conmon said on stderr, without waiting for more."""
+    with contextlib.suppress(OSError, ValueError):
+        assert proc.stderr is not None
+        os.set_blocking(proc.stderr.fileno(), False)
+        return (proc.stderr.read() or b"").decode(errors="replace").strip()
+    return ""
+
+
 class ConmonRuntime:
     """The `Runtime` implementation over conmon and an OCI runtime (crun, runc)."""
 
@@ -258,19 +268,20 @@ class ConmonRuntime:
         args = config.get("process", {}).get("args") or [None]
         return args[0] if isinstance(args[0], str) else None
 
-    def _conmon_argv(self, req: CreateRequest, d: Path) -> list[str]:
+    def _base_argv(
+        self, *, cid: str, uuid: str, runtime: RuntimeConfig, d: Path, log: str, level: str
+    ) -> list[str]:
+        """What every conmon gets: everything in the driver directory `d`."""
         argv = [
             self._conmon_path,
             "--api-version",
             "1",
             "-c",
-            req.cid,
+            cid,
             "-u",
-            req.cid,
-            "-n",
-            req.name or req.cid,
+            uuid,
             "-r",
-            req.runtime.path,
+            runtime.path,
             "-b",
             str(d),
             "-p",
@@ -281,14 +292,24 @@ class ConmonRuntime:
             str(d),
             "--full-attach",
             "-l",
-            f"k8s-file:{req.log_path}",
+            log,
             "--log-level",
-            self._log_level,
-            # conmon would fsync the log at every exit; dockerd does not either.
-            "--no-sync-log",
-            f"--runtime-arg=--root={self._runtime_root(req.runtime)}",
+            level,
+            f"--runtime-arg=--root={self._runtime_root(runtime)}",
         ]
-        argv += [f"--runtime-arg={arg}" for arg in req.runtime.args]
+        return argv + [f"--runtime-arg={arg}" for arg in runtime.args]
+
+    def _conmon_argv(self, req: CreateRequest, d: Path) -> list[str]:
+        argv = self._base_argv(
+            cid=req.cid,
+            uuid=req.cid,
+            runtime=req.runtime,
+            d=d,
+            log=f"k8s-file:{req.log_path}",
+            level=self._log_level,
+        )
+        # conmon would fsync the log at every exit; dockerd does not either.
+        argv += ["-n", req.name or req.cid, "--no-sync-log"]
         if req.tty:
             argv.append("-t")
         if req.stdin:
@@ -299,55 +320,54 @@ class ConmonRuntime:
             argv += ["--log-size-max", str(req.log_size_max)]
         return argv
 
+    @contextlib.contextmanager
+    def _conmon(
+        self, argv: list[str], d: Path, pipes: dict[str, int]
+    ) -> Iterator[subprocess.Popen[bytes]]:
+        """Start conmon with `pipes` (its ends of our pipes, by environment variable;
+        closed here once it has them). On leaving, its first process (the one that
+        forks the monitor and exits) is reaped, or killed if it hangs."""
+        env = {"PATH": os.environ.get("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin")}
+        env.update({name: str(fd) for name, fd in pipes.items()})
+        try:
+            proc = subprocess.Popen(
+                argv,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
+                pass_fds=tuple(pipes.values()),
+                env=env,
+                cwd=d,  # conmon also drops an `oom` file in its cwd
+                # Out of pierd's session and process group: a ^C to pierd's
+                # terminal must not reach the monitors.
+                start_new_session=True,
+            )
+        except OSError as exc:
+            raise SystemFailure(f"cannot start conmon ({self._conmon_path}): {exc}") from exc
+        finally:
+            for fd in pipes.values():
+                os.close(fd)
+        try:
+            yield proc
+        finally:
+            if proc.stderr is not None:
+                proc.stderr.close()
+            if proc.returncode is None:
+                proc.kill()
+                proc.wait()
+
     def _spawn_conmon(self, req: CreateRequest, d: Path, executable: str | None) -> int:
         read_end, write_end = os.pipe()  # both close-on-exec: only conmon gets write_end
         try:
-            env = {
-                "PATH": os.environ.get(
-                    "PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-                ),
-                "_OCI_SYNCPIPE": str(write_end),
-            }
-            try:
-                proc = subprocess.Popen(
-                    self._conmon_argv(req, d),
-                    stdin=subprocess.DEVNULL,
-                    stdout=subprocess.DEVNULL,
-                    stderr=subprocess.PIPE,
-                    pass_fds=(write_end,),
-                    env=env,
-                    cwd=d,  # conmon also drops an `oom` file in its cwd
-                    # Out of pierd's session and process group: a ^C to pierd's
-                    # terminal must not reach the monitors.
-                    start_new_session=True,
-                )
-            except OSError as exc:
-                raise SystemFailure(f"cannot start conmon ({self._conmon_path}): {exc}") from exc
-            os.close(write_end)
-            write_end = -1
-            try:
+            with self._conmon(self._conmon_argv(req, d), d, {"_OCI_SYNCPIPE": write_end}) as proc:
                 reply = self._read_sync(read_end, _CREATE_TIMEOUT)
                 first_rc = proc.wait(timeout=_CREATE_TIMEOUT)
-                conmon_err = b""
-                if reply is None or first_rc != 0:
-                    with contextlib.suppress(OSError, ValueError):
-                        assert proc.stderr is not None
-                        os.set_blocking(proc.stderr.fileno(), False)
-                        conmon_err = proc.stderr.read() or b""
-            finally:
-                if proc.stderr is not None:
-                    proc.stderr.close()
-                if proc.returncode is None:
-                    proc.kill()
-                    proc.wait()
+                conmon_err = _stderr_text(proc) if reply is None or first_rc != 0 else ""
         finally:
             os.close(read_end)
-            if write_end >= 0:
-                os.close(write_end)
         if reply is None:
-            text = conmon_err.decode(errors="replace").strip()
             raise SystemFailure(
-                f"conmon failed to create container {req.cid}: {text or 'no reply'}"
+                f"conmon failed to create container {req.cid}: {conmon_err or 'no reply'}"
             )
         pid = reply.get("data")
         if not isinstance(pid, int) or pid <= 0:
@@ -526,35 +546,17 @@ class ConmonRuntime:
             raise
 
     def _exec_argv(self, req: ExecRequest, d: Path) -> list[str]:
-        argv = [
-            self._conmon_path,
-            "--api-version",
-            "1",
-            "-c",
-            req.cid,
-            "-u",
-            req.exec_id,
-            "-r",
-            req.runtime.path,
-            "-b",
-            str(d),
-            "-p",
-            str(d / "pid"),
-            "--conmon-pidfile",
-            str(d / "conmon.pid"),
-            "--persist-dir",
-            str(d),
-            "--full-attach",
+        argv = self._base_argv(
+            cid=req.cid,
+            uuid=req.exec_id,
+            runtime=req.runtime,
+            d=d,
             # Docker keeps no log of an exec's output: it goes to the attached client.
-            "-l",
-            "none",
+            log="none",
             # Not debug: conmon's forked child logs its start-pipe handshake to its
             # stderr, which is already the process's stderr.
-            "--log-level",
-            "error",
-            f"--runtime-arg=--root={self._runtime_root(req.runtime)}",
-        ]
-        argv += [f"--runtime-arg={arg}" for arg in req.runtime.args]
+            level="error",
+        )
         argv += ["--exec", "--exec-process-spec", str(d / "process.json")]
         if req.tty:
             argv.append("-t")
@@ -568,70 +570,39 @@ class ConmonRuntime:
         """Start conmon in exec mode. With `attach`, conmon makes its attach socket,
         says so on the attach pipe, and waits on the start pipe before it runs
         `<runtime> exec`: the socket is connected in between."""
-        ours: list[int] = []
-        theirs: list[int] = []
+        ours: list[int] = []  # our ends of the pipes
+        pipes: dict[str, int] = {}  # conmon's ends
 
-        def pipe() -> tuple[int, int]:
+        def pipe(name: str, *, conmon_reads: bool) -> int:
             r, w = os.pipe()
-            ours.append(r)
-            ours.append(w)
-            return r, w
+            mine, theirs = (w, r) if conmon_reads else (r, w)
+            ours.append(mine)
+            pipes[name] = theirs
+            return mine
 
         sock: socket.socket | None = None
         try:
-            sync_r, sync_w = pipe()
-            env = {"PATH": os.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")}
-            env["_OCI_SYNCPIPE"] = str(sync_w)
-            theirs.append(sync_w)
+            sync = pipe("_OCI_SYNCPIPE", conmon_reads=False)
             if req.attach:
-                start_r, start_w = pipe()
-                attach_r, attach_w = pipe()
-                env["_OCI_STARTPIPE"] = str(start_r)
-                env["_OCI_ATTACHPIPE"] = str(attach_w)
-                theirs += [start_r, attach_w]
-            try:
-                proc = subprocess.Popen(
-                    self._exec_argv(req, d),
-                    stdin=subprocess.DEVNULL,
-                    stdout=subprocess.DEVNULL,
-                    stderr=subprocess.PIPE,
-                    pass_fds=tuple(theirs),
-                    env=env,
-                    cwd=d,
-                    start_new_session=True,
-                )
-            except OSError as exc:
-                raise SystemFailure(f"cannot start conmon ({self._conmon_path}): {exc}") from exc
-            for fd in theirs:
-                os.close(fd)
-                ours.remove(fd)
-            try:
+                start = pipe("_OCI_STARTPIPE", conmon_reads=True)
+                attached = pipe("_OCI_ATTACHPIPE", conmon_reads=False)
+            with self._conmon(self._exec_argv(req, d), d, pipes) as proc:
                 if req.attach:
-                    os.write(start_w, b"0")  # conmon's first read: we are ready
+                    os.write(start, b"0")  # conmon's first read: we are ready
                 first_rc = proc.wait(timeout=_CREATE_TIMEOUT)
                 reply: dict[str, Any] | None = {} if first_rc == 0 else None
                 if reply is not None and req.attach:
-                    reply = self._read_sync(attach_r, _CREATE_TIMEOUT)
+                    reply = self._read_sync(attached, _CREATE_TIMEOUT)
                     if reply is not None:
                         sock = connect_attach_socket(d / "attach")
-                        os.write(start_w, b"0")  # now run the process
+                        os.write(start, b"0")  # now run the process
                 if reply is not None:
-                    reply = self._read_sync(sync_r, _CREATE_TIMEOUT)
-                conmon_err = b""
-                if reply is None:
-                    with contextlib.suppress(OSError, ValueError):
-                        assert proc.stderr is not None
-                        os.set_blocking(proc.stderr.fileno(), False)
-                        conmon_err = proc.stderr.read() or b""
-            finally:
-                if proc.stderr is not None:
-                    proc.stderr.close()
-                if proc.returncode is None:
-                    proc.kill()
-                    proc.wait()
+                    reply = self._read_sync(sync, _CREATE_TIMEOUT)
+                conmon_err = _stderr_text(proc) if reply is None else ""
             if reply is None:
-                text = conmon_err.decode(errors="replace").strip()
-                raise SystemFailure(f"conmon failed to exec in {req.cid}: {text or 'no reply'}")
+                raise SystemFailure(
+                    f"conmon failed to exec in {req.cid}: {conmon_err or 'no reply'}"
+                )
             pid = reply.get("data")
             if not isinstance(pid, int) or pid <= 0:
                 args = req.process.get("args") or [None]
