@@ -3,73 +3,20 @@
 
 from __future__ import annotations
 
-import os
-import select
 import signal
-import subprocess
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager as ContextManager
 
 from pier_testing.api import wait_for
 from pier_testing.daemon import PierDaemon
+from pier_testing.session import Session
+from pier_testing.session import session as run_session
 
 DOCKER = "/usr/local/bin/docker"
 READY_LOOP = "echo ready; while true; do sleep 0.1; done"
 
 
-class Session:
-    """A docker CLI process with pipes, its output read as it comes."""
-
-    def __init__(self, daemon: PierDaemon, args: list[str], *, stdin: bool) -> None:
-        self.proc = subprocess.Popen(
-            [DOCKER, *args],
-            env=daemon.env(),
-            stdin=subprocess.PIPE if stdin else subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-        )
-        self.out = b""
-
-    def write(self, data: bytes) -> None:
-        assert self.proc.stdin is not None
-        self.proc.stdin.write(data)
-        self.proc.stdin.flush()
-
-    def read_until(self, marker: bytes, timeout: float = 30) -> None:
-        assert self.proc.stdout is not None
-        fd = self.proc.stdout.fileno()
-        deadline = time.monotonic() + timeout
-        while marker not in self.out:
-            left = deadline - time.monotonic()
-            assert left > 0, f"no {marker!r} in {self.out!r}"
-            ready, _, _ = select.select([fd], [], [], left)
-            if ready:
-                data = os.read(fd, 65536)
-                assert data, f"output ended without {marker!r}: {self.out!r}"
-                self.out += data
-
-    def finish(self, timeout: float = 30) -> tuple[int, bytes, bytes]:
-        if self.proc.stdin is not None:
-            self.proc.stdin.close()
-        assert self.proc.stdout is not None and self.proc.stderr is not None
-        rest = self.proc.stdout.read()
-        err = self.proc.stderr.read()
-        return self.proc.wait(timeout), self.out + rest, err
-
-
-@contextmanager
-def session(daemon: PierDaemon, *args: str, stdin: bool = False) -> Iterator[Session]:
-    s = Session(daemon, list(args), stdin=stdin)
-    try:
-        yield s
-    finally:
-        if s.proc.poll() is None:
-            s.proc.kill()
-        s.proc.wait()
-        for pipe in (s.proc.stdin, s.proc.stdout, s.proc.stderr):
-            if pipe is not None:
-                pipe.close()
+def session(daemon: PierDaemon, *args: str, stdin: bool = False) -> ContextManager[Session]:
+    return run_session([DOCKER, *args], daemon.env(), stdin=stdin)
 
 
 def test_stop_signal_is_what_stop_sends(docker) -> None:

@@ -3,13 +3,9 @@ exec, and the signal proxy. Exit codes, stdout and stderr as docker's CLI gives 
 
 from __future__ import annotations
 
-import os
-import select
 import signal
 import subprocess
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager as ContextManager
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +13,8 @@ import pytest
 
 from pier_testing.api import inspect, wait_for
 from pier_testing.daemon import PierDaemon
+from pier_testing.session import Session
+from pier_testing.session import session as run_session
 
 PierCLI = Any  # the `cli` fixture of this directory's conftest
 
@@ -26,66 +24,8 @@ PIER = Path(__file__).resolve().parents[3] / ".venv" / "bin" / "pier"
 TICK_UNTIL_GO = "while [ ! -f /tmp/go ]; do echo tick; sleep 0.2; done; "
 
 
-class Session:
-    """A `pier` process with pipes, read incrementally (the attach tests need to see
-    output before they act)."""
-
-    def __init__(self, daemon: PierDaemon, args: list[str], *, stdin: bool = True) -> None:
-        self.proc = subprocess.Popen(
-            [str(PIER), "-H", daemon.host, *args],
-            env=daemon.env(),
-            stdin=subprocess.PIPE if stdin else subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-        )
-        self.out = b""
-
-    def write(self, data: bytes) -> None:
-        assert self.proc.stdin is not None
-        self.proc.stdin.write(data)
-        self.proc.stdin.flush()
-
-    def read_until(self, marker: bytes, timeout: float = 30) -> bytes:
-        """Everything read so far once it contains `marker`."""
-        assert self.proc.stdout is not None
-        fd = self.proc.stdout.fileno()
-        deadline = time.monotonic() + timeout
-        while marker not in self.out:
-            left = deadline - time.monotonic()
-            assert left > 0, f"no {marker!r} in {self.out!r}"
-            ready, _, _ = select.select([fd], [], [], left)
-            if ready:
-                data = os.read(fd, 65536)
-                assert data, f"output ended without {marker!r}: {self.out!r}"
-                self.out += data
-        return self.out
-
-    def finish(self, timeout: float = 30) -> tuple[int, bytes, bytes]:
-        """Close stdin, wait; (exit code, all stdout, stderr)."""
-        if self.proc.stdin is not None:
-            self.proc.stdin.close()
-        assert self.proc.stdout is not None and self.proc.stderr is not None
-        rest = self.proc.stdout.read()
-        err = self.proc.stderr.read()
-        code = self.proc.wait(timeout)
-        return code, self.out + rest, err
-
-    def kill(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
-        self.proc.wait()
-        for pipe in (self.proc.stdin, self.proc.stdout, self.proc.stderr):
-            if pipe is not None:
-                pipe.close()
-
-
-@contextmanager
-def session(daemon: PierDaemon, *args: str, stdin: bool = True) -> Iterator[Session]:
-    s = Session(daemon, list(args), stdin=stdin)
-    try:
-        yield s
-    finally:
-        s.kill()
+def session(daemon: PierDaemon, *args: str, stdin: bool = True) -> ContextManager[Session]:
+    return run_session([str(PIER), "-H", daemon.host, *args], daemon.env(), stdin=stdin)
 
 
 def raw(daemon: PierDaemon, *args: str, input: bytes = b"") -> tuple[int, bytes, bytes]:
