@@ -72,12 +72,12 @@ HOST = NamespaceSpec(mode=NamespaceMode.HOST)
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ProcessSpec:
     args: tuple[str, ...]
-    env: tuple[str, ...]
-    cwd: str
-    uid: int
-    gid: int
-    additional_gids: tuple[int, ...]
-    terminal: bool
+    env: tuple[str, ...] = ()
+    cwd: str = "/"
+    uid: int = 0
+    gid: int = 0
+    additional_gids: tuple[int, ...] = ()
+    terminal: bool = False
     umask: int | None = None
     # (height, width) of the terminal when it is made, so the first `stty size` is
     # right without waiting for a resize.
@@ -131,32 +131,34 @@ class Resources:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ContainerSpec:
+    """One container's run, in Docker's terms; the defaults are `docker run`'s."""
+
     cid: str
     rootfs: Path
-    readonly_rootfs: bool
-    hostname: str
-    domainname: str
     process: ProcessSpec
-    mounts: tuple[MountSpec, ...]
-    network: NamespaceSpec
-    ipc: NamespaceSpec
-    pid: NamespaceSpec
-    uts_host: bool
     cgroups_path: str
-    privileged: bool
-    cap_add: tuple[str, ...]
-    cap_drop: tuple[str, ...]
-    no_new_privileges: bool
-    seccomp_unconfined: bool
+    readonly_rootfs: bool = False
+    hostname: str = ""
+    domainname: str = ""
+    mounts: tuple[MountSpec, ...] = ()
+    network: NamespaceSpec = PRIVATE
+    ipc: NamespaceSpec = PRIVATE
+    pid: NamespaceSpec = PRIVATE
+    uts_host: bool = False
+    privileged: bool = False
+    cap_add: tuple[str, ...] = ()
+    cap_drop: tuple[str, ...] = ()
+    no_new_privileges: bool = False
+    seccomp_unconfined: bool = False
     # `--security-opt systempaths=unconfined`: no masked and no read-only paths.
-    masked_paths_unconfined: bool
-    sysctls: Mapping[str, str]
-    ulimits: tuple[Ulimit, ...]
-    resources: Resources
-    init_path: str | None
-    annotations: Mapping[str, str]
+    masked_paths_unconfined: bool = False
+    sysctls: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    ulimits: tuple[Ulimit, ...] = ()
+    resources: Resources = field(default_factory=lambda: Resources())
+    init_path: str | None = None
+    annotations: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
     # /dev/shm size in bytes; 0 means IpcMode "none": no /dev/shm at all.
-    shm_size: int
+    shm_size: int = 64 * 1024 * 1024
     devices: tuple[DeviceSpec, ...] = ()
     # `--device-cgroup-rule`, e.g. "c 1:3 rwm", "b *:* m".
     device_cgroup_rules: tuple[str, ...] = ()

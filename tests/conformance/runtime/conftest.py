@@ -24,11 +24,9 @@ from pier.config import RuntimeConfig
 from pier.runtime import cgroups
 from pier.runtime.conmon import ConmonRuntime
 from pier.runtime.spec import (
-    PRIVATE,
     ContainerSpec,
     HostFacts,
     ProcessSpec,
-    Resources,
     build_config,
 )
 
@@ -118,34 +116,13 @@ class Harness:
             rootfs=self.rootfs,
             readonly_rootfs=True,
             hostname=cid[:12],
-            domainname="",
             process=ProcessSpec(
                 args=args,
                 env=("PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",),
-                cwd="/",
-                uid=0,
-                gid=0,
-                additional_gids=(),
                 terminal=terminal,
             ),
-            mounts=(),
-            network=PRIVATE,
-            ipc=PRIVATE,
-            pid=PRIVATE,
-            uts_host=False,
             cgroups_path=f"{self.cgroup_parent}/{cid}",
-            privileged=False,
-            cap_add=(),
-            cap_drop=(),
-            no_new_privileges=False,
-            seccomp_unconfined=False,
-            masked_paths_unconfined=False,
-            sysctls=EMPTY,
-            ulimits=(),
-            resources=Resources(),
             init_path=init_path,
-            annotations=EMPTY,
-            shm_size=64 * 1024 * 1024,
         )
         import json
 

@@ -13,7 +13,6 @@ from pier.errors import InvalidParameter
 from pier.runtime.capabilities import DEFAULT_CAPABILITIES, KNOWN_CAPABILITIES
 from pier.runtime.spec import (
     HOST,
-    PRIVATE,
     ContainerSpec,
     DeviceSpec,
     HostFacts,
@@ -40,36 +39,9 @@ def make(**changes: Any) -> ContainerSpec:
     base = ContainerSpec(
         cid="c" * 64,
         rootfs=Path("/var/lib/pier/snap/1/fs"),
-        readonly_rootfs=False,
         hostname="cccccccccccc",
-        domainname="",
-        process=ProcessSpec(
-            args=("sh", "-c", "true"),
-            env=("PATH=/bin",),
-            cwd="/",
-            uid=0,
-            gid=0,
-            additional_gids=(),
-            terminal=False,
-        ),
-        mounts=(),
-        network=PRIVATE,
-        ipc=PRIVATE,
-        pid=PRIVATE,
-        uts_host=False,
+        process=ProcessSpec(args=("sh", "-c", "true"), env=("PATH=/bin",)),
         cgroups_path="/pier/" + "c" * 64,
-        privileged=False,
-        cap_add=(),
-        cap_drop=(),
-        no_new_privileges=False,
-        seccomp_unconfined=False,
-        masked_paths_unconfined=False,
-        sysctls=EMPTY,
-        ulimits=(),
-        resources=Resources(),
-        init_path=None,
-        annotations=EMPTY,
-        shm_size=64 * 1024 * 1024,
     )
     return replace(base, **changes)
 
