@@ -21,9 +21,7 @@ class Scope:
     cgroup_parents: set[str] = field(default_factory=set)
 
     def snapshot(self) -> frozenset[str]:
-        return frozenset(
-            self._mounts() | self._processes() | self._cgroups() | self._netns()
-        )
+        return frozenset(self._mounts() | self._processes() | self._cgroups() | self._netns())
 
     def _netns(self) -> set[str]:
         """Named network namespaces of our daemons (`ip netns` style, or bind mounts
