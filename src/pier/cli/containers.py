@@ -124,10 +124,15 @@ def _post_each(ctx: Context, names: list[str], verb: str, **params: Any) -> int:
     return _each(ctx, names, act)
 
 
+def _stop_params(opts: Any) -> dict[str, Any]:
+    """stop's and restart's query: -t (or the hidden old --time) and -s."""
+    timeout = opts["timeout"] if "timeout" in opts.given else opts["time"]
+    return {"t": timeout, "signal": opts["signal"] or None}
+
+
 def stop(ctx: Context, argv: list[str]) -> int:
     opts = ctx.parse(STOP, argv)
-    timeout = opts["timeout"] if "timeout" in opts.given else opts["time"]
-    return _post_each(ctx, opts.args, "stop", t=timeout, signal=opts["signal"] or None)
+    return _post_each(ctx, opts.args, "stop", **_stop_params(opts))
 
 
 KILL = Spec(
@@ -153,8 +158,7 @@ RESTART = Spec(
 
 def restart(ctx: Context, argv: list[str]) -> int:
     opts = ctx.parse(RESTART, argv)
-    timeout = opts["timeout"] if "timeout" in opts.given else opts["time"]
-    return _post_each(ctx, opts.args, "restart", t=timeout, signal=opts["signal"] or None)
+    return _post_each(ctx, opts.args, "restart", **_stop_params(opts))
 
 
 PAUSE = Spec(

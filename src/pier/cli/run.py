@@ -29,8 +29,6 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
-    from pier.cli.attach import RawTerminal, Resizer
-
 
 RUN = Spec(
     usage="[OPTIONS] IMAGE [COMMAND] [ARG...]",
@@ -211,67 +209,74 @@ def _run(ctx: Context, opts: Any, body: dict[str, Any]) -> int:
         client.post(f"/containers/{cid}/start")
         ctx.out(cid + "\n")
         return 0
-    from pier.cli.attach import RawTerminal, Resizer, SignalGuard
-
-    tty = bool(body["Tty"])
-    terminal = RawTerminal()
-    resizer = Resizer(client, f"/containers/{cid}/resize") if tty and os.isatty(1) else None
     # docker run proxies signals with or without a TTY (only `attach` and `start -a`
     # skip TTY containers); SIGWINCH then both resizes and reaches the container.
-    guard = SignalGuard(client, cid, proxy=bool(opts["sig-proxy"]), resizer=resizer,
-                        terminal=terminal)  # fmt: skip
+    return _attach_start_wait(
+        ctx,
+        cid,
+        tty=bool(body["Tty"]),
+        stdin=bool(body["AttachStdin"]),
+        keys=opts["detach-keys"],
+        proxy=bool(opts["sig-proxy"]),
+        removed=bool(opts["rm"]),
+    )
+
+
+def _attach_start_wait(
+    ctx: Context,
+    cid: str,
+    *,
+    tty: bool,
+    stdin: bool,
+    keys: str | None,
+    proxy: bool,
+    removed: bool,
+) -> int:
+    """docker's attached run and start -a: attach, subscribe to the exit (or the
+    removal, with AutoRemove), start, copy the streams; the container's status."""
+    from pier.cli.attach import RawTerminal, Resizer, SignalGuard, Streamer, attach_params, hijack
+
+    client = ctx.client
+    terminal = RawTerminal()
+    resizer = Resizer(client, f"/containers/{cid}/resize") if tty and os.isatty(1) else None
+    guard = SignalGuard(client, cid, proxy=proxy, resizer=resizer, terminal=terminal)
     guard.install()
     try:
-        return _attached(ctx, cid, body, opts, terminal, resizer)
+        conn = hijack(client, f"/containers/{cid}/attach",
+                      params=attach_params(stdin=stdin, detach_keys=keys))  # fmt: skip
+        try:
+            condition = "removed" if removed else "next-exit"
+            waiter = client.open("POST", f"/containers/{cid}/wait", params={"condition": condition})
+            try:
+                if not 200 <= waiter.status < 300:
+                    from pier.client.api import error_message
+
+                    raise APIError(waiter.status, error_message(waiter.status, waiter.read()))
+                try:
+                    client.post(f"/containers/{cid}/start")
+                except APIError:
+                    if removed:
+                        import contextlib
+
+                        # As docker: return once the daemon has removed the container.
+                        with contextlib.suppress(ClientError, OSError):
+                            waiter.read()
+                    raise
+                if resizer is not None:
+                    resizer.start()
+                streamer = Streamer(conn, stdin=stdin, tty=tty, detach_keys=keys,
+                                    terminal=terminal)  # fmt: skip
+                if streamer.run():
+                    return 0  # detached: the container runs on
+                conn.close()
+                return _wait_status(waiter)
+            finally:
+                waiter.close()
+        finally:
+            conn.close()
     finally:
         terminal.restore()
         guard.restore()
-
-
-def _attached(
-    ctx: Context,
-    cid: str,
-    body: dict[str, Any],
-    opts: Any,
-    terminal: RawTerminal,
-    resizer: Resizer | None,
-) -> int:
-    from pier.cli.attach import Streamer, attach_params, hijack
-
-    client = ctx.client
-    stdin = bool(body["AttachStdin"])
-    conn = hijack(client, f"/containers/{cid}/attach",
-                  params=attach_params(stdin=stdin, detach_keys=opts["detach-keys"]))  # fmt: skip
-    try:
-        condition = "removed" if opts["rm"] else "next-exit"
-        waiter = client.open("POST", f"/containers/{cid}/wait", params={"condition": condition})
-        try:
-            if not 200 <= waiter.status < 300:
-                from pier.client.api import error_message
-
-                raise APIError(waiter.status, error_message(waiter.status, waiter.read()))
-            try:
-                client.post(f"/containers/{cid}/start")
-            except APIError:
-                if opts["rm"]:
-                    import contextlib
-
-                    # As docker: return once the daemon has removed the container.
-                    with contextlib.suppress(ClientError, OSError):
-                        waiter.read()
-                raise
-            if resizer is not None:
-                resizer.start()
-            streamer = Streamer(conn, stdin=stdin, tty=bool(body["Tty"]),
-                                detach_keys=opts["detach-keys"], terminal=terminal)  # fmt: skip
-            if streamer.run():
-                return 0  # detached: the container runs on
-            conn.close()
-            return _wait_status(waiter)
-        finally:
-            waiter.close()
-    finally:
-        conn.close()
 
 
 def _wait_status(waiter: Response) -> int:
@@ -314,47 +319,15 @@ def start(ctx: Context, argv: list[str]) -> int:
 
 def _start_attached(ctx: Context, opts: Any) -> int:
     """docker start -a/-i: attach, wait (for removal with AutoRemove), then start."""
-    from pier.cli.attach import (
-        RawTerminal,
-        Resizer,
-        SignalGuard,
-        Streamer,
-        attach_params,
-        hijack,
-    )
-
-    client = ctx.client
-    info = client.get_json(f"/containers/{quote(opts.args[0])}/json")
-    cid = str(info["Id"])
+    info = ctx.client.get_json(f"/containers/{quote(opts.args[0])}/json")
     config = info.get("Config") or {}
     tty = bool(config.get("Tty"))
-    stdin = bool(opts["interactive"] and config.get("OpenStdin"))
-    keys = opts["detach-keys"]
-    terminal = RawTerminal()
-    resizer = Resizer(client, f"/containers/{cid}/resize") if tty and os.isatty(1) else None
-    guard = SignalGuard(client, cid, proxy=not tty, resizer=resizer, terminal=terminal)
-    guard.install()
-    try:
-        conn = hijack(client, f"/containers/{cid}/attach",
-                      params=attach_params(stdin=stdin, detach_keys=keys))  # fmt: skip
-        try:
-            removed = bool((info.get("HostConfig") or {}).get("AutoRemove"))
-            condition = "removed" if removed else "next-exit"
-            waiter = client.open("POST", f"/containers/{cid}/wait", params={"condition": condition})
-            try:
-                client.post(f"/containers/{cid}/start")
-                if resizer is not None:
-                    resizer.start()
-                streamer = Streamer(conn, stdin=stdin, tty=tty, detach_keys=keys,
-                                    terminal=terminal)  # fmt: skip
-                if streamer.run():
-                    return 0  # detached: the container runs on
-                conn.close()
-                return _wait_status(waiter)
-            finally:
-                waiter.close()
-        finally:
-            conn.close()
-    finally:
-        terminal.restore()
-        guard.restore()
+    return _attach_start_wait(
+        ctx,
+        str(info["Id"]),
+        tty=tty,
+        stdin=bool(opts["interactive"] and config.get("OpenStdin")),
+        keys=opts["detach-keys"],
+        proxy=not tty,
+        removed=bool((info.get("HostConfig") or {}).get("AutoRemove")),
+    )
