@@ -14,7 +14,7 @@ from typing import Any
 
 from aiohttp import web
 
-from pier import API_VERSION
+from pier import API_VERSION, timefmt
 from pier.errors import InvalidParameter
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -78,6 +78,15 @@ def query_int(request: web.Request, name: str, default: int | None = None) -> in
         return int(value)
     except ValueError:
         raise InvalidParameter(f'strconv.Atoi: parsing "{value}": invalid syntax') from None
+
+
+def query_time(request: web.Request, name: str) -> int | None:
+    """A `since`/`until` bound in nanoseconds (Unix seconds or RFC 3339); None if unset."""
+    text = request.query.get(name, "")
+    try:
+        return timefmt.parse_api_time(text)
+    except ValueError:
+        raise InvalidParameter(f"invalid value for {name}: {text.strip()}") from None
 
 
 def query_filters(request: web.Request) -> dict[str, list[str]]:

@@ -308,25 +308,25 @@ def api_timestamp(value: str, now: float | None = None) -> str:
     """Docker's timetypes.GetTimestamp: durations are relative to now, else RFC 3339 or Unix."""
     import time
 
-    from pier.cli.output import parse_rfc3339
+    from pier import timefmt
 
     if not value:
         return ""
     current = time.time() if now is None else now
     seconds = parse_go_duration(value)
     if seconds is not None:
-        stamp = current - seconds
-        return f"{int(stamp)}.{round((stamp % 1) * 1e9) % 1000000000:09d}"
+        return timefmt.unix_fraction(current - seconds)
     head = value.partition(".")[0]
     if head.lstrip("-").isdigit() and "-" not in value[1:]:
         return value
+    text = value + "T00:00:00" if len(value) == 10 else value
+    if len(text) >= 19 and text[19:].rstrip("0123456789.") == "":
+        text += "Z"  # no zone given: UTC
     try:
-        if "T" not in value:
-            value = value + "T00:00:00Z" if len(value) == 10 else value.replace(" ", "T")
-        stamp = parse_rfc3339(value)
-    except (ValueError, IndexError):
+        stamp = timefmt.parse_ns(text) / 1e9
+    except ValueError:
         raise StatusError(1, f'failed to parse value as time or duration: "{value}"') from None
-    return f"{int(stamp)}.{round((stamp % 1) * 1e9) % 1000000000:09d}"
+    return timefmt.unix_fraction(stamp)
 
 
 def logs(ctx: Context, argv: list[str]) -> int:

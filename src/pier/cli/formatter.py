@@ -7,6 +7,7 @@ fields return the column titles (docker/cli cli/command/formatter).
 
 from __future__ import annotations
 
+from pier import timefmt
 from pier.cli import output
 from pier.cli.main import StatusError
 
@@ -134,7 +135,7 @@ class ContainerContext:
         return output.go_quote(command)
 
     def CreatedAt(self) -> str:
-        return output.go_time(float(self.c.get("Created", 0)))
+        return timefmt.go_string(float(self.c.get("Created", 0)))
 
     def RunningFor(self) -> str:
         return output.since(float(self.c.get("Created", 0)), self.now)
@@ -241,7 +242,7 @@ class ImageContext:
         return "N/A" if created == 0 else output.since(created, self.now)
 
     def CreatedAt(self) -> str:
-        return output.go_time(float(self.i.get("Created") or 0))
+        return timefmt.go_string(float(self.i.get("Created") or 0))
 
     def Size(self) -> str:
         return output.human_size(float(self.i.get("Size") or 0))
@@ -345,14 +346,7 @@ class HistoryContext:
         return output.since(created, self.now)
 
     def CreatedAt(self) -> str:
-        import time
-
-        created = float(self.h.get("Created") or 0)
-        # Go's RFC3339 in local time.
-        stamp = time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(created))
-        if stamp.endswith("+0000"):
-            return stamp[:-5] + "Z"
-        return stamp[:-2] + ":" + stamp[-2:]
+        return timefmt.local_rfc3339(float(self.h.get("Created") or 0))
 
     def CreatedBy(self) -> str:
         created_by = str(self.h.get("CreatedBy", "")).replace("\t", " ")

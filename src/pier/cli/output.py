@@ -39,36 +39,6 @@ def since(timestamp: float, now: float | None = None) -> str:
     return human_duration(current - timestamp) + " ago"
 
 
-def go_time(timestamp: float) -> str:
-    """Go's time.Time.String() of a Unix time in local time (`2026-11-22 11:53:04 +0000 UTC`)."""
-    t = time.localtime(int(timestamp))
-    return time.strftime("%Y-%m-%d %H:%M:%S %z %Z", t)
-
-
-def parse_rfc3339(text: str) -> float:
-    """Seconds since the epoch of an RFC 3339 time such as `2026-11-22T11:53:02.70Z`."""
-    import calendar
-
-    text = text.strip()
-    date, _, rest = text.partition("T")
-    year, month, day = (int(x) for x in date.split("-"))
-    offset = 0
-    if rest.endswith("Z"):
-        rest = rest[:-1]
-    else:
-        for sign in ("+", "-"):
-            idx = rest.rfind(sign)
-            if idx > 0:
-                hh, _, mm = rest[idx + 1 :].partition(":")
-                offset = (int(hh) * 3600 + int(mm or 0) * 60) * (1 if sign == "+" else -1)
-                rest = rest[:idx]
-                break
-    clock, _, frac = rest.partition(".")
-    hour, minute, sec = (int(x) for x in clock.split(":"))
-    base = calendar.timegm((year, month, day, hour, minute, sec, 0, 0, 0))
-    return base - offset + (float("0." + frac) if frac else 0.0)
-
-
 def ellipsis(text: str, width: int) -> str:
     """Docker's formatter.Ellipsis: cut to `width` characters, the last one `…`."""
     if len(text) <= width:

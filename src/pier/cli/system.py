@@ -110,15 +110,12 @@ def version(ctx: Context, argv: list[str]) -> int:
 
 def _ansic(stamp: str) -> str:
     """docker version shows the build time in Go's time.ANSIC layout, local time."""
-    import time
-
-    from pier.cli.output import parse_rfc3339
+    from pier import timefmt
 
     try:
-        t = time.localtime(parse_rfc3339(stamp))
-    except (ValueError, IndexError):
+        return timefmt.ansic(timefmt.parse_ns(stamp) / 1e9)
+    except ValueError:
         return stamp
-    return time.strftime("%a %b ", t) + f"{t.tm_mday:2d}" + time.strftime(" %H:%M:%S %Y", t)
 
 
 def _yes(v: Any) -> str:

@@ -12,12 +12,12 @@ import asyncio
 import ctypes
 import ctypes.util
 import os
+import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 
-from pier.errors import InvalidParameter
+from pier import timefmt
 
 STDOUT, STDERR = 1, 2
 _STREAMS = {b"stdout": STDOUT, b"stderr": STDERR}
@@ -51,37 +51,11 @@ class LogRecord:
     @property
     def time(self) -> str:
         """RFC 3339 in UTC with nanoseconds, as Docker prints `--timestamps`."""
-        ns = self.time_ns
-        secs, frac = divmod(ns, 1_000_000_000)
-        stamp = datetime.utcfromtimestamp(secs).strftime("%Y-%m-%dT%H:%M:%S")
-        return f"{stamp}.{frac:09d}Z"
+        return timefmt.format_ns(self.time_ns, fixed=True)
 
 
 def _time_ns(raw: bytes) -> int:
-    """RFC 3339 with an optional fraction of up to nanoseconds and a numeric offset."""
-    text = raw.decode()
-    stamp, offset = text[:19], text[19:]
-    frac = ""
-    if offset.startswith("."):
-        digits = len(offset) - len(offset[1:].lstrip("0123456789")) - 1
-        frac, offset = offset[1 : 1 + digits], offset[1 + digits :]
-    parsed = datetime.strptime(stamp + (offset or "+00:00"), "%Y-%m-%dT%H:%M:%S%z")
-    return int(parsed.timestamp()) * 1_000_000_000 + int(frac[:9].ljust(9, "0"))
-
-
-def parse_log_time(text: str) -> int | None:
-    """`since`/`until` as the API takes them: unix seconds with optional fraction
-    ("1700000000.5"), or RFC 3339. "" and "0" mean no bound."""
-    text = text.strip()
-    if not text or text == "0":
-        return None
-    seconds, dot, frac = text.partition(".")
-    if seconds.lstrip("-").isdigit() and (not dot or frac.isdigit()):
-        return int(seconds) * 1_000_000_000 + int((frac or "0")[:9].ljust(9, "0"))
-    try:
-        return _time_ns(text.replace("Z", "+00:00").encode())
-    except ValueError:
-        raise InvalidParameter(f"invalid value for since/until: {text}") from None
+    return timefmt.parse_ns(raw.decode())
 
 
 class _Joiner:
@@ -130,8 +104,7 @@ class _Joiner:
 
 
 def _now_raw() -> bytes:
-    now = datetime.now().astimezone()
-    return now.strftime("%Y-%m-%dT%H:%M:%S.%f000%z").encode()
+    return timefmt.format_ns(time.time_ns(), fixed=True).encode()
 
 
 def _tail_offset(f: os.PathLike[str] | str, lines: int) -> int:

@@ -17,11 +17,11 @@ import shutil
 import signal as _signal
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Any, Protocol
 
+from pier import timefmt
 from pier.config import DaemonConfig, RuntimeConfig
 from pier.containers.etcfiles import hosts_file, resolv_conf
 from pier.containers.model import Container, ContainerConfig, HostConfig, State, Status
@@ -108,10 +108,6 @@ class CreateResult:
 class WaitResult:
     status_code: int
     error: str = ""
-
-
-def _now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f000Z")
 
 
 class _Lifecycle:
@@ -210,7 +206,7 @@ class ContainerService:
         record = Container(
             id=cid,
             name=name,
-            created=_now(),
+            created=timefmt.now(),
             image_id=image.id,
             path=path,
             args=args,
@@ -354,7 +350,7 @@ class ContainerService:
 
             for hook in list(life.on_created):
                 await hook(record)
-            started_at = _now()
+            started_at = timefmt.now()
             await self._runtime.start(cid, runtime)
             undo.pop_all()
             return pid, started_at
@@ -373,12 +369,12 @@ class ContainerService:
             status = await self._runtime.wait(cid)
             # Seen live, the exit's time is when it is observed (as Docker takes it
             # from containerd's exit event): finer than the exit file's coarse mtime.
-            status = replace(status, finished_at=max(status.finished_at, _now()))
+            status = replace(status, finished_at=_later(status.finished_at, timefmt.now()))
         except asyncio.CancelledError:
             raise
         except Exception:  # the monitor vanished: treat as an unknown exit
             log.exception("watching %s failed", cid[:12])
-            status = ExitStatus(exit_code=255, finished_at=_now(), oom_killed=False)
+            status = ExitStatus(exit_code=255, finished_at=timefmt.now(), oom_killed=False)
         await self._on_exit(cid, status)
 
     async def _on_exit(self, cid: str, status: ExitStatus) -> None:
@@ -646,7 +642,7 @@ class ContainerService:
                 life.watcher = asyncio.create_task(self._watch(record.id))
                 continue
             status = self._runtime.exit_status(record.id) or ExitStatus(
-                exit_code=255, finished_at=_now(), oom_killed=False
+                exit_code=255, finished_at=timefmt.now(), oom_killed=False
             )
             await self._on_exit(record.id, status)
         await asyncio.to_thread(self._remove_strays, known)
@@ -749,3 +745,7 @@ def _write_json(path: Path, body: Any) -> None:
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(body))
     os.replace(tmp, path)
+
+
+def _later(a: str, b: str) -> str:
+    return max(a, b, key=timefmt.parse_ns)

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import builtins
 import contextlib
-import datetime as dt
 import fnmatch
 import hashlib
 import platform as host_platform
@@ -23,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
+from pier import timefmt
 from pier.content.store import ContentStore
 from pier.errors import Conflict, InvalidParameter, NoSuchImage, NotFound
 from pier.images.changes import apply_changes
@@ -76,34 +76,6 @@ class HistoryItem:
     tags: tuple[str, ...]
     size: int
     comment: str
-
-
-def now_rfc3339() -> str:
-    t = time.time_ns()
-    stamp = dt.datetime.fromtimestamp(t // 10**9, dt.UTC).strftime("%Y-%m-%dT%H:%M:%S")
-    frac = f"{t % 10**9:09d}".rstrip("0")
-    return stamp + (f".{frac}" if frac else "") + "Z"
-
-
-def parse_rfc3339(value: str) -> float:
-    """Unix seconds of an RFC3339(Nano) time; 0 when empty or unparsable."""
-    if not value:
-        return 0.0
-    text = value.replace("Z", "+00:00")
-    main, _, rest = text.partition(".")
-    frac = 0.0
-    if rest:
-        digits = ""
-        for ch in rest:
-            if not ch.isdigit():
-                break
-            digits += ch
-        frac = float("0." + digits) if digits else 0.0
-        main = main + rest[len(digits) :]
-    try:
-        return dt.datetime.fromisoformat(main).timestamp() + frac
-    except ValueError:
-        return 0.0
 
 
 def default_platform() -> tuple[str, str, str]:
@@ -290,10 +262,10 @@ class ImageService:
             if dangling is False and not tags:
                 continue
             rec = self._record(row, tags)
-            created = parse_rfc3339(rec.created)
-            if any(created >= parse_rfc3339(b.created) for b in before):
+            created = timefmt.parse_seconds(rec.created)
+            if any(created >= timefmt.parse_seconds(b.created) for b in before):
                 continue
-            if any(created <= parse_rfc3339(s.created) for s in since):
+            if any(created <= timefmt.parse_seconds(s.created) for s in since):
                 continue
             if not _labels_match(rec.config.labels, filters.get("label", ())):
                 continue
@@ -302,7 +274,7 @@ class ImageService:
                 if not matched:
                     continue
             out.append(rec)
-        out.sort(key=lambda r: parse_rfc3339(r.created), reverse=True)
+        out.sort(key=lambda r: timefmt.parse_seconds(r.created), reverse=True)
         return out
 
     def _record_of(self, ref: str) -> ImageRecord:
@@ -439,7 +411,7 @@ class ImageService:
         os_, arch, variant = parse_platform(platform)
         config = apply_changes(ImageConfig(), changes)
         staged = self._ingest_layer(path, "")
-        created = now_rfc3339()
+        created = timefmt.now()
         comment = message or "Imported from -"
         spec = ImageSpec(
             architecture=arch,
@@ -483,7 +455,7 @@ class ImageService:
             )
             self._store.add_image(row, [layer.chain_id for layer in layers])
             if new_ref is not None:
-                self._store.set_tag(str(new_ref), image_id, now_rfc3339())
+                self._store.set_tag(str(new_ref), image_id, timefmt.now())
         return self._resolve(image_id)
 
     async def import_archive(
@@ -509,7 +481,7 @@ class ImageService:
             new_ref = new_ref.with_tag(tag)
         if new_ref.digest:
             raise InvalidParameter("refusing to create a tag with a digest reference")
-        self._store.set_tag(str(new_ref.with_default_tag()), image_id, now_rfc3339())
+        self._store.set_tag(str(new_ref.with_default_tag()), image_id, timefmt.now())
 
     async def tag(self, ref: str, repo: str, tag: str | None) -> None:
         await asyncio.to_thread(self._tag, ref, repo, tag)

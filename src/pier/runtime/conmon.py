@@ -36,10 +36,10 @@ import socket
 import subprocess
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from pier import timefmt
 from pier.config import RuntimeConfig
 from pier.errors import Conflict, NoSuchContainer, SystemFailure
 from pier.runtime.base import (
@@ -56,14 +56,6 @@ _CREATE_TIMEOUT = 60.0
 _RUNTIME_TIMEOUT = 60.0
 _MONITOR_EXIT_TIMEOUT = 10.0
 _UNIX_PATH_MAX = 107  # sizeof(sun_path) minus the terminating NUL
-
-
-def rfc3339_nano(ns: int) -> str:
-    """Go's time.RFC3339Nano in UTC: trailing zeros of the fraction dropped."""
-    seconds, nanos = divmod(ns, 1_000_000_000)
-    base = datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%S")
-    frac = f"{nanos:09d}".rstrip("0")
-    return f"{base}.{frac}Z" if frac else f"{base}Z"
 
 
 def connect_attach_socket(path: Path) -> socket.socket:
@@ -666,12 +658,12 @@ class ConmonRuntime:
             code = 255
         return ExitStatus(
             exit_code=code if code >= 0 else 255,
-            finished_at=rfc3339_nano(mtime),
+            finished_at=timefmt.format_ns(mtime),
             oom_killed=(d / "oom").exists(),
         )
 
     def _lost(self) -> ExitStatus:
-        return ExitStatus(exit_code=255, finished_at=rfc3339_nano(time.time_ns()), oom_killed=False)
+        return ExitStatus(exit_code=255, finished_at=timefmt.now(), oom_killed=False)
 
     async def wait(self, cid: str) -> ExitStatus:
         done = self.exit_status(cid)

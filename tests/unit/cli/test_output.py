@@ -10,7 +10,6 @@ from pier.cli.output import (
     go_quote,
     human_duration,
     human_size,
-    parse_rfc3339,
     since,
     tabwrite,
 )
@@ -73,9 +72,3 @@ def test_tabwrite_blocks_are_aligned_separately() -> None:
         "single",
         "x         y",
     ]
-
-
-def test_parse_rfc3339() -> None:
-    assert parse_rfc3339("1970-01-01T00:00:10Z") == 10
-    assert parse_rfc3339("1970-01-01T01:00:00+01:00") == 0
-    assert parse_rfc3339("1970-01-01T00:00:01.5Z") == 1.5

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from pier import timefmt
 from pier.containers.logs import (
     STDERR,
     STDOUT,
@@ -15,7 +16,6 @@ from pier.containers.logs import (
     LogOptions,
     _tail_offset,
     follow,
-    parse_log_time,
     read_logs,
 )
 
@@ -90,7 +90,7 @@ def test_tail_over_many_blocks(tmp_path: Path) -> None:
 
 
 def test_since_until_with_offsets(log: Path) -> None:
-    t1 = parse_log_time("2024-05-01T10:00:01Z")
+    t1 = timefmt.parse_ns("2024-05-01T10:00:01Z")
     assert _collect(log, since_ns=t1) == [(STDOUT, b"partial\n"), (STDOUT, b"two\n")]
     assert _collect(log, until_ns=t1) == [(STDOUT, b"one\n"), (STDERR, b"err\n")]
 
@@ -100,21 +100,6 @@ def test_lines_of_one_stamp_get_distinct_times(log: Path) -> None:
     assert records[1].time_ns == records[0].time_ns + 1
     assert records[0].time == "2024-05-01T10:00:00.000000001Z"
     assert records[3].time == "2024-05-01T10:00:02.000000000Z"
-
-
-@pytest.mark.parametrize(
-    ("text", "ns"),
-    [
-        ("", None),
-        ("0", None),
-        ("1700000000", 1_700_000_000_000_000_000),
-        ("1700000000.5", 1_700_000_000_500_000_000),
-        ("2023-11-14T22:13:20Z", 1_700_000_000_000_000_000),
-    ],
-    ids=["empty", "zero", "seconds", "fraction", "rfc3339"],
-)
-def test_parse_log_time(text: str, ns: int | None) -> None:
-    assert parse_log_time(text) == ns
 
 
 def test_truncated_file_is_read_from_the_start(log: Path) -> None:

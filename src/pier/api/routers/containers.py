@@ -16,12 +16,13 @@ from pier.api.routing import (
     query_bool,
     query_filters,
     query_int,
+    query_time,
     read_json,
 )
 from pier.api.websocket import attach_websocket
 from pier.api.wire.containers import parse_create, render_inspect, render_summary
 from pier.containers.attach import Attacher, AttachOptions
-from pier.containers.logs import LogOptions, parse_log_time
+from pier.containers.logs import LogOptions
 from pier.containers.query import select
 from pier.containers.service import ContainerService
 from pier.errors import InvalidParameter, NoSuchImage, NotModified
@@ -213,8 +214,8 @@ class _Handlers:
             stderr=stderr,
             follow=query_bool(request, "follow"),
             timestamps=query_bool(request, "timestamps"),
-            since_ns=parse_log_time(request.query.get("since", "")),
-            until_ns=parse_log_time(request.query.get("until", "")),
+            since_ns=query_time(request, "since"),
+            until_ns=query_time(request, "until"),
             tail=tail,
         )
         response = web.StreamResponse(status=200)

@@ -8,8 +8,7 @@ from typing import Any, Protocol
 from aiohttp import web
 
 from pier import API_VERSION
-from pier.api.routing import Route, json_response, query_filters
-from pier.containers.logs import parse_log_time
+from pier.api.routing import Route, json_response, query_filters, query_time
 from pier.events import Event, EventBus
 
 
@@ -42,8 +41,8 @@ def routes(system: System, events: EventBus) -> list[Route]:
         return json_response(await system.info())
 
     async def stream_events(request: web.Request) -> web.StreamResponse:
-        since = parse_log_time(request.query.get("since", ""))
-        until = parse_log_time(request.query.get("until", ""))
+        since = query_time(request, "since")
+        until = query_time(request, "until")
         filters = query_filters(request)
         response = web.StreamResponse(status=200)
         response.content_type = "application/json"

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from pier import API_VERSION
-from pier.images.service import HistoryItem, ImageRecord, parse_rfc3339
+from pier import API_VERSION, timefmt
+from pier.images.service import HistoryItem, ImageRecord
 from pier.oci.image import ImageConfig
 
 
@@ -68,7 +68,7 @@ def image_summary(rec: ImageRecord, *, api_version: str = API_VERSION) -> dict[s
     """An item of `GET /images/json`."""
     out: dict[str, Any] = {
         "Containers": -1,
-        "Created": int(parse_rfc3339(rec.created)),
+        "Created": int(timefmt.parse_seconds(rec.created)),
         "Id": rec.id,
         "Labels": dict(rec.config.labels) if rec.config.labels else None,
         "ParentId": rec.parent,
@@ -127,7 +127,7 @@ def image_inspect(
 def history_item(item: HistoryItem) -> dict[str, Any]:
     return {
         "Comment": item.comment,
-        "Created": int(parse_rfc3339(item.created)),
+        "Created": int(timefmt.parse_seconds(item.created)),
         "CreatedBy": item.created_by,
         "Id": item.id,
         "Size": item.size,
