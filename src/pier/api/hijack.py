@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import asyncio
 import struct
+from collections.abc import Sequence
 
 from aiohttp import web
 
 from pier import API_VERSION
-
-STDIN, STDOUT, STDERR = 0, 1, 2
+from pier.containers.streams import Chunk
 
 
 def frame(stream: int, data: bytes) -> bytes:
@@ -82,6 +82,29 @@ class HijackedStream:
     def close(self) -> None:
         if not self._transport.is_closing():
             self._transport.close()
+
+
+class HijackedClient:
+    """A hijacked connection as the containers' `ClientStream`: output is encoded
+    raw (a TTY, or an exec started with Tty) or in Docker's multiplexed frames."""
+
+    def __init__(self, stream: HijackedStream, *, raw: bool) -> None:
+        self._stream = stream
+        self._raw = raw
+
+    async def read(self) -> bytes:
+        return await self._stream.read()
+
+    async def wait_closed(self) -> None:
+        await self._stream.wait_closed()
+
+    async def send(self, chunks: Sequence[Chunk]) -> None:
+        if self._raw:
+            data = b"".join(d for _, d in chunks)
+        else:
+            data = b"".join(frame(s, d) for s, d in chunks if d)
+        if data:
+            await self._stream.write(data)
 
 
 def hijack(request: web.Request, *, upgrade: bool = True) -> HijackedStream:
