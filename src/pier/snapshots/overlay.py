@@ -112,19 +112,21 @@ class OverlaySnapshotter:
     def view(self, key: str, parent: str | None = None) -> list[Mount]:
         return self._create(key, parent, Kind.VIEW)
 
+    @staticmethod
+    def _check_parent(conn: sqlite3.Connection, parent: str) -> None:
+        prow = conn.execute("SELECT kind FROM snap_snapshots WHERE key = ?", (parent,)).fetchone()
+        if prow is None:
+            raise NotFound(f"parent snapshot {parent}: not found")
+        if prow["kind"] != Kind.COMMITTED:
+            raise InvalidParameter(f"parent snapshot {parent} is not committed")
+
     def _create(self, key: str, parent: str | None, kind: Kind) -> list[Mount]:
         if not key:
             raise InvalidParameter("snapshot key must not be empty")
         try:
             with self._db.transaction() as conn:
                 if parent is not None:
-                    prow = conn.execute(
-                        "SELECT kind FROM snap_snapshots WHERE key = ?", (parent,)
-                    ).fetchone()
-                    if prow is None:
-                        raise NotFound(f"parent snapshot {parent}: not found")
-                    if prow["kind"] != Kind.COMMITTED:
-                        raise InvalidParameter(f"parent snapshot {parent} is not committed")
+                    self._check_parent(conn, parent)
                 cur = conn.execute(
                     "INSERT INTO snap_snapshots (key, kind, parent, created) VALUES (?,?,?,?)",
                     (key, str(kind), parent, time.time()),
@@ -150,13 +152,24 @@ class OverlaySnapshotter:
         row = self._row(key)
         if row["kind"] != Kind.ACTIVE:
             raise InvalidParameter(f"snapshot {key}: is not an active snapshot")
+        self._commit(row, name, row["parent"])
+
+    def commit_diff(self, name: str, key: str, parent: str | None) -> None:
+        row = self._row(key)
+        if row["kind"] != Kind.ACTIVE or row["parent"] is not None:
+            raise InvalidParameter(f"snapshot {key}: is not a parentless active snapshot")
+        self._commit(row, name, parent)
+
+    def _commit(self, row: sqlite3.Row, name: str, parent: str | None) -> None:
         usage = disk_usage(self._dir(row["id"]) / "fs")
         try:
             with self._db.transaction() as conn:
+                if parent is not None:
+                    self._check_parent(conn, parent)
                 conn.execute(
-                    "UPDATE snap_snapshots SET key = ?, kind = ?, size = ?, inodes = ? "
-                    "WHERE id = ?",
-                    (name, str(Kind.COMMITTED), usage.size, usage.inodes, row["id"]),
+                    "UPDATE snap_snapshots SET key = ?, kind = ?, parent = ?, size = ?, "
+                    "inodes = ? WHERE id = ?",
+                    (name, str(Kind.COMMITTED), parent, usage.size, usage.inodes, row["id"]),
                 )
         except sqlite3.IntegrityError:
             raise Conflict(f"snapshot {name}: already exists") from None

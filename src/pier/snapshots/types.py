@@ -57,6 +57,15 @@ class Snapshotter(Protocol):
         """Turn the active snapshot `key` into the committed snapshot `name`."""
         ...
 
+    def commit_diff(self, name: str, key: str, parent: str | None) -> None:
+        """Commit the parentless active snapshot `key` as `name` stacked on the committed
+        `parent`. `key` must hold a diff in this snapshotter's layer form (overlay: deletions
+        as 0/0 character devices, opaque directories marked by xattr), which is what lets
+        the layers of one image be unpacked side by side and chained afterwards.
+        InvalidParameter if `key` has a parent or is not active, NotFound if `parent` is
+        absent, Conflict if `name` exists; on error nothing changes."""
+        ...
+
     def mounts(self, key: str) -> list[Mount]:
         """The mounts of an existing active snapshot or view."""
         ...

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from pier.errors import Conflict, NotFound
+from pier.errors import Conflict, InvalidParameter, NotFound
 from pier.metadata import Database
 from pier.snapshots import Kind, OverlaySnapshotter, Snapshotter
 from pier.snapshots.mount import mount_all, unmount
@@ -135,3 +135,69 @@ def test_real_readonly_view(snapshotter: Snapshotter, tmp_path: Path) -> None:
             (target / "x").write_text("no")
     finally:
         unmount(target)
+
+
+def _diff(
+    snap: Snapshotter, key: str, files: dict[str, str], whiteouts: tuple[str, ...] = ()
+) -> None:
+    """A parentless extraction snapshot holding a layer diff in overlay form."""
+    snap.prepare(key)
+    for rel, data in files.items():
+        _write(snap, key, rel, data)
+    for rel in whiteouts:
+        path = Path(snap.fs_path(key)) / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        os.mknod(path, 0o020000, os.makedev(0, 0))
+
+
+def test_commit_diff_chains_parentless_snapshots(snapshotter: Snapshotter, tmp_path: Path) -> None:
+    # Diffs made side by side, in any order, then stacked: the upper one's whiteout and
+    # opaque directory act on the lower one once chained.
+    _diff(snapshotter, "x-top", {"etc/conf": "new", "top.txt": "top"}, whiteouts=("gone.txt",))
+    os.setxattr(Path(snapshotter.fs_path("x-top")) / "etc", "trusted.overlay.opaque", b"y")
+    _diff(snapshotter, "x-base", {"etc/conf": "old", "etc/other": "o", "gone.txt": "g"})
+    snapshotter.commit_diff("base", "x-base", None)
+    snapshotter.commit_diff("top", "x-top", "base")
+    for name, parent in (("base", None), ("top", "base")):
+        info = snapshotter.stat(name)
+        assert (info.kind, info.parent) == (Kind.COMMITTED, parent)
+    assert {i.key for i in snapshotter.walk()} == {"base", "top"}
+    assert snapshotter.usage("top").size == len("new") + len("top")
+    with pytest.raises(Conflict):
+        snapshotter.remove("base")  # the chain is real: base has a child now
+
+    target = tmp_path / "rootfs"
+    target.mkdir()
+    mount_all(snapshotter.prepare("ctr", "top"), target)
+    try:
+        assert (target / "etc" / "conf").read_text() == "new"
+        assert not (target / "etc" / "other").exists()  # hidden by the opaque directory
+        assert not (target / "gone.txt").exists()  # hidden by the whiteout
+        assert (target / "top.txt").read_text() == "top"
+    finally:
+        unmount(target)
+
+
+def test_commit_diff_refusals_change_nothing(snapshotter: Snapshotter) -> None:
+    _chain(snapshotter)
+    _diff(snapshotter, "x", {"f": "f"})
+    with pytest.raises(NotFound):
+        snapshotter.commit_diff("n", "x", "no-such-parent")
+    snapshotter.prepare("active-parent")
+    with pytest.raises(InvalidParameter):
+        snapshotter.commit_diff("n", "x", "active-parent")  # a parent must be committed
+    with pytest.raises(Conflict):
+        snapshotter.commit_diff("l1", "x", "l2")  # the name is taken
+    assert snapshotter.stat("x").kind == Kind.ACTIVE
+    assert snapshotter.stat("x").parent is None
+    assert (Path(snapshotter.fs_path("x")) / "f").read_text() == "f"
+    snapshotter.prepare("stacked", "l1")
+    with pytest.raises(InvalidParameter):
+        snapshotter.commit_diff("n", "stacked", "l2")  # only a parentless diff may be chained
+    snapshotter.commit("l1-view-done", "stacked")
+    with pytest.raises(InvalidParameter):
+        snapshotter.commit_diff("n", "l1-view-done", "l2")  # committed already
+    snapshotter.commit_diff("n", "x", "l2")
+    assert snapshotter.stat("n").parent == "l2"
+    with pytest.raises(NotFound):
+        snapshotter.stat("x")
