@@ -15,6 +15,7 @@ from pathlib import Path
 from pier.api.routers import containers as containers_router
 from pier.api.routers import exec as exec_router
 from pier.api.routers import images as images_router
+from pier.api.routers import swarm as swarm_router
 from pier.api.routers import system as system_router
 from pier.api.routing import Route
 from pier.config import DaemonConfig, RuntimeConfig
@@ -81,7 +82,7 @@ class Engine:
         )
         self.system = SystemInfo(
             config=config,
-            containers=self.containers,
+            container_statuses=lambda: (c.state.status for c in self.store),
             image_count=self._image_count,
             warnings=tuple(self.warnings),
             daemon_id=self._daemon_id(),
@@ -100,6 +101,7 @@ class Engine:
                 self.containers, self.images, self.attacher, self.execs.of_container
             ),
             *exec_router.routes(self.execs),
+            *swarm_router.routes(),
         ]
 
     async def close(self) -> None:

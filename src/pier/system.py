@@ -1,20 +1,74 @@
-"""What `/version` and `/info` report: facts about this daemon and host."""
+"""What `/version` and `/info` report: facts about this daemon and host.
+
+The facts are plain values; `pier.api.wire.system` renders them as Docker's JSON.
+"""
 
 from __future__ import annotations
 
 import os
 import platform
 import socket
-import sys
-from datetime import UTC, datetime
+import time
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from pier import API_VERSION, MIN_API_VERSION, __version__
 from pier.config import DaemonConfig
 from pier.containers.model import Status
-from pier.containers.service import ContainerService
 from pier.runtime.cgroups import CgroupMode, detect_mode
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class VersionFacts:
+    version: str
+    api_version: str
+    min_api_version: str
+    os: str
+    arch: str  # Go's name: amd64, arm64
+    kernel_version: str
+    python_version: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RuntimeFacts:
+    name: str
+    path: str
+    args: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ContainerCounts:
+    total: int
+    running: int
+    paused: int
+
+    @property
+    def stopped(self) -> int:
+        return self.total - self.running - self.paused
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class InfoFacts:
+    id: str
+    name: str  # the host's name
+    containers: ContainerCounts
+    images: int
+    server_version: str
+    data_root: str
+    debug: bool
+    open_fds: int
+    system_time_nano: int
+    cgroup_version: str  # "1" or "2"
+    kernel_version: str
+    operating_system: str
+    architecture: str  # the kernel's name: x86_64, aarch64
+    ncpu: int
+    mem_total: int
+    runtimes: tuple[RuntimeFacts, ...]
+    default_runtime: str
+    init_binary: str
+    warnings: tuple[str, ...]
 
 
 def _arch() -> str:
@@ -33,125 +87,65 @@ def _os_name() -> str:
     return "Linux"
 
 
+def count(statuses: Iterable[Status]) -> ContainerCounts:
+    total = running = paused = 0
+    for status in statuses:
+        total += 1
+        running += status == Status.RUNNING
+        paused += status == Status.PAUSED
+    return ContainerCounts(total=total, running=running, paused=paused)
+
+
 class SystemInfo:
     def __init__(
         self,
         *,
         config: DaemonConfig,
-        containers: ContainerService,
-        image_count: Any,
+        container_statuses: Callable[[], Iterable[Status]],
+        image_count: Callable[[], Awaitable[int]],
         warnings: tuple[str, ...] = (),
         daemon_id: str,
     ) -> None:
         self._config = config
-        self._containers = containers
+        self._container_statuses = container_statuses
         self._image_count = image_count
         self._warnings = warnings
         self._id = daemon_id
 
-    def version(self) -> dict[str, Any]:
-        uname = os.uname()
-        details = {
-            "ApiVersion": API_VERSION,
-            "Arch": _arch(),
-            "BuildTime": "",
-            "Experimental": "false",
-            "GitCommit": "",
-            "GoVersion": f"python{platform.python_version()}",
-            "KernelVersion": uname.release,
-            "MinAPIVersion": MIN_API_VERSION,
-            "Os": "linux",
-        }
-        return {
-            "Platform": {"Name": f"Pier {__version__}"},
-            "Components": [{"Name": "Engine", "Version": __version__, "Details": details}],
-            "Version": __version__,
-            **{k: v for k, v in details.items() if k != "Experimental"},
-        }
+    def version(self) -> VersionFacts:
+        return VersionFacts(
+            version=__version__,
+            api_version=API_VERSION,
+            min_api_version=MIN_API_VERSION,
+            os="linux",
+            arch=_arch(),
+            kernel_version=os.uname().release,
+            python_version=platform.python_version(),
+        )
 
-    async def info(self) -> dict[str, Any]:
-        records = self._containers.newest_first()
-        running = sum(1 for c in records if c.state.status == Status.RUNNING)
-        paused = sum(1 for c in records if c.state.status == Status.PAUSED)
-        cgroup_version = "2" if detect_mode() is CgroupMode.V2 else "1"
-        uname = os.uname()
-        return {
-            "ID": self._id,
-            "Containers": len(records),
-            "ContainersRunning": running,
-            "ContainersPaused": paused,
-            "ContainersStopped": len(records) - running - paused,
-            "Images": await self._image_count(),
-            "Driver": "overlay2",
-            "DriverStatus": [["Backing Filesystem", "extfs"], ["Supports d_type", "true"]],
-            "Plugins": {
-                "Volume": ["local"],
-                "Network": ["host", "null"],
-                "Authorization": None,
-                "Log": ["json-file", "none"],
-            },
-            "MemoryLimit": True,
-            "SwapLimit": cgroup_version == "2",
-            "CpuCfsPeriod": True,
-            "CpuCfsQuota": True,
-            "CPUShares": True,
-            "CPUSet": True,
-            "PidsLimit": True,
-            "IPv4Forwarding": True,
-            "Debug": self._config.log_level == "debug",
-            "NFd": len(os.listdir("/proc/self/fd")),
-            "OomKillDisable": cgroup_version == "1",
-            "NGoroutines": 0,
-            "SystemTime": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
-            "LoggingDriver": "json-file",
-            "CgroupDriver": "cgroupfs",
-            "CgroupVersion": cgroup_version,
-            "NEventsListener": 0,
-            "KernelVersion": uname.release,
-            "OperatingSystem": _os_name(),
-            "OSVersion": "",
-            "OSType": "linux",
-            "Architecture": platform.machine(),
-            "IndexServerAddress": "https://index.docker.io/v1/",
-            "RegistryConfig": {
-                "AllowNondistributableArtifactsCIDRs": None,
-                "AllowNondistributableArtifactsHostnames": None,
-                "InsecureRegistryCIDRs": ["127.0.0.0/8"],
-                "IndexConfigs": {},
-                "Mirrors": None,
-            },
-            "NCPU": os.cpu_count() or 1,
-            "MemTotal": os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"),
-            "GenericResources": None,
-            "DockerRootDir": str(self._config.data_root),
-            "HttpProxy": "",
-            "HttpsProxy": "",
-            "NoProxy": "",
-            "Name": socket.gethostname(),
-            "Labels": [],
-            "ExperimentalBuild": False,
-            "ServerVersion": __version__,
-            "Runtimes": {
-                name: {"path": rt.path, **({"runtimeArgs": list(rt.args)} if rt.args else {})}
-                for name, rt in self._config.runtimes.items()
-            },
-            "DefaultRuntime": self._config.default_runtime,
-            "Swarm": {
-                "NodeID": "",
-                "NodeAddr": "",
-                "LocalNodeState": "inactive",
-                "ControlAvailable": False,
-                "Error": "",
-                "RemoteManagers": None,
-            },
-            "LiveRestoreEnabled": True,
-            "Isolation": "",
-            "InitBinary": self._config.init_path,
-            "ContainerdCommit": {"ID": "", "Expected": ""},
-            "RuncCommit": {"ID": "", "Expected": ""},
-            "InitCommit": {"ID": "", "Expected": ""},
-            "SecurityOptions": ["name=seccomp,profile=builtin"],
-            "Warnings": list(self._warnings),
-            "ProductLicense": "",
-            "Pier": {"Python": sys.version.split()[0]},
-        }
+    async def info(self) -> InfoFacts:
+        config = self._config
+        return InfoFacts(
+            id=self._id,
+            name=socket.gethostname(),
+            containers=count(self._container_statuses()),
+            images=await self._image_count(),
+            server_version=__version__,
+            data_root=str(config.data_root),
+            debug=config.log_level == "debug",
+            open_fds=len(os.listdir("/proc/self/fd")),
+            system_time_nano=time.time_ns(),
+            cgroup_version="2" if detect_mode() is CgroupMode.V2 else "1",
+            kernel_version=os.uname().release,
+            operating_system=_os_name(),
+            architecture=platform.machine(),
+            ncpu=os.cpu_count() or 1,
+            mem_total=os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"),
+            runtimes=tuple(
+                RuntimeFacts(name=name, path=rt.path, args=tuple(rt.args))
+                for name, rt in config.runtimes.items()
+            ),
+            default_runtime=config.default_runtime,
+            init_binary=config.init_path,
+            warnings=self._warnings,
+        )

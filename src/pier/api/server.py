@@ -48,9 +48,7 @@ async def _errors(
             _check_version(version)
         return await handler(request)
     except PierError as exc:
-        if exc.status >= 500:
-            log.error("%s %s: %s", request.method, request.path, exc)
-        return json_response({"message": exc.message}, status=exc.status)
+        return error_response(request, exc)
     except web.HTTPNotFound:
         return json_response({"message": "page not found"}, status=404)
     except web.HTTPMethodNotAllowed:
@@ -63,6 +61,16 @@ async def _errors(
     except Exception as exc:
         log.exception("%s %s failed", request.method, request.path)
         return json_response({"message": str(exc) or type(exc).__name__}, status=500)
+
+
+def error_response(request: web.Request, exc: PierError) -> web.Response:
+    """Docker's answer to a failure: its class's status and `{"message": ...}`; a 304
+    (start of a running container, stop of a stopped one) has no body at all."""
+    if exc.status == 304:
+        return web.Response(status=304)
+    if exc.status >= 500:
+        log.error("%s %s: %s", request.method, request.path, exc)
+    return json_response({"message": exc.message}, status=exc.status)
 
 
 def _check_version(version: str) -> None:

@@ -3,21 +3,30 @@
 from __future__ import annotations
 
 import json
+from collections.abc import AsyncIterator
 from typing import Any, Protocol
 
 from aiohttp import web
 
 from pier import API_VERSION
 from pier.api.routing import Route, json_response, query_filters, query_time
-from pier.events import Event, EventBus
+from pier.api.wire.system import render_info, render_version
+from pier.events import Event
+from pier.system import InfoFacts, VersionFacts
 
 
 class System(Protocol):
-    def version(self) -> dict[str, Any]: ...
-    async def info(self) -> dict[str, Any]: ...
+    def version(self) -> VersionFacts: ...
+    async def info(self) -> InfoFacts: ...
 
 
-def routes(system: System, events: EventBus) -> list[Route]:
+class EventSource(Protocol):
+    def subscribe(
+        self, *, since_nano: int | None = None, until_nano: int | None = None
+    ) -> AsyncIterator[Event]: ...
+
+
+def routes(system: System, events: EventSource) -> list[Route]:
     async def ping(request: web.Request) -> web.StreamResponse:
         response = web.Response(
             text="" if request.method == "HEAD" else "OK", content_type="text/plain"
@@ -35,10 +44,10 @@ def routes(system: System, events: EventBus) -> list[Route]:
         return response
 
     async def version(request: web.Request) -> web.StreamResponse:
-        return json_response(system.version())
+        return json_response(render_version(system.version()))
 
     async def info(request: web.Request) -> web.StreamResponse:
-        return json_response(await system.info())
+        return json_response(render_info(await system.info()))
 
     async def stream_events(request: web.Request) -> web.StreamResponse:
         since = query_time(request, "since")
