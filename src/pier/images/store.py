@@ -1,13 +1,15 @@
-"""The image, tag and layer records in pier.db (tables `img_*`).
+"""The image, tag, manifest and layer records in pier.db (tables `img_*`).
 
 Layers are keyed by ChainID and shared by every image whose stack contains them;
 `img_image_layers` lists each image's stack, so a layer is unused exactly when no row
-there names it.
+there names it. An image's *references* are its tags (`repo:tag`) and its manifests
+(`repo@sha256:...`, shown as RepoDigests), both stored with normalised repository names.
 """
 
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from pier.metadata import Database
@@ -28,6 +30,14 @@ CREATE TABLE IF NOT EXISTS img_tags (
     seq           INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS img_tags_image ON img_tags(image_id);
+CREATE TABLE IF NOT EXISTS img_manifests (
+    repository TEXT NOT NULL,
+    digest     TEXT NOT NULL,
+    image_id   TEXT NOT NULL REFERENCES img_images(id),
+    seq        INTEGER NOT NULL,
+    PRIMARY KEY (repository, digest)
+);
+CREATE INDEX IF NOT EXISTS img_manifests_image ON img_manifests(image_id);
 CREATE TABLE IF NOT EXISTS img_layers (
     chain_id     TEXT PRIMARY KEY,
     diff_id      TEXT NOT NULL,
@@ -71,6 +81,27 @@ class TagRow:
     ref: str  # normalised, e.g. docker.io/library/busybox:latest
     image_id: str
     last_tag_time: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ManifestRow:
+    """A manifest that resolves to an image: what `docker pull repo@digest` fetched."""
+
+    repository: str  # normalised, e.g. docker.io/library/busybox
+    digest: str  # the manifest's digest
+    image_id: str
+
+    @property
+    def ref(self) -> str:
+        return f"{self.repository}@{self.digest}"
+
+
+def _tag(row: sqlite3.Row) -> TagRow:
+    return TagRow(ref=row["ref"], image_id=row["image_id"], last_tag_time=row["last_tag_time"])
+
+
+def _manifest(row: sqlite3.Row) -> ManifestRow:
+    return ManifestRow(repository=row["repository"], digest=row["digest"], image_id=row["image_id"])
 
 
 def _image(row: sqlite3.Row) -> ImageRow:
@@ -118,24 +149,44 @@ class ImageStore:
             )
         ]
 
-    def add_image(self, image: ImageRow, chain_ids: list[str]) -> None:
-        """Record an image (idempotent: an identical config is the same image)."""
+    def add_image(
+        self,
+        image: ImageRow,
+        chain_ids: list[str],
+        *,
+        tags: Sequence[str] = (),
+        manifests: Sequence[ManifestRow] = (),
+        when: str = "",
+    ) -> None:
+        """Record an image with the tags and manifests that point to it, in one transaction
+        (an identical config is the same image: recording it again only adds references)."""
         with self._db.transaction() as conn:
-            if conn.execute("SELECT 1 FROM img_images WHERE id = ?", (image.id,)).fetchone():
-                return
-            conn.execute(
-                "INSERT INTO img_images (id, created, size, parent, chain_id, added) "
-                "VALUES (?,?,?,?,?,?)",
-                (image.id, image.created, image.size, image.parent, image.chain_id, image.added),
-            )
-            conn.executemany(
-                "INSERT INTO img_image_layers (image_id, position, chain_id) VALUES (?,?,?)",
-                [(image.id, i, c) for i, c in enumerate(chain_ids)],
-            )
+            if not conn.execute("SELECT 1 FROM img_images WHERE id = ?", (image.id,)).fetchone():
+                conn.execute(
+                    "INSERT INTO img_images (id, created, size, parent, chain_id, added) "
+                    "VALUES (?,?,?,?,?,?)",
+                    (
+                        image.id,
+                        image.created,
+                        image.size,
+                        image.parent,
+                        image.chain_id,
+                        image.added,
+                    ),
+                )
+                conn.executemany(
+                    "INSERT INTO img_image_layers (image_id, position, chain_id) VALUES (?,?,?)",
+                    [(image.id, i, c) for i, c in enumerate(chain_ids)],
+                )
+            for ref in tags:
+                _set_tag(conn, ref, image.id, when)
+            for m in manifests:
+                _set_manifest(conn, m.repository, m.digest, image.id)
 
     def delete_image(self, image_id: str) -> None:
         with self._db.transaction() as conn:
             conn.execute("DELETE FROM img_tags WHERE image_id = ?", (image_id,))
+            conn.execute("DELETE FROM img_manifests WHERE image_id = ?", (image_id,))
             conn.execute("DELETE FROM img_image_layers WHERE image_id = ?", (image_id,))
             conn.execute("DELETE FROM img_images WHERE id = ?", (image_id,))
 
@@ -148,14 +199,11 @@ class ImageStore:
     # -- tags --------------------------------------------------------------------------
 
     def tags(self) -> list[TagRow]:
-        return [
-            TagRow(ref=r["ref"], image_id=r["image_id"], last_tag_time=r["last_tag_time"])
-            for r in self._db.query("SELECT * FROM img_tags ORDER BY seq")
-        ]
+        return [_tag(r) for r in self._db.query("SELECT * FROM img_tags ORDER BY seq")]
 
     def tags_of(self, image_id: str) -> list[TagRow]:
         return [
-            TagRow(ref=r["ref"], image_id=r["image_id"], last_tag_time=r["last_tag_time"])
+            _tag(r)
             for r in self._db.query(
                 "SELECT * FROM img_tags WHERE image_id = ? ORDER BY seq", (image_id,)
             )
@@ -167,16 +215,43 @@ class ImageStore:
 
     def set_tag(self, ref: str, image_id: str, when: str) -> None:
         with self._db.transaction() as conn:
-            seq = conn.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM img_tags").fetchone()[0]
-            conn.execute(
-                "INSERT OR REPLACE INTO img_tags (ref, image_id, last_tag_time, seq) "
-                "VALUES (?,?,?,?)",
-                (ref, image_id, when, seq),
-            )
+            _set_tag(conn, ref, image_id, when)
 
     def delete_tag(self, ref: str) -> bool:
         with self._db.transaction() as conn:
             cur = conn.execute("DELETE FROM img_tags WHERE ref = ?", (ref,))
+            return cur.rowcount > 0
+
+    # -- manifests ---------------------------------------------------------------------
+
+    def manifests(self) -> list[ManifestRow]:
+        return [_manifest(r) for r in self._db.query("SELECT * FROM img_manifests ORDER BY seq")]
+
+    def manifests_of(self, image_id: str) -> list[ManifestRow]:
+        return [
+            _manifest(r)
+            for r in self._db.query(
+                "SELECT * FROM img_manifests WHERE image_id = ? ORDER BY seq", (image_id,)
+            )
+        ]
+
+    def manifest_target(self, repository: str, digest: str) -> str | None:
+        rows = self._db.query(
+            "SELECT image_id FROM img_manifests WHERE repository = ? AND digest = ?",
+            (repository, digest),
+        )
+        return str(rows[0]["image_id"]) if rows else None
+
+    def add_manifest(self, repository: str, digest: str, image_id: str) -> None:
+        with self._db.transaction() as conn:
+            _set_manifest(conn, repository, digest, image_id)
+
+    def delete_manifest(self, repository: str, digest: str) -> bool:
+        with self._db.transaction() as conn:
+            cur = conn.execute(
+                "DELETE FROM img_manifests WHERE repository = ? AND digest = ?",
+                (repository, digest),
+            )
             return cur.rowcount > 0
 
     # -- layers ------------------------------------------------------------------------
@@ -236,3 +311,20 @@ class ImageStore:
     def delete_layer(self, chain_id: str) -> None:
         with self._db.transaction() as conn:
             conn.execute("DELETE FROM img_layers WHERE chain_id = ?", (chain_id,))
+
+
+def _set_tag(conn: sqlite3.Connection, ref: str, image_id: str, when: str) -> None:
+    # seq keeps tags in the order they were made, the order Docker lists them in.
+    seq = conn.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM img_tags").fetchone()[0]
+    conn.execute(
+        "INSERT OR REPLACE INTO img_tags (ref, image_id, last_tag_time, seq) VALUES (?,?,?,?)",
+        (ref, image_id, when, seq),
+    )
+
+
+def _set_manifest(conn: sqlite3.Connection, repository: str, digest: str, image_id: str) -> None:
+    seq = conn.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM img_manifests").fetchone()[0]
+    conn.execute(
+        "INSERT OR REPLACE INTO img_manifests (repository, digest, image_id, seq) VALUES (?,?,?,?)",
+        (repository, digest, image_id, seq),
+    )

@@ -16,7 +16,7 @@ from aiohttp import web
 from pier.api.routing import Route, api_version, json_response, query_bool, query_filters
 from pier.api.wire import images as wire
 from pier.errors import InvalidParameter, NotFound, NotImplementedByPier
-from pier.images.service import HistoryItem, ImageRecord
+from pier.images.model import HistoryItem, ImageRecord
 from pier.oci import reference as refs
 
 _CHUNK = 1 << 20

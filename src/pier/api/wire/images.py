@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from pier import API_VERSION, timefmt
-from pier.images.service import HistoryItem, ImageRecord
+from pier.images.model import HistoryItem, ImageRecord
 from pier.oci.image import ImageConfig
 
 

@@ -1,0 +1,238 @@
+"""The catalog: finding images and describing them (records, list filters, history).
+
+Blocking code, called from worker threads by the service facade. Lookups follow
+moby's GetImage: a full ID, a reference (a tag, or a repository and manifest digest),
+then a unique ID prefix.
+"""
+
+from __future__ import annotations
+
+import builtins
+import fnmatch
+from collections.abc import Mapping, Sequence
+
+from pier import timefmt
+from pier.content.store import ContentStore
+from pier.errors import InvalidParameter, NoSuchImage
+from pier.images.model import HistoryItem, ImageEvent, ImageRecord, ImageUsers
+from pier.images.store import ImageRow, ImageStore
+from pier.oci import digest as dg
+from pier.oci import reference as refs
+from pier.oci.image import ImageSpec
+
+_LIST_FILTERS = frozenset({"reference", "dangling", "label", "before", "since"})
+
+
+class Catalog:
+    def __init__(self, *, store: ImageStore, content: ContentStore, image_users: ImageUsers):
+        self._store = store
+        self._content = content
+        self._users = image_users
+        # Configs are immutable, so parsed ones are kept until their image is deleted.
+        self._specs: dict[str, ImageSpec] = {}
+
+    # -- configs -----------------------------------------------------------------------
+
+    def spec(self, image_id: str) -> ImageSpec:
+        spec = self._specs.get(image_id)
+        if spec is None:
+            spec = ImageSpec.from_bytes(self.config_bytes(image_id))
+            self._specs[image_id] = spec
+        return spec
+
+    def config_bytes(self, image_id: str) -> bytes:
+        with self._content.open(image_id) as f:
+            return f.read()
+
+    def forget(self, image_id: str) -> None:
+        self._specs.pop(image_id, None)
+
+    def event(self, action: str, image_id: str, name: str) -> ImageEvent:
+        """An event for an image that still exists, carrying its labels (LogImageEvent)."""
+        return ImageEvent(
+            action=action, image_id=image_id, name=name, labels=self.spec(image_id).config.labels
+        )
+
+    # -- lookups -----------------------------------------------------------------------
+
+    def resolve_id(self, ref: str) -> str:
+        if dg.is_hex_id(ref):
+            ref_id = "sha256:" + ref
+            if self._store.get(ref_id):
+                return ref_id
+            raise NoSuchImage(ref_id)
+        if dg.is_digest(ref):
+            if self._store.get(ref):
+                return ref
+            raise NoSuchImage(ref)
+        named = refs.parse_normalized(ref)
+        if named.digest:
+            # A tag given with a digest is ignored: the digest decides (moby's refstore).
+            target = self._store.manifest_target(named.name, named.digest)
+            if target is not None:
+                return target
+        else:
+            target = self._store.tag_target(str(named.with_default_tag()))
+            if target is not None:
+                return target
+        prefix = ref.removeprefix("sha256:")
+        if prefix and all(c in "0123456789abcdef" for c in prefix):
+            found = self._store.search_prefix(prefix)
+            if len(found) == 1:
+                return found[0]
+        raise NoSuchImage(named.with_default_tag().familiar())
+
+    def references(self, image_id: str) -> builtins.list[str]:
+        """The image's normalised references: tags in the order made, then digests."""
+        return [t.ref for t in self._store.tags_of(image_id)] + [
+            m.ref for m in self._store.manifests_of(image_id)
+        ]
+
+    def get(self, ref: str) -> ImageRecord:
+        image_id = self.resolve_id(ref)
+        row = self._store.get(image_id)
+        if row is None:
+            raise NoSuchImage(ref)
+        return self.record(row)
+
+    def record(
+        self,
+        row: ImageRow,
+        tags: Sequence[tuple[str, str]] | None = None,
+        digests: Sequence[str] | None = None,
+    ) -> ImageRecord:
+        """The record of a stored image; `tags` ((ref, last tag time)) and `digests`
+        (normalised `repo@digest`) are looked up unless given."""
+        spec = self.spec(row.id)
+        if tags is None:
+            tags = [(t.ref, t.last_tag_time) for t in self._store.tags_of(row.id)]
+        if digests is None:
+            digests = [m.ref for m in self._store.manifests_of(row.id)]
+        return ImageRecord(
+            id=row.id,
+            repo_tags=tuple(refs.familiar(ref) for ref, _ in tags),
+            repo_digests=tuple(refs.familiar(ref) for ref in digests),
+            parent=row.parent,
+            created=spec.created or row.created,
+            size=row.size,
+            config=spec.config,
+            architecture=spec.architecture,
+            os=spec.os,
+            variant=spec.variant,
+            author=spec.author,
+            comment=spec.comment,
+            docker_version=spec.docker_version,
+            diff_ids=spec.diff_ids,
+            chain_id=row.chain_id,
+            history=spec.history,
+            last_tag_time=max((when for _, when in tags), default=""),
+            containers=len(self._users(row.id)),
+        )
+
+    # -- listing -----------------------------------------------------------------------
+
+    def list(self, all: bool, filters: Mapping[str, Sequence[str]]) -> builtins.list[ImageRecord]:
+        for key in filters:
+            if key not in _LIST_FILTERS:
+                raise InvalidParameter(f"invalid filter '{key}'")
+        dangling = _dangling_filter(filters.get("dangling", ()))
+        before = [timefmt.parse_seconds(self.get(v).created) for v in filters.get("before", ())]
+        since = [timefmt.parse_seconds(self.get(v).created) for v in filters.get("since", ())]
+        tags_by_image: dict[str, builtins.list[tuple[str, str]]] = {}
+        for t in self._store.tags():
+            tags_by_image.setdefault(t.image_id, []).append((t.ref, t.last_tag_time))
+        digests_by_image: dict[str, builtins.list[str]] = {}
+        for m in self._store.manifests():
+            digests_by_image.setdefault(m.image_id, []).append(m.ref)
+        rows = self._store.images()
+        parents = {r.parent for r in rows if r.parent}
+
+        out: builtins.list[ImageRecord] = []
+        for row in rows:
+            tags = tags_by_image.get(row.id, [])
+            digests = digests_by_image.get(row.id, [])
+            referenced = bool(tags or digests)
+            if not all and not referenced and row.id in parents:
+                continue  # an intermediate image, shown with -a only
+            if dangling is not None and dangling == referenced:
+                continue
+            rec = self.record(row, tags, digests)
+            created = timefmt.parse_seconds(rec.created)
+            if any(created >= b for b in before) or any(created <= s for s in since):
+                continue
+            if not _labels_match(rec.config.labels, filters.get("label", ())):
+                continue
+            if "reference" in filters and not _reference_match(
+                [ref for ref, _ in tags] + digests, filters["reference"]
+            ):
+                continue
+            out.append(rec)
+        out.sort(key=lambda r: timefmt.parse_seconds(r.created), reverse=True)
+        return out
+
+    def history(self, ref: str) -> builtins.list[HistoryItem]:
+        rec = self.get(ref)
+        sizes = [layer.size for layer in self._store.image_layers(rec.id)]
+        items: builtins.list[HistoryItem] = []
+        layer_index = 0
+        for entry in rec.history:
+            size = 0
+            if not entry.empty_layer:
+                size = sizes[layer_index] if layer_index < len(sizes) else 0
+                layer_index += 1
+            items.append(
+                HistoryItem(
+                    id="<missing>",
+                    created=entry.created,
+                    created_by=entry.created_by,
+                    tags=(),
+                    size=size,
+                    comment=entry.comment,
+                )
+            )
+        items.reverse()
+        if items:
+            top = items[0]
+            items[0] = HistoryItem(
+                id=rec.id,
+                created=top.created,
+                created_by=top.created_by,
+                tags=rec.repo_tags,
+                size=top.size,
+                comment=top.comment,
+            )
+        return items
+
+
+def _dangling_filter(values: Sequence[str]) -> bool | None:
+    dangling: bool | None = None
+    for value in values:
+        if value.lower() in ("true", "1"):
+            dangling = True
+        elif value.lower() in ("false", "0"):
+            dangling = False
+        else:
+            raise InvalidParameter(f"Invalid filter 'dangling={value}'")
+    return dangling
+
+
+def _labels_match(labels: Mapping[str, str], wanted: Sequence[str]) -> bool:
+    for item in wanted:
+        key, sep, value = item.partition("=")
+        if key not in labels:
+            return False
+        if sep and labels[key] != value:
+            return False
+    return True
+
+
+def _reference_match(references: Sequence[str], patterns: Sequence[str]) -> bool:
+    # distribution's FamiliarMatch: the pattern may match the familiar name or the whole
+    # familiar reference.
+    for ref in references:
+        parsed = refs.parse(ref)
+        for pattern in patterns:
+            for candidate in (parsed.familiar_name, parsed.familiar()):
+                if fnmatch.fnmatchcase(candidate, pattern):
+                    return True
+    return False
