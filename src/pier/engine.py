@@ -60,6 +60,7 @@ class Engine:
             snapshotter=OverlaySnapshotter(root=config.data_root / "snapshots", db=self.db),
             image_users=self.store.users_of_image,
             running_image_users=self._running_users_of_image,
+            events=self.events,
         )
         self.runtime = ConmonRuntime(
             exec_root=config.exec_root,
