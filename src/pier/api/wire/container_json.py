@@ -1,0 +1,281 @@
+"""Docker's container JSON from Pier's container records: inspect
+(ContainerInspectResponse), list (ContainerSummary) and the human status, in the shapes
+of moby's v1.47 swagger and what dockerd returns for the same container.
+
+Go's encoding/json decides many details clients see: a nil slice or map is `null`, an
+`omitempty` field is absent when zero. Comments name the dockerd field where it matters.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from pier.containers.model import Container, ContainerConfig, HostConfig, Status
+from pier.humanize import human_duration, parse_time, since
+
+_ZERO_TIME = "0001-01-01T00:00:00Z"
+
+
+def status_text(c: Container, now: datetime | None = None) -> str:
+    """Docker's human `Status` (container.State.String())."""
+    s = c.state
+    now = now or datetime.now(UTC)
+    if s.status == Status.RUNNING or s.status == Status.PAUSED:
+        text = "Up " + human_duration(since(s.started_at, now))
+        return text + " (Paused)" if s.status == Status.PAUSED else text
+    if s.status == Status.RESTARTING:
+        return f"Restarting ({s.exit_code}) {human_duration(since(s.finished_at, now))} ago"
+    if s.status == Status.REMOVING:
+        return "Removal In Progress"
+    if s.status == Status.DEAD:
+        return "Dead"
+    if s.started_at == _ZERO_TIME:
+        return "Created"
+    return f"Exited ({s.exit_code}) {human_duration(since(s.finished_at, now))} ago"
+
+
+def _unix(ts: str) -> int:
+    return int(parse_time(ts).timestamp())
+
+
+def _network_name(c: Container) -> str:
+    mode = c.host_config.network_mode or "none"
+    return mode
+
+
+def _networks(c: Container) -> dict[str, Any]:
+    name = _network_name(c)
+    if name.startswith("container:"):
+        return {}
+    return {
+        name: {
+            "IPAMConfig": None,
+            "Links": None,
+            "Aliases": None,
+            "MacAddress": "",
+            "NetworkID": "",
+            "EndpointID": "",
+            "Gateway": "",
+            "IPAddress": "",
+            "IPPrefixLen": 0,
+            "IPv6Gateway": "",
+            "GlobalIPv6Address": "",
+            "GlobalIPv6PrefixLen": 0,
+            "DriverOpts": None,
+            "DNSNames": None,
+        }
+    }
+
+
+def _command(c: Container) -> str:
+    """moby's list Command: arguments with a space are single-quoted."""
+    args = [f"'{a}'" if " " in a else a for a in c.args]
+    return " ".join((c.path, *args)) if args else c.path
+
+
+def render_summary(
+    c: Container, *, size_rw: int | None = None, size_root: int | None = None
+) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "Id": c.id,
+        "Names": ["/" + c.name],
+        "Image": c.config.image,
+        "ImageID": c.image_id,
+        "Command": _command(c),
+        "Created": _unix(c.created),
+        "Ports": [],
+        "Labels": dict(c.config.labels),
+        "State": c.state.status.value,
+        "Status": status_text(c),
+        "HostConfig": {"NetworkMode": c.host_config.network_mode or "none"},
+        "NetworkSettings": {"Networks": _networks(c)},
+        "Mounts": [],
+    }
+    if size_rw is not None:
+        out["SizeRw"] = size_rw
+        out["SizeRootFs"] = size_root if size_root is not None else size_rw
+    return out
+
+
+def render_config(c: ContainerConfig) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "Hostname": c.hostname,
+        "Domainname": c.domainname,
+        "User": c.user,
+        "AttachStdin": c.attach_stdin,
+        "AttachStdout": c.attach_stdout,
+        "AttachStderr": c.attach_stderr,
+        "Tty": c.tty,
+        "OpenStdin": c.open_stdin,
+        "StdinOnce": c.stdin_once,
+        "Env": list(c.env),
+        "Cmd": None if c.cmd is None else list(c.cmd),
+        "Image": c.image,
+        "Volumes": {v: {} for v in c.volumes} or None,
+        "WorkingDir": c.working_dir,
+        "Entrypoint": None if c.entrypoint is None else list(c.entrypoint),
+        "OnBuild": list(c.on_build) or None,
+        "Labels": dict(c.labels),
+    }
+    if c.exposed_ports:
+        out["ExposedPorts"] = {p: {} for p in c.exposed_ports}
+    if c.healthcheck is not None:
+        out["Healthcheck"] = dict(c.healthcheck)
+    if c.stop_signal:
+        out["StopSignal"] = c.stop_signal
+    if c.stop_timeout is not None:
+        out["StopTimeout"] = c.stop_timeout
+    if c.shell is not None:
+        out["Shell"] = list(c.shell)
+    if c.args_escaped:
+        out["ArgsEscaped"] = True
+    return out
+
+
+def render_host_config(h: HostConfig) -> dict[str, Any]:
+    return {
+        "Binds": list(h.binds) or None,
+        "ContainerIDFile": "",
+        "LogConfig": {"Type": h.log_type, "Config": dict(h.log_opts)},
+        "NetworkMode": h.network_mode or "none",
+        "PortBindings": {},
+        "RestartPolicy": {
+            "Name": h.restart_policy.name,
+            "MaximumRetryCount": h.restart_policy.maximum_retry_count,
+        },
+        "AutoRemove": h.auto_remove,
+        "VolumeDriver": "",
+        "VolumesFrom": None,
+        "ConsoleSize": list(h.console_size),
+        "CapAdd": list(h.cap_add) or None,
+        "CapDrop": list(h.cap_drop) or None,
+        "CgroupnsMode": "host",
+        "Dns": list(h.dns),
+        "DnsOptions": list(h.dns_options),
+        "DnsSearch": list(h.dns_search),
+        "ExtraHosts": list(h.extra_hosts) or None,
+        "GroupAdd": list(h.group_add) or None,
+        "IpcMode": h.ipc_mode or "private",
+        "Cgroup": "",
+        "Links": None,
+        "OomScoreAdj": h.oom_score_adj,
+        "PidMode": h.pid_mode,
+        "Privileged": h.privileged,
+        "PublishAllPorts": False,
+        "ReadonlyRootfs": h.readonly_rootfs,
+        "SecurityOpt": list(h.security_opt) or None,
+        "UTSMode": h.uts_mode,
+        "UsernsMode": "",
+        "ShmSize": h.shm_size or 67108864,
+        "Runtime": h.runtime,
+        "Isolation": "",
+        "CpuShares": h.cpu_shares,
+        "Memory": h.memory,
+        "NanoCpus": h.nano_cpus,
+        "CgroupParent": h.cgroup_parent,
+        "BlkioWeight": 0,
+        "BlkioWeightDevice": [],
+        "BlkioDeviceReadBps": [],
+        "BlkioDeviceWriteBps": [],
+        "BlkioDeviceReadIOps": [],
+        "BlkioDeviceWriteIOps": [],
+        "CpuPeriod": h.cpu_period,
+        "CpuQuota": h.cpu_quota,
+        "CpuRealtimePeriod": 0,
+        "CpuRealtimeRuntime": 0,
+        "CpusetCpus": h.cpuset_cpus,
+        "CpusetMems": "",
+        "Devices": [],
+        "DeviceCgroupRules": None,
+        "DeviceRequests": None,
+        "MemoryReservation": 0,
+        "MemorySwap": h.memory_swap,
+        "MemorySwappiness": None,
+        "OomKillDisable": None,
+        "PidsLimit": h.pids_limit,
+        "Ulimits": [{"Name": u.name, "Soft": u.soft, "Hard": u.hard} for u in h.ulimits],
+        "CpuCount": 0,
+        "CpuPercent": 0,
+        "IOMaximumIOps": 0,
+        "IOMaximumBandwidth": 0,
+        "Init": h.init,
+        "MaskedPaths": [],
+        "ReadonlyPaths": [],
+        "Sysctls": dict(h.sysctls) or None,
+    }
+
+
+def render_inspect(
+    c: Container,
+    *,
+    container_dir: str,
+    log_path: str,
+    size_rw: int | None = None,
+    exec_ids: Sequence[str] = (),
+) -> dict[str, Any]:
+    s = c.state
+    out: dict[str, Any] = {
+        "Id": c.id,
+        "Created": c.created,
+        "Path": c.path,
+        "Args": list(c.args),
+        "State": {
+            "Status": s.status.value,
+            "Running": s.status in (Status.RUNNING, Status.PAUSED),
+            "Paused": s.status == Status.PAUSED,
+            "Restarting": s.status == Status.RESTARTING,
+            "OOMKilled": s.oom_killed,
+            "Dead": s.status == Status.DEAD,
+            "Pid": s.pid,
+            "ExitCode": s.exit_code,
+            "Error": s.error,
+            "StartedAt": s.started_at,
+            "FinishedAt": s.finished_at,
+        },
+        "Image": c.image_id,
+        "ResolvConfPath": f"{container_dir}/resolv.conf",
+        "HostnamePath": f"{container_dir}/hostname",
+        "HostsPath": f"{container_dir}/hosts",
+        "LogPath": log_path,
+        "Name": "/" + c.name,
+        "RestartCount": c.restart_count,
+        "Driver": "overlay2",
+        "Platform": "linux",
+        "MountLabel": "",
+        "ProcessLabel": "",
+        "AppArmorProfile": "",
+        "ExecIDs": list(exec_ids) or None,
+        "HostConfig": render_host_config(c.host_config),
+        "GraphDriver": {
+            "Name": "overlay2",
+            "Data": {"MergedDir": f"{container_dir}/rootfs"},
+        },
+        "Mounts": [],
+        "Config": render_config(c.config),
+        "NetworkSettings": {
+            "Bridge": "",
+            "SandboxID": "",
+            "SandboxKey": "",
+            "Ports": {},
+            "HairpinMode": False,
+            "LinkLocalIPv6Address": "",
+            "LinkLocalIPv6PrefixLen": 0,
+            "SecondaryIPAddresses": None,
+            "SecondaryIPv6Addresses": None,
+            "EndpointID": "",
+            "Gateway": "",
+            "GlobalIPv6Address": "",
+            "GlobalIPv6PrefixLen": 0,
+            "IPAddress": "",
+            "IPPrefixLen": 0,
+            "IPv6Gateway": "",
+            "MacAddress": "",
+            "Networks": _networks(c),
+        },
+    }
+    if size_rw is not None:
+        out["SizeRw"] = size_rw
+        out["SizeRootFs"] = size_rw
+    return out
