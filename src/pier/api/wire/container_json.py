@@ -14,6 +14,8 @@ from typing import Any
 
 from pier.containers.model import Container, ContainerConfig, HostConfig, Status
 from pier.humanize import human_duration, parse_time, since
+from pier.runtime.cgroups import CgroupMode, detect_mode
+from pier.runtime.spec import MASKED_PATHS, READONLY_PATHS
 
 _ZERO_TIME = "0001-01-01T00:00:00Z"
 
@@ -134,8 +136,22 @@ def render_config(c: ContainerConfig) -> dict[str, Any]:
     return out
 
 
-def render_host_config(h: HostConfig) -> dict[str, Any]:
-    return {
+def _system_paths(h: HostConfig, default: tuple[str, ...]) -> list[str] | None:
+    """MaskedPaths/ReadonlyPaths as dockerd stores them at create: the defaults, none
+    (null) for a privileged container, [] with `systempaths=unconfined`."""
+    if h.privileged:
+        return None
+    if "systempaths=unconfined" in h.security_opt:
+        return []
+    return list(default)
+
+
+def render_host_config(h: HostConfig, *, cgroup_v2: bool | None = None) -> dict[str, Any]:
+    """Every field dockerd 27 (API 1.47) returns for `docker create`, Pier's values where
+    it has them and Docker's defaults elsewhere. `cgroup_v2` None: ask this host."""
+    if cgroup_v2 is None:
+        cgroup_v2 = detect_mode() is CgroupMode.V2
+    out: dict[str, Any] = {
         "Binds": list(h.binds) or None,
         "ContainerIDFile": "",
         "LogConfig": {"Type": h.log_type, "Config": dict(h.log_opts)},
@@ -151,7 +167,9 @@ def render_host_config(h: HostConfig) -> dict[str, Any]:
         "ConsoleSize": list(h.console_size),
         "CapAdd": list(h.cap_add) or None,
         "CapDrop": list(h.cap_drop) or None,
-        "CgroupnsMode": "host",
+        # moby adaptContainerSettings: a cgroup namespace of its own on cgroup v2 (even
+        # privileged), the host's on v1; Pier's spec does the same.
+        "CgroupnsMode": "private" if cgroup_v2 else "host",
         "Dns": list(h.dns),
         "DnsOptions": list(h.dns_options),
         "DnsSearch": list(h.dns_search),
@@ -193,18 +211,23 @@ def render_host_config(h: HostConfig) -> dict[str, Any]:
         "MemoryReservation": 0,
         "MemorySwap": h.memory_swap,
         "MemorySwappiness": None,
-        "OomKillDisable": None,
+        # dockerd stores false when the client sent nothing (adaptContainerSettings).
+        "OomKillDisable": False,
         "PidsLimit": h.pids_limit,
         "Ulimits": [{"Name": u.name, "Soft": u.soft, "Hard": u.hard} for u in h.ulimits],
         "CpuCount": 0,
         "CpuPercent": 0,
         "IOMaximumIOps": 0,
         "IOMaximumBandwidth": 0,
-        "Init": h.init,
-        "MaskedPaths": [],
-        "ReadonlyPaths": [],
-        "Sysctls": dict(h.sysctls) or None,
+        "MaskedPaths": _system_paths(h, MASKED_PATHS),
+        "ReadonlyPaths": _system_paths(h, READONLY_PATHS),
     }
+    # omitempty in moby's HostConfig: absent rather than null when unset.
+    if h.sysctls:
+        out["Sysctls"] = dict(h.sysctls)
+    if h.init is not None:
+        out["Init"] = h.init
+    return out
 
 
 def render_inspect(
@@ -214,6 +237,7 @@ def render_inspect(
     log_path: str,
     size_rw: int | None = None,
     exec_ids: Sequence[str] = (),
+    cgroup_v2: bool | None = None,
 ) -> dict[str, Any]:
     s = c.state
     out: dict[str, Any] = {
@@ -247,7 +271,7 @@ def render_inspect(
         "ProcessLabel": "",
         "AppArmorProfile": "",
         "ExecIDs": list(exec_ids) or None,
-        "HostConfig": render_host_config(c.host_config),
+        "HostConfig": render_host_config(c.host_config, cgroup_v2=cgroup_v2),
         "GraphDriver": {
             "Name": "overlay2",
             "Data": {"MergedDir": f"{container_dir}/rootfs"},
