@@ -12,8 +12,8 @@ from __future__ import annotations
 import os
 import resource
 import stat
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from pathlib import Path
 from types import MappingProxyType
@@ -21,10 +21,15 @@ from typing import Any
 
 from pier.runtime import capabilities, seccomp
 
+# ProcessSpec, Resources and Ulimit are parts of a ContainerSpec: re-exported for callers.
+from pier.runtime.process import ProcessSpec as ProcessSpec
+from pier.runtime.process import Ulimit as Ulimit
+from pier.runtime.process import render_process, rlimits
+from pier.runtime.resources import Resources as Resources
+from pier.runtime.resources import render_resources
+
 OCI_VERSION = "1.0.2"
 INIT_PATH_IN_CONTAINER = "/sbin/docker-init"
-# What dockerd's containers get from its systemd unit (LimitNOFILE=infinity -> 1048576).
-DOCKER_NOFILE = 1048576
 
 MASKED_PATHS: tuple[str, ...] = (
     "/proc/acpi",
@@ -70,33 +75,11 @@ HOST = NamespaceSpec(mode=NamespaceMode.HOST)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class ProcessSpec:
-    args: tuple[str, ...]
-    env: tuple[str, ...] = ()
-    cwd: str = "/"
-    uid: int = 0
-    gid: int = 0
-    additional_gids: tuple[int, ...] = ()
-    terminal: bool = False
-    umask: int | None = None
-    # (height, width) of the terminal when it is made, so the first `stty size` is
-    # right without waiting for a resize.
-    console_size: tuple[int, int] | None = None
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
 class MountSpec:
     destination: str
     type: str
     source: str
     options: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Ulimit:
-    name: str  # Docker's name: "nofile", "nproc", ...
-    soft: int
-    hard: int
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -111,22 +94,6 @@ class DeviceSpec:
     uid: int = 0
     gid: int = 0
     permissions: str = "rwm"  # for the device cgroup
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Resources:
-    memory: int | None = None
-    memory_reservation: int | None = None
-    memory_swap: int | None = None
-    memory_swappiness: int | None = None
-    oom_kill_disable: bool | None = None
-    cpu_shares: int | None = None
-    cpu_quota: int | None = None
-    cpu_period: int | None = None
-    cpuset_cpus: str | None = None
-    cpuset_mems: str | None = None
-    pids_limit: int | None = None
-    blkio_weight: int | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -228,25 +195,6 @@ def host_devices(root: str = "/dev") -> tuple[DeviceSpec, ...]:
             )
     return tuple(found)
 
-
-_RLIMITS = {
-    "core": "RLIMIT_CORE",
-    "cpu": "RLIMIT_CPU",
-    "data": "RLIMIT_DATA",
-    "fsize": "RLIMIT_FSIZE",
-    "locks": "RLIMIT_LOCKS",
-    "memlock": "RLIMIT_MEMLOCK",
-    "msgqueue": "RLIMIT_MSGQUEUE",
-    "nice": "RLIMIT_NICE",
-    "nofile": "RLIMIT_NOFILE",
-    "nproc": "RLIMIT_NPROC",
-    "rss": "RLIMIT_RSS",
-    "rtprio": "RLIMIT_RTPRIO",
-    "rttime": "RLIMIT_RTTIME",
-    "sigpending": "RLIMIT_SIGPENDING",
-    "stack": "RLIMIT_STACK",
-    "as": "RLIMIT_AS",
-}
 
 # moby's default device cgroup: deny everything, allow zero, null, urandom, random,
 # tty and console, deny fuse (10:229) explicitly; the runtimes add ptmx and pts.
@@ -401,56 +349,6 @@ def _namespaces(spec: ContainerSpec, facts: HostFacts) -> list[dict[str, str]]:
     return out
 
 
-def _rlimits(spec: ContainerSpec, facts: HostFacts) -> list[dict[str, Any]]:
-    from pier.errors import InvalidParameter
-
-    limits: dict[str, dict[str, Any]] = {}
-    nofile = min(DOCKER_NOFILE, facts.nofile_hard)
-    limits["RLIMIT_NOFILE"] = {"type": "RLIMIT_NOFILE", "hard": nofile, "soft": nofile}
-    for u in spec.ulimits:
-        kind = _RLIMITS.get(u.name.lower())
-        if kind is None:
-            raise InvalidParameter(f"invalid ulimit type: {u.name}")
-        limits[kind] = {"type": kind, "hard": u.hard, "soft": u.soft}
-    return list(limits.values())
-
-
-def _resources(spec: ContainerSpec) -> dict[str, Any]:
-    r = spec.resources
-    out: dict[str, Any] = {}
-    memory: dict[str, Any] = {}
-    if r.memory:
-        memory["limit"] = r.memory
-    if r.memory_reservation:
-        memory["reservation"] = r.memory_reservation
-    if r.memory_swap:
-        memory["swap"] = r.memory_swap
-    if r.memory_swappiness is not None and r.memory_swappiness >= 0:
-        memory["swappiness"] = r.memory_swappiness
-    if r.oom_kill_disable is not None:
-        memory["disableOOMKiller"] = r.oom_kill_disable
-    if memory:
-        out["memory"] = memory
-    cpu: dict[str, Any] = {}
-    if r.cpu_shares:
-        cpu["shares"] = r.cpu_shares
-    if r.cpu_quota:
-        cpu["quota"] = r.cpu_quota
-    if r.cpu_period:
-        cpu["period"] = r.cpu_period
-    if r.cpuset_cpus:
-        cpu["cpus"] = r.cpuset_cpus
-    if r.cpuset_mems:
-        cpu["mems"] = r.cpuset_mems
-    if cpu:
-        out["cpu"] = cpu
-    if r.pids_limit is not None and r.pids_limit != 0:
-        out["pids"] = {"limit": r.pids_limit if r.pids_limit > 0 else -1}
-    if r.blkio_weight:
-        out["blockIO"] = {"weight": r.blkio_weight}
-    return out
-
-
 def _device_entry(d: DeviceSpec) -> dict[str, Any]:
     return {
         "path": d.path,
@@ -463,37 +361,51 @@ def _device_entry(d: DeviceSpec) -> dict[str, Any]:
     }
 
 
+def secure_process(
+    p: ProcessSpec,
+    *,
+    privileged: bool,
+    cap_add: Sequence[str],
+    cap_drop: Sequence[str],
+    no_new_privileges: bool,
+    ulimits: Sequence[Ulimit],
+    oom_score_adj: int | None,
+    facts: HostFacts,
+) -> ProcessSpec:
+    """`p` with the security settings of a container with these options (Docker's
+    rules: moby's TweakCapabilities, dockerd's rlimits)."""
+    caps = capabilities.resolve(
+        cap_add, cap_drop, privileged=privileged, available=facts.capabilities
+    )
+    return replace(
+        p,
+        capabilities=tuple(caps),
+        rlimits=rlimits(ulimits, facts.nofile_hard),
+        no_new_privileges=no_new_privileges,
+        oom_score_adj=oom_score_adj,
+    )
+
+
+def container_process(spec: ContainerSpec, facts: HostFacts) -> ProcessSpec:
+    """The container's own process (its init first, when it has one), resolved."""
+    p = spec.process
+    if spec.init_path and spec.pid.mode is NamespaceMode.PRIVATE:
+        p = replace(p, args=(INIT_PATH_IN_CONTAINER, "--", *p.args))
+    return secure_process(
+        p,
+        privileged=spec.privileged,
+        cap_add=spec.cap_add,
+        cap_drop=spec.cap_drop,
+        no_new_privileges=spec.no_new_privileges,
+        ulimits=spec.ulimits,
+        oom_score_adj=spec.oom_score_adj,
+        facts=facts,
+    )
+
+
 def build_config(spec: ContainerSpec, facts: HostFacts) -> dict[str, Any]:
     """The config.json document for `spec` on a host described by `facts`."""
-    caps = capabilities.resolve(
-        spec.cap_add,
-        spec.cap_drop,
-        privileged=spec.privileged,
-        available=facts.capabilities,
-    )
-    p = spec.process
-    args = list(p.args)
-    if spec.init_path and spec.pid.mode is NamespaceMode.PRIVATE:
-        args = [INIT_PATH_IN_CONTAINER, "--", *args]
-    user: dict[str, Any] = {"uid": p.uid, "gid": p.gid}
-    if p.additional_gids:
-        user["additionalGids"] = list(p.additional_gids)
-    if p.umask is not None:
-        user["umask"] = p.umask
-    process: dict[str, Any] = {
-        "terminal": p.terminal,
-        "user": user,
-        "args": args,
-        "env": list(p.env),
-        "cwd": p.cwd or "/",
-        "capabilities": {"bounding": caps, "effective": caps, "permitted": caps},
-        "rlimits": _rlimits(spec, facts),
-        "noNewPrivileges": spec.no_new_privileges,
-    }
-    if p.terminal and p.console_size and all(p.console_size):
-        process["consoleSize"] = {"height": p.console_size[0], "width": p.console_size[1]}
-    if spec.oom_score_adj is not None:
-        process["oomScoreAdj"] = spec.oom_score_adj
+    process = container_process(spec, facts)
 
     sysctl: dict[str, str] = {}
     if spec.network.mode is NamespaceMode.PRIVATE:
@@ -504,7 +416,7 @@ def build_config(spec: ContainerSpec, facts: HostFacts) -> dict[str, Any]:
             sysctl["net.ipv4.ip_unprivileged_port_start"] = "0"
     sysctl.update(spec.sysctls)
 
-    resources = _resources(spec)
+    resources = render_resources(spec.resources)
     if spec.privileged:
         devices = [_device_entry(d) for d in facts.host_devices]
         resources["devices"] = [{"allow": True, "access": "rwm"}]
@@ -536,11 +448,11 @@ def build_config(spec: ContainerSpec, facts: HostFacts) -> dict[str, Any]:
         linux["maskedPaths"] = [*MASKED_PATHS, *facts.masked_extra]
         linux["readonlyPaths"] = list(READONLY_PATHS)
     if not (spec.privileged or spec.seccomp_unconfined):
-        linux["seccomp"] = seccomp.render(caps)
+        linux["seccomp"] = seccomp.render(list(process.capabilities))
 
     config: dict[str, Any] = {
         "ociVersion": OCI_VERSION,
-        "process": process,
+        "process": render_process(process),
         "root": {"path": str(spec.rootfs), "readonly": spec.readonly_rootfs},
         "mounts": _mounts(spec),
         "linux": linux,

@@ -11,6 +11,8 @@ import pytest
 
 from pier.errors import InvalidParameter
 from pier.runtime.capabilities import DEFAULT_CAPABILITIES, KNOWN_CAPABILITIES
+from pier.runtime.process import render_process
+from pier.runtime.resources import render_resources
 from pier.runtime.spec import (
     HOST,
     ContainerSpec,
@@ -23,6 +25,8 @@ from pier.runtime.spec import (
     Resources,
     Ulimit,
     build_config,
+    container_process,
+    secure_process,
 )
 
 EMPTY: MappingProxyType[str, str] = MappingProxyType({})
@@ -278,3 +282,53 @@ def test_sysctls_and_annotations() -> None:
     )
     assert config["linux"]["sysctl"]["net.ipv4.ip_unprivileged_port_start"] == "1024"
     assert config["annotations"] == {"a": "b"}
+
+
+def test_one_renderer_for_a_container_and_its_execs() -> None:
+    spec = make(
+        cap_drop=("NET_RAW",),
+        no_new_privileges=True,
+        ulimits=(Ulimit(name="nproc", soft=5, hard=6),),
+        oom_score_adj=500,
+    )
+    container = container_process(spec, FACTS)
+    assert build_config(spec, FACTS)["process"] == render_process(container)
+    # An exec: another command, user and terminal, the container's privileges.
+    exec_p = secure_process(
+        ProcessSpec(args=("id",), uid=33, gid=33, terminal=True, console_size=(24, 80)),
+        privileged=False,
+        cap_add=(),
+        cap_drop=("NET_RAW",),
+        no_new_privileges=True,
+        ulimits=(Ulimit(name="nproc", soft=5, hard=6),),
+        oom_score_adj=500,
+        facts=FACTS,
+    )
+    rendered = render_process(exec_p)
+    for key in ("capabilities", "rlimits", "noNewPrivileges", "oomScoreAdj"):
+        assert rendered[key] == render_process(container)[key], key
+    assert "CAP_NET_RAW" not in rendered["capabilities"]["effective"]
+    assert rendered["consoleSize"] == {"height": 24, "width": 80}
+    assert rendered["user"] == {"uid": 33, "gid": 33}
+
+
+def test_process_labels_render_when_set() -> None:
+    p = ProcessSpec(args=("true",), apparmor_profile="docker-default", selinux_label="s0:c1")
+    rendered = render_process(p)
+    assert (rendered["apparmorProfile"], rendered["selinuxLabel"]) == ("docker-default", "s0:c1")
+    assert "apparmorProfile" not in render_process(ProcessSpec(args=("true",)))
+    # A console size is a terminal's only.
+    assert "consoleSize" not in render_process(ProcessSpec(args=("x",), console_size=(1, 2)))
+
+
+def test_update_resources_hold_only_what_is_set() -> None:
+    assert render_resources(Resources()) == {}
+    assert render_resources(Resources(memory=64 << 20, pids_limit=32, blkio_weight=300)) == {
+        "memory": {"limit": 64 << 20},
+        "pids": {"limit": 32},
+        "blockIO": {"weight": 300},
+    }
+    assert render_resources(Resources(pids_limit=-1, cpuset_mems="0")) == {
+        "pids": {"limit": -1},
+        "cpu": {"mems": "0"},
+    }

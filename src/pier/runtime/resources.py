@@ -1,0 +1,66 @@
+"""A container's cgroup limits, and their OCI `LinuxResources` form.
+
+The same rendering serves config.json at create and `<runtime> update --resources`
+on a running container; the runtimes leave a field they are not given unchanged.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Resources:
+    """Limits in Docker's terms and units. None (and 0, as in Docker's API) means
+    "not set": the default at create, unchanged at update."""
+
+    memory: int | None = None  # bytes
+    memory_reservation: int | None = None  # bytes (soft limit)
+    memory_swap: int | None = None  # memory + swap, bytes; -1 unlimited
+    memory_swappiness: int | None = None
+    oom_kill_disable: bool | None = None
+    cpu_shares: int | None = None
+    cpu_quota: int | None = None  # microseconds per period
+    cpu_period: int | None = None  # microseconds
+    cpuset_cpus: str | None = None  # "0-2,4"
+    cpuset_mems: str | None = None
+    pids_limit: int | None = None  # negative: unlimited
+    blkio_weight: int | None = None  # 10-1000
+
+
+def render_resources(r: Resources) -> dict[str, Any]:
+    """The OCI `linux.resources` object (without device rules), holding only what
+    is set."""
+    out: dict[str, Any] = {}
+    memory: dict[str, Any] = {}
+    if r.memory:
+        memory["limit"] = r.memory
+    if r.memory_reservation:
+        memory["reservation"] = r.memory_reservation
+    if r.memory_swap:
+        memory["swap"] = r.memory_swap
+    if r.memory_swappiness is not None and r.memory_swappiness >= 0:
+        memory["swappiness"] = r.memory_swappiness
+    if r.oom_kill_disable is not None:
+        memory["disableOOMKiller"] = r.oom_kill_disable
+    if memory:
+        out["memory"] = memory
+    cpu: dict[str, Any] = {}
+    if r.cpu_shares:
+        cpu["shares"] = r.cpu_shares
+    if r.cpu_quota:
+        cpu["quota"] = r.cpu_quota
+    if r.cpu_period:
+        cpu["period"] = r.cpu_period
+    if r.cpuset_cpus:
+        cpu["cpus"] = r.cpuset_cpus
+    if r.cpuset_mems:
+        cpu["mems"] = r.cpuset_mems
+    if cpu:
+        out["cpu"] = cpu
+    if r.pids_limit is not None and r.pids_limit != 0:
+        out["pids"] = {"limit": r.pids_limit if r.pids_limit > 0 else -1}
+    if r.blkio_weight:
+        out["blockIO"] = {"weight": r.blkio_weight}
+    return out
