@@ -19,6 +19,8 @@ from enum import StrEnum
 from pathlib import Path
 
 from pier.errors import SystemFailure
+from pier.runtime import cgroupstats
+from pier.runtime.cgroupstats import ContainerStats, HostUsage
 
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 
@@ -126,90 +128,41 @@ def fix_hybrid(mounts: CgroupMounts | None = None) -> list[str]:
     return held
 
 
-# -- stats -----------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class CgroupStats:
-    memory_usage: int | None = None  # bytes
-    memory_limit: int | None = None  # bytes; None = unlimited
-    memory_stat: dict[str, int] = field(default_factory=dict)
-    cpu_usage_ns: int | None = None
-    cpu_user_ns: int | None = None
-    cpu_system_ns: int | None = None
-    pids_current: int | None = None
-    pids_limit: int | None = None  # None = unlimited
-
-
-_UNLIMITED_V1 = 1 << 62  # v1 reports "no limit" as a huge page-rounded number
-
-
-def _read(path: Path) -> str | None:
-    try:
-        return path.read_text().strip()
-    except OSError:
-        return None
-
-
-def _int(path: Path) -> int | None:
-    raw = _read(path)
-    if raw is None or raw == "max":
-        return None
-    try:
-        return int(raw)
-    except ValueError:
-        return None
-
-
-def _kv(path: Path) -> dict[str, int]:
-    out: dict[str, int] = {}
-    for line in (_read(path) or "").splitlines():
-        key, _, value = line.partition(" ")
-        with contextlib.suppress(ValueError):
-            out[key] = int(value)
-    return out
-
-
 def _rel(cgroups_path: str) -> str:
     return cgroups_path.lstrip("/")
 
 
-def read_stats(cgroups_path: str, mounts: CgroupMounts | None = None) -> CgroupStats:
-    """Memory, cpu and pids of a container's cgroup (v1, hybrid or v2)."""
-    m = mounts or read_mounts()
-    rel = _rel(cgroups_path)
-    if m.mode is CgroupMode.V2 and m.unified is not None:
-        d = m.unified / rel
-        cpu = _kv(d / "cpu.stat")
-        usec = cpu.get("usage_usec")
-        return CgroupStats(
-            memory_usage=_int(d / "memory.current"),
-            memory_limit=_int(d / "memory.max"),
-            memory_stat=_kv(d / "memory.stat"),
-            cpu_usage_ns=usec * 1000 if usec is not None else None,
-            cpu_user_ns=cpu["user_usec"] * 1000 if "user_usec" in cpu else None,
-            cpu_system_ns=cpu["system_usec"] * 1000 if "system_usec" in cpu else None,
-            pids_current=_int(d / "pids.current"),
-            pids_limit=_int(d / "pids.max"),
-        )
-    mem = m.v1.get("memory")
-    acct = m.v1.get("cpuacct")
-    pids = m.v1.get("pids")
-    limit = _int(mem / rel / "memory.limit_in_bytes") if mem else None
-    ticks = os.sysconf("SC_CLK_TCK")
-    cpu_stat = _kv(acct / rel / "cpuacct.stat") if acct else {}
-    return CgroupStats(
-        memory_usage=_int(mem / rel / "memory.usage_in_bytes") if mem else None,
-        memory_limit=None if limit is None or limit >= _UNLIMITED_V1 else limit,
-        memory_stat=_kv(mem / rel / "memory.stat") if mem else {},
-        cpu_usage_ns=_int(acct / rel / "cpuacct.usage") if acct else None,
-        cpu_user_ns=cpu_stat["user"] * 1_000_000_000 // ticks if "user" in cpu_stat else None,
-        cpu_system_ns=(
-            cpu_stat["system"] * 1_000_000_000 // ticks if "system" in cpu_stat else None
-        ),
-        pids_current=_int(pids / rel / "pids.current") if pids else None,
-        pids_limit=_int(pids / rel / "pids.max") if pids else None,
+# -- stats -----------------------------------------------------------------------------
+
+
+def host_usage() -> HostUsage:
+    """The host's side of a stats snapshot (dockerd reads the same files)."""
+    system, online = cgroupstats.parse_proc_stat(Path("/proc/stat").read_text())
+    return HostUsage(
+        system_cpu_ns=system,
+        online_cpus=online,
+        machine_memory=cgroupstats.parse_meminfo_total(Path("/proc/meminfo").read_text()),
+        clock_ticks=os.sysconf("SC_CLK_TCK"),
     )
+
+
+def stats_of_pid(pid: int, mounts: CgroupMounts | None = None) -> ContainerStats:
+    """The stats of the cgroup(s) process `pid` is in: a container's, given its init.
+
+    /proc/<pid>/cgroup names the cgroup whatever the runtime or cgroup driver made of
+    the spec's cgroupsPath. OSError when the process is gone.
+    """
+    own = cgroupstats.parse_proc_cgroup(Path(f"/proc/{pid}/cgroup").read_text())
+    m = mounts or read_mounts()
+    host = host_usage()
+    if m.mode is CgroupMode.V2 and m.unified is not None:
+        return cgroupstats.read_v2(m.unified / _rel(own.get("", "/")), host)
+    dirs: dict[str, Path] = {
+        controller: m.v1[controller] / _rel(own[controller])
+        for controller in ("memory", "cpu", "cpuacct", "pids", "blkio")
+        if controller in own and controller in m.v1
+    }
+    return cgroupstats.read_v1(dirs, host)
 
 
 # -- leftovers -------------------------------------------------------------------------
