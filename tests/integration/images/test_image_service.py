@@ -193,3 +193,67 @@ def test_concurrent_imports_of_one_layer_share_it(env: Env, busybox_tar: Path) -
     assert len(set(chains)) == 1
     assert [s.key for s in env.snapshots.walk()] == [chains[0]]
     assert len(list(env.content.walk())) == 4  # one layer blob, three configs
+
+
+def test_repo_digests_resolve_and_go_with_their_image(env: Env, busybox_tar: Path) -> None:
+    svc = env.service
+    rec = env.run(svc.import_archive(busybox_tar, repo="busybox", tag=None))
+    assert rec.repo_digests == ()  # import records no manifest, as Docker's
+    d1, d2 = "sha256:" + "1" * 64, "sha256:" + "2" * 64
+    env.run(svc.add_manifest("busybox", d1, "busybox"))
+    env.run(svc.add_manifest("localhost:5000/bb", d2, rec.id))
+    got = env.run(svc.resolve(f"docker.io/library/busybox@{d1}"))
+    assert got.id == rec.id
+    assert got.repo_digests == (f"busybox@{d1}", f"localhost:5000/bb@{d2}")
+    assert env.run(svc.resolve(f"localhost:5000/bb:anytag@{d2}")).id == rec.id
+    with pytest.raises(NoSuchImage, match=f"No such image: busybox@{d2}"):
+        env.run(svc.resolve(f"busybox@{d2}"))  # a digest belongs to its repository
+    with pytest.raises(InvalidParameter, match="repository without tag or digest"):
+        env.run(svc.add_manifest("busybox:1", d1, rec.id))
+    with pytest.raises(InvalidParameter, match="invalid checksum digest"):
+        env.run(svc.add_manifest("busybox", "sha256:abc", rec.id))
+    assert [r.id for r in env.run(svc.list(filters={"reference": ["localhost:5000/*"]}))] == [
+        rec.id
+    ]
+
+    # By digest: only that reference goes while others remain.
+    assert env.run(svc.remove(f"localhost:5000/bb@{d2}")) == [
+        {"Untagged": f"localhost:5000/bb@{d2}"}
+    ]
+    # The repository's last tag takes its digests along (moby's rule), then the image.
+    records = env.run(svc.remove("busybox"))
+    assert records[:3] == [
+        {"Untagged": "busybox:latest"},
+        {"Untagged": f"busybox@{d1}"},
+        {"Deleted": rec.id},
+    ]
+    with pytest.raises(NoSuchImage):
+        env.run(svc.resolve(f"busybox@{d1}"))
+
+
+def test_removing_an_image_drops_its_manifests(env: Env, busybox_tar: Path) -> None:
+    svc = env.service
+    rec = env.run(svc.import_archive(busybox_tar, repo=None, tag=None))
+    d3, d4 = "sha256:" + "3" * 64, "sha256:" + "4" * 64
+    env.run(svc.add_manifest("registry.example/app", d3, rec.id))
+    assert env.run(svc.list(filters={"dangling": ["true"]})) == []  # a digest is a reference
+    env.run(svc.add_manifest("registry.example/other", d4, rec.id))
+    with pytest.raises(Conflict, match="referenced in multiple repositories"):
+        env.run(svc.remove(rec.id[:12]))
+    records = env.run(svc.remove(rec.id[:12], force=True))
+    assert records[:3] == [
+        {"Untagged": f"registry.example/app@{d3}"},
+        {"Untagged": f"registry.example/other@{d4}"},
+        {"Deleted": rec.id},
+    ]
+    # One repository's digests alone do not stop a removal by ID (moby's isSingleReference).
+    again = env.run(svc.import_archive(busybox_tar, repo=None, tag=None))
+    with pytest.raises(NoSuchImage):
+        env.run(svc.resolve(f"registry.example/app@{d3}"))
+    env.run(svc.add_manifest("registry.example/app", d3, again.id))
+    assert env.run(svc.remove(again.id))[:2] == [
+        {"Untagged": f"registry.example/app@{d3}"},
+        {"Deleted": again.id},
+    ]
+    assert list(env.snapshots.walk()) == []
+    assert list(env.content.walk()) == []

@@ -130,3 +130,36 @@ def test_create_errors(env: Env, busybox_tar: Path) -> None:
     # The uploads were staged under the data root's tmp dir and removed.
     assert list(env.service.tmp_dir.iterdir()) == []
     assert list(env.snapshots.walk()) == []
+
+
+def test_repo_digests_over_http(env: Env, busybox_tar: Path) -> None:
+    digest = "sha256:" + "5" * 64
+
+    async def scenario(client: TestClient) -> None:
+        image_id = await _import(client, busybox_tar, repo="localhost:5000/app", tag="v1")
+        resp = await client.get("/images/json")
+        assert (await resp.json())[0]["RepoDigests"] == []
+        resp = await client.get("/v1.43/images/json")
+        assert (await resp.json())[0]["RepoDigests"] == ["<none>@<none>"]
+
+        # What a pull will record, through the service's API.
+        await env.service.add_manifest("localhost:5000/app", digest, image_id)
+        resp = await client.get("/images/json")
+        (summary,) = await resp.json()
+        assert summary["RepoDigests"] == [f"localhost:5000/app@{digest}"]
+        assert summary["RepoTags"] == ["localhost:5000/app:v1"]
+        resp = await client.get(f"/images/localhost:5000/app@{digest}/json")
+        assert resp.status == 200
+        body = await resp.json()
+        assert body["Id"] == image_id
+        assert body["RepoDigests"] == [f"localhost:5000/app@{digest}"]
+        resp = await client.get(f"/images/localhost:5000/other@{digest}/json")
+        assert resp.status == 404
+        assert (await resp.json())["message"] == f"No such image: localhost:5000/other@{digest}"
+
+        resp = await client.delete(f"/images/localhost:5000/app@{digest}")
+        assert await resp.json() == [{"Untagged": f"localhost:5000/app@{digest}"}]
+        resp = await client.get(f"/images/{image_id}/json")
+        assert (await resp.json())["RepoDigests"] == []
+
+    _run(env, scenario)
