@@ -115,8 +115,10 @@ class Ingester:
                     f"image config lists {len(spec.diff_ids)} layers but {len(layers)} were given"
                 )
             for ref in tags:
-                if ref.digest or not ref.tag:
+                if ref.digest:
                     raise InvalidParameter("refusing to create a tag with a digest reference")
+                if not ref.tag:
+                    raise InvalidParameter(f"{ref}: a tag is needed")
             manifest_rows = [_manifest_row(m, image_id) for m in manifests]
             chain = dg.chain_ids(spec.diff_ids)
             for blob in layers:

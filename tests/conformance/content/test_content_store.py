@@ -5,7 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from pier.content import ContentStore, LocalContentStore
+from pier.content.local import LocalContentStore
+from pier.content.store import ContentStore
 from pier.errors import Conflict, InvalidParameter, NotFound
 from pier.oci import digest as d
 

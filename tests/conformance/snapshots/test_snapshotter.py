@@ -8,8 +8,9 @@ import pytest
 
 from pier.errors import Conflict, InvalidParameter, NotFound
 from pier.metadata import Database
-from pier.snapshots import Kind, OverlaySnapshotter, Snapshotter
 from pier.snapshots.mount import mount_all, unmount
+from pier.snapshots.overlay import OverlaySnapshotter
+from pier.snapshots.types import Kind, Snapshotter
 
 
 @pytest.fixture

@@ -23,6 +23,8 @@ _CHUNK = 1 << 20
 
 
 class ImagesProtocol(Protocol):
+    """What these routes need of the image service (moby's image router backend)."""
+
     @property
     def tmp_dir(self) -> Path: ...
 
