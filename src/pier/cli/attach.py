@@ -16,10 +16,11 @@ import _thread
 import os
 import sys
 
+from pier.cli.common import container_path
 from pier.cli.flags import STRING, Flag, Spec
 from pier.cli.main import Context, StatusError
 from pier.cli.streams import OutputCopier
-from pier.client.api import Client, quote
+from pier.client.api import Client
 from pier.client.errors import APIError, ClientError, ProtocolError
 from pier.client.http import Hijacked, Response
 
@@ -378,11 +379,8 @@ def wait_result(waiter: Response) -> dict[str, Any]:
 
 
 ATTACH = Spec(
-    usage="[OPTIONS] CONTAINER",
-    description="Attach local standard input, output, and error streams to a running container",
     min_args=1,
     max_args=1,
-    aliases=("pier container attach", "pier attach"),
     flags=(
         Flag(name="detach-keys", kind=STRING,
              help="Override the key sequence for detaching a container"),
@@ -407,9 +405,9 @@ def _check_state(info: dict[str, Any]) -> None:
 def attach(ctx: Context, argv: list[str]) -> int:
     opts = ctx.parse(ATTACH, argv)
     client = ctx.client
-    name = quote(opts.args[0])
+    name = opts.args[0]
     # As docker: the wait goes out first, so an exit during the attach is not missed.
-    waiter = client.open("POST", f"/containers/{name}/wait")
+    waiter = client.open("POST", container_path(name, "wait"))
     try:
         return _attach(client, name, opts, waiter)
     finally:
@@ -417,7 +415,7 @@ def attach(ctx: Context, argv: list[str]) -> int:
 
 
 def _attach(client: Client, name: str, opts: Any, waiter: Response) -> int:
-    info = client.get_json(f"/containers/{name}/json")
+    info = client.get_json(container_path(name, "json"))
     _check_state(info)
     config = info.get("Config") or {}
     tty = bool(config.get("Tty"))
@@ -437,7 +435,7 @@ def _attach(client: Client, name: str, opts: Any, waiter: Response) -> int:
                       params=attach_params(stdin=stdin, detach_keys=keys))  # fmt: skip
         try:
             # It may have stopped since the first look; the stream would then never end.
-            _check_state(client.get_json(f"/containers/{name}/json"))
+            _check_state(client.get_json(container_path(name, "json")))
             if resizer is not None:
                 # One size off first, so that a shell redraws its prompt on re-attach.
                 height, width = resizer.size()

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import os
 
+from pier.cli.common import container_path
 from pier.cli.flags import LIST, STRING, Flag, Spec
 from pier.cli.main import Context, StatusError
-from pier.client.api import quote
 
 # typing and collections.abc cost milliseconds at start-up: only the checker reads them.
 TYPE_CHECKING = False
@@ -22,11 +22,8 @@ if TYPE_CHECKING:
 
 
 EXEC = Spec(
-    usage="[OPTIONS] CONTAINER COMMAND [ARG...]",
-    description="Execute a command in a running container",
     min_args=2,
     interspersed=False,
-    aliases=("pier container exec", "pier exec"),
     flags=(
         Flag(name="detach", short="d", help="Detached mode: run command in the background"),
         Flag(name="detach-keys", kind=STRING,
@@ -78,13 +75,13 @@ def exec_(ctx: Context, argv: list[str]) -> int:
     opts = ctx.parse(EXEC, argv)
     body = exec_body(opts, opts.args[1:], os.environ)
     client = ctx.client
-    name = quote(opts.args[0])
-    client.get_json(f"/containers/{name}/json")
+    name = opts.args[0]
+    client.get_json(container_path(name, "json"))
     if not body["Detach"] and body["Tty"] and body["AttachStdin"] and not os.isatty(0):
         from pier.cli.attach import NOT_A_TTY
 
         raise StatusError(1, NOT_A_TTY)
-    created = client.post_json(f"/containers/{name}/exec", body) or {}
+    created = client.post_json(container_path(name, "exec"), body) or {}
     exec_id = str(created.get("Id") or "")
     if not exec_id:
         raise StatusError(1, "exec ID empty")

@@ -36,7 +36,11 @@ class ArgCountError(Exception):
 
 
 class HelpRequested(Exception):
-    pass
+    """--help, or -h (which docker still takes, with a deprecation notice)."""
+
+    def __init__(self, *, short: bool = False) -> None:
+        super().__init__("help requested")
+        self.short = short
 
 
 class Flag:
@@ -69,31 +73,24 @@ class Flag:
 
 
 class Spec:
-    """A command's flags, positional-argument counts and help text."""
+    """How a command's arguments parse: its flags and positional-argument counts. Its
+    name, usage and description are its declaration in `pier.cli.commands`."""
 
-    __slots__ = (
-        "aliases", "description", "flags", "interspersed", "max_args", "min_args", "usage",
-    )  # fmt: skip
+    __slots__ = ("flags", "interspersed", "max_args", "min_args")
 
     def __init__(
         self,
         *,
-        usage: str,
-        description: str = "",
         flags: tuple[Flag, ...] = (),
         min_args: int = 0,
         max_args: int | None = None,
         interspersed: bool = True,
-        aliases: tuple[str, ...] = (),
     ) -> None:
-        self.usage = usage  # after the command path: "[OPTIONS] IMAGE [COMMAND] [ARG...]"
-        self.description = description
         self.flags = flags
         self.min_args = min_args
         self.max_args = max_args
         # False for run/create/exec: everything after the first positional is the command.
         self.interspersed = interspersed
-        self.aliases = aliases
 
 
 class Parsed:
@@ -210,7 +207,7 @@ def parse(spec: Spec, argv: list[str], path: str) -> Parsed:
                 flag = by_short.get(ch)
                 if flag is None:
                     if ch == "h":
-                        raise HelpRequested
+                        raise HelpRequested(short=True)
                     raise UsageError(f"unknown shorthand flag: '{ch}' in -{arg[j:]}")
                 rest = arg[j + 1 :]
                 if flag.kind == BOOL:
@@ -250,30 +247,3 @@ def check_args(spec: Spec, args: list[str], path: str) -> None:
     if hi is not None and len(args) > hi:
         plural = "argument" if hi == 1 else "arguments"
         raise ArgCountError(f"'{path}' requires at most {hi} {plural}", min_form=False)
-
-
-def help_text(spec: Spec, path: str) -> str:
-    lines = [f"Usage:  {path} {spec.usage}".rstrip(), ""]
-    if spec.description:
-        lines += [spec.description, ""]
-    if spec.aliases:
-        lines += ["Aliases:", "  " + ", ".join(spec.aliases), ""]
-    shown = [f for f in spec.flags if not f.hidden]
-    if shown:
-        lines.append("Options:")
-        entries = []
-        for f in shown:
-            head = f"  -{f.short}, --{f.name}" if f.short else f"      --{f.name}"
-            tname = f.type_name or ("" if f.kind == BOOL else f.kind)
-            if tname:
-                head += " " + tname
-            text = f.help
-            if f.kind == BOOL and f.default is True:
-                text += " (default true)"
-            elif f.kind not in (BOOL, LIST) and f.default not in (None, "", 0):
-                shown_default = f'"{f.default}"' if f.kind == STRING else str(f.default)
-                text += f" (default {shown_default})"
-            entries.append((head, text))
-        width = max(len(h) for h, _ in entries) + 3
-        lines += [h.ljust(width) + t for h, t in entries]
-    return "\n".join(lines) + "\n"

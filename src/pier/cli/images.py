@@ -5,11 +5,19 @@ from __future__ import annotations
 import os
 import sys
 
-from pier.cli.containers import parse_filters, print_inspect
+from pier.cli.common import (
+    FORMAT,
+    FORMAT_F,
+    for_each,
+    image_path,
+    inspect_raw,
+    parse_filters,
+    print_inspect,
+    show_progress,
+    split_tag,
+)
 from pier.cli.flags import BOOL, LIST, STRING, Flag, Spec
 from pier.cli.main import Context, StatusError
-from pier.client.api import quote
-from pier.client.errors import APIError
 
 # typing and collections.abc cost milliseconds at start-up: only the checker reads them.
 TYPE_CHECKING = False
@@ -18,24 +26,14 @@ if TYPE_CHECKING:
     from typing import Any
 
 
-_FORMAT_HELP = "Format output using a custom template"
-
-
-def _image_path(name: str) -> str:
-    return quote(name, "/:@")
-
-
 IMAGES = Spec(
-    usage="[OPTIONS] [REPOSITORY[:TAG]]",
-    description="List images",
     max_args=1,
-    aliases=("pier image ls", "pier image list", "pier images"),
     flags=(
         Flag(name="all", short="a", help="Show all images (default hides intermediate images)"),
         Flag(name="digests", help="Show digests"),
         Flag(name="filter", short="f", kind=LIST, type_name="filter",
              help="Filter output based on conditions provided"),
-        Flag(name="format", kind=STRING, help=_FORMAT_HELP),
+        FORMAT,
         Flag(name="no-trunc", help="Don't truncate output"),
         Flag(name="quiet", short="q", help="Only show image IDs"),
     ),
@@ -72,10 +70,8 @@ def images(ctx: Context, argv: list[str]) -> int:
 
 
 IMAGE_INSPECT = Spec(
-    usage="[OPTIONS] IMAGE [IMAGE...]",
-    description="Display detailed information on one or more images",
     min_args=1,
-    flags=(Flag(name="format", short="f", kind=STRING, help=_FORMAT_HELP),),
+    flags=(FORMAT_F,),
 )
 
 
@@ -83,19 +79,12 @@ def image_inspect(ctx: Context, argv: list[str]) -> int:
     opts = ctx.parse(IMAGE_INSPECT, argv)
 
     def fetch(name: str) -> str:
-        try:
-            return ctx.client.get_raw(f"/images/{_image_path(name)}/json")
-        except APIError as exc:
-            if exc.status != 404:
-                raise
-            raise StatusError(1, f"Error response from daemon: {exc.message}") from None
+        return inspect_raw(ctx, "image", name)
 
     return print_inspect(ctx, opts.args, opts["format"], fetch)
 
 
 IMPORT = Spec(
-    usage="[OPTIONS] file|URL|- [REPOSITORY[:TAG]]",
-    description="Import the contents from a tarball to create a filesystem image",
     min_args=1,
     max_args=2,
     flags=(
@@ -117,8 +106,6 @@ def _read_file(fd: int) -> Iterator[bytes]:
 
 
 def import_(ctx: Context, argv: list[str]) -> int:
-    from pier.cli.run import show_progress
-
     opts = ctx.parse(IMPORT, argv)
     source = opts.args[0]
     ref = opts.args[1] if len(opts.args) > 1 else ""
@@ -153,31 +140,24 @@ def import_(ctx: Context, argv: list[str]) -> int:
 
 
 TAG = Spec(
-    usage="SOURCE_IMAGE[:TAG] TARGET_IMAGE[:TAG]",
-    description="Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE",
     min_args=2,
     max_args=2,
 )
 
 
 def tag(ctx: Context, argv: list[str]) -> int:
-    from pier.cli.runopts import normalize_image
-
     opts = ctx.parse(TAG, argv)
     source, target = opts.args
-    repo, tag_name = normalize_image(target)
+    repo, tag_name = split_tag(target)
     if "@" in target:
         raise StatusError(1, "Error response from daemon: refusing to create a tag with a digest "
                           "reference")  # fmt: skip
-    ctx.client.post(f"/images/{_image_path(source)}/tag", repo=repo, tag=tag_name or "latest")
+    ctx.client.post(image_path(source, "tag"), repo=repo, tag=tag_name or "latest")
     return 0
 
 
 RMI = Spec(
-    usage="[OPTIONS] IMAGE [IMAGE...]",
-    description="Remove one or more images",
     min_args=1,
-    aliases=("pier image rm", "pier image remove", "pier rmi"),
     flags=(
         Flag(name="force", short="f", help="Force removal of the image"),
         Flag(name="no-prune", help="Do not delete untagged parents"),
@@ -187,36 +167,25 @@ RMI = Spec(
 
 def rmi(ctx: Context, argv: list[str]) -> int:
     opts = ctx.parse(RMI, argv)
-    errors: list[str] = []
-    for name in opts.args:
-        try:
-            deleted = ctx.client.delete(
-                f"/images/{_image_path(name)}",
-                force=opts["force"] or None,
-                noprune=opts["no-prune"] or None,
-            )
-        except APIError as exc:
-            errors.append(f"Error response from daemon: {exc.message}")
-            continue
+    params = {"force": opts["force"] or None, "noprune": opts["no-prune"] or None}
+
+    def act(name: str) -> str | None:
         lines = []
-        for item in deleted or []:
+        for item in ctx.client.delete(image_path(name), **params) or []:
             if item.get("Untagged"):
-                lines.append(f"Untagged: {item['Untagged']}\n")
+                lines.append(f"Untagged: {item['Untagged']}")
             if item.get("Deleted"):
-                lines.append(f"Deleted: {item['Deleted']}\n")
-        ctx.out("".join(lines))
-    if errors:
-        raise StatusError(1, "\n".join(errors))
-    return 0
+                lines.append(f"Deleted: {item['Deleted']}")
+        return "\n".join(lines) if lines else None
+
+    return for_each(ctx, opts.args, act)
 
 
 HISTORY = Spec(
-    usage="[OPTIONS] IMAGE",
-    description="Show the history of an image",
     min_args=1,
     max_args=1,
     flags=(
-        Flag(name="format", kind=STRING, help=_FORMAT_HELP),
+        FORMAT,
         Flag(name="human", short="H", kind=BOOL, default=True,
              help="Print sizes and dates in human readable format"),
         Flag(name="no-trunc", help="Don't truncate output"),
@@ -229,7 +198,7 @@ def history(ctx: Context, argv: list[str]) -> int:
     from pier.cli import formatter
 
     opts = ctx.parse(HISTORY, argv)
-    items = ctx.client.get_json(f"/images/{_image_path(opts.args[0])}/history")
+    items = ctx.client.get_json(image_path(opts.args[0], "history"))
     human = bool(opts["human"])
     fmt = opts["format"] or ""
     if opts["quiet"]:

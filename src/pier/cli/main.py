@@ -1,7 +1,8 @@
 """`pier`: global flags, command dispatch and Docker's error conventions.
 
-Start-up time is a feature: this module imports only `os` and `sys`; each
-command group lives in its own module, imported when that command runs.
+Start-up time is a feature: this module imports only `os` and `sys`; the commands are
+declared in `pier.cli.commands` and each runs from its own module, imported when that
+command runs.
 Exit codes as Docker's: 125 for flag errors (and daemon errors of `run`/`create`),
 1 for other errors, else the command's own status.
 """
@@ -16,107 +17,9 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
+    from pier.cli.commands import Command
     from pier.cli.flags import Parsed, Spec
     from pier.client import Client
-
-# command word -> (module under pier.cli, function)
-_CONTAINERS = "containers"
-_RUN = "run"
-_IMAGES = "images"
-_SYSTEM = "system"
-_ATTACH = "attach"
-_EXEC = "exec"
-COMMANDS: dict[str, tuple[str, str]] = {
-    "attach": (_ATTACH, "attach"),
-    "exec": (_EXEC, "exec_"),
-    "version": (_SYSTEM, "version"),
-    "info": (_SYSTEM, "info"),
-    "images": (_IMAGES, "images"),
-    "import": (_IMAGES, "import_"),
-    "tag": (_IMAGES, "tag"),
-    "rmi": (_IMAGES, "rmi"),
-    "history": (_IMAGES, "history"),
-    "create": (_RUN, "create"),
-    "run": (_RUN, "run"),
-    "start": (_RUN, "start"),
-    "ps": (_CONTAINERS, "ps"),
-    "stop": (_CONTAINERS, "stop"),
-    "kill": (_CONTAINERS, "kill"),
-    "restart": (_CONTAINERS, "restart"),
-    "rm": (_CONTAINERS, "rm"),
-    "pause": (_CONTAINERS, "pause"),
-    "unpause": (_CONTAINERS, "unpause"),
-    "logs": (_CONTAINERS, "logs"),
-    "wait": (_CONTAINERS, "wait"),
-    "inspect": (_CONTAINERS, "inspect"),
-    "rename": (_CONTAINERS, "rename"),
-}
-
-MANAGEMENT: dict[str, tuple[str, dict[str, tuple[str, str]]]] = {
-    "container": (
-        "Manage containers",
-        {
-            "attach": (_ATTACH, "attach"),
-            "create": (_RUN, "create"),
-            "exec": (_EXEC, "exec_"),
-            "inspect": (_CONTAINERS, "container_inspect"),
-            "kill": (_CONTAINERS, "kill"),
-            "logs": (_CONTAINERS, "logs"),
-            "ls": (_CONTAINERS, "ps"),
-            "pause": (_CONTAINERS, "pause"),
-            "list": (_CONTAINERS, "ps"),
-            "ps": (_CONTAINERS, "ps"),
-            "rename": (_CONTAINERS, "rename"),
-            "restart": (_CONTAINERS, "restart"),
-            "rm": (_CONTAINERS, "rm"),
-            "remove": (_CONTAINERS, "rm"),
-            "run": (_RUN, "run"),
-            "start": (_RUN, "start"),
-            "stop": (_CONTAINERS, "stop"),
-            "unpause": (_CONTAINERS, "unpause"),
-            "wait": (_CONTAINERS, "wait"),
-        },
-    ),
-    "image": (
-        "Manage images",
-        {
-            "history": (_IMAGES, "history"),
-            "import": (_IMAGES, "import_"),
-            "inspect": (_IMAGES, "image_inspect"),
-            "ls": (_IMAGES, "images"),
-            "list": (_IMAGES, "images"),
-            "rm": (_IMAGES, "rmi"),
-            "remove": (_IMAGES, "rmi"),
-            "tag": (_IMAGES, "tag"),
-        },
-    ),
-}
-
-_DESCRIPTIONS = {
-    "attach": "Attach local standard input, output, and error streams to a running container",
-    "exec": "Execute a command in a running container",
-    "container_inspect": "Display detailed information on one or more containers",
-    "create": "Create a new container",
-    "history": "Show the history of an image",
-    "image_inspect": "Display detailed information on one or more images",
-    "images": "List images",
-    "import": "Import the contents from a tarball to create a filesystem image",
-    "info": "Display system-wide information",
-    "inspect": "Return low-level information on Docker objects",
-    "kill": "Kill one or more running containers",
-    "logs": "Fetch the logs of a container",
-    "ps": "List containers",
-    "rename": "Rename a container",
-    "restart": "Restart one or more containers",
-    "rm": "Remove one or more containers",
-    "rmi": "Remove one or more images",
-    "run": "Create and run a new container from an image",
-    "start": "Start one or more stopped containers",
-    "stop": "Stop one or more running containers",
-    "tag": "Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE",
-    "version": "Show the Pier version information",
-    "wait": "Block until one or more containers stop, then print their exit codes",
-}
 
 
 class StatusError(Exception):
@@ -129,12 +32,14 @@ class StatusError(Exception):
 
 
 class Context:
-    """What a command needs: the daemon client (made on first use) and the streams."""
+    """What a command needs: the daemon client (made on first use), its declaration and
+    the path it was called by ("pier container ls"), and the streams."""
 
-    def __init__(self, host: str, *, debug: bool = False) -> None:
+    def __init__(self, host: str, command: Command, path: str, *, debug: bool = False) -> None:
         self.host = host
+        self.command = command
+        self.path = path
         self.debug = debug
-        self.path = "pier"
         self._client: Client | None = None
 
     @property
@@ -148,17 +53,17 @@ class Context:
         return self._client
 
     def parse(self, spec: Spec, argv: list[str]) -> Parsed:
-        from pier.cli.flags import ArgCountError, HelpRequested, UsageError, parse
+        """The command's arguments; `--help` prints its help and ends it."""
+        from pier.cli.flags import HelpRequested, parse
 
         try:
             return parse(spec, argv, self.path)
-        except (UsageError, ArgCountError) as exc:
-            setattr(exc, "spec", spec)  # noqa: B010 - read back by _call
-            raise
-        except HelpRequested:
-            from pier.cli.flags import help_text
+        except HelpRequested as exc:
+            from pier.cli.help import command_help
 
-            sys.stdout.write(help_text(spec, self.path))
+            if exc.short:
+                sys.stdout.write("Flag shorthand -h has been deprecated, use --help\n")
+            sys.stdout.write(command_help(self.command, spec, self.path))
             raise StatusError(0) from None
 
     def out(self, text: str) -> None:
@@ -168,50 +73,28 @@ class Context:
         sys.stderr.write(text)
 
 
+def print_error(message: str) -> None:
+    """One error line on stderr, after whatever stdout holds (so the two keep their order)."""
+    sys.stdout.flush()
+    sys.stderr.write(message if message.endswith("\n") else message + "\n")
+
+
+# in usage errors; `pier --help` shows docker's shorter "[OPTIONS] COMMAND"
 _GLOBAL_USAGE = "[OPTIONS] COMMAND [ARG...]"
 
 
 def _usage_error(message: str, path: str, usage: str) -> int:
     sys.stderr.write(
-        f"{message}\n\nUsage:  {path} {usage}\n\nRun '{path} --help' for more information\n"
+        f"{message}\n\nUsage:  {path} {usage}".rstrip()
+        + f"\n\nRun '{path} --help' for more information\n"
     )
     return 125
 
 
-def _main_help() -> str:
-    lines = [
-        f"Usage:  pier {_GLOBAL_USAGE}",
-        "",
-        "A Docker-compatible container engine",
-        "",
-        "Management Commands:",
-    ]
-    lines += [f"  {name:<11} {desc}" for name, (desc, _) in MANAGEMENT.items()]
-    lines += ["", "Commands:"]
-    lines += [f"  {name:<11} {_DESCRIPTIONS.get(name, '')}" for name in sorted(COMMANDS)]
-    lines += [
-        "",
-        "Global Options:",
-        "  -D, --debug              Enable debug mode",
-        "  -H, --host string        Daemon socket to connect to",
-        "  -v, --version            Print version information and quit",
-        "",
-        "Run 'pier COMMAND --help' for more information on a command.",
-    ]
-    return "\n".join(lines) + "\n"
-
-
-def _group_help(group: str) -> str:
-    desc, subs = MANAGEMENT[group]
-    lines = [f"Usage:  pier {group} COMMAND", "", desc, "", "Commands:"]
-    # One line per command under its canonical word ("rm", not the alias "remove").
-    entries: dict[str, str] = {}
-    for name, target in subs.items():
-        word = {"rmi": "rm", "rm": "rm", "images": "ls", "ps": "ls"}.get(target[1], name)
-        entries[word] = _DESCRIPTIONS.get(target[1].rstrip("_"), "")
-    lines += [f"  {word:<11} {text}" for word, text in sorted(entries.items())]
-    lines += ["", f"Run 'pier {group} COMMAND --help' for more information on a command."]
-    return "\n".join(lines) + "\n"
+def _unknown_flag(arg: str) -> str:
+    if arg.startswith("--"):
+        return f"unknown flag: {arg.partition('=')[0]}"
+    return f"unknown shorthand flag: '{arg[1]}' in {arg}"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -262,46 +145,28 @@ def _run(args: list[str]) -> int:
             sys.stdout.write(f"Pier version {__version__}\n")
             return 0
         elif arg in ("--help", "-h"):
-            sys.stdout.write(_main_help())
-            return 0
+            if arg == "-h":
+                sys.stderr.write("Flag shorthand -h has been deprecated, use --help\n")
+            # docker: `--help ps` is the help of ps, `--help bogus` the general help.
+            return _help(args[i:], strict=False)
         elif arg in ("-l", "--log-level", "-c", "--context", "--config"):
             i += 1  # accepted for compatibility, no effect
         elif arg.startswith(("--log-level=", "--context=", "--config=")):
             pass
-        elif arg.startswith("--"):
-            return _usage_error(f"unknown flag: {arg.partition('=')[0]}", "pier", _GLOBAL_USAGE)
         else:
-            return _usage_error(
-                f"unknown shorthand flag: '{arg[1]}' in {arg}", "pier", _GLOBAL_USAGE
-            )
+            return _usage_error(_unknown_flag(arg), "pier", _GLOBAL_USAGE)
     if i >= len(args):
-        sys.stdout.write(_main_help())
+        from pier.cli.help import main_help
+
+        # docker shows its help on stderr when it is not asked for.
+        sys.stderr.write(main_help())
         return 0
-    word = args[i]
-    rest = args[i + 1 :]
-    path = f"pier {word}"
-    target = COMMANDS.get(word)
-    if target is None and word in MANAGEMENT:
-        subs = MANAGEMENT[word][1]
-        if not rest or rest[0] in ("--help", "-h"):
-            sys.stdout.write(_group_help(word))
-            return 0
-        target = subs.get(rest[0])
-        if target is None:
-            if rest[0].startswith("-"):
-                return _usage_error(f"unknown flag: {rest[0]}", path, "COMMAND")
-            sys.stderr.write(
-                f"pier: unknown command: pier {word} {rest[0]}\n\nUsage:  pier {word}\n\n"
-                f"Run 'pier {word} --help' for more information\n"
-            )
-            return 1
-        path = f"pier {word} {rest[0]}"
-        rest = rest[1:]
-    elif target is None:
-        sys.stderr.write(
-            f"pier: unknown command: pier {word}\n\nRun 'pier --help' for more information\n"
-        )
-        return 1
+    if args[i] == "help":
+        return _help(args[i + 1 :], strict=True)
+    found = _resolve(args[i], args[i + 1 :])
+    if isinstance(found, int):
+        return found
+    command, path, rest = found
     from pier.client.host import InvalidHost, resolve_host
 
     try:
@@ -309,48 +174,97 @@ def _run(args: list[str]) -> int:
     except InvalidHost as exc:
         sys.stderr.write(f"{exc}\n")
         return 1
-    ctx = Context(host, debug=debug)
-    ctx.path = path
-    module = __import__(f"pier.cli.{target[0]}", fromlist=[target[1]])
-    func: Any = getattr(module, target[1])
-    return _call(func, ctx, rest)
+    return _call(Context(host, command, path, debug=debug), rest)
 
 
-def _call(func: Any, ctx: Context, rest: list[str]) -> int:
+def _resolve(word: str, rest: list[str]) -> tuple[Command, str, list[str]] | int:
+    """The command that `word` (with a group, also the next word) names, the path it was
+    called by and its arguments; or the exit status, after docker's complaint."""
+    from pier.cli.commands import find, group
+
+    grp = group(word)
+    if grp is None:
+        command = find(word)
+        if command is None:
+            sys.stderr.write(
+                f"pier: unknown command: pier {word}\n\nRun 'pier --help' for more information\n"
+            )
+            return 1
+        return command, f"pier {word}", rest
+    if not rest or rest[0] in ("--help", "-h"):
+        from pier.cli.help import group_help
+
+        if rest == ["-h"]:
+            sys.stdout.write("Flag shorthand -h has been deprecated, use --help\n")
+        # As docker: on stdout when asked for, on stderr when the command word is missing.
+        (sys.stdout if rest else sys.stderr).write(group_help(grp))
+        return 0
+    path = f"{word} {rest[0]}"
+    command = find(path)
+    if command is not None:
+        # Called by an alias ("container list"), it is still named by its first word.
+        return command, f"pier {word} {command.word_in(word)}", rest[1:]
+    if rest[0].startswith("-"):
+        return _usage_error(_unknown_flag(rest[0]), f"pier {word}", "")
+    sys.stderr.write(
+        f"pier: unknown command: pier {path}\n\nUsage:  pier {word}\n\n"
+        f"Run 'pier {word} --help' for more information\n"
+    )
+    return 1
+
+
+def _help(words: list[str], *, strict: bool) -> int:
+    """`pier help [COMMAND]` (`strict`) and `pier --help [COMMAND]`: the help of the
+    command the words name, printed by the command itself as for `COMMAND --help`."""
+    from pier.cli.commands import find, group
+    from pier.cli.help import group_help, main_help
+
+    grp = group(words[0]) if words else None
+    command = find(" ".join(words[:2]) if grp else words[0]) if words else None
+    if command is not None:
+        path = f"pier {grp.name} {command.word_in(grp.name)}" if grp else f"pier {words[0]}"
+        # No daemon is needed: every command parses its arguments before it connects.
+        return _call(Context("", command, path), ["--help"])
+    if grp is not None and len(words) == 1:
+        sys.stdout.write(group_help(grp))
+        return 0
+    if words and strict:
+        sys.stderr.write(f"unknown help topic: {words[-1]}\n")
+        return 1
+    sys.stdout.write(main_help())
+    return 0
+
+
+def _call(ctx: Context, rest: list[str]) -> int:
     from pier.cli.flags import ArgCountError, UsageError
     from pier.client.errors import APIError, ClientError, DaemonUnreachable
 
+    module_name, _, func_name = ctx.command.target.partition(":")
+    module = __import__(f"pier.cli.{module_name}", fromlist=[func_name])
+    func: Any = getattr(module, func_name)
     try:
         return int(func(ctx, rest))
     except StatusError as exc:
         if exc.message:
-            sys.stdout.flush()
-            sys.stderr.write(exc.message if exc.message.endswith("\n") else exc.message + "\n")
+            print_error(exc.message)
         return exc.status
     except UsageError as exc:
-        spec = getattr(exc, "spec", None)
-        usage = spec.usage if spec is not None else "[OPTIONS]"
-        return _usage_error(str(exc), ctx.path, usage)
+        return _usage_error(str(exc), ctx.path, ctx.command.usage)
     except ArgCountError as exc:
-        spec = getattr(exc, "spec", None)
-        usage = spec.usage if spec is not None else "[OPTIONS]"
         verb = "See" if exc.min_form else "Run"
         sys.stderr.write(
-            f"pier: {exc}\n\nUsage:  {ctx.path} {usage}\n\n"
+            f"pier: {exc}\n\nUsage:  {ctx.path} {ctx.command.usage}\n\n"
             f"{verb} '{ctx.path} --help' for more information\n"
         )
         return 1
     except DaemonUnreachable as exc:
-        sys.stdout.flush()
-        sys.stderr.write(f"{exc}\n")
+        print_error(str(exc))
         return 1
     except APIError as exc:
-        sys.stdout.flush()
-        sys.stderr.write(f"Error response from daemon: {exc.message}\n")
+        print_error(f"Error response from daemon: {exc.message}")
         return 1
     except ClientError as exc:
-        sys.stdout.flush()
-        sys.stderr.write(f"error during connect: {exc}\n")
+        print_error(f"error during connect: {exc}")
         return 1
 
 

@@ -10,17 +10,10 @@ from __future__ import annotations
 import os
 import sys
 
+from pier.cli.common import container_path, familiar, for_each, full_name, show_progress, split_tag
 from pier.cli.flags import STRING, Flag, Spec
 from pier.cli.main import Context, StatusError
-from pier.cli.runopts import (
-    RUN_FLAGS,
-    OptionError,
-    create_body,
-    familiar,
-    full_name,
-    normalize_image,
-)
-from pier.client.api import quote
+from pier.cli.runopts import RUN_FLAGS, OptionError, create_body
 from pier.client.errors import APIError, ClientError, DaemonUnreachable
 from pier.client.http import Response
 
@@ -31,29 +24,20 @@ if TYPE_CHECKING:
 
 
 RUN = Spec(
-    usage="[OPTIONS] IMAGE [COMMAND] [ARG...]",
-    description="Create and run a new container from an image",
     min_args=1,
     interspersed=False,
-    aliases=("pier container run", "pier run"),
     flags=RUN_FLAGS,
 )
 CREATE = Spec(
-    usage="[OPTIONS] IMAGE [COMMAND] [ARG...]",
-    description="Create a new container",
     min_args=1,
     interspersed=False,
-    aliases=("pier container create", "pier create"),
     flags=(
         *(f for f in RUN_FLAGS if f.name not in ("detach", "rm", "sig-proxy", "detach-keys")),
         Flag(name="rm", help="Automatically remove the container when it exits"),
     ),
 )
 START = Spec(
-    usage="[OPTIONS] CONTAINER [CONTAINER...]",
-    description="Start one or more stopped containers",
     min_args=1,
-    aliases=("pier container start", "pier start"),
     flags=(
         Flag(name="attach", short="a", help="Attach STDOUT/STDERR and forward signals"),
         Flag(name="detach-keys", kind=STRING, help="Override the key sequence for detaching"),
@@ -83,7 +67,7 @@ def run_error(ctx: Context, message: str, status: int | None = None) -> StatusEr
 
 
 def _pull(ctx: Context, image: str, quiet: bool) -> None:
-    name, tag = normalize_image(image)
+    name, tag = split_tag(image)
     params: dict[str, Any] = {"fromImage": full_name(name)}
     if "@" not in image:
         params["tag"] = tag or "latest"
@@ -91,43 +75,6 @@ def _pull(ctx: Context, image: str, quiet: bool) -> None:
         "POST", "/images/create", params=params, headers={"X-Registry-Auth": "e30="}
     )
     show_progress(resp, sys.stderr if not quiet else None)
-
-
-def show_progress(resp: Response, out: Any) -> list[str]:
-    """Print a JSON progress stream as docker does without a terminal; errors raise.
-
-    Returns the `status` values (import uses the last one, the image ID).
-    """
-    from pier.client import jsonlite
-
-    statuses: list[str] = []
-    with resp:
-        for line in resp.iter_lines():
-            try:
-                msg = jsonlite.loads(line)
-            except ValueError:
-                continue
-            if not isinstance(msg, dict):
-                continue
-            error = msg.get("errorDetail") or (
-                {"message": msg["error"]} if "error" in msg else None
-            )
-            if error:
-                raise APIError(500, str(error.get("message", "")))
-            status = msg.get("status")
-            if status is None:
-                if msg.get("stream") and out is not None:
-                    out.write(msg["stream"])
-                continue
-            statuses.append(str(status))
-            if msg.get("progressDetail") and msg["progressDetail"].get("current"):
-                continue  # progress bars are for terminals only
-            if out is not None:
-                ident = msg.get("id")
-                out.write(f"{ident}: {status}\n" if ident else f"{status}\n")
-    if out is not None:
-        out.flush()
-    return statuses
 
 
 def _create(ctx: Context, opts: Any, body: dict[str, Any]) -> str:
@@ -301,25 +248,17 @@ def start(ctx: Context, argv: list[str]) -> int:
         if len(opts.args) > 1:
             raise StatusError(1, "you cannot start and attach multiple containers at once")
         return _start_attached(ctx, opts)
-    client = ctx.client
-    failed: list[str] = []
-    for name in opts.args:
-        try:
-            client.post(f"/containers/{quote(name)}/start")
-        except APIError as exc:
-            sys.stdout.flush()
-            sys.stderr.write(f"Error response from daemon: {exc.message}\n")
-            failed.append(name)
-            continue
-        ctx.out(name + "\n")
-    if failed:
-        raise StatusError(1, f"Error: failed to start containers: {', '.join(failed)}")
-    return 0
+
+    def act(name: str) -> str:
+        ctx.client.post(container_path(name, "start"))
+        return name
+
+    return for_each(ctx, opts.args, act, failed="start containers")
 
 
 def _start_attached(ctx: Context, opts: Any) -> int:
     """docker start -a/-i: attach, wait (for removal with AutoRemove), then start."""
-    info = ctx.client.get_json(f"/containers/{quote(opts.args[0])}/json")
+    info = ctx.client.get_json(container_path(opts.args[0], "json"))
     config = info.get("Config") or {}
     tty = bool(config.get("Tty"))
     return _attach_start_wait(

@@ -277,30 +277,3 @@ def create_body(
     if opts["stop-timeout"] is not None:
         config["StopTimeout"] = opts["stop-timeout"]
     return config
-
-
-def normalize_image(ref: str) -> tuple[str, str]:
-    """(`busybox:latest` for messages, `docker.io/library/busybox` for fromImage) plus tag."""
-    name, tag = ref, ""
-    if "@" not in ref:
-        slash = ref.rfind("/")
-        colon = ref.rfind(":")
-        if colon > slash:
-            name, tag = ref[:colon], ref[colon + 1 :]
-    return name, tag
-
-
-def familiar(ref: str) -> str:
-    name, tag = normalize_image(ref)
-    if "@" in ref:
-        return ref
-    return f"{name}:{tag or 'latest'}"
-
-
-def full_name(name: str) -> str:
-    first, slash, _rest = name.partition("/")
-    if not slash:
-        return f"docker.io/library/{name}"
-    if "." in first or ":" in first or first == "localhost":
-        return name
-    return f"docker.io/{name}"

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import platform
 
-from pier.cli.flags import STRING, Flag, Spec
+from pier.cli.common import FORMAT_F
+from pier.cli.flags import Spec
 from pier.cli.main import Context, StatusError
 from pier.client.errors import ClientError
 
@@ -14,22 +15,8 @@ if TYPE_CHECKING:
     from typing import Any
 
 
-VERSION = Spec(
-    usage="[OPTIONS]",
-    description="Show the Pier version information",
-    max_args=0,
-    flags=(
-        Flag(name="format", short="f", kind=STRING, help="Format output using a custom template"),
-    ),
-)
-INFO = Spec(
-    usage="[OPTIONS]",
-    description="Display system-wide information",
-    max_args=0,
-    flags=(
-        Flag(name="format", short="f", kind=STRING, help="Format output using a custom template"),
-    ),
-)
+# version and info
+NO_ARGS = Spec(max_args=0, flags=(FORMAT_F,))
 
 
 def _template(fmt: str, data: Any) -> str:
@@ -60,7 +47,7 @@ def _client_info(ctx: Context) -> dict[str, Any]:
 
 
 def version(ctx: Context, argv: list[str]) -> int:
-    opts = ctx.parse(VERSION, argv)
+    opts = ctx.parse(NO_ARGS, argv)
     client = _client_info(ctx)
     server: Any = None
     error: ClientError | None = None
@@ -125,7 +112,7 @@ def _yes(v: Any) -> str:
 def info(ctx: Context, argv: list[str]) -> int:
     from pier.cli.output import bytes_size
 
-    opts = ctx.parse(INFO, argv)
+    opts = ctx.parse(NO_ARGS, argv)
     from pier import __version__
 
     if opts["format"]:

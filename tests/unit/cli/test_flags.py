@@ -17,7 +17,6 @@ from pier.cli.flags import (
 )
 
 RUNLIKE = Spec(
-    usage="[OPTIONS] IMAGE [COMMAND] [ARG...]",
     min_args=1,
     interspersed=False,
     flags=(
@@ -89,11 +88,11 @@ def test_help() -> None:
 @pytest.mark.parametrize(
     ("spec", "argv", "message", "min_form"),
     [
-        (Spec(usage="", max_args=0), ["x"], "'p c' accepts no arguments", False),
-        (Spec(usage="", min_args=2, max_args=2), ["x"], "'p c' requires 2 arguments", False),
-        (Spec(usage="", min_args=1, max_args=1), [], "'p c' requires 1 argument", False),
-        (Spec(usage="", min_args=1), [], "'p c' requires at least 1 argument", True),
-        (Spec(usage="", max_args=1), ["a", "b"], "'p c' requires at most 1 argument", False),
+        (Spec(max_args=0), ["x"], "'p c' accepts no arguments", False),
+        (Spec(min_args=2, max_args=2), ["x"], "'p c' requires 2 arguments", False),
+        (Spec(min_args=1, max_args=1), [], "'p c' requires 1 argument", False),
+        (Spec(min_args=1), [], "'p c' requires at least 1 argument", True),
+        (Spec(max_args=1), ["a", "b"], "'p c' requires at most 1 argument", False),
     ],
     ids=["none", "exact-2", "exact-1", "min", "max"],
 )

@@ -1,4 +1,4 @@
-"""`run` flags -> create body, env files, sizes, image names, exit statuses."""
+"""`run` flags -> create body, env files, sizes, exit statuses."""
 
 from __future__ import annotations
 
@@ -11,8 +11,6 @@ from pier.cli.run import RUN, exit_status
 from pier.cli.runopts import (
     OptionError,
     create_body,
-    familiar,
-    full_name,
     parse_env_file,
     ram_in_bytes,
 )
@@ -100,19 +98,6 @@ def test_ram_in_bytes_invalid() -> None:
         ram_in_bytes("busybox")
     with pytest.raises(ValueError, match="invalid suffix: 'x'"):
         ram_in_bytes("1x")
-
-
-@pytest.mark.parametrize(
-    ("ref", "familiar_ref", "full"),
-    [("busybox", "busybox:latest", "docker.io/library/busybox"),
-     ("user/app:1", "user/app:1", "docker.io/user/app"),
-     ("localhost:5000/app", "localhost:5000/app:latest", "localhost:5000/app"),
-     ("reg.io/a/b:2", "reg.io/a/b:2", "reg.io/a/b")],
-    ids=str,
-)  # fmt: skip
-def test_image_names(ref: str, familiar_ref: str, full: str) -> None:
-    assert familiar(ref) == familiar_ref
-    assert full_name(familiar_ref.rpartition(":")[0] if "@" not in ref else ref) == full
 
 
 @pytest.mark.parametrize(

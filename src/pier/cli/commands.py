@@ -1,0 +1,132 @@
+"""Every `pier` command, declared once: the dispatcher and all help are built from here.
+
+A declaration names the function that runs the command as "module:function" under
+`pier.cli` (imported only when that command runs, so that this table costs nothing
+to load), the one-line description, the usage after the command path, and every
+path that reaches it: "container ls" is the word "ls" of the management group
+"container", a one-word path is a top-level command. Docker's help lists a command
+under its first path in a group and shows all its paths as "Aliases".
+
+Adding a command is a module under `pier.cli` with its flag `Spec` and function,
+plus one `Command(...)` line below; a new management group also needs its `Group`.
+"""
+
+from __future__ import annotations
+
+
+class Group:
+    """A management command such as `container`: a word that only groups commands."""
+
+    __slots__ = ("description", "name")
+
+    def __init__(self, name: str, description: str) -> None:
+        self.name = name
+        self.description = description
+
+
+class Command:
+    """One command: what runs it, its help header and the paths that reach it."""
+
+    __slots__ = ("common", "description", "paths", "target", "usage")
+
+    def __init__(
+        self,
+        target: str,
+        description: str,
+        usage: str,
+        paths: tuple[str, ...],
+        *,
+        common: bool = False,
+    ) -> None:
+        self.target = target  # "containers:ps": pier.cli.containers.ps(ctx, argv)
+        self.description = description
+        self.usage = usage  # after the command path: "[OPTIONS] IMAGE [COMMAND] [ARG...]"
+        self.paths = paths  # in docker's Aliases order: group paths first
+        # listed under "Common Commands" in `pier --help`, as docker's
+        self.common = common
+
+    @property
+    def top(self) -> str:
+        """The top-level word that runs this command, or "" if only a group does."""
+        return next((p for p in self.paths if " " not in p), "")
+
+    def word_in(self, group: str) -> str:
+        """The word listed for this command in `group`'s help, or ""."""
+        prefix = group + " "
+        return next((p[len(prefix) :] for p in self.paths if p.startswith(prefix)), "")
+
+
+GROUPS: tuple[Group, ...] = (
+    Group("container", "Manage containers"),
+    Group("image", "Manage images"),
+    Group("system", "Manage Pier"),
+)
+
+_CONTAINERS = "[OPTIONS] CONTAINER [CONTAINER...]"
+
+# Common commands first, in docker's order (`pier --help` keeps it); the others are sorted
+# when listed.
+COMMANDS: tuple[Command, ...] = (
+    Command("run:run", "Create and run a new container from an image",
+            "[OPTIONS] IMAGE [COMMAND] [ARG...]", ("container run", "run"), common=True),
+    Command("exec:exec_", "Execute a command in a running container",
+            "[OPTIONS] CONTAINER COMMAND [ARG...]", ("container exec", "exec"), common=True),
+    Command("containers:ps", "List containers", "[OPTIONS]",
+            ("container ls", "container list", "container ps", "ps"), common=True),
+    Command("images:images", "List images", "[OPTIONS] [REPOSITORY[:TAG]]",
+            ("image ls", "image list", "images"), common=True),
+    Command("system:version", "Show the Pier version information", "[OPTIONS]",
+            ("version",), common=True),
+    Command("system:info", "Display system-wide information", "[OPTIONS]",
+            ("system info", "info"), common=True),
+    Command("attach:attach",
+            "Attach local standard input, output, and error streams to a running container",
+            "[OPTIONS] CONTAINER", ("container attach", "attach")),
+    Command("run:create", "Create a new container", "[OPTIONS] IMAGE [COMMAND] [ARG...]",
+            ("container create", "create")),
+    Command("images:history", "Show the history of an image", "[OPTIONS] IMAGE",
+            ("image history", "history")),
+    Command("images:import_", "Import the contents from a tarball to create a filesystem image",
+            "[OPTIONS] file|URL|- [REPOSITORY[:TAG]]", ("image import", "import")),
+    Command("containers:inspect", "Return low-level information on Pier objects",
+            "[OPTIONS] NAME|ID [NAME|ID...]", ("inspect",)),
+    Command("containers:container_inspect",
+            "Display detailed information on one or more containers", _CONTAINERS,
+            ("container inspect",)),
+    Command("images:image_inspect", "Display detailed information on one or more images",
+            "[OPTIONS] IMAGE [IMAGE...]", ("image inspect",)),
+    Command("containers:kill", "Kill one or more running containers", _CONTAINERS,
+            ("container kill", "kill")),
+    Command("containers:logs", "Fetch the logs of a container", "[OPTIONS] CONTAINER",
+            ("container logs", "logs")),
+    Command("containers:pause", "Pause all processes within one or more containers",
+            "CONTAINER [CONTAINER...]", ("container pause", "pause")),
+    Command("containers:rename", "Rename a container", "CONTAINER NEW_NAME",
+            ("container rename", "rename")),
+    Command("containers:restart", "Restart one or more containers", _CONTAINERS,
+            ("container restart", "restart")),
+    Command("containers:rm", "Remove one or more containers", _CONTAINERS,
+            ("container rm", "container remove", "rm")),
+    Command("images:rmi", "Remove one or more images", "[OPTIONS] IMAGE [IMAGE...]",
+            ("image rm", "image remove", "rmi")),
+    Command("run:start", "Start one or more stopped containers", _CONTAINERS,
+            ("container start", "start")),
+    Command("containers:stop", "Stop one or more running containers", _CONTAINERS,
+            ("container stop", "stop")),
+    Command("images:tag", "Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE",
+            "SOURCE_IMAGE[:TAG] TARGET_IMAGE[:TAG]", ("image tag", "tag")),
+    Command("containers:unpause", "Unpause all processes within one or more containers",
+            "CONTAINER [CONTAINER...]", ("container unpause", "unpause")),
+    Command("containers:wait",
+            "Block until one or more containers stop, then print their exit codes",
+            "CONTAINER [CONTAINER...]", ("container wait", "wait")),
+)  # fmt: skip
+
+
+def group(name: str) -> Group | None:
+    return next((g for g in GROUPS if g.name == name), None)
+
+
+def find(path: str) -> Command | None:
+    """The command that `path` ("ps", "container ls") runs, if any."""
+    return next((c for c in COMMANDS if path in c.paths), None)
