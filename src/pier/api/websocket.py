@@ -1,11 +1,11 @@
 """GET /containers/{id}/attach/ws: an attach session carried over a websocket.
 
-The attach session (pier.containers.attach) talks to a HijackedStream; WebSocketStream
-gives a websocket that interface, so both attach endpoints share one session. What
+The attach session (pier.containers.attach) talks to a `ClientStream`;
+WebSocketStream is one over a websocket, so both attach endpoints share one session. What
 Docker does here (moby's wsContainersAttach on golang.org/x/net/websocket):
 
 - the output is never multiplexed, with or without a TTY: messages carry the payload
-  only, binary from API 1.28 on and text before (one message per stream frame here);
+  only, binary from API 1.28 on and text before (one message per output chunk here);
 - every data message, text or binary, is stdin;
 - below API 1.42 the stdin/stdout/stderr parameters are ignored and all three are on;
 - when the container's output ends the server sends a close frame (1000);
@@ -18,15 +18,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import struct
-from typing import cast
+from collections.abc import Sequence
+from typing import Protocol
 
 from aiohttp import WSMsgType, web
 
-from pier.api.hijack import HijackedStream
 from pier.api.routing import api_version, query_bool
-from pier.containers.attach import Attacher, AttachOptions
+from pier.containers.attach import AttachOptions
 from pier.containers.model import Container
+from pier.containers.streams import Chunk, ClientStream
 from pier.errors import PierError
 
 log = logging.getLogger(__name__)
@@ -34,41 +34,20 @@ log = logging.getLogger(__name__)
 # Messages held between the websocket and the session's stdin pump: a client that
 # sends faster than the container reads is slowed down instead of buffered in pierd.
 STDIN_BACKLOG = 16
-_HEADER = struct.Struct(">BxxxI")
-
-
-class _Deframer:
-    """Undoes the session's multiplexed frames: a websocket carries payloads only."""
-
-    def __init__(self) -> None:
-        self._buf = bytearray()
-
-    def feed(self, data: bytes) -> list[bytes]:
-        self._buf += data
-        out = []
-        while len(self._buf) >= _HEADER.size:
-            _, size = _HEADER.unpack_from(self._buf)
-            end = _HEADER.size + size
-            if len(self._buf) < end:
-                break
-            out.append(bytes(self._buf[_HEADER.size : end]))
-            del self._buf[:end]
-        return out
 
 
 class WebSocketStream:
-    """A prepared websocket seen as a HijackedStream: `read()` gives stdin messages
-    (b"" once the client has closed), `write()` sends output messages.
+    """A prepared websocket as a `ClientStream`: `read()` gives stdin messages (b""
+    once the client has closed), `send()` sends each output chunk as one message.
 
     A websocket has no half-close: the client's close frame is both the end of stdin
     and the end of the connection. So that the stdin sent just before it still reaches
     the container, `wait_closed()` waits until the reader has taken the end of stdin,
     unless nobody reads yet (a session waiting for the container to start)."""
 
-    def __init__(self, ws: web.WebSocketResponse, *, multiplexed: bool, binary: bool) -> None:
+    def __init__(self, ws: web.WebSocketResponse, *, binary: bool) -> None:
         self._ws = ws
         self._opcode = WSMsgType.BINARY if binary else WSMsgType.TEXT
-        self._deframer = _Deframer() if multiplexed else None
         self._incoming: asyncio.Queue[bytes] = asyncio.Queue(STDIN_BACKLOG)
         self._peer_gone = False
         self._reading = False
@@ -111,11 +90,12 @@ class WebSocketStream:
             self._update_closed()
         return data
 
-    async def write(self, data: bytes) -> None:
-        for payload in self._deframer.feed(data) if self._deframer else [data]:
-            await self.send(payload)
+    async def send(self, chunks: Sequence[Chunk]) -> None:
+        for _, payload in chunks:
+            if payload:
+                await self._send_message(payload)
 
-    async def send(self, payload: bytes) -> None:
+    async def _send_message(self, payload: bytes) -> None:
         if self._ws.closed:
             if self._reading and not self._eof:
                 # Nobody will see this output, but the stdin the client sent before
@@ -170,8 +150,16 @@ def _asks_for_websocket(request: web.Request) -> bool:
     return request.headers.get("Upgrade", "").lower() == "websocket" and "upgrade" in connection
 
 
+class _Session(Protocol):
+    async def run(self, client: ClientStream) -> None: ...
+
+
+class Attachments(Protocol):
+    def prepare(self, container: Container, options: AttachOptions, ref: str) -> _Session: ...
+
+
 async def attach_websocket(
-    request: web.Request, container: Container, attacher: Attacher
+    request: web.Request, container: Container, attacher: Attachments
 ) -> web.StreamResponse:
     """Check the request, upgrade, run the attach session, close with 1000."""
     # Errors come before the upgrade.
@@ -184,20 +172,15 @@ async def attach_websocket(
         protocols=_subprotocols(request),
     )
     await ws.prepare(request)
-    stream = WebSocketStream(
-        ws,
-        multiplexed=not container.config.tty,
-        binary=_at_least(api_version(request), (1, 28)),
-    )
+    stream = WebSocketStream(ws, binary=_at_least(api_version(request), (1, 28)))
     try:
-        # The session is typed for the hijacked stream; WebSocketStream has its interface.
-        await session.run(cast(HijackedStream, stream))
+        await session.run(stream)
     except ConnectionError as exc:
         log.debug("websocket attach to %s: client went away: %s", container.id, exc)
     except PierError as exc:
         log.warning("websocket attach to %s: %s", container.id, exc)
         with contextlib.suppress(ConnectionError):
-            await stream.send(f"Error attaching: {exc}\n".encode())  # as dockerd does
+            await stream.send([(1, f"Error attaching: {exc}\n".encode())])  # as dockerd does
     finally:
         await stream.close()
     return ws

@@ -14,17 +14,17 @@ import contextlib
 import logging
 import os
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
-from pier.api.hijack import HijackedStream, frame
 from pier.containers.logs import LogFile, LogOptions, LogRecord, follow, read_logs
 from pier.containers.model import Container, Status
-from pier.containers.service import ContainerService
+from pier.containers.streams import Chunk, ClientInput, ClientStream
 from pier.errors import Conflict, InvalidParameter
-from pier.runtime.base import Runtime
-from pier.runtime.conmon import connect_attach_socket
+from pier.runtime.base import Tasks
 
 log = logging.getLogger(__name__)
 
@@ -66,8 +66,19 @@ def parse_detach_keys(spec: str | None) -> bytes:
     return bytes(out)
 
 
+class AttachHost(Protocol):
+    """What attach sessions need of the container service."""
+
+    def get(self, ref: str) -> Container: ...
+    def log_path(self, cid: str) -> Path: ...
+    def stopped_event(self, cid: str) -> asyncio.Event: ...
+    def on_created(
+        self, cid: str, hook: Callable[[Container], Awaitable[None]]
+    ) -> AbstractContextManager[None]: ...
+
+
 class Attacher:
-    def __init__(self, *, containers: ContainerService, runtime: Runtime) -> None:
+    def __init__(self, *, containers: AttachHost, runtime: Tasks) -> None:
         self._containers = containers
         self._runtime = runtime
 
@@ -93,12 +104,12 @@ class Attacher:
     async def log_batches(
         self, container: Container, options: LogOptions
     ) -> AsyncIterator[list[LogRecord]]:
-        life = self._containers.lifecycle(container.id)
+        stopped = self._containers.stopped_event(container.id)
         async for batch in read_logs(
             self._containers.log_path(container.id),
             options,
-            running=lambda: self._containers.is_running(container.id),
-            ended_event=life.exited,
+            running=lambda: not stopped.is_set(),
+            ended_event=stopped,
         ):
             yield batch
 
@@ -106,8 +117,8 @@ class Attacher:
 class AttachSession:
     def __init__(
         self,
-        containers: ContainerService,
-        runtime: Runtime,
+        containers: AttachHost,
+        runtime: Tasks,
         container: Container,
         options: AttachOptions,
         detach_keys: bytes,
@@ -122,19 +133,13 @@ class AttachSession:
         self._offset = 0
         self._stdin_sock: socket.socket | None = None
 
-    def _encode(self, record: LogRecord) -> bytes | None:
-        if record.stream == 1 and not self._opts.stdout:
-            return None
-        if record.stream == 2 and not self._opts.stderr:
-            return None
-        return record.data if self._tty else frame(record.stream, record.data)
+    async def _write(self, client: ClientStream, batch: list[LogRecord]) -> None:
+        out, err = self._opts.stdout, self._opts.stderr
+        chunks: list[Chunk] = [(r.stream, r.data) for r in batch if (out if r.stream == 1 else err)]
+        if chunks:
+            await client.send(chunks)
 
-    async def _write(self, client: HijackedStream, batch: list[LogRecord]) -> None:
-        data = b"".join(filter(None, map(self._encode, batch)))
-        if data:
-            await client.write(data)
-
-    async def run(self, client: HijackedStream) -> None:
+    async def run(self, client: ClientStream) -> None:
         cid = self._c.id
         log_path = self._containers.log_path(cid)
         if self._opts.logs:
@@ -144,31 +149,27 @@ class AttachSession:
                 await self._write(client, batch)
         if not self._opts.stream:
             return
-        life = self._containers.lifecycle(cid)
+        stopped = self._containers.stopped_event(cid)
         current = self._containers.get(cid)
-        if current.state.running:
+        if current.state.has_process:
             self._offset = _size(log_path)
             if self._wants_stdin(current):
                 self._stdin_sock = await self._connect_stdin()
-        elif current.state.status == Status.CREATED or current.state.status == Status.EXITED:
+        elif current.state.status in (Status.CREATED, Status.EXITED):
             # Wait for the next start: the hook runs between the monitor's create and the
             # process's start, so no output is missed.
-            life.on_created.append(self._on_created)
-            try:
+            with self._containers.on_created(cid, self._on_created):
                 started = asyncio.ensure_future(self._created.wait())
                 gone = asyncio.ensure_future(client.wait_closed())
                 await asyncio.wait({started, gone}, return_when=asyncio.FIRST_COMPLETED)
                 started.cancel()
                 gone.cancel()
-            finally:
-                with contextlib.suppress(ValueError):
-                    life.on_created.remove(self._on_created)
             if not self._created.is_set():
                 return
         else:
             return
         try:
-            await self._pump(client, life.exited)
+            await self._pump(client, stopped)
         finally:
             if self._stdin_sock is not None:
                 self._stdin_sock.close()
@@ -183,12 +184,11 @@ class AttachSession:
         self._created.set()
 
     async def _connect_stdin(self) -> socket.socket:
-        path = self._runtime.attach_socket_path(self._c.id)
-        sock = await asyncio.to_thread(connect_attach_socket, path)
+        sock = await asyncio.to_thread(self._runtime.open_attach, self._c.id)
         sock.setblocking(False)
         return sock
 
-    async def _pump(self, client: HijackedStream, exited: asyncio.Event) -> None:
+    async def _pump(self, client: ClientStream, exited: asyncio.Event) -> None:
         cid = self._c.id
         log_file = LogFile(self._containers.log_path(cid), self._offset, raw=True)
         detached = asyncio.Event()
@@ -246,7 +246,7 @@ async def _discard(sock: socket.socket) -> None:
 
 
 async def pump_stdin(
-    client: HijackedStream,
+    client: ClientInput,
     sock: socket.socket,
     keys: bytes,
     stop: asyncio.Event,
@@ -278,7 +278,7 @@ async def pump_stdin(
             return
 
 
-async def watch_detach(client: HijackedStream, keys: bytes, detached: asyncio.Event) -> None:
+async def watch_detach(client: ClientInput, keys: bytes, detached: asyncio.Event) -> None:
     """Read (and drop) the client's bytes, watching for the detach sequence only."""
     matcher = DetachMatcher(keys)
     while True:

@@ -1,5 +1,6 @@
-"""The container record: what was asked (ContainerConfig, HostConfig, both frozen) and
-what happened (State, which the service replaces as the container moves).
+"""The container record: what was asked (ContainerConfig, HostConfig, both frozen, and
+the requests parsed from them at create), and what happened (State, which moves only
+through the transitions of `pier.containers.state`).
 
 Field meanings follow Docker's `Config` and `HostConfig` (swagger ContainerConfig and
 HostConfig); the names are snake_case here and PascalCase only on the wire.
@@ -9,21 +10,24 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from enum import StrEnum
 from types import MappingProxyType
 from typing import Any
 
+from pier.containers.mounts import BindMount
+from pier.containers.state import State, Status
+
+__all__ = [
+    "EMPTY",
+    "Container",
+    "ContainerConfig",
+    "HostConfig",
+    "RestartPolicy",
+    "State",
+    "Status",
+    "Ulimit",
+]
+
 EMPTY: Mapping[str, str] = MappingProxyType({})
-
-
-class Status(StrEnum):
-    CREATED = "created"
-    RUNNING = "running"
-    PAUSED = "paused"
-    RESTARTING = "restarting"
-    REMOVING = "removing"
-    EXITED = "exited"
-    DEAD = "dead"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -107,23 +111,6 @@ class HostConfig:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class State:
-    status: Status = Status.CREATED
-    pid: int = 0
-    exit_code: int = 0
-    error: str = ""
-    oom_killed: bool = False
-    started_at: str = "0001-01-01T00:00:00Z"
-    finished_at: str = "0001-01-01T00:00:00Z"
-    # The stop came from the API (stop/kill), so restart policies do not apply.
-    stopped_by_user: bool = False
-
-    @property
-    def running(self) -> bool:
-        return self.status in (Status.RUNNING, Status.PAUSED, Status.RESTARTING)
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
 class Container:
     id: str
     name: str  # without Docker's leading "/"
@@ -135,6 +122,8 @@ class Container:
     host_config: HostConfig
     state: State = field(default_factory=State)
     restart_count: int = 0
+    # Parsed from HostConfig.Binds at create; what the run path mounts.
+    binds: tuple[BindMount, ...] = ()
 
     @property
     def short_id(self) -> str:

@@ -1,19 +1,26 @@
-"""From a container record to the OCI runtime spec: Docker's semantics for env, user,
-working dir, /etc files, binds, namespaces and security options, handed to
-`pier.runtime.spec.build_config` which knows the OCI format and Docker's defaults."""
+"""From a container record and the parts its run steps contribute to the OCI runtime
+spec: Docker's semantics for env, user, working dir, /etc files, binds, namespaces and
+security options, handed to `pier.runtime.spec.build_config`, which knows the OCI
+format and Docker's defaults.
+
+Everything here is pure: the run steps do the file-system work (mount the root file
+system, read its /etc/passwd, make the working dir and missing bind sources, write
+the /etc files) and describe what they did as a `SpecPart`; `merge_parts` turns the
+record and the parts into the spec.
+"""
 
 from __future__ import annotations
 
-import os
-import shutil
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
-from pier.config import DaemonConfig
 from pier.containers.model import Container, HostConfig
+from pier.containers.mounts import BindMount
 from pier.containers.user import ResolvedUser
-from pier.errors import InvalidParameter
+from pier.errors import SystemFailure
 from pier.runtime import capabilities
 from pier.runtime.spec import (
     HOST,
@@ -30,25 +37,37 @@ from pier.runtime.spec import (
 )
 
 DEFAULT_PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+ETC_FILES = ("resolv.conf", "hostname", "hosts")
+_NO_NAMESPACES: Mapping[str, NamespaceSpec] = MappingProxyType({})
 
 
-def container_spec(
-    record: Container,
-    *,
-    rootfs: Path,
-    container_dir: Path,
-    config: DaemonConfig,
-    facts: HostFacts,
-    resolve_user: Callable[[], ResolvedUser],
-    pid_of: Callable[[str], int],
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SpecPart:
+    """What one run step contributes. Mounts add up in step order; for the other
+    fields, exactly one step sets each (the rootfs step the root, the user step the
+    user and working dir...), and a later namespace setting overrides an earlier one."""
+
+    rootfs: Path | None = None
+    user: ResolvedUser | None = None
+    cwd: str | None = None
+    mounts: tuple[MountSpec, ...] = ()
+    # "network", "ipc", "pid" -> how the container gets that namespace
+    namespaces: Mapping[str, NamespaceSpec] = field(default_factory=lambda: _NO_NAMESPACES)
+    init_path: str | None = None
+
+
+def merge_parts(
+    record: Container, parts: Sequence[SpecPart], *, cgroup_parent: str, facts: HostFacts
 ) -> dict[str, Any]:
-    """The config.json for one run. `rootfs` is already mounted (the user is resolved
-    through its /etc/passwd and the working dir is made in it); `pid_of` gives the pid
-    of another container for `container:<ref>` namespace modes."""
+    """The config.json of one run of `record`."""
     hc = record.host_config
-    user = resolve_user()
-    cwd = record.config.working_dir or "/"
-    _make_workdir(rootfs, cwd, user)
+    rootfs = _one(parts, "rootfs")
+    user = _one(parts, "user")
+    cwd = _one(parts, "cwd")
+    namespaces: dict[str, NamespaceSpec] = {}
+    for part in parts:
+        namespaces.update(part.namespaces)
+    init_path = next((p.init_path for p in parts if p.init_path), None)
     spec = ContainerSpec(
         cid=record.id,
         rootfs=rootfs,
@@ -65,12 +84,12 @@ def container_spec(
             terminal=record.config.tty,
             console_size=hc.console_size,
         ),
-        mounts=_etc_mounts(container_dir, hc) + _binds(hc),
-        network=_namespace(hc.network_mode, "net", pid_of, none_is_private=True),
-        ipc=_namespace(hc.ipc_mode, "ipc", pid_of),
-        pid=_namespace(hc.pid_mode, "pid", pid_of),
+        mounts=tuple(m for part in parts for m in part.mounts),
+        network=namespaces.get("network", PRIVATE),
+        ipc=namespaces.get("ipc", PRIVATE),
+        pid=namespaces.get("pid", PRIVATE),
         uts_host=hc.uts_mode == "host" or hc.network_mode == "host",
-        cgroups_path=f"{(hc.cgroup_parent or config.cgroup_parent).rstrip('/')}/{record.id}",
+        cgroups_path=f"{(hc.cgroup_parent or cgroup_parent).rstrip('/')}/{record.id}",
         privileged=hc.privileged,
         cap_add=hc.cap_add,
         cap_drop=hc.cap_drop,
@@ -83,13 +102,56 @@ def container_spec(
         masked_paths_unconfined="systempaths=unconfined" in hc.security_opt,
         sysctls=hc.sysctls,
         ulimits=tuple(Ulimit(name=u.name, soft=u.soft, hard=u.hard) for u in hc.ulimits),
-        resources=_resources(hc),
-        init_path=_init_path(config) if hc.init else None,
+        resources=resources(hc),
+        init_path=init_path,
         annotations={},
         shm_size=hc.shm_size or 64 * 1024 * 1024,
         oom_score_adj=hc.oom_score_adj or None,
     )
     return build_config(spec, facts)
+
+
+def _one(parts: Sequence[SpecPart], name: str) -> Any:
+    values = [getattr(p, name) for p in parts if getattr(p, name) is not None]
+    if len(values) != 1:
+        raise SystemFailure(f"the run steps set the spec's {name} {len(values)} times")
+    return values[0]
+
+
+def etc_mounts(container_dir: Path, hc: HostConfig) -> tuple[MountSpec, ...]:
+    """Docker's bind mounts of the container's own resolv.conf, hostname and hosts."""
+    mode = "ro" if hc.readonly_rootfs else "rw"
+    return tuple(
+        MountSpec(
+            destination=f"/etc/{name}",
+            type="bind",
+            source=str(container_dir / name),
+            options=("rbind", "rprivate", mode),
+        )
+        for name in ETC_FILES
+    )
+
+
+def bind_mounts(binds: Sequence[BindMount]) -> tuple[MountSpec, ...]:
+    return tuple(
+        MountSpec(
+            destination=b.destination,
+            type="bind",
+            source=b.source,
+            options=("rbind", "ro" if b.read_only else "rw", b.propagation),
+        )
+        for b in binds
+    )
+
+
+def namespaces(hc: HostConfig, pid_of: Callable[[str], int]) -> Mapping[str, NamespaceSpec]:
+    """`host`, `container:<ref>` (joined through the other container's pid) or a
+    private namespace, for the network, IPC and PID namespaces."""
+    return {
+        "network": _namespace(hc.network_mode, "net", pid_of),
+        "ipc": _namespace(hc.ipc_mode, "ipc", pid_of),
+        "pid": _namespace(hc.pid_mode, "pid", pid_of),
+    }
 
 
 def exec_process(
@@ -154,69 +216,7 @@ def _env(base: tuple[str, ...], hostname: str, tty: bool, user: ResolvedUser) ->
     return tuple(env)
 
 
-def _make_workdir(rootfs: Path, cwd: str, user: ResolvedUser) -> None:
-    target = rootfs / cwd.lstrip("/")
-    if os.path.lexists(target):
-        return
-    # Made inside the mounted rootfs; a symlink in the path is resolved by the kernel
-    # relative to the host, so refuse paths whose parents are symlinks out of the root.
-    real = os.path.realpath(target)
-    if not real.startswith(str(rootfs)):
-        raise InvalidParameter(f"working directory {cwd} escapes the container's root")
-    os.makedirs(real, mode=0o755, exist_ok=True)
-    os.chown(real, user.uid, user.gid)
-
-
-def _etc_mounts(container_dir: Path, hc: HostConfig) -> tuple[MountSpec, ...]:
-    mode = "ro" if hc.readonly_rootfs else "rw"
-    return tuple(
-        MountSpec(
-            destination=f"/etc/{name}",
-            type="bind",
-            source=str(container_dir / name),
-            options=("rbind", "rprivate", mode),
-        )
-        for name in ("resolv.conf", "hostname", "hosts")
-    )
-
-
-def _binds(hc: HostConfig) -> tuple[MountSpec, ...]:
-    out = []
-    for bind in hc.binds:
-        parts = bind.split(":")
-        if len(parts) < 2 or not parts[0].startswith("/"):
-            raise InvalidParameter(
-                f"invalid volume specification: '{bind}': named volumes are not "
-                "supported by this version of Pier yet"
-            )
-        source, destination = parts[0], parts[1]
-        opts = parts[2].split(",") if len(parts) > 2 else []
-        if not destination.startswith("/"):
-            raise InvalidParameter(
-                f"invalid volume specification: '{bind}': invalid mount config for type "
-                f"\"bind\": invalid mount path: '{destination}' mount path must be absolute"
-            )
-        if not os.path.exists(source):
-            os.makedirs(source, exist_ok=True)  # Docker creates a missing bind source
-        flags = ["rbind", "ro" if "ro" in opts else "rw"]
-        propagation = next(
-            (
-                o
-                for o in opts
-                if o in ("private", "rprivate", "shared", "rshared", "slave", "rslave")
-            ),
-            "rprivate",
-        )
-        flags.append(propagation)
-        out.append(
-            MountSpec(destination=destination, type="bind", source=source, options=tuple(flags))
-        )
-    return tuple(out)
-
-
-def _namespace(
-    mode: str, kind: str, pid_of: Callable[[str], int], *, none_is_private: bool = False
-) -> NamespaceSpec:
+def _namespace(mode: str, kind: str, pid_of: Callable[[str], int]) -> NamespaceSpec:
     if mode == "host":
         return HOST
     if mode.startswith("container:"):
@@ -225,7 +225,7 @@ def _namespace(
     return PRIVATE
 
 
-def _resources(hc: HostConfig) -> Resources:
+def resources(hc: HostConfig) -> Resources:
     quota = hc.cpu_quota or None
     period = hc.cpu_period or None
     if hc.nano_cpus:
@@ -240,10 +240,3 @@ def _resources(hc: HostConfig) -> Resources:
         cpuset_cpus=hc.cpuset_cpus or None,
         pids_limit=hc.pids_limit,
     )
-
-
-def _init_path(config: DaemonConfig) -> str:
-    found = shutil.which(config.init_path)
-    if found is None:
-        raise InvalidParameter(f"the init binary {config.init_path} was not found on the host")
-    return found

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
 from typing import Any, Protocol
 
 from aiohttp import web
 
-from pier.api.hijack import Hijacked, frame, hijack
+from pier.api.hijack import Hijacked, HijackedClient, frame, hijack
 from pier.api.routing import (
     Route,
     json_response,
@@ -21,11 +22,14 @@ from pier.api.routing import (
 )
 from pier.api.websocket import attach_websocket
 from pier.api.wire.containers import parse_create, render_inspect, render_summary
-from pier.containers.attach import Attacher, AttachOptions
-from pier.containers.logs import LogOptions
+from pier.containers.attach import AttachOptions
+from pier.containers.create import CreateResult
+from pier.containers.lifecycle import WaitResult
+from pier.containers.logs import LogOptions, LogRecord
+from pier.containers.model import Container, ContainerConfig, HostConfig
 from pier.containers.query import select
-from pier.containers.service import ContainerService
-from pier.errors import InvalidParameter, NoSuchImage, NotModified
+from pier.containers.streams import ClientStream
+from pier.errors import InvalidParameter, NoSuchImage
 
 
 class _Image(Protocol):
@@ -37,10 +41,44 @@ class ImageResolver(Protocol):
     async def resolve(self, ref: str) -> _Image: ...
 
 
+class Containers(Protocol):
+    """What the container endpoints need of their backend."""
+
+    def get(self, ref: str) -> Container: ...
+    def newest_first(self) -> list[Container]: ...
+    def container_dir(self, cid: str) -> Path: ...
+    def log_path(self, cid: str) -> Path: ...
+    async def size_rw(self, container: Container) -> int: ...
+    async def create(
+        self, *, name: str | None, config: ContainerConfig, host_config: HostConfig
+    ) -> CreateResult: ...
+    async def start(self, ref: str) -> None: ...
+    async def stop(self, ref: str, *, timeout: int | None, signal: str | None) -> None: ...
+    async def kill(self, ref: str, *, signal: str | None) -> None: ...
+    async def restart(self, ref: str, *, timeout: int | None, signal: str | None) -> None: ...
+    def wait(self, ref: str, condition: str | None) -> Awaitable[WaitResult]: ...
+    async def remove(self, ref: str, *, force: bool, volumes: bool) -> None: ...
+    async def rename(self, ref: str, new_name: str) -> None: ...
+    async def pause(self, ref: str) -> None: ...
+    async def unpause(self, ref: str) -> None: ...
+    async def resize(self, ref: str, height: int, width: int) -> None: ...
+
+
+class _Session(Protocol):
+    async def run(self, client: ClientStream) -> None: ...
+
+
+class Attachments(Protocol):
+    def prepare(self, container: Container, options: AttachOptions, ref: str) -> _Session: ...
+    def log_batches(
+        self, container: Container, options: LogOptions
+    ) -> AsyncIterator[list[LogRecord]]: ...
+
+
 def routes(
-    containers: ContainerService,
+    containers: Containers,
     images: ImageResolver,
-    attacher: Attacher,
+    attacher: Attachments,
     exec_ids: Callable[[str], list[str]] = lambda cid: [],
 ) -> list[Route]:
     h = _Handlers(containers, images, attacher, exec_ids)
@@ -67,9 +105,9 @@ def routes(
 class _Handlers:
     def __init__(
         self,
-        containers: ContainerService,
+        containers: Containers,
         images: ImageResolver,
-        attacher: Attacher,
+        attacher: Attachments,
         exec_ids: Callable[[str], list[str]],
     ) -> None:
         self._c = containers
@@ -126,21 +164,15 @@ class _Handlers:
         )
 
     async def start(self, request: web.Request) -> web.StreamResponse:
-        try:
-            await self._c.start(request.match_info["id"])
-        except NotModified:
-            return no_content(304)
+        await self._c.start(request.match_info["id"])
         return no_content()
 
     async def stop(self, request: web.Request) -> web.StreamResponse:
-        try:
-            await self._c.stop(
-                request.match_info["id"],
-                timeout=query_int(request, "t"),
-                signal=request.query.get("signal") or None,
-            )
-        except NotModified:
-            return no_content(304)
+        await self._c.stop(
+            request.match_info["id"],
+            timeout=query_int(request, "t"),
+            signal=request.query.get("signal") or None,
+        )
         return no_content()
 
     async def kill(self, request: web.Request) -> web.StreamResponse:
@@ -249,7 +281,7 @@ class _Handlers:
         session = self._attacher.prepare(c, options, request.match_info["id"])
         stream = hijack(request, upgrade=upgrade)
         try:
-            await session.run(stream)
+            await session.run(HijackedClient(stream, raw=c.config.tty))
         finally:
             stream.close()
         return Hijacked()

@@ -1,0 +1,185 @@
+"""Creating a container: the request checked and completed into a record.
+
+Everything a client can get wrong is found here, before anything exists (moby does
+the same at create): the name, the runtime, the network mode, the image, the command,
+the mount requests. Then the root file system's snapshot and the container's
+directory are made and the record is stored, each undone if a later step fails.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import secrets
+import shutil
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from typing import Any, Protocol
+
+from pier import timefmt
+from pier.config import DaemonConfig
+from pier.containers.announce import Announcer
+from pier.containers.model import Container, ContainerConfig, HostConfig
+from pier.containers.mounts import parse_binds
+from pier.containers.names import generate_name
+from pier.containers.paths import ContainerPaths
+from pier.containers.spec import merge_env
+from pier.containers.store import ContainerStore, check_name
+from pier.errors import InvalidParameter, NoSuchNetwork
+from pier.snapshots.types import Mount
+
+
+class ImageConfigView(Protocol):
+    """The image config fields a container inherits (read-only)."""
+
+    @property
+    def user(self) -> str: ...
+    @property
+    def env(self) -> tuple[str, ...]: ...
+    @property
+    def entrypoint(self) -> tuple[str, ...] | None: ...
+    @property
+    def cmd(self) -> tuple[str, ...] | None: ...
+    @property
+    def working_dir(self) -> str: ...
+    @property
+    def labels(self) -> Mapping[str, str]: ...
+    @property
+    def exposed_ports(self) -> tuple[str, ...]: ...
+    @property
+    def volumes(self) -> tuple[str, ...]: ...
+    @property
+    def stop_signal(self) -> str: ...
+    @property
+    def healthcheck(self) -> Mapping[str, Any] | None: ...
+
+
+class ImageView(Protocol):
+    @property
+    def id(self) -> str: ...
+    @property
+    def config(self) -> ImageConfigView: ...
+
+
+class Images(Protocol):
+    """What containers need of the image service."""
+
+    async def resolve(self, ref: str) -> ImageView: ...
+    async def prepare_rootfs(self, image_id: str, key: str) -> list[Mount]: ...
+    async def rootfs_mounts(self, key: str) -> list[Mount]: ...
+    async def remove_rootfs(self, key: str) -> None: ...
+    async def rootfs_usage(self, key: str) -> int: ...
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CreateResult:
+    id: str
+    warnings: tuple[str, ...]
+
+
+class Creator:
+    def __init__(
+        self,
+        *,
+        config: DaemonConfig,
+        store: ContainerStore,
+        paths: ContainerPaths,
+        images: Images,
+        announce: Announcer,
+    ) -> None:
+        self._config = config
+        self._store = store
+        self._paths = paths
+        self._images = images
+        self._announce = announce
+
+    async def create(
+        self, *, name: str | None, config: ContainerConfig, host_config: HostConfig
+    ) -> CreateResult:
+        name = self._name(name)
+        runtime = self._config.runtime(host_config.runtime or None)
+        host_config = replace(host_config, runtime=runtime.name)
+        host_config = self._network_mode(host_config)
+        binds = parse_binds(host_config.binds)
+        image = await self._images.resolve(config.image)
+        config, path, args = merge_image_config(config, image.config)
+        cid = secrets.token_hex(32)
+        if not config.hostname:
+            host_net = host_config.network_mode == "host"
+            config = replace(config, hostname=os.uname().nodename if host_net else cid[:12])
+        record = Container(
+            id=cid,
+            name=name,
+            created=timefmt.now(),
+            image_id=image.id,
+            path=path,
+            args=args,
+            config=config,
+            host_config=host_config,
+            binds=binds,
+        )
+        async with contextlib.AsyncExitStack() as undo:
+            await self._images.prepare_rootfs(image.id, cid)
+            undo.push_async_callback(self._images.remove_rootfs, cid)
+            await asyncio.to_thread(self._paths.rootfs(cid).mkdir, parents=True)
+            undo.callback(shutil.rmtree, self._paths.container_dir(cid), True)
+            self._store.add(record)
+            undo.pop_all()
+        await self._announce("create", record)
+        return CreateResult(id=cid, warnings=())
+
+    def _name(self, name: str | None) -> str:
+        if name:
+            name = check_name(name)
+            self._store.name_conflict(name)
+            return name
+        return generate_name(lambda n: self._store.find_name(n) is not None)
+
+    def _network_mode(self, hc: HostConfig) -> HostConfig:
+        mode = hc.network_mode or "default"
+        if mode in ("none", "host"):
+            return hc
+        if mode.startswith("container:"):
+            self._store.get(mode.partition(":")[2])
+            return hc
+        if mode in ("default", "bridge"):
+            # Bridge networking is not in Pier yet: until it is, the default network
+            # is "none" (a private network namespace with loopback only).
+            return replace(hc, network_mode="none")
+        raise NoSuchNetwork(mode)
+
+
+def merge_image_config(
+    config: ContainerConfig, image: ImageConfigView
+) -> tuple[ContainerConfig, str, tuple[str, ...]]:
+    """Docker's merge of the create request with the image's config, and the
+    resulting Path and Args (moby daemon/commit.go merge, getEntrypointAndArgs)."""
+    entrypoint = config.entrypoint
+    cmd = config.cmd
+    if not entrypoint:
+        if not cmd:
+            cmd = image.cmd
+        if entrypoint is None:
+            entrypoint = image.entrypoint
+    if entrypoint == ("",):
+        entrypoint = ()
+    labels = dict(image.labels)
+    labels.update(config.labels)
+    merged = replace(
+        config,
+        entrypoint=entrypoint,
+        cmd=cmd,
+        env=merge_env(image.env, config.env),
+        user=config.user or image.user,
+        working_dir=config.working_dir or image.working_dir,
+        labels=labels,
+        exposed_ports=tuple(dict.fromkeys(image.exposed_ports + config.exposed_ports)),
+        volumes=tuple(dict.fromkeys(image.volumes + config.volumes)),
+        stop_signal=config.stop_signal or image.stop_signal,
+        healthcheck=config.healthcheck if config.healthcheck is not None else image.healthcheck,
+    )
+    argv = tuple(entrypoint or ()) + tuple(cmd or ())
+    if not argv:
+        raise InvalidParameter("no command specified")
+    return merged, argv[0], argv[1:]

@@ -1,0 +1,137 @@
+"""Per-container synchronisation: who may change a container now, who waits for it.
+
+The registry holds, for each container that has any: a lock that serialises the
+transitions that touch the runtime (start, restart, removal), the waiters of
+`POST /containers/{id}/wait`, an event set whenever no process runs (stop, kill and
+log followers wait on it), and the hooks to run between the monitor's create and the
+process's start (attach sessions connect their stdin there, so no output is missed).
+
+Waiters follow moby's State.Wait: `not-running` and `next-exit` waiters are woken by
+every exit, also one the restart policy will undo; `removed` waiters only by removal,
+which wakes every waiter.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from pier.containers.model import Container
+from pier.errors import InvalidParameter
+
+CreatedHook = Callable[[Container], Awaitable[None]]
+
+
+class WaitCondition(StrEnum):
+    NOT_RUNNING = "not-running"
+    NEXT_EXIT = "next-exit"
+    REMOVED = "removed"
+
+    @classmethod
+    def parse(cls, text: str | None) -> WaitCondition:
+        try:
+            return cls(text or cls.NOT_RUNNING)
+        except ValueError:
+            raise InvalidParameter(f"invalid condition: {text!r}") from None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WaitResult:
+    status_code: int
+    error: str = ""
+
+
+@dataclass(slots=True)
+class _Entry:
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    stopped: asyncio.Event = field(default_factory=asyncio.Event)
+    exit_waiters: list[asyncio.Future[WaitResult]] = field(default_factory=list)
+    removal_waiters: list[asyncio.Future[WaitResult]] = field(default_factory=list)
+    created_hooks: list[CreatedHook] = field(default_factory=list)
+
+
+class LifecycleRegistry:
+    def __init__(self) -> None:
+        self._entries: dict[str, _Entry] = {}
+
+    def _entry(self, cid: str) -> _Entry:
+        entry = self._entries.get(cid)
+        if entry is None:
+            entry = self._entries[cid] = _Entry()
+            entry.stopped.set()
+        return entry
+
+    # -- exclusion -------------------------------------------------------------------
+
+    def lock(self, cid: str) -> asyncio.Lock:
+        """Held across a transition that involves the runtime."""
+        return self._entry(cid).lock
+
+    # -- process up and down ---------------------------------------------------------
+
+    def started(self, cid: str) -> None:
+        self._entry(cid).stopped.clear()
+
+    def stopped_event(self, cid: str) -> asyncio.Event:
+        """Set whenever the container has no process (not yet started, exited)."""
+        return self._entry(cid).stopped
+
+    async def wait_stopped(self, cid: str, timeout: float | None = None) -> bool:
+        """True once no process runs; False if `timeout` passed first."""
+        try:
+            await asyncio.wait_for(self._entry(cid).stopped.wait(), timeout)
+        except TimeoutError:
+            return False
+        return True
+
+    def exited(self, cid: str, result: WaitResult) -> None:
+        """The process ended (whatever comes next): wake exit waiters."""
+        entry = self._entry(cid)
+        waiters, entry.exit_waiters = entry.exit_waiters, []
+        _resolve(waiters, result)
+        entry.stopped.set()
+
+    def removed(self, cid: str, result: WaitResult) -> None:
+        """The container is gone: wake every waiter and forget it."""
+        entry = self._entries.pop(cid, None)
+        if entry is None:
+            return
+        _resolve(entry.exit_waiters + entry.removal_waiters, result)
+        entry.stopped.set()
+
+    # -- waiters ---------------------------------------------------------------------
+
+    def waiter(self, cid: str, condition: WaitCondition) -> asyncio.Future[WaitResult]:
+        fut: asyncio.Future[WaitResult] = asyncio.get_running_loop().create_future()
+        entry = self._entry(cid)
+        if condition is WaitCondition.REMOVED:
+            entry.removal_waiters.append(fut)
+        else:
+            entry.exit_waiters.append(fut)
+        return fut
+
+    # -- hooks between the monitor's create and the process's start ------------------
+
+    @contextlib.contextmanager
+    def on_created(self, cid: str, hook: CreatedHook) -> Iterator[None]:
+        """Run `hook` at each start of `cid` while the context is open."""
+        hooks = self._entry(cid).created_hooks
+        hooks.append(hook)
+        try:
+            yield
+        finally:
+            with contextlib.suppress(ValueError):
+                hooks.remove(hook)
+
+    async def run_created_hooks(self, record: Container) -> None:
+        for hook in list(self._entry(record.id).created_hooks):
+            await hook(record)
+
+
+def _resolve(waiters: list[asyncio.Future[WaitResult]], result: WaitResult) -> None:
+    for fut in waiters:
+        if not fut.done():
+            fut.set_result(result)

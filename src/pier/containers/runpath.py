@@ -1,0 +1,216 @@
+"""The `run` path of DESIGN §5: from a created container to a running process.
+
+`RunPath.run` reads top to bottom. Each step does its file-system or runtime work,
+registers its undo on the exit stack and returns the part of the runtime spec it is
+responsible for; one pure function merges the parts. A failure at any step unwinds
+the steps before it, so nothing is left behind: no mount, no monitor, no bundle.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import shutil
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any, Protocol
+
+from pier import timefmt
+from pier.config import DaemonConfig, RuntimeConfig
+from pier.containers.etcfiles import hosts_file, resolv_conf
+from pier.containers.lifecycle import LifecycleRegistry
+from pier.containers.model import Container
+from pier.containers.mounts import BindMount
+from pier.containers.paths import ContainerPaths
+from pier.containers.spec import SpecPart, bind_mounts, etc_mounts, merge_parts, namespaces
+from pier.containers.user import resolve_user
+from pier.errors import InvalidParameter, SystemFailure
+from pier.runtime.base import CreateRequest, Tasks
+from pier.runtime.spec import HostFacts
+from pier.snapshots.mount import mount_all, unmount
+from pier.snapshots.types import Mount
+
+
+class RootfsMounts(Protocol):
+    async def rootfs_mounts(self, key: str) -> list[Mount]: ...
+
+
+class RunPath:
+    def __init__(
+        self,
+        *,
+        config: DaemonConfig,
+        paths: ContainerPaths,
+        images: RootfsMounts,
+        runtime: Tasks,
+        lifecycle: LifecycleRegistry,
+        facts: HostFacts,
+        pid_of: Callable[[str], int],
+    ) -> None:
+        self._config = config
+        self._paths = paths
+        self._images = images
+        self._runtime = runtime
+        self._lifecycle = lifecycle
+        self._facts = facts
+        self._pid_of = pid_of
+
+    async def run(self, record: Container, runtime: RuntimeConfig) -> tuple[int, str]:
+        """Start `record`; returns the process's pid and the time it started."""
+        async with contextlib.AsyncExitStack() as undo:
+            parts = [
+                await self._mount_rootfs(record, undo),
+                await self._user_and_workdir(record),
+                await self._binds(record),
+                SpecPart(namespaces=namespaces(record.host_config, self._pid_of)),
+                await self._etc_files(record),  # after networking: hosts has the address
+                self._init(record),
+            ]
+            await self._write_bundle(record, parts)
+            pid = await self._create_task(record, runtime, undo)
+            await self._lifecycle.run_created_hooks(record)
+            started_at = timefmt.now()
+            await self._runtime.start(record.id, runtime)
+            undo.pop_all()
+            return pid, started_at
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    # -- the steps, in order ---------------------------------------------------------
+
+    async def _mount_rootfs(self, record: Container, undo: contextlib.AsyncExitStack) -> SpecPart:
+        rootfs = self._paths.rootfs(record.id)
+        mounts = await self._images.rootfs_mounts(record.id)
+        await asyncio.to_thread(mount_all, mounts, rootfs)
+        undo.push_async_callback(asyncio.to_thread, unmount, rootfs)
+        return SpecPart(rootfs=rootfs)
+
+    async def _user_and_workdir(self, record: Container) -> SpecPart:
+        """The user through the image's /etc/passwd and /etc/group, and the working
+        directory, made (owned by that user) when the image lacks it, as Docker does."""
+        rootfs = self._paths.rootfs(record.id)
+        hc = record.host_config
+        user = await asyncio.to_thread(resolve_user, rootfs, record.config.user, hc.group_add)
+        cwd = record.config.working_dir or "/"
+        await asyncio.to_thread(_make_workdir, rootfs, cwd, user.uid, user.gid)
+        return SpecPart(user=user, cwd=cwd)
+
+    async def _binds(self, record: Container) -> SpecPart:
+        await asyncio.to_thread(_make_bind_sources, record.binds)
+        return SpecPart(mounts=bind_mounts(record.binds))
+
+    async def _etc_files(self, record: Container) -> SpecPart:
+        cdir = self._paths.container_dir(record.id)
+        await asyncio.to_thread(_write_etc_files, cdir, record)
+        return SpecPart(mounts=etc_mounts(cdir, record.host_config))
+
+    def _init(self, record: Container) -> SpecPart:
+        if not record.host_config.init:
+            return SpecPart()
+        found = shutil.which(self._config.init_path)
+        if found is None:
+            raise InvalidParameter(
+                f"the init binary {self._config.init_path} was not found on the host"
+            )
+        return SpecPart(init_path=found)
+
+    async def _write_bundle(self, record: Container, parts: Sequence[SpecPart]) -> None:
+        spec = merge_parts(
+            record, parts, cgroup_parent=self._config.cgroup_parent, facts=self._facts
+        )
+        await asyncio.to_thread(
+            _write_json, self._paths.container_dir(record.id) / "config.json", spec
+        )
+
+    async def _create_task(
+        self, record: Container, runtime: RuntimeConfig, undo: contextlib.AsyncExitStack
+    ) -> int:
+        request = CreateRequest(
+            cid=record.id,
+            name=record.name,
+            bundle=self._paths.container_dir(record.id),
+            runtime=runtime,
+            tty=record.config.tty,
+            stdin=record.config.open_stdin,
+            # dockerd never closes a terminal's input when a client leaves (a detached
+            # `run -it` is attached to again): StdinOnce is for pipes.
+            stdin_once=record.config.stdin_once and not record.config.tty,
+            log_path=self._paths.log_path(record.id),
+            log_size_max=log_size_max(record.host_config.log_opts),
+        )
+        pid = await self._runtime.create(request)
+        undo.push_async_callback(self._runtime.delete, record.id, runtime, force=True)
+        return pid
+
+
+def log_size_max(opts: Mapping[str, str]) -> int | None:
+    """`--log-opt max-size` in bytes (Docker's units: k, m, g)."""
+    value = opts.get("max-size")
+    if not value:
+        return None
+    units = {"k": 1024, "m": 1024**2, "g": 1024**3}
+    text = value.strip().lower().rstrip("b")
+    mult = units.get(text[-1:], 1)
+    number = text[:-1] if text[-1:] in units else text
+    try:
+        return int(float(number) * mult)
+    except ValueError:
+        raise InvalidParameter(f"invalid value for max-size: {value}") from None
+
+
+def _make_workdir(rootfs: Path, cwd: str, uid: int, gid: int) -> None:
+    target = rootfs / cwd.lstrip("/")
+    if os.path.lexists(target):
+        return
+    # Made inside the mounted rootfs; a symlink in the path is resolved by the kernel
+    # relative to the host, so refuse paths whose parents are symlinks out of the root.
+    real = os.path.realpath(target)
+    if not real.startswith(str(rootfs)):
+        raise InvalidParameter(f"working directory {cwd} escapes the container's root")
+    os.makedirs(real, mode=0o755, exist_ok=True)
+    os.chown(real, uid, gid)
+
+
+def _make_bind_sources(binds: Sequence[BindMount]) -> None:
+    for bind in binds:
+        if os.path.exists(bind.source):
+            continue
+        if not bind.create_source:
+            raise InvalidParameter(
+                'invalid mount config for type "bind": bind source path does not exist: '
+                + bind.source
+            )
+        try:
+            os.makedirs(bind.source, exist_ok=True)  # Docker creates a missing `-v` source
+        except OSError as exc:
+            raise SystemFailure(
+                f"error while creating mount source path '{bind.source}': {exc}"
+            ) from exc
+
+
+def _write_etc_files(cdir: Path, record: Container) -> None:
+    hc = record.host_config
+    host_net = hc.network_mode == "host"
+    _write_text(cdir / "hostname", record.config.hostname + "\n")
+    _write_text(
+        cdir / "hosts", hosts_file(host_network=host_net, extra_hosts=hc.extra_hosts, own=None)
+    )
+    _write_text(
+        cdir / "resolv.conf",
+        resolv_conf(
+            host_network=host_net, dns=hc.dns, search=hc.dns_search, options=hc.dns_options
+        ),
+    )
+
+
+def _write_text(path: Path, text: str) -> None:
+    # Rewritten in place: the file is bind-mounted into a container that may be
+    # running under another monitor (a restart), and a rename would detach it.
+    path.write_text(text)
+
+
+def _write_json(path: Path, body: Any) -> None:
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(body))
+    os.replace(tmp, path)
