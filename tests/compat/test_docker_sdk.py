@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import time
 from collections.abc import Iterator
 
 import docker
@@ -11,6 +10,7 @@ import docker.errors
 import pytest
 from docker.models.containers import Container
 
+from pier_testing.api import wait_for
 from pier_testing.daemon import PierDaemon
 
 HEX64 = re.compile(r"^[0-9a-f]{64}$")
@@ -87,10 +87,7 @@ def test_logs_stop_remove(client: docker.DockerClient) -> None:
         ["sh", "-c", "echo hello; echo oops >&2; trap 'exit 0' TERM; while :; do sleep 0.1; done"],
         detach=True,
     )
-    for _ in range(100):
-        if container.logs() == b"hello\noops\n":
-            break
-        time.sleep(0.05)
+    wait_for(lambda: container.logs() == b"hello\noops\n")
     assert container.logs() == b"hello\noops\n"
     assert container.logs(stderr=False) == b"hello\n"
     assert container.logs(stdout=False) == b"oops\n"

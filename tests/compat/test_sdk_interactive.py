@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import gc
 import socket
-import time
 from collections.abc import Iterator
 
 import docker
 import pytest
 from docker.models.containers import Container
 
+from pier_testing.api import wait_for
 from pier_testing.daemon import PierDaemon
 
 # docker-py hands its hijacked sockets to the garbage collector without closing them
@@ -91,12 +91,8 @@ def test_exec_run_user_workdir_environment(sleeper: Container) -> None:
 def test_exec_run_detach(sleeper: Container) -> None:
     # docker-py returns the (empty) body of a detached start as text.
     assert sleeper.exec_run(["sh", "-c", "echo x > /tmp/f"], detach=True).output == ""
-    for _ in range(100):
-        result = sleeper.exec_run(["cat", "/tmp/f"])
-        if result.exit_code == 0:
-            break
-        time.sleep(0.05)
-    assert result.output == b"x\n"
+    wait_for(lambda: sleeper.exec_run(["cat", "/tmp/f"]).exit_code == 0)
+    assert sleeper.exec_run(["cat", "/tmp/f"]).output == b"x\n"
 
 
 def test_exec_socket_stdin(client: docker.DockerClient, sleeper: Container) -> None:

@@ -8,6 +8,8 @@ import time
 
 import pytest
 
+from pier_testing.api import wait_for
+
 HEX64 = re.compile(r"^[0-9a-f]{64}$")
 
 
@@ -63,10 +65,7 @@ def test_stop_honours_sigterm(docker) -> None:
         "-c",
         "trap 'exit 42' TERM; echo ready; while :; do sleep 0.1; done",
     )
-    for _ in range(200):  # until the trap is in place
-        if docker.ok("logs", "e2e-term") == "ready\n":
-            break
-        time.sleep(0.05)
+    wait_for(lambda: docker.ok("logs", "e2e-term") == "ready\n")  # the trap is in place
     docker.ok("stop", "e2e-term")
     assert docker.ok("inspect", "-f", "{{.State.ExitCode}}", "e2e-term") == "42\n"
 
@@ -119,9 +118,7 @@ def test_restart(docker) -> None:
     state = docker.ok("inspect", "-f", "{{.State.Status}} {{.State.Pid}}", "e2e-restart").split()
     assert state[0] == "running"
     assert state[1] != pid_before.strip()
-    deadline = time.monotonic() + 10
-    while docker.ok("logs", "e2e-restart") != "run\nrun\n" and time.monotonic() < deadline:
-        time.sleep(0.1)
+    wait_for(lambda: docker.ok("logs", "e2e-restart") == "run\nrun\n")
     assert docker.ok("logs", "e2e-restart") == "run\nrun\n"
 
 
@@ -136,9 +133,7 @@ def test_kill_with_signal(docker) -> None:
         "-c",
         "trap 'echo got USR1; exit 5' USR1; echo ready; while :; do sleep 0.1; done",
     )
-    deadline = time.monotonic() + 10
-    while docker.ok("logs", "e2e-kill") != "ready\n" and time.monotonic() < deadline:
-        time.sleep(0.05)
+    wait_for(lambda: docker.ok("logs", "e2e-kill") == "ready\n")
     out = docker("kill", "-s", "USR1", "e2e-kill")
     assert (out.returncode, out.stdout, out.stderr) == (0, "e2e-kill\n", "")
     assert docker.ok("wait", "e2e-kill") == "5\n"

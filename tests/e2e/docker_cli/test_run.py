@@ -6,11 +6,11 @@ from __future__ import annotations
 import json
 import re
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
 
+from pier_testing.api import wait_for
 from pier_testing.daemon import PierDaemon
 
 HEX64 = re.compile(r"^[0-9a-f]{64}$")
@@ -258,9 +258,7 @@ def test_run_detached_prints_id(docker, pier: PierDaemon) -> None:
 
 def test_detached_rm_removes_on_exit(docker) -> None:
     docker.ok("run", "-d", "--rm", "--name", "e2e-autorm", "busybox", "sh", "-c", "sleep 0.3")
-    deadline = time.monotonic() + 15
-    while docker.names() and time.monotonic() < deadline:
-        time.sleep(0.1)
+    wait_for(lambda: docker.names() == [], timeout=15)
     assert docker.names() == []
 
 

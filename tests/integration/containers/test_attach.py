@@ -6,9 +6,8 @@ from __future__ import annotations
 import hashlib
 import os
 import threading
-import time
 
-from pier_testing.api import create, demux, inspect, logs, wait
+from pier_testing.api import create, demux, inspect, logs, wait, wait_for
 from pier_testing.daemon import PierDaemon
 
 ATTACH = {"stream": 1, "stdin": 1, "stdout": 1, "stderr": 1}
@@ -41,7 +40,7 @@ def test_binary_stdin_reaches_the_container_whole(pier: PierDaemon) -> None:
 def test_attach_to_a_running_container_sees_new_output_only(pier: PierDaemon) -> None:
     cid = create(pier.client, ["sh", "-c", "echo before; read x; echo after $x"], OpenStdin=True)
     pier.client.post(f"/containers/{cid}/start")
-    time.sleep(0.3)
+    wait_for(lambda: logs(pier.client, cid)[0] == b"before\n")
     stream = pier.client.hijack("POST", f"/containers/{cid}/attach", params=ATTACH)
     stream.sendall(b"typed\n")
     out, _ = demux(_read_all(stream))

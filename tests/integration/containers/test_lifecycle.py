@@ -3,6 +3,8 @@ remove, and the listing, against a real pierd running real containers."""
 
 from __future__ import annotations
 
+import contextlib
+import json
 import threading
 import time
 
@@ -110,14 +112,20 @@ def test_wait_conditions(pier: PierDaemon) -> None:
     # not-running on a created container answers at once, as Docker does
     assert wait(pier.client, cid) == 0
     result: dict[str, int] = {}
+    # /wait flushes its headers at once: when open() returns, the wait is registered.
+    answers = {
+        c: pier.client.open("POST", f"/containers/{cid}/wait", params={"condition": c})
+        for c in ("next-exit", "removed")
+    }
+    assert {c: r.status for c, r in answers.items()} == {"next-exit": 200, "removed": 200}
 
     def waiter(condition: str) -> None:
-        result[condition] = wait(pier.client, cid, condition)
+        with contextlib.closing(answers[condition]) as resp:
+            result[condition] = int(json.loads(resp.read())["StatusCode"])
 
     threads = [threading.Thread(target=waiter, args=(c,)) for c in ("next-exit", "removed")]
     for t in threads:
         t.start()
-    time.sleep(0.2)  # both waits are in before the start
     pier.client.post(f"/containers/{cid}/start")
     threads[0].join(10)
     assert result["next-exit"] == 5

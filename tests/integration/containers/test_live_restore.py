@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import time
 
 from pier_testing.api import create, demux, inspect, logs, wait, wait_for
 from pier_testing.daemon import PierDaemon
@@ -22,15 +21,24 @@ def _alive(pid: int) -> bool:
     return os.path.exists(f"/proc/{pid}")
 
 
+def _lines(path: str) -> int:
+    """Lines in a container's log file: what conmon wrote, with or without pierd."""
+    with open(path, "rb") as fh:
+        return fh.read().count(b"\n")
+
+
 def test_containers_survive_kill_9_and_are_readopted(pier: PierDaemon) -> None:
     runner = create(pier.client, COUNTER, name="runner")
     short = create(pier.client, ["sh", "-c", "sleep 1; exit 7"], name="short")
     for cid in (runner, short):
         pier.client.post(f"/containers/{cid}/start")
     pid = inspect(pier.client, runner)["State"]["Pid"]
+    log_path = inspect(pier.client, runner)["LogPath"]
+    short_pid = inspect(pier.client, short)["State"]["Pid"]
 
     pier.kill9()
-    time.sleep(1.5)  # "short" exits while no pierd runs; "runner" keeps logging
+    # "short" exits while no pierd runs; "runner" keeps logging
+    wait_for(lambda: not _alive(short_pid) and _lines(log_path) >= 10)
     assert _alive(pid)
     pier.start()
 
@@ -85,8 +93,9 @@ def test_sigterm_stops_pierd_and_leaves_containers_running(pier: PierDaemon) -> 
 def test_exit_while_down_with_auto_remove_is_removed(pier: PierDaemon) -> None:
     cid = create(pier.client, ["sh", "-c", "sleep 0.5"], host_config={"AutoRemove": True})
     pier.client.post(f"/containers/{cid}/start")
+    pid = inspect(pier.client, cid)["State"]["Pid"]
     pier.kill9()
-    time.sleep(1.2)
+    wait_for(lambda: not _alive(pid))  # it exits while no pierd runs
     pier.start()
     assert pier.client.get_json("/containers/json", all=1) == []
 

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import re
-import threading
 import time
 from datetime import datetime
 
 import pytest
 
 from pier.client.errors import APIError
-from pier_testing.api import create, demux, logs, run, wait
+from pier_testing.api import create, demux, logs, run, wait, wait_for
 from pier_testing.daemon import PierDaemon
 
 STAMP = re.compile(rb"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z ")
@@ -107,17 +106,14 @@ def test_follow_of_a_stopped_container_returns(pier: PierDaemon) -> None:
 def test_follow_with_tail_zero_sees_only_new_lines(pier: PierDaemon) -> None:
     cid = create(pier.client, ["sh", "-c", "echo old; read x; echo new"], OpenStdin=True)
     pier.client.post(f"/containers/{cid}/start")
-    time.sleep(0.3)
-    result: list[bytes] = []
-
-    def follow() -> None:
-        result.append(logs(pier.client, cid, follow=1, tail=0)[0])
-
-    thread = threading.Thread(target=follow)
-    thread.start()
-    time.sleep(0.3)
+    wait_for(lambda: logs(pier.client, cid)[0] == b"old\n")
+    params = {"stdout": 1, "stderr": 1, "follow": 1, "tail": 0}
+    resp = pier.client.open("GET", f"/containers/{cid}/logs", params=params)
+    # The answer's headers are in: the daemon is following when the container dies.
+    assert resp.status == 200
     pier.client.post(f"/containers/{cid}/kill", signal="KILL")
-    thread.join(10)
+    result = [demux(resp.read())[0]]
+    resp.close()
     assert result == [b""]
 
 

@@ -4,6 +4,7 @@ since/until, truncation by conmon's log-size-max, and following with inotify."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -109,6 +110,16 @@ def test_truncated_file_is_read_from_the_start(log: Path) -> None:
     assert [r.data for r in reader.read_chunk()[0]] == [b"after-rotation\n"]
 
 
+async def _until(predicate: Callable[[], bool], timeout: float = 10.0) -> None:
+    """Wait for a condition, polling, with a deadline."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not predicate():
+        if loop.time() > deadline:
+            raise AssertionError("condition not met within the timeout")
+        await asyncio.sleep(0.01)
+
+
 def test_follow_sees_appends_and_stops_at_the_end(tmp_path: Path) -> None:
     path = _write(tmp_path / "f", f"{T0} stdout F first")
 
@@ -117,10 +128,10 @@ def test_follow_sees_appends_and_stops_at_the_end(tmp_path: Path) -> None:
         seen: list[bytes] = []
 
         async def writer() -> None:
-            await asyncio.sleep(0.1)
+            await _until(lambda: seen == [b"first\n"])  # the follower is at the end
             with open(path, "ab") as fh:
                 fh.write(f"{T1} stdout F second\n".encode())
-            await asyncio.sleep(0.1)
+            await _until(lambda: len(seen) == 2)  # it picked the append up
             ended.set()
 
         task = asyncio.create_task(writer())
