@@ -165,6 +165,16 @@ def stats_of_pid(pid: int, mounts: CgroupMounts | None = None) -> ContainerStats
     return cgroupstats.read_v1(dirs, host)
 
 
+def lift_pids_limit_v1(pid: int, mounts: CgroupMounts | None = None) -> None:
+    """Write "max" to the v1 pids.max of process `pid`'s cgroup (what the runtime
+    should do for a pids limit of -1). OSError when it cannot."""
+    own = cgroupstats.parse_proc_cgroup(Path(f"/proc/{pid}/cgroup").read_text())
+    m = mounts or read_mounts()
+    if "pids" not in own or "pids" not in m.v1:
+        raise FileNotFoundError(errno.ENOENT, "no pids cgroup", f"/proc/{pid}/cgroup")
+    (m.v1["pids"] / _rel(own["pids"]) / "pids.max").write_text("max")
+
+
 # -- leftovers -------------------------------------------------------------------------
 
 

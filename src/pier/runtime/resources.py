@@ -29,9 +29,12 @@ class Resources:
     blkio_weight: int | None = None  # 10-1000
 
 
-def render_resources(r: Resources) -> dict[str, Any]:
+def render_resources(r: Resources, *, update: bool = False) -> dict[str, Any]:
     """The OCI `linux.resources` object (without device rules), holding only what
-    is set."""
+    is set. A negative pids limit lifts the limit: at `update` that is -1 (moby's
+    getPidsLimit; what the runtimes take as "max"); at create it is left out, as a new
+    cgroup has no limit (and crun 1.8 on cgroup v1 writes -1 to pids.max, which the
+    kernel refuses)."""
     out: dict[str, Any] = {}
     memory: dict[str, Any] = {}
     if r.memory:
@@ -59,8 +62,10 @@ def render_resources(r: Resources) -> dict[str, Any]:
         cpu["mems"] = r.cpuset_mems
     if cpu:
         out["cpu"] = cpu
-    if r.pids_limit is not None and r.pids_limit != 0:
-        out["pids"] = {"limit": r.pids_limit if r.pids_limit > 0 else -1}
+    if r.pids_limit is not None and r.pids_limit > 0:
+        out["pids"] = {"limit": r.pids_limit}
+    elif r.pids_limit is not None and r.pids_limit < 0 and update:
+        out["pids"] = {"limit": -1}
     if r.blkio_weight:
         out["blockIO"] = {"weight": r.blkio_weight}
     return out

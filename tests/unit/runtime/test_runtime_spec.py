@@ -264,7 +264,7 @@ def test_resources_and_devices() -> None:
     r = config["linux"]["resources"]
     assert r["memory"] == {"limit": 1 << 20, "swap": -1}
     assert r["cpu"] == {"shares": 512, "quota": 50000, "period": 100000, "cpus": "0"}
-    assert r["pids"] == {"limit": -1}
+    assert "pids" not in r  # unlimited: a new cgroup's default
     assert r["devices"][-3:] == [
         {"allow": True, "type": "c", "major": 10, "minor": 229, "access": "rw"},
         {"allow": True, "type": "c", "major": 1, "minor": 3, "access": "rwm"},
@@ -328,7 +328,6 @@ def test_update_resources_hold_only_what_is_set() -> None:
         "pids": {"limit": 32},
         "blockIO": {"weight": 300},
     }
-    assert render_resources(Resources(pids_limit=-1, cpuset_mems="0")) == {
-        "pids": {"limit": -1},
-        "cpu": {"mems": "0"},
-    }
+    lifted = Resources(pids_limit=-1, cpuset_mems="0")
+    assert render_resources(lifted, update=True) == {"pids": {"limit": -1}, "cpu": {"mems": "0"}}
+    assert render_resources(lifted) == {"cpu": {"mems": "0"}}
