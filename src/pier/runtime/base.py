@@ -1,4 +1,5 @@
-"""The Runtime interface the containers service drives, and its value types.
+"""The runtime's interfaces by role (`Tasks`, `Execs`, `Adoption`; `Runtime` is all
+three) and their value types.
 
 Vocabulary and lifecycle of one container as the runtime sees it:
 
@@ -6,7 +7,9 @@ Vocabulary and lifecycle of one container as the runtime sees it:
   bundle; the container's init process exists but has not exec'd the user's command
   yet (status `created`); the call returns the init's pid.
 - `start(cid)` lets it exec the command (status `running`).
-- `kill(cid, signal)`, `pause`/`resume`, `resize` act on a live container.
+- `kill(cid, signal)`, `pause`/`resume`, `resize`, `update(resources)` act on a live
+  container; `stats` reads its cgroup; `open_attach` connects to its stdio.
+- `exec` runs another process in it, under a monitor of its own (`Execs`).
 - The container exits; the monitor records the exit code in its exit file and then
   exits itself. `wait(cid)` returns that record (`ExitStatus`); `exit_status(cid)`
   reads it without waiting.
@@ -21,13 +24,15 @@ re-adopts the containers an earlier one created.
 from __future__ import annotations
 
 import socket
-from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
 from pier.config import RuntimeConfig
+from pier.runtime.cgroupstats import ContainerStats
+from pier.runtime.process import ProcessSpec
+from pier.runtime.resources import Resources
 
 
 class RuntimeStatus(StrEnum):
@@ -83,8 +88,9 @@ class ExecRequest:
     cid: str
     exec_id: str
     runtime: RuntimeConfig
-    # The OCI process object (as in config.json's "process") the runtime executes.
-    process: Mapping[str, Any]
+    # The process, security settings resolved (see containers' exec spec); the
+    # driver renders it with the renderer of config.json's process.
+    process: ProcessSpec
     tty: bool
     stdin: bool
     # Connect to the session's attach socket before the process starts, so not a
@@ -103,7 +109,9 @@ class ExecStarted:
     attach: socket.socket | None
 
 
-class Runtime(Protocol):
+class Tasks(Protocol):
+    """A container's life: create, start, signal, pause, limits, usage, end."""
+
     async def create(self, req: CreateRequest) -> int:
         """Create the container; return its init's pid. Leaves nothing behind on error."""
         ...
@@ -116,6 +124,33 @@ class Runtime(Protocol):
         """Send `signal`; a container that has already exited is not an error."""
         ...
 
+    async def pause(self, cid: str, runtime: RuntimeConfig) -> None: ...
+
+    async def resume(self, cid: str, runtime: RuntimeConfig) -> None: ...
+
+    async def resize(self, cid: str, height: int, width: int) -> None: ...
+
+    async def update(self, cid: str, runtime: RuntimeConfig, resources: Resources) -> None:
+        """Apply new cgroup limits to the live container; what `resources` leaves
+        unset keeps its value."""
+        ...
+
+    async def stats(self, cid: str, runtime: RuntimeConfig) -> ContainerStats:
+        """A snapshot of the live container's resource usage (Conflict once it has
+        exited)."""
+        ...
+
+    def open_attach(self, cid: str) -> socket.socket:
+        """A new connection to the container's attach socket (the caller owns it).
+
+        Output packets start with one byte naming the stream (2 stdout, 3 stderr);
+        bytes sent go to the container's stdin unchanged (in pieces of at most 32 KiB:
+        the monitor drops the rest of a larger message); shutdown(SHUT_WR) closes the
+        container's stdin when it was created with `stdin_once`. Every connection gets
+        the output, and a connection that is not read blocks the monitor.
+        """
+        ...
+
     async def delete(self, cid: str, runtime: RuntimeConfig, *, force: bool = False) -> None:
         """Remove the runtime state and the driver's files; idempotent."""
         ...
@@ -124,32 +159,11 @@ class Runtime(Protocol):
         """Return once the container has exited and its exit is recorded."""
         ...
 
-    def exit_status(self, cid: str) -> ExitStatus | None: ...
-
-    def monitor_alive(self, cid: str) -> bool: ...
-
-    def container_pid(self, cid: str) -> int | None: ...
-
     async def state(self, cid: str, runtime: RuntimeConfig) -> RuntimeState: ...
 
-    def known_containers(self) -> list[str]:
-        """The ids the driver has state for (to clean up what no record claims)."""
-        ...
 
-    def attach_socket_path(self, cid: str) -> Path:
-        """The monitor's SOCK_SEQPACKET attach socket.
-
-        Output packets start with one byte naming the stream (2 stdout, 3 stderr); bytes
-        written to it go to the container's stdin unchanged; shutdown(SHUT_WR) closes
-        the container's stdin when the container was created with `stdin_once`.
-        """
-        ...
-
-    async def resize(self, cid: str, height: int, width: int) -> None: ...
-
-    async def pause(self, cid: str, runtime: RuntimeConfig) -> None: ...
-
-    async def resume(self, cid: str, runtime: RuntimeConfig) -> None: ...
+class Execs(Protocol):
+    """Processes run in a live container, each under a monitor of its own."""
 
     async def exec(self, req: ExecRequest) -> ExecStarted:
         """Run a process in the running container `req.cid` under its own monitor.
@@ -166,4 +180,27 @@ class Runtime(Protocol):
 
     async def exec_remove(self, cid: str, exec_id: str) -> None:
         """Forget an exec whose process has exited; idempotent."""
+        ...
+
+
+class Adoption(Protocol):
+    """What a starting daemon learns of the containers an earlier one left running;
+    none of it waits or calls the OCI runtime."""
+
+    def exit_status(self, cid: str) -> ExitStatus | None: ...
+
+    def monitor_alive(self, cid: str) -> bool: ...
+
+    def container_pid(self, cid: str) -> int | None: ...
+
+    def known_containers(self) -> list[str]:
+        """The ids the driver has state for (to clean up what no record claims)."""
+        ...
+
+
+class Runtime(Tasks, Execs, Adoption, Protocol):
+    """Every role: what a driver implements and the engine hands out."""
+
+    def attach_socket_path(self, cid: str) -> Path:
+        """Transitional, until attach sessions use `open_attach`."""
         ...

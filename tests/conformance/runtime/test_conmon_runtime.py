@@ -14,7 +14,7 @@ import pytest
 from pier.containers.logs import STDOUT, LogFile
 from pier.errors import InvalidParameter, PierError
 from pier.runtime.base import CreateRequest, RuntimeStatus
-from pier.runtime.conmon import ConmonRuntime, connect_attach_socket
+from pier.runtime.conmon import ConmonRuntime
 from pier.runtime.messages import start_error_exit_code
 
 if TYPE_CHECKING:
@@ -143,7 +143,7 @@ def test_attach_stdin_once_reaches_cat(harness: Harness) -> None:
         bundle = harness.bundle(cid, ("cat",))
         req = _request(harness, cid, bundle, stdin=True, stdin_once=True)
         await harness.driver.create(req)
-        sock = connect_attach_socket(harness.driver.attach_socket_path(cid))
+        sock = harness.driver.open_attach(cid)
         try:
             await harness.driver.start(cid, harness.runtime)
             sock.sendall(b"hello through conmon\n")
@@ -171,7 +171,7 @@ def test_attach_sees_stderr(harness: Harness) -> None:
         cid = harness.new_cid()
         bundle = harness.bundle(cid, ("sh", "-c", "read x; echo out-$x; echo err-$x >&2"))
         await harness.driver.create(_request(harness, cid, bundle, stdin=True, stdin_once=True))
-        sock = connect_attach_socket(harness.driver.attach_socket_path(cid))
+        sock = harness.driver.open_attach(cid)
         streams: dict[int, bytes] = {2: b"", 3: b""}
         try:
             await harness.driver.start(cid, harness.runtime)
