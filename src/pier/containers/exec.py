@@ -11,24 +11,24 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import secrets
 import socket
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Protocol
 
-from pier.api.hijack import HijackedStream, frame
+from pier.config import RuntimeConfig
 from pier.containers.attach import drain_stdin, parse_detach_keys, pump_stdin, watch_detach
+from pier.containers.exec_spec import exec_process
 from pier.containers.model import Container, Status
-from pier.containers.service import ContainerService
-from pier.containers.spec import exec_process
+from pier.containers.streams import STDERR, STDOUT, ClientStream
 from pier.containers.user import resolve_user
-from pier.errors import Conflict, InvalidParameter, NotFound, PierError, SystemFailure
+from pier.errors import Conflict, InvalidParameter, NotFound, PierError
 from pier.events import EventBus
-from pier.runtime.base import ExecRequest, Runtime
+from pier.runtime.base import ExecRequest, Execs
 from pier.runtime.messages import start_error_exit_code
+from pier.runtime.process import ProcessSpec
 from pier.runtime.spec import HostFacts
 
 log = logging.getLogger(__name__)
@@ -69,12 +69,29 @@ class ExecInstance:
     done: asyncio.Event = field(default_factory=asyncio.Event)
 
 
+class ExecHost(Protocol):
+    """What execs need of the containers service."""
+
+    def get(self, ref: str) -> Container:
+        """The container `ref` names (id, prefix or name); NoSuchContainer if none."""
+        ...
+
+    def find(self, cid: str) -> Container | None: ...
+
+    def runtime_config(self, container: Container) -> RuntimeConfig: ...
+
+    def container_dir(self, cid: str) -> Path:
+        """Where the container's files are; its root filesystem is mounted at
+        `rootfs` there while it runs."""
+        ...
+
+
 class ExecService:
     def __init__(
         self,
         *,
-        containers: ContainerService,
-        runtime: Runtime,
+        containers: ExecHost,
+        runtime: Execs,
         events: EventBus,
         facts: HostFacts,
     ) -> None:
@@ -129,7 +146,7 @@ class ExecService:
     # -- start ---------------------------------------------------------------------
 
     async def start(
-        self, exec_id: str, *, tty: bool | None = None, console_size: tuple[int, int] | None = None
+        self, exec_id: str, *, console_size: tuple[int, int] | None = None
     ) -> ExecStart:
         """Start the process; for an attached start, the returned session pumps the
         streams. Failures to start are recorded on the instance (exit code 126/127)
@@ -172,23 +189,13 @@ class ExecService:
         watcher = asyncio.create_task(self._watch(c, instance), name=f"exec-{exec_id[:12]}")
         self._watchers.add(watcher)
         watcher.add_done_callback(self._watchers.discard)
-        # The process's terminal is the exec's; the stream's shape follows the start
-        # request's Tty, as dockerd's does.
-        return ExecStart(instance, started.attach, raw=cfg.tty if tty is None else tty)
+        return ExecStart(instance, started.attach)
 
-    def _process(
-        self, c: Container, cfg: ExecConfig, console_size: tuple[int, int]
-    ) -> dict[str, Any]:
-        cdir = self._containers.container_dir(c.id)
-        try:
-            base = json.loads((cdir / "config.json").read_bytes())["process"]
-        except (OSError, ValueError, KeyError) as exc:
-            raise SystemFailure(f"cannot read the process spec of {c.id[:12]}: {exc}") from exc
-        rootfs: Path = cdir / "rootfs"
+    def _process(self, c: Container, cfg: ExecConfig, console_size: tuple[int, int]) -> ProcessSpec:
+        rootfs: Path = self._containers.container_dir(c.id) / "rootfs"
         user = resolve_user(rootfs, cfg.user or c.config.user, c.host_config.group_add)
         return exec_process(
             c,
-            base,
             cmd=cfg.cmd,
             env=cfg.env,
             working_dir=cfg.working_dir,
@@ -243,18 +250,20 @@ class ExecService:
 
 
 class ExecStart:
-    """A started exec; `pump` joins an attached one to the client's connection."""
+    """A started exec; `pump` joins an attached one to the client's connection.
 
-    def __init__(self, instance: ExecInstance, sock: socket.socket | None, *, raw: bool):
+    The client's encoding (raw, or Docker's multiplexed frames) is the caller's
+    choice: dockerd follows the start request's Tty, not the exec's."""
+
+    def __init__(self, instance: ExecInstance, sock: socket.socket | None):
         self.instance = instance
         self._sock = sock
-        self._raw = raw
 
     def close(self) -> None:
         if self._sock is not None:
             self._sock.close()
 
-    async def pump(self, client: HijackedStream) -> None:
+    async def pump(self, client: ClientStream) -> None:
         """Copy until the process's output ends (then wait for its exit code to be
         recorded), the client goes away, or it detaches; the process runs on."""
         sock = self._sock
@@ -288,16 +297,18 @@ class ExecStart:
                     await task
             self.close()
 
-    async def _output(self, client: HijackedStream, sock: socket.socket) -> None:
+    async def _output(self, client: ClientStream, sock: socket.socket) -> None:
         loop = asyncio.get_running_loop()
         cfg = self.instance.config
         while True:
             packet = await loop.sock_recv(sock, _PACKET)
             if not packet:
                 return
-            stream = 2 if packet[0] == 3 else 1
-            if (stream == 1 and not cfg.attach_stdout) or (stream == 2 and not cfg.attach_stderr):
+            # conmon names the stream in the first byte: 2 stdout, 3 stderr.
+            stream = STDERR if packet[0] == 3 else STDOUT
+            if (stream == STDOUT and not cfg.attach_stdout) or (
+                stream == STDERR and not cfg.attach_stderr
+            ):
                 continue
-            data = packet[1:]
-            if data:
-                await client.write(data if self._raw else frame(stream, data))
+            if len(packet) > 1:
+                await client.send([(stream, packet[1:])])

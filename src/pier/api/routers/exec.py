@@ -2,17 +2,40 @@
 
 from __future__ import annotations
 
+from typing import Protocol
+
 from aiohttp import web
 
-from pier.api.hijack import Hijacked, frame, hijack
+from pier.api.hijack import Hijacked, HijackedClient, hijack
 from pier.api.routing import Route, json_response, no_content, query_int, read_json
 from pier.api.wire.containers import console_size
 from pier.api.wire.exec import parse_exec_config, render_exec
-from pier.containers.exec import ExecService
+from pier.containers.exec import ExecConfig, ExecInstance
+from pier.containers.streams import STDOUT, ClientStream
 from pier.errors import InvalidParameter, PierError
 
 
-def routes(execs: ExecService) -> list[Route]:
+class StartedExec(Protocol):
+    async def pump(self, client: ClientStream) -> None:
+        """Join the process's stdio to the client until it ends or leaves."""
+        ...
+
+    def close(self) -> None: ...
+
+
+class ExecBackend(Protocol):
+    def create(self, ref: str, config: ExecConfig) -> ExecInstance: ...
+
+    def get(self, exec_id: str) -> ExecInstance: ...
+
+    async def start(
+        self, exec_id: str, *, console_size: tuple[int, int] | None = None
+    ) -> StartedExec: ...
+
+    async def resize(self, exec_id: str, height: int, width: int) -> None: ...
+
+
+def routes(execs: ExecBackend) -> list[Route]:
     h = _Handlers(execs)
     return [
         Route("POST", "/containers/{id}/exec", h.create),
@@ -23,7 +46,7 @@ def routes(execs: ExecService) -> list[Route]:
 
 
 class _Handlers:
-    def __init__(self, execs: ExecService) -> None:
+    def __init__(self, execs: ExecBackend) -> None:
         self._execs = execs
 
     async def create(self, request: web.Request) -> web.StreamResponse:
@@ -34,28 +57,29 @@ class _Handlers:
     async def start(self, request: web.Request) -> web.StreamResponse:
         body = await read_json(request)
         exec_id = request.match_info["id"]
-        self._execs.get(exec_id)  # an unknown exec is a 404, before any hijack
+        instance = self._execs.get(exec_id)  # an unknown exec is a 404, before any hijack
         tty = body.get("Tty")
         if tty is not None and not isinstance(tty, bool):
             raise InvalidParameter("json: cannot unmarshal into Go struct field Tty of type bool")
         size = console_size(body.get("ConsoleSize"))
         if body.get("Detach"):
-            started = await self._execs.start(exec_id, tty=tty, console_size=size)
+            started = await self._execs.start(exec_id, console_size=size)
             started.close()
             return web.Response(status=200)
-        # dockerd hijacks first and reports a failed start inside the stream (as
-        # stdout), where the CLI prints it and then reads the exit code (126/127).
-        upgrade = "Upgrade" in request.headers
-        stream = hijack(request, upgrade=upgrade)
+        # The stream's shape follows the start request's Tty, as dockerd's does (the
+        # process's terminal is the exec's own).
+        raw = instance.config.tty if tty is None else tty
+        stream = hijack(request, upgrade="Upgrade" in request.headers)
+        client = HijackedClient(stream, raw=raw)
         try:
             try:
-                started = await self._execs.start(exec_id, tty=tty, console_size=size)
+                started = await self._execs.start(exec_id, console_size=size)
             except PierError as exc:
-                text = exc.message.encode() + b"\r\n"
-                raw = tty if tty is not None else self._execs.get(exec_id).config.tty
-                await stream.write(text if raw else frame(1, text))
+                # dockerd hijacks first and reports a failed start inside the stream
+                # (as stdout), where the CLI prints it and then reads the exit code.
+                await client.send([(STDOUT, exc.message.encode() + b"\r\n")])
                 return Hijacked()
-            await started.pump(stream)
+            await started.pump(client)
         finally:
             stream.close()
         return Hijacked()
