@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from pier.content import LocalContentStore
+from pier.content.local import LocalContentStore
 from pier.images.service import ImageService
 from pier.metadata import Database
-from pier.snapshots import OverlaySnapshotter
+from pier.snapshots.overlay import OverlaySnapshotter
 
 APPLETS = ("sh", "ls", "cat", "echo", "true")
 

@@ -13,6 +13,7 @@ from typing import Any
 from pier.api.wire.container_json import render_inspect as render_inspect
 from pier.api.wire.container_json import render_summary as render_summary
 from pier.api.wire.container_json import status_text as status_text
+from pier.api.wire.unsupported import refuse_unsupported
 from pier.containers.model import ContainerConfig, HostConfig, RestartPolicy, Ulimit
 from pier.errors import InvalidParameter
 
@@ -71,6 +72,7 @@ def parse_create(body: Mapping[str, Any]) -> tuple[ContainerConfig, HostConfig]:
     image = body.get("Image")
     if not image or not isinstance(image, str):
         raise InvalidParameter("config cannot be empty in order to create a container")
+    refuse_unsupported(body)
     config = ContainerConfig(
         image=image,
         hostname=str(body.get("Hostname") or ""),

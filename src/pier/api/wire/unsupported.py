@@ -1,0 +1,116 @@
+"""Create-request fields Pier does not implement yet: refused, never dropped.
+
+Docker's clients send most HostConfig fields on every create, at their zero values
+(`"PortBindings":{}`, `"Devices":[]`, `"MemorySwappiness":null`...), so a field is
+refused only when it asks for something: a 501 that names the option as the docker
+CLI spells it, so the user knows what was not done.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from pier.errors import NotImplementedByPier
+
+# HostConfig field -> the option a user knows it by.
+_HOST_CONFIG: dict[str, str] = {
+    "PortBindings": "published ports (-p)",
+    "PublishAllPorts": "publishing all exposed ports (-P)",
+    "Links": "links (--link)",
+    "VolumesFrom": "--volumes-from",
+    "VolumeDriver": "--volume-driver",
+    "Mounts": "--mount",
+    "Tmpfs": "--tmpfs",
+    "Devices": "--device",
+    "DeviceCgroupRules": "--device-cgroup-rule",
+    "DeviceRequests": "--gpus",
+    "StorageOpt": "--storage-opt",
+    "UsernsMode": "--userns",
+    "CgroupnsMode": "--cgroupns",
+    "Cgroup": "--cgroup",
+    "Isolation": "--isolation",
+    "BlkioWeight": "--blkio-weight",
+    "BlkioWeightDevice": "--blkio-weight-device",
+    "BlkioDeviceReadBps": "--device-read-bps",
+    "BlkioDeviceWriteBps": "--device-write-bps",
+    "BlkioDeviceReadIOps": "--device-read-iops",
+    "BlkioDeviceWriteIOps": "--device-write-iops",
+    "CpuRealtimePeriod": "--cpu-rt-period",
+    "CpuRealtimeRuntime": "--cpu-rt-runtime",
+    "CpusetMems": "--cpuset-mems",
+    "MemoryReservation": "--memory-reservation",
+    "MemorySwappiness": "--memory-swappiness",
+    "OomKillDisable": "--oom-kill-disable",
+    "KernelMemory": "--kernel-memory",
+    "KernelMemoryTCP": "kernel TCP memory limits",
+    "CpuCount": "--cpu-count",
+    "CpuPercent": "--cpu-percent",
+    "IOMaximumIOps": "--io-maxiops",
+    "IOMaximumBandwidth": "--io-maxbandwidth",
+    "MaskedPaths": "custom masked paths",
+    "ReadonlyPaths": "custom read-only paths",
+    "Annotations": "--annotation",
+}
+# Values that mean "nothing asked" besides the zero values.
+_NEUTRAL: dict[str, tuple[Any, ...]] = {
+    "Isolation": ("default",),
+    "UsernsMode": ("host",),
+    "VolumeDriver": ("local",),
+    "MemorySwappiness": (-1,),  # what the docker CLI sends when unset
+}
+
+
+def _asks(value: Any, neutral: tuple[Any, ...] = ()) -> bool:
+    if value in (None, "", 0, False) or value in neutral:
+        return False
+    if isinstance(value, Mapping | list | tuple):
+        return any(_asks_entry(v) for v in value) if isinstance(value, list) else bool(value)
+    return True
+
+
+def _asks_entry(value: Any) -> bool:
+    return value not in (None, "", {}, [])
+
+
+def _refuse(option: str) -> None:
+    raise NotImplementedByPier(f"{option} is not implemented in Pier yet")
+
+
+def refuse_unsupported(body: Mapping[str, Any]) -> None:
+    """Raise for the first create-request field that asks for what Pier lacks."""
+    hc = body.get("HostConfig") or {}
+    if not isinstance(hc, Mapping):
+        return  # the parser answers that with its own 400
+    for key, option in _HOST_CONFIG.items():
+        if _asks(hc.get(key), _NEUTRAL.get(key, ())):
+            if key == "PortBindings" and not _binds_ports(hc[key]):
+                continue
+            if key == "PortBindings" and hc.get("NetworkMode") == "host":
+                continue  # dockerd discards them with a warning on the host network
+            _refuse(option)
+    if _asks(body.get("MacAddress")):
+        _refuse("--mac-address")
+    # docker-py lists a bind's destination in Config.Volumes too: only the others are
+    # anonymous volumes.
+    bound = {b.split(":")[1] for b in hc.get("Binds") or () if isinstance(b, str) and ":" in b}
+    volumes = body.get("Volumes")
+    if isinstance(volumes, Mapping) and set(volumes) - bound:
+        _refuse("anonymous volumes (-v /path, or VOLUME at create)")
+    health = body.get("Healthcheck")
+    if isinstance(health, Mapping) and (health.get("Test") or ["NONE"])[0] not in ("NONE",):
+        _refuse("health checks (--health-cmd, HEALTHCHECK at create)")
+    networking = body.get("NetworkingConfig")
+    endpoints = networking.get("EndpointsConfig") if isinstance(networking, Mapping) else None
+    for name, endpoint in (endpoints if isinstance(endpoints, Mapping) else {}).items():
+        if isinstance(endpoint, Mapping) and any(
+            _asks(endpoint.get(k)) for k in ("Aliases", "IPAMConfig", "Links", "MacAddress")
+        ):
+            _refuse(f"endpoint settings on network {name} (--ip, --network-alias, --link)")
+
+
+def _binds_ports(bindings: Any) -> bool:
+    """`{"80/tcp": [{"HostIp": "", "HostPort": "8080"}]}`; `{"80/tcp": null}` binds none."""
+    if not isinstance(bindings, Mapping):
+        return True
+    return any(bool(v) for v in bindings.values())
