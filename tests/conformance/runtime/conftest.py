@@ -110,6 +110,7 @@ class Harness:
         *,
         terminal: bool = False,
         init_path: str | None = None,
+        oom_score_adj: int | None = None,
     ) -> Path:
         spec = ContainerSpec(
             cid=cid,
@@ -123,6 +124,7 @@ class Harness:
             ),
             cgroups_path=f"{self.cgroup_parent}/{cid}",
             init_path=init_path,
+            oom_score_adj=oom_score_adj,
         )
         import json
 

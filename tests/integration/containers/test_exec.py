@@ -242,3 +242,45 @@ def test_exec_invalid_detach_keys_is_400(pier: PierDaemon) -> None:
     with pytest.raises(APIError) as err:
         _exec(pier, cid, ["true"], DetachKeys="ctrl-1")
     assert (err.value.status, err.value.message) == (400, "Invalid escape keys (ctrl-1) provided")
+
+
+_PRIVILEGES = (
+    "for p in self 1; do grep -E '^(CapPrm|CapEff|CapBnd|NoNewPrivs):' /proc/$p/status; "
+    "grep 'Max open files' /proc/$p/limits; done"
+)
+
+
+@pytest.mark.parametrize(
+    "host_config",
+    [
+        {},
+        {"CapDrop": ["ALL"]},
+        {"CapAdd": ["SYS_ADMIN"], "CapDrop": ["CHOWN"]},
+        {"Privileged": True},
+        {
+            "SecurityOpt": ["no-new-privileges"],
+            "Ulimits": [{"Name": "nofile", "Soft": 1024, "Hard": 2048}],
+        },
+    ],
+    ids=["default", "cap-drop-all", "cap-add-drop", "privileged", "nnp-ulimit"],
+)
+def test_an_exec_has_its_containers_privileges(
+    pier: PierDaemon, host_config: dict[str, Any]
+) -> None:
+    cid = create(pier.client, ["sleep", "600"], host_config=host_config)
+    pier.client.post(f"/containers/{cid}/start")
+    eid = _exec(pier, cid, ["sh", "-c", _PRIVILEGES], **OUT)
+    out, err = demux(_start(pier, eid))
+    assert err == b""
+    lines = out.decode().splitlines()
+    assert len(lines) == 10, lines
+    mine, init = lines[:5], lines[5:]
+    assert mine == init
+    if host_config.get("CapDrop") == ["ALL"]:
+        assert "CapBnd:\t0000000000000000" in mine
+    if "Ulimits" in host_config:
+        assert mine[3] == "NoNewPrivs:\t1"
+        assert mine[4].split()[3:5] == ["1024", "2048"]
+    # `ulimit -n` of an exec is the container's soft limit.
+    limit = _exec(pier, cid, ["sh", "-c", "ulimit -n"], **OUT)
+    assert demux(_start(pier, limit))[0].decode().strip() == mine[4].split()[3]
