@@ -200,7 +200,3 @@ class Adoption(Protocol):
 
 class Runtime(Tasks, Execs, Adoption, Protocol):
     """Every role: what a driver implements and the engine hands out."""
-
-    def attach_socket_path(self, cid: str) -> Path:
-        """Transitional, until attach sessions use `open_attach`."""
-        ...

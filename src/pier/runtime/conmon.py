@@ -70,9 +70,6 @@ from pier.runtime.monitor import (
 )
 from pier.runtime.resources import Resources, render_resources
 
-# Transitional: attach sessions connect themselves until they use `open_attach`.
-__all__ = ["ConmonRuntime", "connect_attach_socket"]
-
 _CREATE_TIMEOUT = 60.0
 
 
@@ -94,12 +91,9 @@ class ConmonRuntime:
     def _dir(self, cid: str) -> Path:
         return self._launcher.container_dir(cid)
 
-    def attach_socket_path(self, cid: str) -> Path:
-        return self._dir(cid) / "attach"
-
     def open_attach(self, cid: str) -> socket.socket:
         try:
-            return connect_attach_socket(self.attach_socket_path(cid))
+            return connect_attach_socket(self._dir(cid) / "attach")
         except (FileNotFoundError, ConnectionRefusedError) as exc:
             raise Conflict(f"container {cid} is not running") from exc
         except OSError as exc:
