@@ -140,6 +140,8 @@ def test_exec_detached_runs_in_the_background(pier: PierDaemon) -> None:
 
 
 def test_exec_command_not_found_is_127_with_the_oci_message(pier: PierDaemon) -> None:
+    # dockerd 28+ (moby c866a7e5f8, its TestFailedExecExitCode); 27 and older
+    # overwrote the 127 with a default 126, a bug that change fixed.
     cid = _running(pier)
     eid = _exec(pier, cid, ["no-such-cmd"], **OUT)
     out, _ = demux(_start(pier, eid))
