@@ -71,7 +71,7 @@ COMMANDS: tuple[Command, ...] = (
             "[OPTIONS] IMAGE [COMMAND] [ARG...]", ("container run", "run"), common=True),
     Command("exec:exec_", "Execute a command in a running container",
             "[OPTIONS] CONTAINER COMMAND [ARG...]", ("container exec", "exec"), common=True),
-    Command("containers:ps", "List containers", "[OPTIONS]",
+    Command("ps:ps", "List containers", "[OPTIONS]",
             ("container ls", "container list", "container ps", "ps"), common=True),
     Command("images:images", "List images", "[OPTIONS] [REPOSITORY[:TAG]]",
             ("image ls", "image list", "images"), common=True),

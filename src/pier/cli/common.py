@@ -7,7 +7,6 @@ Imported by the command modules, so it imports nothing beyond what they need any
 
 from __future__ import annotations
 
-from pier.cli.flags import STRING, Flag
 from pier.cli.main import Context, StatusError, print_error
 from pier.client.api import quote
 from pier.client.errors import APIError
@@ -19,11 +18,6 @@ if TYPE_CHECKING:
     from typing import Any, TextIO
 
     from pier.client.http import Response
-
-
-FORMAT_HELP = "Format output using a custom template"
-FORMAT = Flag(name="format", kind=STRING, help=FORMAT_HELP)
-FORMAT_F = Flag(name="format", short="f", kind=STRING, help=FORMAT_HELP)
 
 
 # -- named objects and references ------------------------------------------------------

@@ -93,6 +93,11 @@ class Spec:
         self.interspersed = interspersed
 
 
+# --format, shared by the listing and inspecting commands (docker's -f where it has one)
+FORMAT = Flag(name="format", kind=STRING, help="Format output using a custom template")
+FORMAT_F = Flag(name="format", short="f", kind=STRING, help=FORMAT.help)
+
+
 class Parsed:
     """Flag values by long name, the positionals, and which flags were given."""
 

@@ -3,11 +3,12 @@
 A context object exposes Docker's formatter fields as methods (`.ID`, `.Status`,
 `.Label "k"`); a table's header row is the same template run on an object whose
 fields return the column titles (docker/cli cli/command/formatter).
+
+Only the CreatedAt fields import `pier.timefmt`: `ps`'s default table does not need it.
 """
 
 from __future__ import annotations
 
-from pier import timefmt
 from pier.cli import output
 from pier.cli.main import StatusError
 
@@ -135,6 +136,8 @@ class ContainerContext:
         return output.go_quote(command)
 
     def CreatedAt(self) -> str:
+        from pier import timefmt
+
         return timefmt.go_string(float(self.c.get("Created", 0)))
 
     def RunningFor(self) -> str:
@@ -242,6 +245,8 @@ class ImageContext:
         return "N/A" if created == 0 else output.since(created, self.now)
 
     def CreatedAt(self) -> str:
+        from pier import timefmt
+
         return timefmt.go_string(float(self.i.get("Created") or 0))
 
     def Size(self) -> str:
@@ -346,6 +351,8 @@ class HistoryContext:
         return output.since(created, self.now)
 
     def CreatedAt(self) -> str:
+        from pier import timefmt
+
         return timefmt.local_rfc3339(float(self.h.get("Created") or 0))
 
     def CreatedBy(self) -> str:

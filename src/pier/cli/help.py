@@ -4,7 +4,10 @@ the command declarations in `pier.cli.commands` and each command's flag `Spec`."
 from __future__ import annotations
 
 from pier.cli.commands import COMMANDS, GROUPS, Command, Group
-from pier.cli.flags import BOOL, LIST, STRING, Spec
+
+TYPE_CHECKING = False  # not typing's: importing typing costs the CLI milliseconds
+if TYPE_CHECKING:
+    from pier.cli.flags import Spec
 
 GLOBAL_USAGE = "[OPTIONS] COMMAND"
 
@@ -47,6 +50,8 @@ def group_help(group: Group) -> str:
 
 def command_help(command: Command, spec: Spec, path: str) -> str:
     """`pier <command> --help`; `path` is how it was called ("pier container ls")."""
+    from pier.cli.flags import BOOL, LIST, STRING
+
     lines = [f"Usage:  {path} {command.usage}".rstrip(), "", command.description]
     if len(command.paths) > 1:
         lines += ["", "Aliases:", "  " + ", ".join(f"pier {p}" for p in command.paths)]

@@ -6,8 +6,6 @@ import os
 import sys
 
 from pier.cli.common import (
-    FORMAT,
-    FORMAT_F,
     for_each,
     image_path,
     inspect_raw,
@@ -16,7 +14,7 @@ from pier.cli.common import (
     show_progress,
     split_tag,
 )
-from pier.cli.flags import BOOL, LIST, STRING, Flag, Spec
+from pier.cli.flags import BOOL, FORMAT, FORMAT_F, LIST, STRING, Flag, Spec
 from pier.cli.main import Context, StatusError
 
 # typing and collections.abc cost milliseconds at start-up: only the checker reads them.

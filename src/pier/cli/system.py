@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import platform
+import os
+import sys
 
-from pier.cli.common import FORMAT_F
-from pier.cli.flags import Spec
+from pier.cli.flags import FORMAT_F, Spec
 from pier.cli.main import Context, StatusError
 from pier.client.errors import ClientError
 
@@ -33,15 +33,17 @@ def _template(fmt: str, data: Any) -> str:
 def _client_info(ctx: Context) -> dict[str, Any]:
     from pier import API_VERSION, __version__
 
+    # not `platform`: with the `re` and `enum` it imports, 8 to 11 ms of start-up here
+    machine = os.uname().machine
     return {
         "Platform": {"Name": ""},
         "Version": __version__,
         "ApiVersion": ctx.client.version,
         "DefaultAPIVersion": API_VERSION,
-        "PythonVersion": platform.python_version(),
+        "PythonVersion": "{}.{}.{}".format(*sys.version_info),
         "GoVersion": "",
         "Os": "linux",
-        "Arch": {"x86_64": "amd64", "aarch64": "arm64"}.get(platform.machine(), platform.machine()),
+        "Arch": {"x86_64": "amd64", "aarch64": "arm64"}.get(machine, machine),
         "Context": "default",
     }
 
