@@ -10,20 +10,11 @@ of config.json's process, so the two cannot drift.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 from pier.containers.model import Container
-from pier.containers.spec import _env, merge_env
+from pier.containers.spec import merge_env, no_new_privileges, process_env, ulimits
 from pier.containers.user import ResolvedUser
-from pier.runtime.process import ProcessSpec, Ulimit
+from pier.runtime.process import ProcessSpec
 from pier.runtime.spec import HostFacts, secure_process
-
-_NO_NEW_PRIVILEGES = ("no-new-privileges", "no-new-privileges:true", "no-new-privileges=true")
-
-
-def no_new_privileges(security_opt: Sequence[str]) -> bool:
-    """`--security-opt no-new-privileges[:true|=true]`."""
-    return any(o in _NO_NEW_PRIVILEGES for o in security_opt)
 
 
 def exec_process(
@@ -44,7 +35,7 @@ def exec_process(
     hc = record.host_config
     process = ProcessSpec(
         args=cmd,
-        env=_env(merge_env(record.config.env, env), record.config.hostname, tty, user),
+        env=process_env(merge_env(record.config.env, env), record.config.hostname, tty, user),
         cwd=working_dir or record.config.working_dir or "/",
         uid=user.uid,
         gid=user.gid,
@@ -58,7 +49,7 @@ def exec_process(
         cap_add=hc.cap_add,
         cap_drop=hc.cap_drop,
         no_new_privileges=no_new_privileges(hc.security_opt),
-        ulimits=tuple(Ulimit(name=u.name, soft=u.soft, hard=u.hard) for u in hc.ulimits),
+        ulimits=ulimits(hc),
         oom_score_adj=hc.oom_score_adj or None,
         facts=facts,
     )

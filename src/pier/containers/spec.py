@@ -21,7 +21,6 @@ from pier.containers.model import Container, HostConfig
 from pier.containers.mounts import BindMount
 from pier.containers.user import ResolvedUser
 from pier.errors import SystemFailure
-from pier.runtime import capabilities
 from pier.runtime.spec import (
     HOST,
     PRIVATE,
@@ -76,7 +75,7 @@ def merge_parts(
         domainname=record.config.domainname,
         process=ProcessSpec(
             args=(record.path, *record.args),
-            env=_env(record.config.env, record.config.hostname, record.config.tty, user),
+            env=process_env(record.config.env, record.config.hostname, record.config.tty, user),
             cwd=cwd,
             uid=user.uid,
             gid=user.gid,
@@ -93,15 +92,12 @@ def merge_parts(
         privileged=hc.privileged,
         cap_add=hc.cap_add,
         cap_drop=hc.cap_drop,
-        no_new_privileges=any(
-            o in ("no-new-privileges", "no-new-privileges:true", "no-new-privileges=true")
-            for o in hc.security_opt
-        ),
+        no_new_privileges=no_new_privileges(hc.security_opt),
         seccomp_unconfined="seccomp=unconfined" in hc.security_opt
         or "seccomp:unconfined" in hc.security_opt,
         masked_paths_unconfined="systempaths=unconfined" in hc.security_opt,
         sysctls=hc.sysctls,
-        ulimits=tuple(Ulimit(name=u.name, soft=u.soft, hard=u.hard) for u in hc.ulimits),
+        ulimits=ulimits(hc),
         resources=resources(hc),
         init_path=init_path,
         annotations={},
@@ -154,45 +150,16 @@ def namespaces(hc: HostConfig, pid_of: Callable[[str], int]) -> Mapping[str, Nam
     }
 
 
-def exec_process(
-    record: Container,
-    base: Mapping[str, Any],
-    *,
-    cmd: tuple[str, ...],
-    env: tuple[str, ...],
-    working_dir: str,
-    user: ResolvedUser,
-    tty: bool,
-    privileged: bool,
-    console_size: tuple[int, int],
-    facts: HostFacts,
-) -> dict[str, Any]:
-    """The OCI process of a `docker exec`: the container's own process (`base`, from
-    its config.json: security settings, rlimits) with the exec's command, env, user
-    and terminal; a privileged exec gets every capability the daemon has."""
-    process = dict(base)
-    process.pop("consoleSize", None)
-    ids: dict[str, Any] = {"uid": user.uid, "gid": user.gid}
-    if user.additional_gids:
-        ids["additionalGids"] = list(user.additional_gids)
-    merged = merge_env(record.config.env, env)
-    process.update(
-        args=list(cmd),
-        env=list(_env(merged, record.config.hostname, tty, user)),
-        cwd=working_dir or record.config.working_dir or "/",
-        user=ids,
-        terminal=tty,
+def no_new_privileges(security_opt: Sequence[str]) -> bool:
+    """`--security-opt no-new-privileges[=true|:true]`."""
+    return any(
+        o in ("no-new-privileges", "no-new-privileges:true", "no-new-privileges=true")
+        for o in security_opt
     )
-    if tty and all(console_size):
-        process["consoleSize"] = {"height": console_size[0], "width": console_size[1]}
-    if privileged:
-        caps = capabilities.resolve((), (), privileged=True, available=facts.capabilities)
-        process["capabilities"] = {
-            "bounding": caps,
-            "effective": caps,
-            "permitted": caps,
-        }
-    return process
+
+
+def ulimits(hc: HostConfig) -> tuple[Ulimit, ...]:
+    return tuple(Ulimit(name=u.name, soft=u.soft, hard=u.hard) for u in hc.ulimits)
 
 
 def merge_env(base: Sequence[str], extra: Sequence[str]) -> tuple[str, ...]:
@@ -203,7 +170,9 @@ def merge_env(base: Sequence[str], extra: Sequence[str]) -> tuple[str, ...]:
     return tuple(out.values())
 
 
-def _env(base: tuple[str, ...], hostname: str, tty: bool, user: ResolvedUser) -> tuple[str, ...]:
+def process_env(
+    base: tuple[str, ...], hostname: str, tty: bool, user: ResolvedUser
+) -> tuple[str, ...]:
     env = list(base)
     keys = {e.partition("=")[0] for e in env}
     if "PATH" not in keys:
