@@ -424,6 +424,14 @@ def _render_simple(body: str, fields: list[str], rows: list[Any]) -> str:
     return "".join(out)
 
 
+def chosen(given: str, table: str, *, quiet: bool = False) -> str:
+    """docker's choice of template: the IDs with -q, the command's `table` when none or
+    "table" is given, else the given one (`render` reads "json")."""
+    if quiet:
+        return "{{.ID}}"
+    return table if given in ("", "table") else given
+
+
 def render(
     fmt: str,
     rows: Iterable[Any],

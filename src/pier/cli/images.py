@@ -59,9 +59,8 @@ def images(ctx: Context, argv: list[str]) -> int:
                 lines.append(ident + "\n")
         ctx.out("".join(lines))
         return 0
-    fmt = opts["format"] or ""
-    if not fmt or fmt == "table":
-        fmt = formatter.IMAGES_DIGEST_TABLE if opts["digests"] else formatter.IMAGES_TABLE
+    table = formatter.IMAGES_DIGEST_TABLE if opts["digests"] else formatter.IMAGES_TABLE
+    fmt = formatter.chosen(opts["format"] or "", table)
     rows = formatter.image_rows(items, digests=opts["digests"] or ".Digest" in fmt, trunc=trunc)
     ctx.out(formatter.render(fmt, rows, formatter.IMAGE_HEADERS, "*formatter.ImageContext"))
     return 0
@@ -198,11 +197,8 @@ def history(ctx: Context, argv: list[str]) -> int:
     opts = ctx.parse(HISTORY, argv)
     items = ctx.client.get_json(image_path(opts.args[0], "history"))
     human = bool(opts["human"])
-    fmt = opts["format"] or ""
-    if opts["quiet"]:
-        fmt = "{{.ID}}"
-    elif not fmt or fmt == "table":
-        fmt = formatter.HISTORY_TABLE if human else formatter.HISTORY_TABLE_NOHUMAN
+    table = formatter.HISTORY_TABLE if human else formatter.HISTORY_TABLE_NOHUMAN
+    fmt = formatter.chosen(opts["format"] or "", table, quiet=opts["quiet"])
     trunc = not opts["no-trunc"]
     rows = [formatter.HistoryContext(h, trunc=trunc, human=human) for h in items]
     ctx.out(formatter.render(fmt, rows, formatter.HISTORY_HEADERS, "*formatter.historyContext"))

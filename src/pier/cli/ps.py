@@ -51,12 +51,8 @@ def ps(ctx: Context, argv: list[str]) -> int:
         params["filters"] = parse_filters(opts["filter"])
     containers = ctx.client.get_json("/containers/json", **params)
     trunc = not opts["no-trunc"]
-    if opts["quiet"]:
-        fmt = "{{.ID}}"
-    elif not fmt or fmt == "table":
-        fmt = formatter.PS_TABLE + ("\t{{.Size}}" if opts["size"] else "")
-    elif fmt == "json":
-        fmt = "{{json .}}"
+    table = formatter.PS_TABLE + ("\t{{.Size}}" if opts["size"] else "")
+    fmt = formatter.chosen(fmt, table, quiet=opts["quiet"])
     rows = [formatter.ContainerContext(c, trunc=trunc) for c in containers]
     ctx.out(formatter.render(fmt, rows, formatter.CONTAINER_HEADERS, "*formatter.ContainerContext"))
     return 0

@@ -119,3 +119,13 @@ def test_history_row() -> None:
     )  # fmt: skip
     assert (h.ID(), h.CreatedSince(), h.Size()) == ("<missing>", "About a minute ago", "0B")
     assert h.CreatedBy() == "/bin/sh -c #(nop) " + "x" * 26 + "…"
+
+
+@pytest.mark.parametrize(
+    ("given", "quiet", "expected"),
+    [("", False, "table {{.A}}"), ("table", False, "table {{.A}}"), ("json", False, "json"),
+     ("{{.Names}}", False, "{{.Names}}"), ("{{.Names}}", True, "{{.ID}}")],
+    ids=["none", "table", "json", "template", "quiet-wins"],
+)  # fmt: skip
+def test_chosen_format(given: str, quiet: bool, expected: str) -> None:
+    assert formatter.chosen(given, "table {{.A}}", quiet=quiet) == expected
