@@ -20,6 +20,7 @@ from typing import Any, Protocol
 from pier import timefmt
 from pier.config import DaemonConfig, RuntimeConfig
 from pier.containers.etcfiles import hosts_file, resolv_conf
+from pier.containers.inroot import make_dirs_in_root
 from pier.containers.lifecycle import LifecycleRegistry
 from pier.containers.model import Container
 from pier.containers.mounts import BindMount
@@ -93,7 +94,7 @@ class RunPath:
         hc = record.host_config
         user = await asyncio.to_thread(resolve_user, rootfs, record.config.user, hc.group_add)
         cwd = record.config.working_dir or "/"
-        await asyncio.to_thread(_make_workdir, rootfs, cwd, user.uid, user.gid)
+        await asyncio.to_thread(make_dirs_in_root, rootfs, cwd, user.uid, user.gid)
         return SpecPart(user=user, cwd=cwd)
 
     async def _binds(self, record: Container) -> SpecPart:
@@ -157,19 +158,6 @@ def log_size_max(opts: Mapping[str, str]) -> int | None:
         return int(float(number) * mult)
     except ValueError:
         raise InvalidParameter(f"invalid value for max-size: {value}") from None
-
-
-def _make_workdir(rootfs: Path, cwd: str, uid: int, gid: int) -> None:
-    target = rootfs / cwd.lstrip("/")
-    if os.path.lexists(target):
-        return
-    # Made inside the mounted rootfs; a symlink in the path is resolved by the kernel
-    # relative to the host, so refuse paths whose parents are symlinks out of the root.
-    real = os.path.realpath(target)
-    if not real.startswith(str(rootfs)):
-        raise InvalidParameter(f"working directory {cwd} escapes the container's root")
-    os.makedirs(real, mode=0o755, exist_ok=True)
-    os.chown(real, uid, gid)
 
 
 def _make_bind_sources(binds: Sequence[BindMount]) -> None:

@@ -3,10 +3,10 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from pier.containers.inroot import read_config_file
 from pier.errors import InvalidParameter
 
 
@@ -27,34 +27,6 @@ class _Entry:
     members: tuple[str, ...]
 
 
-def read_in_root(root: Path, path: str) -> str | None:
-    """A file of the container's root file system, following its symlinks inside the
-    root only (an image's /etc/passwd -> /host/... must not read the host's)."""
-    current = root
-    parts = [p for p in path.split("/") if p]
-    hops = 0
-    while parts:
-        part = parts.pop(0)
-        if part == "..":
-            current = current.parent if current != root else root
-            continue
-        candidate = current / part
-        if candidate.is_symlink():
-            hops += 1
-            if hops > 40:
-                return None
-            target = os.readlink(candidate)
-            if target.startswith("/"):
-                current = root
-            parts = [p for p in target.split("/") if p] + parts
-            continue
-        current = candidate
-    try:
-        return current.read_text(errors="replace")
-    except OSError:
-        return None
-
-
 def _parse(text: str | None, *, passwd: bool) -> list[_Entry]:
     entries = []
     for line in (text or "").splitlines():
@@ -73,8 +45,8 @@ def _parse(text: str | None, *, passwd: bool) -> list[_Entry]:
 
 
 def resolve_user(root: Path, user: str, group_add: tuple[str, ...] = ()) -> ResolvedUser:
-    users = _parse(read_in_root(root, "/etc/passwd"), passwd=True)
-    groups = _parse(read_in_root(root, "/etc/group"), passwd=False)
+    users = _parse(read_config_file(root, "/etc/passwd"), passwd=True)
+    groups = _parse(read_config_file(root, "/etc/group"), passwd=False)
     name, _, group = (user or "0").partition(":")
     match = next((u for u in users if u.name == name), None)
     if match is None and name.isdigit():
