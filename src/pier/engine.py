@@ -43,12 +43,11 @@ class Engine:
         self.warnings: list[str] = []
         config = self._check_runtimes(config)
         self.config = config
-        for path in (config.data_root, config.exec_root):
-            path.mkdir(parents=True, exist_ok=True)
+        secure_layout(config.data_root, config.exec_root)
         tmp = config.data_root / "tmp"
         # Whatever a crash left half-made in tmp/ is not recorded anywhere: drop it.
         shutil.rmtree(tmp, ignore_errors=True)
-        tmp.mkdir()
+        tmp.mkdir(mode=0o700)
         self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="pier-io")
         self.db = Database(config.data_root / "pier.db")
         self.events = EventBus()
@@ -167,3 +166,29 @@ class Engine:
 
 def _is_crun(runtime: RuntimeConfig) -> bool:
     return Path(runtime.path).name == "crun" or runtime.name == "crun"
+
+
+# Only root may traverse what holds image layers and containers' files (a setuid binary
+# or a device node from an image must not be reachable by other host users: the
+# CVE-2021-41091 class); dockerd uses 0710/0700 the same way. The exec root stays
+# traversable so the API socket in it can be reached by the socket's group.
+_PRIVATE_DIRS = {
+    "": 0o710,
+    "containers": 0o710,
+    "snapshots": 0o700,
+    "content": 0o700,
+    "volumes": 0o700,
+}
+_PRIVATE_EXEC_DIRS = {"": 0o711, "conmon": 0o700, "runtime": 0o700, "netns": 0o700}
+
+
+def secure_layout(data_root: Path, exec_root: Path) -> None:
+    """Make the roots and their private directories with their modes, and fix the
+    modes of existing ones (an earlier version made them 0755)."""
+    for root, dirs in ((data_root, _PRIVATE_DIRS), (exec_root, _PRIVATE_EXEC_DIRS)):
+        root.mkdir(parents=True, exist_ok=True)
+        for name, mode in dirs.items():
+            path = root / name if name else root
+            path.mkdir(exist_ok=True)
+            os.chmod(path, mode)
+
