@@ -48,6 +48,10 @@ class NotModified(PierError):
     status = 304
 
 
+class PayloadTooLarge(PierError):
+    status = 413
+
+
 class NotImplementedByPier(PierError):
     status = 501
 

@@ -15,7 +15,7 @@ from typing import Any
 from aiohttp import web
 
 from pier import API_VERSION, timefmt
-from pier.errors import InvalidParameter
+from pier.errors import InvalidParameter, PayloadTooLarge
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -44,17 +44,41 @@ def no_content(status: int = 204) -> web.Response:
     return web.Response(status=status)
 
 
+# A create request with every field set is a few KiB; dockerd reads JSON bodies as a
+# stream and stops at the first bad byte. Pier reads at most this much, then says 413.
+MAX_JSON_BODY = 4 * 1024 * 1024
+
+
+async def _read_bounded(request: web.Request, limit: int) -> bytes:
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.content.iter_any():
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLarge(f"request body is larger than {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def parse_json(raw: bytes | str) -> Any:
+    """JSON from a client: anything that is not valid JSON (bad UTF-8, nesting deeper
+    than the parser's recursion allows) is a 400, never a 500."""
+    try:
+        return json.loads(raw)
+    except RecursionError:
+        raise InvalidParameter("invalid JSON: nested too deeply") from None
+    except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError
+        raise InvalidParameter(f"invalid JSON: {exc}") from exc
+
+
 async def read_json(request: web.Request, *, allow_empty: bool = True) -> dict[str, Any]:
     """The JSON object in the body; Docker's wording when it is not one."""
-    raw = await request.read()
+    raw = await _read_bounded(request, MAX_JSON_BODY)
     if not raw.strip():
         if allow_empty:
             return {}
         raise InvalidParameter("invalid JSON: request body is empty")
-    try:
-        body = json.loads(raw)
-    except json.JSONDecodeError as exc:
-        raise InvalidParameter(f"invalid JSON: {exc}") from exc
+    body = parse_json(raw)
     if body is None:
         return {}
     if not isinstance(body, dict):
@@ -95,9 +119,9 @@ def query_filters(request: web.Request) -> dict[str, list[str]]:
     if not raw:
         return {}
     try:
-        parsed = json.loads(raw)
-    except json.JSONDecodeError as exc:
-        raise InvalidParameter(f"invalid filter: {exc}") from exc
+        parsed = parse_json(raw)
+    except InvalidParameter as exc:
+        raise InvalidParameter(f"invalid filter: {exc.message}") from exc
     if not isinstance(parsed, dict):
         raise InvalidParameter("invalid filter: not an object")
     out: dict[str, list[str]] = {}
