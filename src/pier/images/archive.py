@@ -27,7 +27,7 @@ from pier.images.model import (
     MEDIA_TYPE_TAR_ZSTD,
     LayerBlob,
 )
-from pier.images.unpack import decompressed
+from pier.images.unpack import bad_compression_is_a_400, decompressed
 from pier.oci import reference as refs
 from pier.oci.image import HistoryEntry, ImageConfig, ImageSpec
 
@@ -85,8 +85,9 @@ def store_layer(content: ContentStore, path: Path) -> tuple[LayerBlob, str]:
             # One pass stores the blob as given and hashes its decompressed form.
             inner = decompressed(_Tee(raw, writer.write))  # type: ignore[arg-type]
             hasher = hashlib.sha256()
-            while block := inner.read(_CHUNK):
-                hasher.update(block)
+            with bad_compression_is_a_400():
+                while block := inner.read(_CHUNK):
+                    hasher.update(block)
             # Whatever the decompressor did not consume still belongs to the blob.
             while rest := raw.read(_CHUNK):
                 writer.write(rest)

@@ -16,7 +16,9 @@ with O_EXCL and only unlinked when that fails.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
+import errno
 import functools
 import gzip
 import hashlib
@@ -24,7 +26,8 @@ import os
 import posixpath
 import stat
 import tarfile
-from collections.abc import Callable
+import zlib
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, BinaryIO, cast
@@ -40,6 +43,24 @@ _SYS_OPENAT2 = 437  # same number on x86_64 and aarch64
 _RESOLVE_NO_MAGICLINKS = 0x02
 _RESOLVE_IN_ROOT = 0x10
 _CHUNK = 1 << 20
+# What one layer may write (sparse files count only their data): a 10 KiB upload must
+# not fill the disk. Far above any real layer.
+MAX_LAYER_BYTES = 64 * 1024**3
+# Errors that say the tar is wrong, not the host (a name too long, a hard link to a
+# directory, a path through a file...): a 400 with the entry named.
+_TAR_ERRNOS = frozenset(
+    {
+        errno.ENAMETOOLONG,
+        errno.EPERM,
+        errno.EISDIR,
+        errno.ENOTDIR,
+        errno.ELOOP,
+        errno.EINVAL,
+        errno.EEXIST,
+        errno.ENOTEMPTY,
+        errno.EMLINK,
+    }
+)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -112,13 +133,27 @@ def decompressed(stream: IO[bytes]) -> IO[bytes]:
         return cast(IO[bytes], gzip.GzipFile(fileobj=peekable, mode="rb"))
     if head == b"\x28\xb5\x2f\xfd":
         try:
-            import zstandard  # type: ignore[import-not-found]
+            import zstandard  # type: ignore[import-not-found, unused-ignore]
         except ImportError:
             raise InvalidParameter("zstd-compressed layers need the zstandard module") from None
         return cast(IO[bytes], zstandard.ZstdDecompressor().stream_reader(peekable))
     if head[:3] == b"BZh" or head == b"\xfd7zX":
         raise InvalidParameter("unsupported layer compression (bzip2/xz)")
     return cast(IO[bytes], peekable)
+
+
+@contextlib.contextmanager
+def bad_compression_is_a_400() -> Iterator[None]:
+    """A truncated or corrupt compressed stream is the client's fault, whatever the
+    decompressor calls it."""
+    try:
+        yield
+    except (EOFError, gzip.BadGzipFile, zlib.error) as exc:
+        raise InvalidParameter(f"invalid layer tar: {exc}") from exc
+    except Exception as exc:
+        if type(exc).__module__.startswith("zstandard"):  # zstandard.ZstdError
+            raise InvalidParameter(f"invalid layer tar: {exc}") from exc
+        raise
 
 
 class _Peekable:
@@ -143,18 +178,23 @@ class _Peekable:
         return self._raw.read(n)
 
 
-def apply_layer(stream: BinaryIO, root: Path) -> UnpackResult:
-    """Apply the (possibly compressed) layer tar read from `stream` to `root`."""
+def apply_layer(stream: BinaryIO, root: Path, *, limit: int = MAX_LAYER_BYTES) -> UnpackResult:
+    """Apply the (possibly compressed) layer tar read from `stream` to `root`, writing
+    at most `limit` bytes of file data."""
     outer = _Hashing(stream)
     inner = _Hashing(decompressed(outer))  # type: ignore[arg-type]
-    with _Applier(root) as applier:
+    with _Applier(root, limit) as applier, bad_compression_is_a_400():
         try:
             with tarfile.open(fileobj=inner, mode="r|") as tf:  # type: ignore[call-overload]
                 for member in tf:
                     applier.apply(member, tf)
-        except (tarfile.TarError, EOFError, gzip.BadGzipFile) as exc:
+        except tarfile.TarError as exc:
             raise InvalidParameter(f"invalid layer tar: {exc}") from exc
         except OSError as exc:
+            if exc.errno in _TAR_ERRNOS:
+                raise InvalidParameter(
+                    f"invalid layer tar: {exc.strerror}: {exc.filename or ''}".rstrip(": ")
+                ) from exc
             raise SystemFailure(f"failed to apply layer: {exc}") from exc
         applier.finish()
     # The DiffID covers the whole stream, including the tar's zero-block padding.
@@ -180,8 +220,9 @@ def _clean(name: str) -> str:
 
 
 class _Applier:
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, limit: int) -> None:
         self._root = root
+        self._limit = limit
         self._root_fd = -1
         self._dirs: dict[str, int] = {}  # parent path (relative) -> O_PATH fd
         self._dir_times: list[tuple[str, int]] = []  # directory -> mtime ns, set at the end
@@ -267,6 +308,8 @@ class _Applier:
                 os.setxattr(_proc(dfd), "trusted.overlay.opaque", b"y")
             elif not name.startswith(WHITEOUT_META_PREFIX):
                 target = name[len(WHITEOUT_PREFIX) :]
+                if target in ("", ".", ".."):
+                    raise InvalidParameter(f"invalid layer tar: bad whiteout {m.name!r}")
                 self._remove(target, dfd)
                 os.mknod(target, stat.S_IFCHR | 0o000, os.makedev(0, 0), dir_fd=dfd)
             # Other .wh..wh. entries are aufs bookkeeping: skipped, as Docker does.
@@ -324,7 +367,10 @@ class _Applier:
             self._remove(name, dfd)
             fd = os.open(name, flags, 0o600, dir_fd=dfd)
         try:
-            if m.size:
+            if m.sparse is not None:
+                self._sparse(fd, m, tf)
+            elif m.size:
+                self._count(m.size, m)
                 src = tf.extractfile(m)
                 assert src is not None
                 while block := src.read(_CHUNK):
@@ -340,6 +386,34 @@ class _Applier:
             os.utime(fd, ns=(ns, ns))
         finally:
             os.close(fd)
+
+    def _count(self, size: int, m: tarfile.TarInfo) -> None:
+        self._limit -= size
+        if self._limit < 0:
+            raise InvalidParameter(
+                f"invalid layer tar: {m.name!r} takes the layer past its size limit"
+            )
+
+    def _sparse(self, fd: int, m: tarfile.TarInfo, tf: tarfile.TarFile) -> None:
+        """A sparse entry keeps its holes: only its data segments are written."""
+        reader = tf.extractfile(m)
+        assert reader is not None and m.sparse is not None
+        # The buffered reader refuses to seek on a stream; the raw one under it only
+        # moves its position, and reads holes as zeros without touching the stream.
+        src = cast(Any, reader).raw
+        # typeshed says int; tarfile keeps the (offset, size) map of the data here.
+        segments = cast(list[tuple[int, int]], m.sparse)
+        for offset, size in segments:
+            self._count(size, m)
+            src.seek(offset)
+            done = 0
+            while done < size:
+                block = src.read(min(_CHUNK, size - done))
+                if not block:
+                    raise InvalidParameter(f"invalid layer tar: {m.name!r} is truncated")
+                os.pwrite(fd, block, offset + done)
+                done += len(block)
+        os.ftruncate(fd, m.size)
 
     def _hardlink(self, name: str, dfd: int, m: tarfile.TarInfo) -> None:
         target = m.linkname
