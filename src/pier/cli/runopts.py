@@ -236,9 +236,10 @@ def create_body(
         "PidMode": opts["pid"] or "",
         "Privileged": bool(opts["privileged"]),
         "ReadonlyRootfs": bool(opts["read-only"]),
-        "SecurityOpt": opts["security-opt"] or None,
         "Tmpfs": tmpfs or None,
     }
+    security = _security_opts(opts["security-opt"] or [], host_config)
+    host_config["SecurityOpt"] = security or None
     if "init" in opts.given:
         host_config["Init"] = bool(opts["init"])
     if opts["runtime"]:
@@ -277,3 +278,28 @@ def create_body(
     if opts["stop-timeout"] is not None:
         config["StopTimeout"] = opts["stop-timeout"]
     return config
+
+
+def _security_opts(options: list[str], host_config: dict[str, Any]) -> list[str]:
+    """As the docker CLI's parseSecurityOpts: a seccomp profile file is read and sent as
+    its JSON, `systempaths=unconfined` becomes empty MaskedPaths and ReadonlyPaths."""
+    out = []
+    for opt in options:
+        key, sep, value = opt.partition("=")
+        if not sep:
+            key, sep, value = opt.partition(":")
+        if key == "systempaths" and value == "unconfined":
+            host_config["MaskedPaths"] = []
+            host_config["ReadonlyPaths"] = []
+            continue
+        if key == "seccomp" and value not in ("unconfined", "builtin", ""):
+            import json
+
+            try:
+                with open(value, "rb") as fh:
+                    profile = json.load(fh)
+            except (OSError, ValueError) as exc:
+                raise OptionError(f"opening seccomp profile ({value}) failed: {exc}") from None
+            opt = "seccomp=" + json.dumps(profile, separators=(",", ":"))
+        out.append(opt)
+    return out

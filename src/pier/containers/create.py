@@ -24,6 +24,7 @@ from pier.containers.model import Container, ContainerConfig, HostConfig
 from pier.containers.mounts import parse_binds
 from pier.containers.names import generate_name
 from pier.containers.paths import ContainerPaths
+from pier.containers.security import host_warnings, parse_security_opts
 from pier.containers.spec import merge_env
 from pier.containers.store import ContainerStore, check_name
 from pier.errors import InvalidParameter, NoSuchNetwork
@@ -102,6 +103,7 @@ class Creator:
         host_config = replace(host_config, runtime=runtime.name)
         host_config = self._network_mode(host_config)
         binds = parse_binds(host_config.binds)
+        warnings = host_warnings(parse_security_opts(host_config.security_opt))
         image = await self._images.resolve(config.image)
         config, path, args = merge_image_config(config, image.config)
         cid = secrets.token_hex(32)
@@ -127,7 +129,7 @@ class Creator:
             self._store.add(record)
             undo.pop_all()
         await self._announce("create", record)
-        return CreateResult(id=cid, warnings=())
+        return CreateResult(id=cid, warnings=warnings)
 
     def _name(self, name: str | None) -> str:
         if name:

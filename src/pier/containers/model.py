@@ -108,6 +108,9 @@ class HostConfig:
     oom_score_adj: int = 0
     cgroup_parent: str = ""
     console_size: tuple[int, int] = (0, 0)  # (height, width), API 1.42+
+    # `systempaths=unconfined`: the docker CLI sends it as empty MaskedPaths and
+    # ReadonlyPaths.
+    masked_paths_unconfined: bool = False
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -19,6 +19,7 @@ from typing import Any
 
 from pier.containers.model import Container, HostConfig
 from pier.containers.mounts import BindMount
+from pier.containers.security import parse_security_opts
 from pier.containers.user import ResolvedUser
 from pier.errors import SystemFailure
 from pier.runtime.spec import (
@@ -67,6 +68,7 @@ def merge_parts(
     for part in parts:
         namespaces.update(part.namespaces)
     init_path = next((p.init_path for p in parts if p.init_path), None)
+    security = parse_security_opts(hc.security_opt)
     spec = ContainerSpec(
         cid=record.id,
         rootfs=rootfs,
@@ -92,10 +94,10 @@ def merge_parts(
         privileged=hc.privileged,
         cap_add=hc.cap_add,
         cap_drop=hc.cap_drop,
-        no_new_privileges=no_new_privileges(hc.security_opt),
-        seccomp_unconfined="seccomp=unconfined" in hc.security_opt
-        or "seccomp:unconfined" in hc.security_opt,
-        masked_paths_unconfined="systempaths=unconfined" in hc.security_opt,
+        no_new_privileges=security.no_new_privileges,
+        seccomp_unconfined=security.seccomp_unconfined,
+        seccomp_profile=security.profile(),
+        masked_paths_unconfined=security.systempaths_unconfined or hc.masked_paths_unconfined,
         sysctls=hc.sysctls,
         ulimits=ulimits(hc),
         resources=resources(hc),
@@ -151,11 +153,8 @@ def namespaces(hc: HostConfig, pid_of: Callable[[str], int]) -> Mapping[str, Nam
 
 
 def no_new_privileges(security_opt: Sequence[str]) -> bool:
-    """`--security-opt no-new-privileges[=true|:true]`."""
-    return any(
-        o in ("no-new-privileges", "no-new-privileges:true", "no-new-privileges=true")
-        for o in security_opt
-    )
+    """`--security-opt no-new-privileges[=bool]` (checked at create)."""
+    return parse_security_opts(security_opt).no_new_privileges
 
 
 def ulimits(hc: HostConfig) -> tuple[Ulimit, ...]:

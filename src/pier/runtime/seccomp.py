@@ -9,10 +9,13 @@ to the runtime's libseccomp are ignored by crun and runc, so the list is kept wh
 
 from __future__ import annotations
 
+import json
 import os
 import platform
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
+
+from pier.errors import InvalidParameter
 
 DEFAULT_ACTION = "SCMP_ACT_ERRNO"
 DEFAULT_ERRNO_RET = 1
@@ -616,47 +619,91 @@ def _parse_min_kernel(value: str) -> tuple[int, int]:
     return int(major), int(minor or 0)
 
 
-def render(
-    capabilities: Iterable[str],
-    *,
-    machine: str | None = None,
-    kernel_release: str | None = None,
-) -> dict[str, Any]:
-    """The `linux.seccomp` object of an OCI spec for a container holding `capabilities`.
-
-    `capabilities` are the container's bounding set ("CAP_SYS_ADMIN", ...).
-    """
-    caps = set(capabilities)
-    goarch, scmp_arch = _MACHINES.get(machine or platform.machine(), ("amd64", "SCMP_ARCH_X86_64"))
-    kernel = _kernel_version(kernel_release or os.uname().release)
-    architectures: list[str] = []
-    for entry in ARCH_MAP:
-        if entry["architecture"] == scmp_arch:
-            architectures = [entry["architecture"], *entry["subArchitectures"]]
-            break
-    syscalls: list[dict[str, Any]] = []
-    for rule in RULES:
-        includes = rule.get("includes", {})
-        excludes = rule.get("excludes", {})
-        if any(c not in caps for c in includes.get("caps", ())):
-            continue
-        if includes.get("arches") and goarch not in includes["arches"]:
-            continue
-        if "minKernel" in includes and kernel < _parse_min_kernel(includes["minKernel"]):
-            continue
-        if any(c in caps for c in excludes.get("caps", ())):
-            continue
-        if goarch in excludes.get("arches", ()):
-            continue
-        out: dict[str, Any] = {"names": list(rule["names"]), "action": rule["action"]}
-        if "args" in rule:
-            out["args"] = [dict(a) for a in rule["args"]]
-        if "errnoRet" in rule:
-            out["errnoRet"] = rule["errnoRet"]
-        syscalls.append(out)
+def default_profile() -> dict[str, Any]:
+    """moby's default profile in Docker's profile format."""
     return {
         "defaultAction": DEFAULT_ACTION,
         "defaultErrnoRet": DEFAULT_ERRNO_RET,
+        "archMap": ARCH_MAP,
+        "syscalls": RULES,
+    }
+
+
+def load_profile(text: str) -> dict[str, Any]:
+    """A profile as `--security-opt seccomp=<file>` sends it (the docker CLI reads the
+    file and sends its JSON); checked as moby's LoadProfile/setupSeccomp check it."""
+    try:
+        profile = json.loads(text)
+    except (ValueError, RecursionError) as exc:
+        raise InvalidParameter(f"Decoding seccomp profile failed: {exc}") from None
+    if not isinstance(profile, dict):
+        raise InvalidParameter("Decoding seccomp profile failed: not a JSON object")
+    if profile.get("architectures") and profile.get("archMap"):
+        raise InvalidParameter(
+            "both 'architectures' and 'archMap' are specified in the seccomp profile, use "
+            "either 'architectures' or 'archMap'"
+        )
+    for call in profile.get("syscalls") or ():
+        if not isinstance(call, dict):
+            raise InvalidParameter("Decoding seccomp profile failed: a syscall is not an object")
+        if call.get("name") and call.get("names"):
+            raise InvalidParameter(
+                "both 'name' and 'names' are specified in the seccomp profile, use either "
+                "'name' or 'names'"
+            )
+    return profile
+
+
+def render(
+    capabilities: Iterable[str],
+    *,
+    profile: Mapping[str, Any] | None = None,
+    machine: str | None = None,
+    kernel_release: str | None = None,
+) -> dict[str, Any] | None:
+    """The `linux.seccomp` object of an OCI spec for a container holding `capabilities`
+    (its bounding set, "CAP_SYS_ADMIN"...), from a Docker-format profile (moby's
+    default when None); None for a profile with no default action and no rules.
+    Conditional rules are resolved as moby's setupSeccomp resolves them."""
+    profile = default_profile() if profile is None else profile
+    if not profile.get("defaultAction") and not profile.get("syscalls"):
+        return None
+    caps = set(capabilities)
+    goarch, scmp_arch = _MACHINES.get(machine or platform.machine(), ("amd64", "SCMP_ARCH_X86_64"))
+    kernel = _kernel_version(kernel_release or os.uname().release)
+    architectures: list[str] = list(profile.get("architectures") or ())
+    for entry in profile.get("archMap") or ():
+        if entry["architecture"] == scmp_arch:
+            architectures = [entry["architecture"], *(entry.get("subArchitectures") or ())]
+            break
+    syscalls: list[dict[str, Any]] = []
+    for rule in profile.get("syscalls") or ():
+        includes = rule.get("includes") or {}
+        excludes = rule.get("excludes") or {}
+        if any(c not in caps for c in includes.get("caps") or ()):
+            continue
+        if includes.get("arches") and goarch not in includes["arches"]:
+            continue
+        if includes.get("minKernel") and kernel < _parse_min_kernel(includes["minKernel"]):
+            continue
+        if any(c in caps for c in excludes.get("caps") or ()):
+            continue
+        if goarch in (excludes.get("arches") or ()):
+            continue
+        if excludes.get("minKernel") and kernel >= _parse_min_kernel(excludes["minKernel"]):
+            continue
+        names = rule.get("names") or ([rule["name"]] if rule.get("name") else [])
+        out: dict[str, Any] = {"names": list(names), "action": rule["action"]}
+        for key in ("args", "errnoRet"):
+            if rule.get(key) is not None:
+                out[key] = rule[key]
+        syscalls.append(out)
+    rendered: dict[str, Any] = {
+        "defaultAction": profile.get("defaultAction") or DEFAULT_ACTION,
         "architectures": architectures,
         "syscalls": syscalls,
     }
+    for key in ("defaultErrnoRet", "flags", "listenerPath", "listenerMetadata"):
+        if profile.get(key) is not None:
+            rendered[key] = profile[key]
+    return rendered

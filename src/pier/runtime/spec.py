@@ -117,6 +117,8 @@ class ContainerSpec:
     cap_drop: tuple[str, ...] = ()
     no_new_privileges: bool = False
     seccomp_unconfined: bool = False
+    # A Docker-format profile (`--security-opt seccomp=<file>`); None: the default one.
+    seccomp_profile: Mapping[str, Any] | None = None
     # `--security-opt systempaths=unconfined`: no masked and no read-only paths.
     masked_paths_unconfined: bool = False
     sysctls: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
@@ -447,8 +449,12 @@ def build_config(spec: ContainerSpec, facts: HostFacts) -> dict[str, Any]:
     if not unconfined_paths:
         linux["maskedPaths"] = [*MASKED_PATHS, *facts.masked_extra]
         linux["readonlyPaths"] = list(READONLY_PATHS)
-    if not (spec.privileged or spec.seccomp_unconfined):
-        linux["seccomp"] = seccomp.render(list(process.capabilities))
+    # moby's WithSeccomp: unconfined wins; a privileged container gets only a profile
+    # it asked for; the others the one they asked for, else the default.
+    if not spec.seccomp_unconfined and (spec.seccomp_profile is not None or not spec.privileged):
+        rendered = seccomp.render(list(process.capabilities), profile=spec.seccomp_profile)
+        if rendered is not None:
+            linux["seccomp"] = rendered
 
     config: dict[str, Any] = {
         "ociVersion": OCI_VERSION,

@@ -185,4 +185,5 @@ def parse_host_config(hc: Mapping[str, Any]) -> HostConfig:
         oom_score_adj=_int(hc.get("OomScoreAdj"), "OomScoreAdj"),
         cgroup_parent=str(hc.get("CgroupParent") or ""),
         console_size=console_size(hc.get("ConsoleSize")),
+        masked_paths_unconfined=hc.get("MaskedPaths") == [] and hc.get("ReadonlyPaths") == [],
     )
