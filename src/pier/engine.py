@@ -26,7 +26,7 @@ from pier.containers.service import ContainerService
 from pier.containers.store import ContainerStore
 from pier.content.local import LocalContentStore
 from pier.errors import SystemFailure
-from pier.events import EventBus
+from pier.events import EventBus, SqliteEventJournal
 from pier.images.service import ImageService
 from pier.metadata import Database
 from pier.runtime.cgroups import check_crun_usable, fix_hybrid
@@ -50,7 +50,7 @@ class Engine:
         tmp.mkdir(mode=0o700)
         self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="pier-io")
         self.db = Database(config.data_root / "pier.db")
-        self.events = EventBus()
+        self.events = EventBus(journal=SqliteEventJournal(self.db))
         self.store = ContainerStore(db=self.db)
         self.images = ImageService(
             data_root=config.data_root,

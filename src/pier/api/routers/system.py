@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
-from typing import Any, Protocol
+from typing import Protocol
 
 from aiohttp import web
 
 from pier import API_VERSION
 from pier.api.routing import Route, json_response, query_filters, query_time
+from pier.api.wire.events import render_event
 from pier.api.wire.system import render_info, render_version
-from pier.events import Event
+from pier.errors import InvalidParameter
+from pier.events import Event, EventFilter
 from pier.system import InfoFacts, VersionFacts
 
 
@@ -22,7 +24,11 @@ class System(Protocol):
 
 class EventSource(Protocol):
     def subscribe(
-        self, *, since_nano: int | None = None, until_nano: int | None = None
+        self,
+        *,
+        since_nano: int | None = None,
+        until_nano: int | None = None,
+        filter: EventFilter | None = None,
     ) -> AsyncIterator[Event]: ...
 
 
@@ -52,14 +58,19 @@ def routes(system: System, events: EventSource) -> list[Route]:
     async def stream_events(request: web.Request) -> web.StreamResponse:
         since = query_time(request, "since")
         until = query_time(request, "until")
-        filters = query_filters(request)
+        if until is not None and since is not None and until < since:
+            raise InvalidParameter(
+                f"`since` time ({request.query.get('since')}) cannot be after "
+                f"`until` time ({request.query.get('until')})"
+            )
+        wanted = EventFilter(query_filters(request))
         response = web.StreamResponse(status=200)
         response.content_type = "application/json"
         response.enable_chunked_encoding()
         await response.prepare(request)
-        async for event in events.subscribe(since_nano=since, until_nano=until):
-            if _matches(event, filters):
-                await response.write(json.dumps(_render(event)).encode() + b"\n")
+        stream = events.subscribe(since_nano=since, until_nano=until, filter=wanted)
+        async for event in stream:
+            await response.write(json.dumps(render_event(event)).encode() + b"\n")
         await response.write_eof()
         return response
 
@@ -70,36 +81,3 @@ def routes(system: System, events: EventSource) -> list[Route]:
         Route("GET", "/info", info),
         Route("GET", "/events", stream_events),
     ]
-
-
-def _matches(event: Event, filters: dict[str, list[str]]) -> bool:
-    if filters.get("type") and event.type not in filters["type"]:
-        return False
-    if filters.get("event") and event.action not in filters["event"]:
-        return False
-    wanted = filters.get("container")
-    if (
-        wanted
-        and event.type == "container"
-        and not any(
-            event.actor_id.startswith(w) or event.attributes.get("name") == w for w in wanted
-        )
-    ):
-        return False
-    return True
-
-
-def _render(event: Event) -> dict[str, Any]:
-    out: dict[str, Any] = {
-        "Type": event.type,
-        "Action": event.action,
-        "Actor": {"ID": event.actor_id, "Attributes": dict(event.attributes)},
-        "scope": "local",
-        "time": event.time_nano // 1_000_000_000,
-        "timeNano": event.time_nano,
-    }
-    if event.type == "container":
-        out["status"] = event.action
-        out["id"] = event.actor_id
-        out["from"] = event.attributes.get("image", "")
-    return out
