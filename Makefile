@@ -10,6 +10,8 @@ PIERD_LOG ?= /var/log/pierd.log
 APT_PACKAGES := crun runc conmon busybox-static tini catatonit nftables iproute2 \
 	python3 python3-venv python3-pip ca-certificates
 TEST_APT_PACKAGES := docker.io
+# Real registries and clients the distribution tests talk to.
+TEST_REGISTRY_PACKAGES := docker-registry skopeo
 PYTEST_ARGS ?=
 
 .PHONY: all deps test-deps install run test lint typecheck clean-run hybrid-cgroups
@@ -30,6 +32,12 @@ deps:
 test-deps: deps
 	@command -v docker >/dev/null || { apt-get update -qq && \
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(TEST_APT_PACKAGES); }
+	@missing=$$(for p in $(TEST_REGISTRY_PACKAGES); do dpkg-query -W -f='$${Status}' $$p \
+		2>/dev/null | grep -q 'install ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+		echo "installing:" $$missing; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	fi
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)

@@ -12,7 +12,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 
+from pier.api.routers import archives as archives_router
 from pier.api.routers import containers as containers_router
+from pier.api.routers import distribution as distribution_router
 from pier.api.routers import exec as exec_router
 from pier.api.routers import images as images_router
 from pier.api.routers import swarm as swarm_router
@@ -24,9 +26,11 @@ from pier.containers.exec import ExecService
 from pier.containers.model import Status
 from pier.containers.service import ContainerService
 from pier.containers.store import ContainerStore
+from pier.distribution.service import DistributionService
 from pier.content.local import LocalContentStore
 from pier.errors import SystemFailure
 from pier.events import EventBus, SqliteEventJournal
+from pier.images.archives import ImageArchives
 from pier.images.service import ImageService
 from pier.metadata import Database
 from pier.runtime.cgroups import check_crun_usable, fix_hybrid
@@ -60,6 +64,13 @@ class Engine:
             image_users=self.store.users_of_image,
             running_image_users=self._running_users_of_image,
             events=self.events,
+        )
+        self.archives = ImageArchives(images=self.images)
+        self.distribution = DistributionService(
+            images=self.images,
+            tmp_dir=self.images.tmp_dir,
+            insecure_registries=config.insecure_registries,
+            mirrors=config.registry_mirrors,
         )
         self.runtime = ConmonRuntime(
             exec_root=config.exec_root,
@@ -96,7 +107,9 @@ class Engine:
     def routes(self) -> list[Route]:
         return [
             *system_router.routes(self.system, self.events),
-            *images_router.routes(self.images),
+            *images_router.routes(self.images, self.distribution),
+            *distribution_router.routes(self.distribution, self.images),
+            *archives_router.routes(self.archives, self.images.tmp_dir),
             *containers_router.routes(
                 self.containers, self.images, self.attacher, self.execs.of_container
             ),
@@ -107,6 +120,7 @@ class Engine:
     async def close(self) -> None:
         await self.execs.close()
         await self.containers.close()
+        await self.distribution.close()
         await self.images.close()
         self.events.close()
         self.store.close()

@@ -51,7 +51,9 @@ class LocalContentStore:
             raise NotFound(f"content digest {dgst}: not found")
         return str(p)
 
-    def writer(self, ref: str, expected: str | None = None) -> LocalWriter:
+    def writer(
+        self, ref: str, expected: str | None = None, *, resume: bool = False
+    ) -> LocalWriter:
         if not ref:
             raise InvalidParameter("ref must not be empty")
         if expected is not None and self._blob_path(expected).exists():
@@ -60,13 +62,16 @@ class LocalContentStore:
         if previous is not None:
             previous.close()
         directory = self._ingest_dir(ref)
-        # A restarted ingest begins again from zero: simpler than resuming, and every
-        # caller here streams from the start anyway.
-        shutil.rmtree(directory, ignore_errors=True)
-        directory.mkdir(parents=True)
-        (directory / "ref").write_text(ref)
-        (directory / "startedat").write_text(repr(time.time()))
-        writer = LocalWriter(store=self, ref=ref, directory=directory, expected=expected)
+        if not (resume and (directory / "data").is_file()):
+            # Begin again from zero unless asked to resume (an interrupted download
+            # continues with a Range request from the writer's offset, as containerd's).
+            shutil.rmtree(directory, ignore_errors=True)
+            directory.mkdir(parents=True)
+            (directory / "ref").write_text(ref)
+            (directory / "startedat").write_text(repr(time.time()))
+        writer = LocalWriter(
+            store=self, ref=ref, directory=directory, expected=expected, resume=resume
+        )
         self._open[ref] = writer
         return writer
 
@@ -116,7 +121,13 @@ class LocalContentStore:
 
 class LocalWriter:
     def __init__(
-        self, *, store: LocalContentStore, ref: str, directory: Path, expected: str | None
+        self,
+        *,
+        store: LocalContentStore,
+        ref: str,
+        directory: Path,
+        expected: str | None,
+        resume: bool = False,
     ):
         self._store = store
         self._ref = ref
@@ -124,7 +135,16 @@ class LocalWriter:
         self._expected = expected
         self._hash = hashlib.sha256()
         self._offset = 0
-        self._file: BinaryIO | None = (directory / "data").open("wb")
+        data = directory / "data"
+        if resume and data.is_file():
+            # The hash state is not kept on disk: read back what is there.
+            with data.open("rb") as f:
+                while block := f.read(1 << 20):
+                    self._hash.update(block)
+                    self._offset += len(block)
+            self._file: BinaryIO | None = data.open("ab")
+        else:
+            self._file = data.open("wb")
         self._done = False
 
     @property
@@ -177,6 +197,16 @@ class LocalWriter:
             self._file.close()
             self._file = None
         shutil.rmtree(self._dir, ignore_errors=True)
+
+    def suspend(self) -> None:
+        """Close, keeping what was written for a later `writer(ref, resume=True)`."""
+        if self._store._open.get(self._ref) is self:
+            del self._store._open[self._ref]
+        if self._file is not None:
+            self._file.flush()
+            self._file.close()
+            self._file = None
+        self._done = True
 
     def close(self) -> None:
         """Abort unless committed."""

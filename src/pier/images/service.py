@@ -19,6 +19,7 @@ from pathlib import Path
 
 from pier.content.store import ContentStore
 from pier.images.archive import import_tar
+from pier.images.blobs import LayerBlobs
 from pier.images.catalog import Catalog
 from pier.images.gc import LayerCollector
 from pier.images.ingest import Ingester, IngestProgress
@@ -85,6 +86,7 @@ class ImageService:
             running_image_users=running_image_users or (lambda _id: ()),
             lock=lock,
         )
+        self._blobs = LayerBlobs(store=store, content=content, collector=collector, lock=lock)
         self._rootfs = RootFilesystems(
             store=store,
             catalog=self._catalog,
@@ -92,6 +94,11 @@ class ImageService:
             collector=collector,
             lock=lock,
         )
+
+    @property
+    def content(self) -> ContentStore:
+        """The content store blobs are ingested through (pull and load write to it)."""
+        return self._content
 
     @property
     def tmp_dir(self) -> Path:
@@ -186,6 +193,17 @@ class ImageService:
         """Publish an image event as moby's LogImageEvent does (with the image's labels)."""
         event = await asyncio.to_thread(self._catalog.event, action, image_id, name)
         self._publish([event])
+
+    # -- layer blobs of pulls (see pier.images.blobs) ----------------------------------
+
+    async def known_layers(self, chain_ids: Sequence[str]) -> dict[str, LayerBlob]:
+        return await asyncio.to_thread(self._blobs.known, chain_ids)
+
+    async def layer_blobs(self, image_id: str) -> builtins.list[LayerBlob]:
+        return await asyncio.to_thread(self._blobs.of_image, image_id)
+
+    async def discard_blobs(self, digests: Sequence[str]) -> None:
+        await asyncio.to_thread(self._blobs.discard, digests)
 
     # -- references --------------------------------------------------------------------
 

@@ -13,6 +13,7 @@ from typing import Protocol
 
 from aiohttp import web
 
+from pier.api.routers import distribution as pulls
 from pier.api.routing import Route, api_version, json_response, query_bool, query_filters
 from pier.api.wire import images as wire
 from pier.errors import InvalidParameter, NotFound, NotImplementedByPier
@@ -59,7 +60,9 @@ def _stream_line(body: object) -> bytes:
     return json.dumps(body, separators=(",", ":")).encode() + b"\r\n"
 
 
-def routes(images: ImagesProtocol) -> list[Route]:
+def routes(
+    images: ImagesProtocol, distribution: pulls.DistributionProtocol | None = None
+) -> list[Route]:
     async def list_images(request: web.Request) -> web.StreamResponse:
         records = await images.list(all=query_bool(request, "all"), filters=query_filters(request))
         version = api_version(request)
@@ -92,6 +95,8 @@ def routes(images: ImagesProtocol) -> list[Route]:
     async def create(request: web.Request) -> web.StreamResponse:
         from_image = request.query.get("fromImage", "")
         from_src = request.query.get("fromSrc", "")
+        if from_image and distribution is not None:
+            return await pulls.pull(request, distribution)
         if from_image:
             name = refs.parse_normalized(from_image).familiar_name
             raise NotFound(
