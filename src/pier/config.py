@@ -66,6 +66,11 @@ class DaemonConfig:
     # crun refuses to run. When true, pierd mounts that controller as a v1 hierarchy
     # to free it (a host change, hence opt-in); when false, pierd falls back to runc.
     fix_hybrid_cgroups: bool = False
+    # dockerd's: registries spoken to over plain HTTP (and TLS without verification), as
+    # host[:port] or CIDR; loopback is always insecure, as in dockerd.
+    insecure_registries: tuple[str, ...] = ()
+    # dockerd's: mirrors of Docker Hub tried before it, as URLs.
+    registry_mirrors: tuple[str, ...] = ()
 
     @property
     def pidfile_path(self) -> Path:
@@ -108,6 +113,8 @@ def load_config_file(path: Path) -> dict[str, Any]:
         if key in simple:
             attr, kind = simple[key]
             out[attr] = kind(value)
+        elif key in ("insecure-registries", "registry-mirrors"):
+            out[key.replace("-", "_")] = tuple(str(v) for v in value)
         elif key == "hosts":
             out["hosts"] = tuple(str(h) for h in value)
         elif key == "runtimes":
