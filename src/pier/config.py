@@ -71,6 +71,16 @@ class DaemonConfig:
     insecure_registries: tuple[str, ...] = ()
     # dockerd's: mirrors of Docker Hub tried before it, as URLs.
     registry_mirrors: tuple[str, ...] = ()
+    # Networking, as dockerd's keys: the default bridge's device (`bridge`) and address
+    # (`bip`), the pools user networks take subnets from (`default-address-pools`),
+    # whether Pier manages NAT and port rules (`iptables`), the containers' resolvers
+    # (`dns`). `nft-table` is Pier's own: the nftables table (ip family) it owns.
+    bridge: str = "pier0"
+    bip: str = ""
+    default_address_pools: tuple[tuple[str, int], ...] = ()
+    iptables: bool = True
+    nft_table: str = "pier"
+    dns: tuple[str, ...] = ()
 
     @property
     def pidfile_path(self) -> Path:
@@ -108,6 +118,10 @@ def load_config_file(path: Path) -> dict[str, Any]:
         "conmon-path": ("conmon_path", str),
         "init-path": ("init_path", str),
         "fix-hybrid-cgroups": ("fix_hybrid_cgroups", bool),
+        "bridge": ("bridge", str),
+        "bip": ("bip", str),
+        "iptables": ("iptables", bool),
+        "nft-table": ("nft_table", str),
     }
     for key, value in raw.items():
         if key in simple:
@@ -117,6 +131,12 @@ def load_config_file(path: Path) -> dict[str, Any]:
             out[key.replace("-", "_")] = tuple(str(v) for v in value)
         elif key == "hosts":
             out["hosts"] = tuple(str(h) for h in value)
+        elif key == "dns":
+            out["dns"] = tuple(str(d) for d in value)
+        elif key == "default-address-pools":
+            out["default_address_pools"] = tuple(
+                (str(p["base"]), int(p["size"])) for p in value
+            )
         elif key == "runtimes":
             runtimes = dict(_default_runtimes())
             for name, spec in value.items():

@@ -17,13 +17,14 @@ from pier.api.routers import containers as containers_router
 from pier.api.routers import distribution as distribution_router
 from pier.api.routers import exec as exec_router
 from pier.api.routers import images as images_router
+from pier.api.routers import networks as networks_router
 from pier.api.routers import swarm as swarm_router
 from pier.api.routers import system as system_router
 from pier.api.routing import Route
 from pier.config import DaemonConfig, RuntimeConfig
 from pier.containers.attach import Attacher
 from pier.containers.exec import ExecService
-from pier.containers.model import Status
+from pier.containers.model import Container, Status
 from pier.containers.service import ContainerService
 from pier.containers.store import ContainerStore
 from pier.distribution.service import DistributionService
@@ -34,6 +35,11 @@ from pier.images.archives import ImageArchives
 from pier.images.service import ImageService
 from pier.metadata import Database
 from pier.runtime.cgroups import check_crun_usable, fix_hybrid
+from pier.networking.dns import host_resolvers
+from pier.networking.ipam import AddressPool
+from pier.networking.model import ContainerNetworking
+from pier.networking.service import NetworkService
+from pier.networking.settings import NetworkSettings
 from pier.runtime.conmon import ConmonRuntime
 from pier.runtime.spec import HostFacts
 from pier.snapshots.overlay import OverlaySnapshotter
@@ -86,6 +92,13 @@ class Engine:
             events=self.events,
             facts=self.facts,
             check_runtime=self._runtime_usable,
+        self.networks = NetworkService(
+            settings=network_settings(config),
+            db=self.db,
+            exec_root=config.exec_root,
+            events=self.events,
+            host_dns=host_resolvers,
+        )
         )
         self.attacher = Attacher(containers=self.containers, runtime=self.runtime)
         self.execs = ExecService(
@@ -93,6 +106,7 @@ class Engine:
         )
         self.system = SystemInfo(
             config=config,
+            networks=self.networks,
             container_statuses=lambda: (c.state.status for c in self.store),
             image_count=self._image_count,
             warnings=tuple(self.warnings),
@@ -105,13 +119,21 @@ class Engine:
         await self.containers.restore()
 
     def routes(self) -> list[Route]:
+            network_drivers=tuple(self.networks.driver_names()),
         return [
             *system_router.routes(self.system, self.events),
             *images_router.routes(self.images, self.distribution),
             *distribution_router.routes(self.distribution, self.images),
             *archives_router.routes(self.archives, self.images.tmp_dir),
+        # Sandboxes of containers still running are adopted, the others taken down,
+        # before the containers' own restore (which may start some again).
+        await self.networks.start({c.id for c in self.store if c.state.has_process})
             *containers_router.routes(
-                self.containers, self.images, self.attacher, self.execs.of_container
+                self.containers,
+                self.images,
+                self.attacher,
+                self.execs.of_container,
+                network_settings=self._network_settings,
             ),
             *exec_router.routes(self.execs),
             *swarm_router.routes(),
@@ -125,12 +147,14 @@ class Engine:
         self.events.close()
         self.store.close()
         self.db.close()
+            *networks_router.routes(self.networks, self.containers),
         self._pool.shutdown(wait=True, cancel_futures=True)
 
     # -- wiring helpers ----------------------------------------------------------
 
     def _running_users_of_image(self, image_id: str) -> list[str]:
         return [
+        await self.networks.close()
             c.id
             for c in self.store
             if c.image_id == image_id and c.state.status in (Status.RUNNING, Status.PAUSED)
@@ -140,6 +164,10 @@ class Engine:
         return len(await self.images.list())
 
     def _daemon_id(self) -> str:
+    def _network_settings(self, c: Container) -> ContainerNetworking:
+        hc = c.host_config
+        return self.networks.settings(c.id, hc.network_mode, hc.port_bindings)
+
         path = self.config.data_root / "engine-id"
         try:
             return path.read_text().strip()
@@ -189,6 +217,18 @@ def _is_crun(runtime: RuntimeConfig) -> bool:
 _PRIVATE_DIRS = {
     "": 0o710,
     "containers": 0o710,
+def network_settings(config: DaemonConfig) -> NetworkSettings:
+    pools = tuple(AddressPool(base=b, size=n) for b, n in config.default_address_pools)
+    return NetworkSettings(
+        bridge=config.bridge,
+        bip=config.bip,
+        iptables=config.iptables,
+        nft_table=config.nft_table,
+        dns=config.dns,
+        **({"pools": pools} if pools else {}),
+    )
+
+
     "snapshots": 0o700,
     "content": 0o700,
     "volumes": 0o700,

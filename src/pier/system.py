@@ -69,6 +69,7 @@ class InfoFacts:
     default_runtime: str
     init_binary: str
     warnings: tuple[str, ...]
+    network_drivers: tuple[str, ...] = ("bridge", "host", "null")
 
 
 def _arch() -> str:
@@ -105,7 +106,9 @@ class SystemInfo:
         image_count: Callable[[], Awaitable[int]],
         warnings: tuple[str, ...] = (),
         daemon_id: str,
+        network_drivers: tuple[str, ...] = ("bridge", "host", "null"),
     ) -> None:
+        self._network_drivers = network_drivers
         self._config = config
         self._container_statuses = container_statuses
         self._image_count = image_count
@@ -148,4 +151,5 @@ class SystemInfo:
             default_runtime=config.default_runtime,
             init_binary=config.init_path,
             warnings=self._warnings,
+            network_drivers=self._network_drivers,
         )

@@ -23,11 +23,12 @@ from pier.containers.announce import Announcer
 from pier.containers.model import Container, ContainerConfig, HostConfig
 from pier.containers.mounts import parse_binds
 from pier.containers.names import generate_name
+from pier.containers.networking import ContainerNetworks
 from pier.containers.paths import ContainerPaths
 from pier.containers.security import host_warnings, parse_security_opts
 from pier.containers.spec import merge_env
 from pier.containers.store import ContainerStore, check_name
-from pier.errors import InvalidParameter, NoSuchNetwork
+from pier.errors import InvalidParameter
 from pier.snapshots.types import Mount
 
 
@@ -88,7 +89,9 @@ class Creator:
         paths: ContainerPaths,
         images: Images,
         announce: Announcer,
+        networks: ContainerNetworks,
     ) -> None:
+        self._networks = networks
         self._config = config
         self._store = store
         self._paths = paths
@@ -101,9 +104,10 @@ class Creator:
         name = self._name(name)
         runtime = self._config.runtime(host_config.runtime or None)
         host_config = replace(host_config, runtime=runtime.name)
-        host_config = self._network_mode(host_config)
+        host_config, net_warnings = self._network_mode(host_config)
+        plan = self._networks.plan(host_config.network_mode, host_config.endpoints)
         binds = parse_binds(host_config.binds)
-        warnings = host_warnings(parse_security_opts(host_config.security_opt))
+        warnings = host_warnings(parse_security_opts(host_config.security_opt)) + net_warnings
         image = await self._images.resolve(config.image)
         config, path, args = merge_image_config(config, image.config)
         cid = secrets.token_hex(32)
@@ -127,6 +131,15 @@ class Creator:
             await asyncio.to_thread(self._paths.rootfs(cid).mkdir, parents=True)
             undo.callback(shutil.rmtree, self._paths.container_dir(cid), True)
             self._store.add(record)
+            undo.callback(self._store.remove, cid)
+            await asyncio.to_thread(
+                self._networks.register,
+                cid,
+                name=name,
+                hostname=config.hostname,
+                labels=config.labels,
+                plan=plan,
+            )
             undo.pop_all()
         await self._announce("create", record)
         return CreateResult(id=cid, warnings=warnings)
@@ -138,18 +151,17 @@ class Creator:
             return name
         return generate_name(lambda n: self._store.find_name(n) is not None)
 
-    def _network_mode(self, hc: HostConfig) -> HostConfig:
+    def _network_mode(self, hc: HostConfig) -> tuple[HostConfig, tuple[str, ...]]:
         mode = hc.network_mode or "default"
-        if mode in ("none", "host"):
-            return hc
+        if mode == "default":
+            hc = replace(hc, network_mode="bridge")  # dockerd stores the default's name
         if mode.startswith("container:"):
             self._store.get(mode.partition(":")[2])
-            return hc
-        if mode in ("default", "bridge"):
-            # Bridge networking is not in Pier yet: until it is, the default network
-            # is "none" (a private network namespace with loopback only).
-            return replace(hc, network_mode="none")
-        raise NoSuchNetwork(mode)
+        if mode == "host" and (hc.port_bindings or hc.publish_all_ports):
+            # dockerd discards them, and says so.
+            hc = replace(hc, port_bindings=(), publish_all_ports=False)
+            return hc, ("Published ports are discarded when using host network mode",)
+        return hc, ()
 
 
 def merge_image_config(

@@ -4,6 +4,7 @@ container, written in the container's directory."""
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from pathlib import Path
 
 _DEFAULT_HOSTS = (
@@ -17,6 +18,17 @@ _DEFAULT_HOSTS = (
 # Docker's fallback when the host only has loopback resolvers (unusable in a netns).
 _FALLBACK_DNS = ("8.8.8.8", "8.8.4.4")
 _LOOPBACK = re.compile(r"^\s*nameserver\s+(127\.\S*|::1)\s*$")
+EMBEDDED_DNS = "127.0.0.11"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EtcInputs:
+    """What networking gives the /etc files: the container's own address(es) with
+    names, whether it uses the embedded DNS, and what `host-gateway` stands for."""
+
+    own: tuple[tuple[str, str], ...] = ()
+    embedded_dns: bool = False
+    host_gateway: str = ""
 
 
 def hosts_file(
@@ -45,11 +57,24 @@ def resolv_conf(
     search: tuple[str, ...],
     options: tuple[str, ...],
     host_file: Path = Path("/etc/resolv.conf"),
+    embedded: bool = False,
 ) -> str:
     try:
         host = host_file.read_text()
     except OSError:
         host = ""
+    if embedded:
+        # User-defined networks: the embedded server (it forwards to --dns, else to the
+        # host's resolvers); search and options as asked, else the host's.
+        host_search = [ln.split()[1:] for ln in host.splitlines() if ln.startswith("search")]
+        host_opts = [ln.split()[1:] for ln in host.splitlines() if ln.startswith("options")]
+        out = [f"nameserver {EMBEDDED_DNS}"]
+        words = list(search) or (host_search[-1] if host_search else [])
+        if words:
+            out.append("search " + " ".join(words))
+        opts = list(options) or (host_opts[-1] if host_opts else [])
+        out.append("options " + " ".join([*opts, "ndots:0"] if not options else opts))
+        return "\n".join(out) + "\n"
     if not (dns or search or options):
         if host_network:
             return host

@@ -16,6 +16,7 @@ from typing import Any
 from pier.containers.mounts import BindMount
 from pier.containers.state import State, Status
 
+from pier.networking.model import AttachRequest, PortBinding
 __all__ = [
     "EMPTY",
     "Container",
@@ -29,6 +30,7 @@ __all__ = [
 
 EMPTY: Mapping[str, str] = MappingProxyType({})
 
+_NO_ENDPOINTS: Mapping[str, AttachRequest] = MappingProxyType({})
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ContainerConfig:
@@ -131,3 +133,9 @@ class Container:
     @property
     def short_id(self) -> str:
         return self.id[:12]
+    # Published ports (-p) parsed at create; -P publishes the exposed ports at start.
+    port_bindings: tuple[PortBinding, ...] = ()
+    publish_all_ports: bool = False
+    links: tuple[str, ...] = ()  # legacy --link, "name:alias"
+    # NetworkingConfig.EndpointsConfig at create: network name -> endpoint settings.
+    endpoints: Mapping[str, AttachRequest] = field(default_factory=lambda: _NO_ENDPOINTS)

@@ -19,17 +19,23 @@ from typing import Any, Protocol
 
 from pier import timefmt
 from pier.config import DaemonConfig, RuntimeConfig
-from pier.containers.etcfiles import hosts_file, resolv_conf
+from pier.containers.etcfiles import EtcInputs, hosts_file, resolv_conf
 from pier.containers.inroot import make_dirs_in_root
 from pier.containers.lifecycle import LifecycleRegistry
 from pier.containers.model import Container
 from pier.containers.mounts import BindMount
+from pier.containers.networking import (
+    ContainerNetworks,
+    Sandbox,
+    bindings_of,
+    has_own_network,
+)
 from pier.containers.paths import ContainerPaths
 from pier.containers.spec import SpecPart, bind_mounts, etc_mounts, merge_parts, namespaces
 from pier.containers.user import resolve_user
 from pier.errors import InvalidParameter, SystemFailure
 from pier.runtime.base import CreateRequest, Tasks
-from pier.runtime.spec import HostFacts
+from pier.runtime.spec import HostFacts, NamespaceMode, NamespaceSpec
 from pier.snapshots.mount import mount_all, unmount
 from pier.snapshots.types import Mount
 
@@ -49,7 +55,9 @@ class RunPath:
         lifecycle: LifecycleRegistry,
         facts: HostFacts,
         pid_of: Callable[[str], int],
+        networks: ContainerNetworks,
     ) -> None:
+        self._networks = networks
         self._config = config
         self._paths = paths
         self._images = images
@@ -66,7 +74,11 @@ class RunPath:
                 await self._user_and_workdir(record),
                 await self._binds(record),
                 SpecPart(namespaces=namespaces(record.host_config, self._pid_of)),
-                await self._etc_files(record),  # after networking: hosts has the address
+            ]
+            sandbox = await self._network(record, undo)
+            parts += [
+                _network_part(sandbox),
+                await self._etc_files(record, sandbox),  # after networking: the address
                 self._init(record),
             ]
             await self._write_bundle(record, parts)
@@ -101,9 +113,30 @@ class RunPath:
         await asyncio.to_thread(_make_bind_sources, record.binds)
         return SpecPart(mounts=bind_mounts(record.binds))
 
-    async def _etc_files(self, record: Container) -> SpecPart:
+    async def _network(
+        self, record: Container, undo: contextlib.AsyncExitStack
+    ) -> Sandbox | None:
+        """A namespace of its own joined to the container's networks, with its ports
+        published (bridge and user-defined networks); other modes are in the spec."""
+        if not has_own_network(record):
+            return None
+        sandbox = await self._networks.run(
+            record.id,
+            name=record.name,
+            bindings=bindings_of(record),
+            dns=record.host_config.dns,
+        )
+        undo.push_async_callback(self._networks.release, record.id)
+        return sandbox
+
+    async def _etc_files(self, record: Container, sandbox: Sandbox | None) -> SpecPart:
         cdir = self._paths.container_dir(record.id)
-        await asyncio.to_thread(_write_etc_files, cdir, record)
+        files = EtcInputs(
+            own=sandbox.own_hosts if sandbox is not None else (),
+            embedded_dns=sandbox is not None and sandbox.embedded_dns,
+            host_gateway=self._networks.host_gateway(),
+        )
+        await asyncio.to_thread(_write_etc_files, cdir, record, files)
         return SpecPart(mounts=etc_mounts(cdir, record.host_config))
 
     def _init(self, record: Container) -> SpecPart:
@@ -145,6 +178,13 @@ class RunPath:
         return pid
 
 
+def _network_part(sandbox: Sandbox | None) -> SpecPart:
+    if sandbox is None:
+        return SpecPart()
+    path = NamespaceSpec(mode=NamespaceMode.PATH, path=str(sandbox.netns))
+    return SpecPart(namespaces={"network": path})
+
+
 def log_size_max(opts: Mapping[str, str]) -> int | None:
     """`--log-opt max-size` in bytes (Docker's units: k, m, g)."""
     value = opts.get("max-size")
@@ -177,17 +217,33 @@ def _make_bind_sources(binds: Sequence[BindMount]) -> None:
             ) from exc
 
 
-def _write_etc_files(cdir: Path, record: Container) -> None:
+def _write_etc_files(cdir: Path, record: Container, files: EtcInputs) -> None:
     hc = record.host_config
     host_net = hc.network_mode == "host"
     _write_text(cdir / "hostname", record.config.hostname + "\n")
+    names = record.config.hostname
+    if record.config.domainname:
+        names = f"{record.config.hostname}.{record.config.domainname} {names}"
+    extra = tuple(
+        e.replace(":host-gateway", ":" + files.host_gateway) if files.host_gateway else e
+        for e in hc.extra_hosts
+    )
     _write_text(
-        cdir / "hosts", hosts_file(host_network=host_net, extra_hosts=hc.extra_hosts, own=None)
+        cdir / "hosts",
+        hosts_file(
+            host_network=host_net,
+            extra_hosts=extra,
+            own=(files.own[0][0], names) if files.own else None,
+        ),
     )
     _write_text(
         cdir / "resolv.conf",
         resolv_conf(
-            host_network=host_net, dns=hc.dns, search=hc.dns_search, options=hc.dns_options
+            host_network=host_net,
+            dns=hc.dns,
+            search=hc.dns_search,
+            options=hc.dns_options,
+            embedded=files.embedded_dns,
         ),
     )
 

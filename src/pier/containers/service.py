@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal as _signal
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import replace
 from pathlib import Path
 
@@ -30,16 +30,23 @@ from pier.containers.lifecycle import (
     WaitCondition,
     WaitResult,
 )
+from pier.containers.limits import LimitsUpdate
 from pier.containers.model import Container, ContainerConfig, HostConfig
+from pier.containers.networking import ContainerNetworks
 from pier.containers.paths import ContainerPaths
 from pier.containers.runpath import RunPath
 from pier.containers.signals import parse_signal
+from pier.containers.stats import StatsFrame, StatsReader
 from pier.containers.store import ContainerStore, check_name
 from pier.containers.supervisor import Supervisor
 from pier.containers.teardown import Teardown
+from pier.containers.top import Top, TopResult
+from pier.containers.update import Updater
 from pier.errors import Conflict, InvalidParameter, NotModified, PierError
 from pier.events import EventBus
+from pier.runtime import cgroupcaps, cgroups
 from pier.runtime.base import Runtime
+from pier.runtime.cgroupcaps import CgroupCaps
 from pier.runtime.spec import HostFacts
 
 DEFAULT_STOP_TIMEOUT = 10
@@ -58,7 +65,9 @@ class ContainerService:
         runtime: Runtime,
         events: EventBus,
         facts: HostFacts,
+        networks: ContainerNetworks,
         check_runtime: Callable[[RuntimeConfig], None] = lambda rt: None,
+        caps: CgroupCaps | None = None,
     ) -> None:
         self._config = config
         self._store = store
@@ -69,7 +78,12 @@ class ContainerService:
         self._lifecycle = LifecycleRegistry()
         self._announce = Announcer(store=store, events=events)
         self._creator = Creator(
-            config=config, store=store, paths=self.paths, images=images, announce=self._announce
+            config=config,
+            store=store,
+            paths=self.paths,
+            images=images,
+            announce=self._announce,
+            networks=networks,
         )
         self._teardown = Teardown(
             store=store,
@@ -79,6 +93,7 @@ class ContainerService:
             runtime_config=self.runtime_config,
             lifecycle=self._lifecycle,
             announce=self._announce,
+            networks=networks,
         )
         run_path = RunPath(
             config=config,
@@ -88,6 +103,7 @@ class ContainerService:
             lifecycle=self._lifecycle,
             facts=facts,
             pid_of=self._running_pid,
+            networks=networks,
         )
         self._supervisor = Supervisor(
             store=store,
@@ -100,6 +116,21 @@ class ContainerService:
             teardown=self._teardown,
             announce=self._announce,
         )
+        self._updater = Updater(
+            store=store,
+            runtime=runtime,
+            runtime_config=self.runtime_config,
+            lifecycle=self._lifecycle,
+            announce=self._announce,
+            caps=caps or cgroupcaps.detect(),
+        )
+        self._stats = StatsReader(
+            store=store,
+            runtime=runtime,
+            runtime_config=self.runtime_config,
+            net_dev=cgroups.net_dev_of_pid,
+        )
+        self._top = Top(runtime=runtime, runtime_config=self.runtime_config)
 
     # -- lookups -----------------------------------------------------------------------
 
@@ -139,7 +170,9 @@ class ContainerService:
     async def create(
         self, *, name: str | None, config: ContainerConfig, host_config: HostConfig
     ) -> CreateResult:
-        return await self._creator.create(name=name, config=config, host_config=host_config)
+        host_config, warnings = self._updater.check_create(host_config)
+        result = await self._creator.create(name=name, config=config, host_config=host_config)
+        return replace(result, warnings=warnings + tuple(result.warnings))
 
     async def start(self, ref: str) -> None:
         cid = self._store.get(ref).id
@@ -279,6 +312,19 @@ class ContainerService:
         if not record.state.has_process:
             raise Conflict(f"Container {record.id} is not running")
         await self._runtime.resize(record.id, height, width)
+
+    async def update(self, ref: str, change: LimitsUpdate) -> tuple[str, ...]:
+        """New limits or restart policy; returns dockerd's warnings."""
+        return await self._updater.update(ref, change)
+
+    def stats(self, ref: str, *, stream: bool, one_shot: bool) -> AsyncIterator[StatsFrame]:
+        return self._stats.frames(ref, stream=stream, one_shot=one_shot)
+
+    async def top(self, ref: str, ps_args: str) -> TopResult:
+        record = self._store.get(ref)
+        result = await self._top.top(record, ps_args)
+        await self._announce("top", record)
+        return result
 
     # -- daemon start and stop -----------------------------------------------------------
 

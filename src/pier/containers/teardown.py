@@ -22,6 +22,7 @@ from pier.containers import state as states
 from pier.containers.announce import Announcer
 from pier.containers.lifecycle import LifecycleRegistry, WaitResult
 from pier.containers.model import Container
+from pier.containers.networking import ContainerNetworks
 from pier.containers.paths import ContainerPaths
 from pier.containers.store import ContainerStore
 from pier.errors import PierError, SystemFailure
@@ -46,7 +47,9 @@ class Teardown:
         runtime_config: Callable[[Container], RuntimeConfig],
         lifecycle: LifecycleRegistry,
         announce: Announcer,
+        networks: ContainerNetworks,
     ) -> None:
+        self._networks = networks
         self._store = store
         self._paths = paths
         self._images = images
@@ -60,6 +63,10 @@ class Teardown:
             await self._runtime.delete(record.id, self._runtime_config(record), force=True)
         except PierError as exc:
             log.warning("deleting runtime state of %s: %s", record.short_id, exc)
+        try:
+            await self._networks.release(record.id)
+        except PierError as exc:
+            log.warning("releasing the networking of %s: %s", record.short_id, exc)
         await asyncio.to_thread(unmount, self._paths.rootfs(record.id))
 
     async def destroy(self, record: Container, name: str) -> None:
@@ -67,6 +74,7 @@ class Teardown:
         record = self._store.save(replace(record, state=states.removing(record.state, name)))
         try:
             await self.release(record)
+            await self._networks.forget(record.id)
             await self._images.remove_rootfs(record.id)
             await asyncio.to_thread(_remove_dir, self._paths.container_dir(record.id))
         except (OSError, PierError) as exc:

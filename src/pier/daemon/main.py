@@ -45,6 +45,15 @@ def parse_args(argv: list[str]) -> DaemonConfig:
     parser.add_argument("-v", "--version", action="version", version=f"pierd {__version__}")
     args = parser.parse_args(argv)
     kwargs = {}
+    parser.add_argument("--bip", help="the default bridge's address and prefix (CIDR)")
+    parser.add_argument("-b", "--bridge", help="the default bridge's device name")
+    parser.add_argument(
+        "--iptables",
+        type=lambda v: v.lower() in ("1", "true", "yes"),
+        default=None,
+        help="manage NAT and published-port rules (nftables); false leaves them to you",
+    )
+    parser.add_argument("--dns", action="append", help="DNS server for containers")
     if args.config_file is not None:
         kwargs = load_config_file(args.config_file)
     config = DaemonConfig(**kwargs)
@@ -58,6 +67,10 @@ def parse_args(argv: list[str]) -> DaemonConfig:
         fix_hybrid_cgroups=args.fix_hybrid_cgroups,
     )
 
+        bip=args.bip,
+        bridge=args.bridge,
+        iptables=args.iptables,
+        dns=tuple(args.dns) if args.dns else None,
 
 async def serve(config: DaemonConfig) -> None:
     from pier.api.server import ApiServer, build_app

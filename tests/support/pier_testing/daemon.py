@@ -16,6 +16,7 @@ from pathlib import Path
 from pier.client.api import Client
 from pier.client.errors import ClientError
 from pier_testing.leaks import Scope
+from pier_testing.netpool import claim_subnet, release_subnet, remove_networking
 
 PIERD = [sys.executable, "-m", "pier.daemon.main"]
 
@@ -32,7 +33,19 @@ class PierDaemon:
         self.exec_root = self.base / "run"
         self.cgroup_parent = f"/pier-test-{self.base.name[3:]}"
         self.log = self.base / "pierd.log"
-        config = {"cgroup-parent": self.cgroup_parent, "fix-hybrid-cgroups": True}
+        # Networking of its own: daemons of parallel workers (and other sessions on
+        # this machine) share the host's links, routes and nftables.
+        self.net = claim_subnet(self.base.name)
+        self.bridge = f"pt{self.base.name[3:]}"
+        self.nft_table = f"pier_{self.base.name[3:]}"
+        config = {
+            "cgroup-parent": self.cgroup_parent,
+            "fix-hybrid-cgroups": True,
+            "bridge": self.bridge,
+            "bip": f"10.{self.net}.0.1/24",
+            "default-address-pools": [{"base": f"10.{self.net}.0.0/16", "size": 24}],
+            "nft-table": self.nft_table,
+        }
         if default_runtime:
             config["default-runtime"] = default_runtime
         self.config_file = self.base / "daemon.json"
@@ -40,6 +53,7 @@ class PierDaemon:
         self.proc: subprocess.Popen[bytes] | None = None
         scope.roots.add(str(self.base) + "/")
         scope.cgroup_parents.add(self.cgroup_parent)
+        scope.nft_tables[self.nft_table] = str(self.base)
         self._scope = scope
         self.client = Client(str(self.socket), timeout=60)
 
@@ -132,5 +146,7 @@ class PierDaemon:
             finally:
                 self.stop()
         self._scope.remove_cgroup_parents()
+        remove_networking(self.bridge, self.nft_table, str(self.exec_root))
+        release_subnet(self.net)
         subprocess.run(["umount", "-R", "-l", str(self.base)], capture_output=True)
         shutil.rmtree(self.base, ignore_errors=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,9 +20,58 @@ class Scope:
 
     roots: set[str] = field(default_factory=set)
     cgroup_parents: set[str] = field(default_factory=set)
+    nft_tables: dict[str, str] = field(default_factory=dict)  # table -> the daemon's base
 
     def snapshot(self) -> frozenset[str]:
-        return frozenset(self._mounts() | self._processes() | self._cgroups() | self._netns())
+        return frozenset(
+            self._mounts()
+            | self._processes()
+            | self._cgroups()
+            | self._netns()
+            | self._links()
+            | self._nft_rules()
+        )
+
+    def _links(self) -> set[str]:
+        """Links (bridges, veths) a daemon marked with its ifalias `pier <exec-root>`,
+        with their addresses."""
+        found = set()
+        base = Path("/sys/class/net")
+        for dev in base.iterdir() if base.is_dir() else ():
+            try:
+                alias = (dev / "ifalias").read_text().strip()
+            except OSError:
+                continue
+            if alias.startswith("pier ") and any(alias[5:].startswith(r) for r in self.roots):
+                found.add(f"link {dev.name} ({alias})")
+        if found:
+            out = subprocess.run(
+                ["ip", "-o", "-4", "addr", "show"], capture_output=True, text=True
+            ).stdout
+            names = {item.split()[1] for item in found}
+            for line in out.splitlines():
+                parts = line.split()
+                if len(parts) > 3 and parts[1] in names:
+                    found.add(f"address {parts[3]} on {parts[1]}")
+        return found
+
+    def _nft_rules(self) -> set[str]:
+        """Every rule and set element in the tables of our daemons."""
+        found = set()
+        for table, base in list(self.nft_tables.items()):
+            out = subprocess.run(
+                ["nft", "list", "table", "ip", table], capture_output=True, text=True
+            )
+            if out.returncode != 0:
+                continue
+            chain = ""
+            for line in out.stdout.splitlines():
+                text = line.strip()
+                if text.startswith(("chain ", "set ")):
+                    chain = text.rstrip(" {")
+                elif text and not text.startswith(("type ", "}", "table ", "policy")):
+                    found.add(f"nft {base} {table} {chain}: {text}")
+        return found
 
     def _netns(self) -> set[str]:
         """Named network namespaces of our daemons (`ip netns` style, or bind mounts

@@ -30,6 +30,7 @@ from pier.containers.model import Container, ContainerConfig, HostConfig
 from pier.containers.query import select
 from pier.containers.streams import ClientStream
 from pier.errors import InvalidParameter, NoSuchImage
+from pier.networking.model import ContainerNetworking
 
 
 class _Image(Protocol):
@@ -80,8 +81,10 @@ def routes(
     images: ImageResolver,
     attacher: Attachments,
     exec_ids: Callable[[str], list[str]] = lambda cid: [],
+    *,
+    network_settings: Callable[[Container], ContainerNetworking] | None = None,
 ) -> list[Route]:
-    h = _Handlers(containers, images, attacher, exec_ids)
+    h = _Handlers(containers, images, attacher, exec_ids, network_settings or _no_networking)
     return [
         Route("POST", "/containers/create", h.create),
         Route("GET", "/containers/json", h.list),
@@ -102,6 +105,10 @@ def routes(
     ]
 
 
+def _no_networking(c: Container) -> ContainerNetworking:
+    return ContainerNetworking(mode=c.host_config.network_mode)
+
+
 class _Handlers:
     def __init__(
         self,
@@ -109,7 +116,9 @@ class _Handlers:
         images: ImageResolver,
         attacher: Attachments,
         exec_ids: Callable[[str], list[str]],
+        network_settings: Callable[[Container], ContainerNetworking],
     ) -> None:
+        self._networking = network_settings
         self._c = containers
         self._images = images
         self._attacher = attacher
@@ -147,7 +156,7 @@ class _Handlers:
         out = []
         for c in chosen:
             size = await self._c.size_rw(c) if with_size else None
-            out.append(render_summary(c, size_rw=size))
+            out.append(render_summary(c, self._networking(c), size_rw=size))
         return json_response(out)
 
     async def inspect(self, request: web.Request) -> web.StreamResponse:
@@ -156,6 +165,7 @@ class _Handlers:
         return json_response(
             render_inspect(
                 c,
+                self._networking(c),
                 container_dir=str(self._c.container_dir(c.id)),
                 log_path=str(self._c.log_path(c.id)),
                 exec_ids=self._exec_ids(c.id),

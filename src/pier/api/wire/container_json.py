@@ -12,8 +12,15 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from pier.api.wire.networks import (
+    render_networks,
+    render_port_bindings,
+    render_ports,
+    summary_ports,
+)
 from pier.containers.model import Container, ContainerConfig, HostConfig, Status
 from pier.humanize import human_duration, parse_time, since
+from pier.networking.model import ContainerNetworking
 from pier.runtime.cgroups import CgroupMode, detect_mode
 from pier.runtime.spec import MASKED_PATHS, READONLY_PATHS
 
@@ -42,33 +49,12 @@ def _unix(ts: str) -> int:
     return int(parse_time(ts).timestamp())
 
 
-def _network_name(c: Container) -> str:
-    mode = c.host_config.network_mode or "none"
-    return mode
+def _network_ids(n: ContainerNetworking) -> dict[str, str]:
+    return {net.name: net.id for net, _ in n.attachments}
 
 
-def _networks(c: Container) -> dict[str, Any]:
-    name = _network_name(c)
-    if name.startswith("container:"):
-        return {}
-    return {
-        name: {
-            "IPAMConfig": None,
-            "Links": None,
-            "Aliases": None,
-            "MacAddress": "",
-            "NetworkID": "",
-            "EndpointID": "",
-            "Gateway": "",
-            "IPAddress": "",
-            "IPPrefixLen": 0,
-            "IPv6Gateway": "",
-            "GlobalIPv6Address": "",
-            "GlobalIPv6PrefixLen": 0,
-            "DriverOpts": None,
-            "DNSNames": None,
-        }
-    }
+def _networks(n: ContainerNetworking) -> dict[str, Any]:
+    return render_networks(n, _network_ids(n))
 
 
 def _command(c: Container) -> str:
@@ -78,7 +64,11 @@ def _command(c: Container) -> str:
 
 
 def render_summary(
-    c: Container, *, size_rw: int | None = None, size_root: int | None = None
+    c: Container,
+    n: ContainerNetworking,
+    *,
+    size_rw: int | None = None,
+    size_root: int | None = None,
 ) -> dict[str, Any]:
     out: dict[str, Any] = {
         "Id": c.id,
@@ -87,12 +77,12 @@ def render_summary(
         "ImageID": c.image_id,
         "Command": _command(c),
         "Created": _unix(c.created),
-        "Ports": [],
+        "Ports": summary_ports(n, c.config.exposed_ports),
         "Labels": dict(c.config.labels),
         "State": c.state.status.value,
         "Status": status_text(c),
-        "HostConfig": {"NetworkMode": c.host_config.network_mode or "none"},
-        "NetworkSettings": {"Networks": _networks(c)},
+        "HostConfig": {"NetworkMode": c.host_config.network_mode or "bridge"},
+        "NetworkSettings": {"Networks": _networks(n)},
         "Mounts": [],
     }
     if size_rw is not None:
@@ -155,8 +145,8 @@ def render_host_config(h: HostConfig, *, cgroup_v2: bool | None = None) -> dict[
         "Binds": list(h.binds) or None,
         "ContainerIDFile": "",
         "LogConfig": {"Type": h.log_type, "Config": dict(h.log_opts)},
-        "NetworkMode": h.network_mode or "none",
-        "PortBindings": {},
+        "NetworkMode": h.network_mode or "bridge",
+        "PortBindings": render_port_bindings(h.port_bindings),
         "RestartPolicy": {
             "Name": h.restart_policy.name,
             "MaximumRetryCount": h.restart_policy.maximum_retry_count,
@@ -177,11 +167,11 @@ def render_host_config(h: HostConfig, *, cgroup_v2: bool | None = None) -> dict[
         "GroupAdd": list(h.group_add) or None,
         "IpcMode": h.ipc_mode or "private",
         "Cgroup": "",
-        "Links": None,
+        "Links": list(h.links) or None,
         "OomScoreAdj": h.oom_score_adj,
         "PidMode": h.pid_mode,
         "Privileged": h.privileged,
-        "PublishAllPorts": False,
+        "PublishAllPorts": h.publish_all_ports,
         "ReadonlyRootfs": h.readonly_rootfs,
         "SecurityOpt": list(h.security_opt) or None,
         "UTSMode": h.uts_mode,
@@ -232,6 +222,7 @@ def render_host_config(h: HostConfig, *, cgroup_v2: bool | None = None) -> dict[
 
 def render_inspect(
     c: Container,
+    n: ContainerNetworking,
     *,
     container_dir: str,
     log_path: str,
@@ -278,28 +269,36 @@ def render_inspect(
         },
         "Mounts": [],
         "Config": render_config(c.config),
-        "NetworkSettings": {
-            "Bridge": "",
-            "SandboxID": "",
-            "SandboxKey": "",
-            "Ports": {},
-            "HairpinMode": False,
-            "LinkLocalIPv6Address": "",
-            "LinkLocalIPv6PrefixLen": 0,
-            "SecondaryIPAddresses": None,
-            "SecondaryIPv6Addresses": None,
-            "EndpointID": "",
-            "Gateway": "",
-            "GlobalIPv6Address": "",
-            "GlobalIPv6PrefixLen": 0,
-            "IPAddress": "",
-            "IPPrefixLen": 0,
-            "IPv6Gateway": "",
-            "MacAddress": "",
-            "Networks": _networks(c),
-        },
+        "NetworkSettings": _network_settings(c, n),
     }
     if size_rw is not None:
         out["SizeRw"] = size_rw
         out["SizeRootFs"] = size_rw
     return out
+
+
+def _network_settings(c: Container, n: ContainerNetworking) -> dict[str, Any]:
+    """dockerd's NetworkSettings: per network, plus the legacy top-level fields that
+    mirror the default bridge's endpoint."""
+    networks = _networks(n)
+    bridge = networks.get("bridge") or {}
+    return {
+        "Bridge": "",
+        "SandboxID": n.sandbox_key.rsplit("/", 1)[-1] if n.sandbox_key else "",
+        "SandboxKey": n.sandbox_key,
+        "Ports": render_ports(n, c.config.exposed_ports, c.state.running),
+        "HairpinMode": False,
+        "LinkLocalIPv6Address": "",
+        "LinkLocalIPv6PrefixLen": 0,
+        "SecondaryIPAddresses": None,
+        "SecondaryIPv6Addresses": None,
+        "EndpointID": bridge.get("EndpointID", ""),
+        "Gateway": bridge.get("Gateway", ""),
+        "GlobalIPv6Address": bridge.get("GlobalIPv6Address", ""),
+        "GlobalIPv6PrefixLen": bridge.get("GlobalIPv6PrefixLen", 0),
+        "IPAddress": bridge.get("IPAddress", ""),
+        "IPPrefixLen": bridge.get("IPPrefixLen", 0),
+        "IPv6Gateway": bridge.get("IPv6Gateway", ""),
+        "MacAddress": bridge.get("MacAddress", ""),
+        "Networks": networks,
+    }

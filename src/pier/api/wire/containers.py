@@ -7,6 +7,7 @@ most at their zero value); rendering is in `container_json`.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 # Rendering lives in container_json; these names stay importable from here.
@@ -16,6 +17,8 @@ from pier.api.wire.container_json import status_text as status_text
 from pier.api.wire.unsupported import refuse_unsupported
 from pier.containers.model import ContainerConfig, HostConfig, RestartPolicy, Ulimit
 from pier.errors import InvalidParameter
+from pier.networking.model import AttachRequest
+from pier.networking.ports import parse_bindings
 
 
 def _strs(value: Any, field: str) -> tuple[str, ...]:
@@ -104,7 +107,42 @@ def parse_create(body: Mapping[str, Any]) -> tuple[ContainerConfig, HostConfig]:
     for item in config.env:
         if item.startswith("="):
             raise InvalidParameter(f"invalid environment variable: {item}")
-    return config, parse_host_config(body.get("HostConfig") or {})
+    host_config = parse_host_config(body.get("HostConfig") or {})
+    endpoints = parse_endpoints(body.get("NetworkingConfig"))
+    mac = str(body.get("MacAddress") or "")  # Config.MacAddress, before API 1.44
+    if mac:
+        mode = host_config.network_mode or "default"
+        first = endpoints.get(mode, AttachRequest())
+        endpoints = {**endpoints, mode: replace(first, mac=first.mac or mac)}
+    return config, replace(host_config, endpoints=endpoints)
+
+
+def parse_endpoints(networking: Any) -> dict[str, AttachRequest]:
+    """NetworkingConfig.EndpointsConfig: network -> aliases, IPAMConfig, MAC, links."""
+    if not networking:
+        return {}
+    if not isinstance(networking, Mapping):
+        raise InvalidParameter("json: cannot unmarshal NetworkingConfig")
+    return {
+        str(name): parse_endpoint(settings)
+        for name, settings in (networking.get("EndpointsConfig") or {}).items()
+    }
+
+
+def parse_endpoint(settings: Any) -> AttachRequest:
+    if not settings:
+        return AttachRequest()
+    if not isinstance(settings, Mapping):
+        raise InvalidParameter("json: cannot unmarshal EndpointSettings")
+    ipam = settings.get("IPAMConfig") or {}
+    return AttachRequest(
+        aliases=_strs(settings.get("Aliases"), "Aliases"),
+        ipv4=str(ipam.get("IPv4Address") or ""),
+        ipv6=str(ipam.get("IPv6Address") or ""),
+        mac=str(settings.get("MacAddress") or ""),
+        links=_strs(settings.get("Links"), "Links"),
+        driver_opts=_map(settings.get("DriverOpts"), "DriverOpts"),
+    )
 
 
 def parse_host_config(hc: Mapping[str, Any]) -> HostConfig:
@@ -185,5 +223,8 @@ def parse_host_config(hc: Mapping[str, Any]) -> HostConfig:
         oom_score_adj=_int(hc.get("OomScoreAdj"), "OomScoreAdj"),
         cgroup_parent=str(hc.get("CgroupParent") or ""),
         console_size=console_size(hc.get("ConsoleSize")),
+        port_bindings=parse_bindings(hc.get("PortBindings")),
+        publish_all_ports=bool(hc.get("PublishAllPorts")),
+        links=_strs(hc.get("Links"), "Links"),
         masked_paths_unconfined=hc.get("MaskedPaths") == [] and hc.get("ReadonlyPaths") == [],
     )

@@ -60,7 +60,7 @@ def render_info(i: InfoFacts) -> dict[str, Any]:
         "DriverStatus": [["Backing Filesystem", "extfs"], ["Supports d_type", "true"]],
         "Plugins": {
             "Volume": ["local"],
-            "Network": ["host", "null"],
+            "Network": list(i.network_drivers),
             "Authorization": None,
             "Log": ["json-file", "none"],
         },

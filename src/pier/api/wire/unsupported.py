@@ -15,9 +15,6 @@ from pier.errors import NotImplementedByPier
 
 # HostConfig field -> the option a user knows it by.
 _HOST_CONFIG: dict[str, str] = {
-    "PortBindings": "published ports (-p)",
-    "PublishAllPorts": "publishing all exposed ports (-P)",
-    "Links": "links (--link)",
     "VolumesFrom": "--volumes-from",
     "VolumeDriver": "--volume-driver",
     "Mounts": "--mount",
@@ -84,13 +81,7 @@ def refuse_unsupported(body: Mapping[str, Any]) -> None:
         return  # the parser answers that with its own 400
     for key, option in _HOST_CONFIG.items():
         if _asks(hc.get(key), _NEUTRAL.get(key, ())):
-            if key == "PortBindings" and not _binds_ports(hc[key]):
-                continue
-            if key == "PortBindings" and hc.get("NetworkMode") == "host":
-                continue  # dockerd discards them with a warning on the host network
             _refuse(option)
-    if _asks(body.get("MacAddress")):
-        _refuse("--mac-address")
     # docker-py lists a bind's destination in Config.Volumes too: only the others are
     # anonymous volumes.
     bound = {b.split(":")[1] for b in hc.get("Binds") or () if isinstance(b, str) and ":" in b}
@@ -100,17 +91,3 @@ def refuse_unsupported(body: Mapping[str, Any]) -> None:
     health = body.get("Healthcheck")
     if isinstance(health, Mapping) and (health.get("Test") or ["NONE"])[0] not in ("NONE",):
         _refuse("health checks (--health-cmd, HEALTHCHECK at create)")
-    networking = body.get("NetworkingConfig")
-    endpoints = networking.get("EndpointsConfig") if isinstance(networking, Mapping) else None
-    for name, endpoint in (endpoints if isinstance(endpoints, Mapping) else {}).items():
-        if isinstance(endpoint, Mapping) and any(
-            _asks(endpoint.get(k)) for k in ("Aliases", "IPAMConfig", "Links", "MacAddress")
-        ):
-            _refuse(f"endpoint settings on network {name} (--ip, --network-alias, --link)")
-
-
-def _binds_ports(bindings: Any) -> bool:
-    """`{"80/tcp": [{"HostIp": "", "HostPort": "8080"}]}`; `{"80/tcp": null}` binds none."""
-    if not isinstance(bindings, Mapping):
-        return True
-    return any(bool(v) for v in bindings.values())

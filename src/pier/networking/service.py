@@ -1,0 +1,452 @@
+"""NetworkService: networks (`/networks`), and the networking of containers: the
+attachments checked and recorded at create, the sandbox made at start and taken
+down at stop, what inspect shows, and recovery at daemon start.
+
+Lifecycle: `start(live)` once the event loop runs (bridges made, sandboxes of
+running containers adopted, rules rendered); `close()` at shutdown (sockets closed;
+running containers keep their namespaces, addresses and rules: live restore).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import re
+import secrets
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from pier import timefmt
+from pier.errors import Conflict, Forbidden, InvalidParameter, NotFound
+from pier.events import EventBus
+from pier.metadata import Database
+from pier.networking import ipam
+from pier.networking.bridge import BridgeDriver, host_routes
+from pier.networking.catalog import Catalog, dns_names
+from pier.networking.dns import DnsServer
+from pier.networking.driver import HostDriver, NetworkDriver, NullDriver
+from pier.networking.firewall import Firewall
+from pier.networking.model import (
+    BRIDGE_OPTION,
+    DEFAULT_BRIDGE,
+    PREDEFINED,
+    Attachment,
+    AttachRequest,
+    ContainerNetworking,
+    IPAMConfig,
+    Network,
+    PortBinding,
+)
+from pier.networking.ports import PortReservations
+from pier.networking.sandbox import Sandboxes
+from pier.networking.settings import NetworkSettings, NewNetwork, check_new
+from pier.networking.store import NetworkStore
+
+log = logging.getLogger(__name__)
+
+COMPOSE_SERVICE = "com.docker.compose.service"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SandboxInfo:
+    """What the run path needs of a started sandbox."""
+
+    netns: Path
+    own_hosts: tuple[tuple[str, str], ...]  # (address, names) for /etc/hosts
+    embedded_dns: bool
+
+
+class NetworkService:
+    def __init__(
+        self,
+        *,
+        settings: NetworkSettings,
+        db: Database,
+        exec_root: Path,
+        events: EventBus,
+        host_dns: Callable[[], Sequence[str]],
+    ) -> None:
+        self._settings = settings
+        self._events = events
+        self._store = NetworkStore(db=db)
+        self._catalog = Catalog(store=self._store)
+        self._bridge = BridgeDriver(marker=f"pier {exec_root}")
+        self._drivers: dict[str, NetworkDriver] = {
+            "bridge": self._bridge,
+            "host": HostDriver(),
+            "null": NullDriver(),
+        }
+        self._host_dns = host_dns
+        self._firewall = Firewall(
+            table=settings.nft_table,
+            enabled=settings.iptables,
+            networks=self._catalog.networks,
+            mappings=lambda: [m for box in self._sandboxes.all() for m in box.ports],
+        )
+        self._sandboxes = Sandboxes(
+            root=exec_root / "netns",
+            catalog=self._catalog,
+            store=self._store,
+            drivers=self._drivers,
+            ports=PortReservations(),
+            dns=DnsServer(
+                lookup=self._catalog.lookup,
+                reverse=self._catalog.reverse,
+                upstreams=self._upstreams,
+                no_forward=self._catalog.internal_only,
+            ),
+            firewall=self._firewall,
+            publish=self._publish,
+        )
+
+    @staticmethod
+    def driver_names() -> list[str]:
+        return ["bridge", "host", "null"]
+
+    # -- daemon start and stop ---------------------------------------------------------
+
+    async def start(self, live: set[str]) -> None:
+        """Bridges made (or checked), sandboxes of `live` containers adopted and the
+        others taken down, links and rules a crash left stale removed."""
+        await self._ensure_predefined()
+        for net in self._catalog.networks():
+            await asyncio.to_thread(self._drivers[net.driver].create, net)
+        await self._sandboxes.adopt(live)
+        keep = {n.device for n in self._catalog.networks() if n.device}
+        keep |= self._sandboxes.host_links()
+        for name in await asyncio.to_thread(self._bridge.our_links):
+            if name not in keep:
+                log.info("removing stale link %s", name)
+                await asyncio.to_thread(self._bridge.remove_link, name)
+        await self._firewall.refresh()
+
+    async def close(self) -> None:
+        await self._sandboxes.close()
+        if not self._sandboxes.all():
+            # Nothing runs: no device or rule stays on the host (made again at start).
+            for net in self._catalog.networks():
+                await asyncio.to_thread(self._drivers[net.driver].delete, net)
+            await self._firewall.remove()
+
+    async def _ensure_predefined(self) -> None:
+        old = self._catalog.by_name(DEFAULT_BRIDGE)
+        bridge = await asyncio.to_thread(self._default_bridge, old)
+        if bridge != old:
+            if old is not None and old.device != bridge.device:
+                await asyncio.to_thread(self._bridge.delete, old)
+            self._catalog.put_network(bridge)
+        for name, driver in (("host", "host"), ("none", "null")):
+            if self._catalog.by_name(name) is None:
+                self._catalog.put_network(
+                    Network(
+                        id=secrets.token_hex(32), name=name, driver=driver, created=timefmt.now()
+                    )
+                )
+
+    def _default_bridge(self, old: Network | None) -> Network:
+        s = self._settings
+        if s.bip:
+            subnet, gateway = str(ipam.parse_net(s.bip)), s.bip.partition("/")[0]
+        elif old is not None and old.ipam and old.device == s.bridge:
+            subnet, gateway = old.ipam[0].subnet, old.ipam[0].gateway
+        else:
+            taken = [
+                ipam.parse_net(p.subnet)
+                for n in self._catalog.networks()
+                if n.name != DEFAULT_BRIDGE
+                for p in n.ipam
+            ]
+            picked = ipam.pick_subnet(s.pools, [*taken, *host_routes()])
+            subnet, gateway = str(picked), ipam.gateway_of(picked)
+        return Network(
+            id=old.id if old is not None else secrets.token_hex(32),
+            name=DEFAULT_BRIDGE,
+            driver="bridge",
+            created=old.created if old is not None else timefmt.now(),
+            ipam=(IPAMConfig(subnet=subnet, gateway=gateway),),
+            options={
+                BRIDGE_OPTION: s.bridge,
+                "com.docker.network.bridge.default_bridge": "true",
+                "com.docker.network.bridge.enable_icc": "true",
+                "com.docker.network.bridge.enable_ip_masquerade": "true",
+                "com.docker.network.bridge.host_binding_ipv4": "0.0.0.0",
+                "com.docker.network.driver.mtu": "1500",
+            },
+            device=s.bridge,
+            default_bridge=True,
+        )
+
+    # -- networks ------------------------------------------------------------------------
+
+    def networks(self) -> list[Network]:
+        return self._catalog.networks()
+
+    def get(self, ref: str) -> Network:
+        return self._catalog.get(ref)
+
+    def endpoints_of(self, net_id: str) -> list[Attachment]:
+        return [a for a in self._catalog.on_network(net_id) if a.endpoint is not None]
+
+    def attachments_of(self, net_id: str) -> list[Attachment]:
+        return self._catalog.on_network(net_id)
+
+    async def create(self, request: NewNetwork) -> Network:
+        check_new(request, self._drivers)
+        if self._catalog.by_name(request.name) is not None:
+            raise Conflict(f"network with name {request.name} already exists")
+        net = await asyncio.to_thread(self._complete, request)
+        await asyncio.to_thread(self._drivers[net.driver].create, net)
+        try:
+            self._catalog.put_network(net)
+            await self._firewall.refresh()
+        except BaseException:
+            self._catalog.drop_network(net.id)
+            await asyncio.to_thread(self._drivers[net.driver].delete, net)
+            raise
+        self._publish_network("create", net)
+        return net
+
+    def _complete(self, request: NewNetwork) -> Network:
+        """Subnets and gateways chosen, overlaps refused (blocking: reads host routes)."""
+        existing = [ipam.parse_net(p.subnet) for n in self._catalog.networks() for p in n.ipam]
+        pools: list[IPAMConfig] = []
+        for cfg in request.ipam:
+            subnet = ipam.parse_net(cfg.subnet)
+            ipam.check_no_overlap(subnet, existing)
+            existing.append(subnet)
+            gateway = cfg.gateway or ipam.gateway_of(subnet)
+            pools.append(replace(cfg, subnet=str(subnet), gateway=gateway))
+        if request.driver == "bridge" and not any(":" not in p.subnet for p in pools):
+            picked = ipam.pick_subnet(self._settings.pools, [*existing, *host_routes()])
+            pools.insert(0, IPAMConfig(subnet=str(picked), gateway=ipam.gateway_of(picked)))
+        nid = secrets.token_hex(32)
+        device = request.options.get(BRIDGE_OPTION) or f"br-{nid[:12]}"
+        if any(n.device == device for n in self._catalog.networks()):
+            raise Conflict(f"bridge name {device} is already in use")
+        bridge = request.driver == "bridge"
+        return Network(
+            id=nid,
+            name=request.name,
+            driver=request.driver,
+            created=timefmt.now(),
+            internal=request.internal,
+            attachable=request.attachable,
+            ipv6=request.ipv6,
+            labels=request.labels,
+            options=request.options,
+            ipam=tuple(pools) if bridge else (),
+            ipam_static=bool(request.ipam),
+            device=device if bridge else "",
+        )
+
+    async def remove(self, ref: str) -> None:
+        net = self._catalog.get(ref)
+        if net.name in PREDEFINED:
+            raise Forbidden(f"{net.name} is a pre-defined network and cannot be removed")
+        users = self.endpoints_of(net.id)
+        if users:
+            names = ", ".join(
+                f'name:"{a.container_name}" id:"{a.container_id[:12]}"' for a in users
+            )
+            raise Forbidden(
+                f"error while removing network: network {net.name} has active endpoints ({names})"
+            )
+        for a in self._catalog.on_network(net.id):
+            self._catalog.remove(a.container_id, net.id)  # stopped containers' requests
+        self._catalog.drop_network(net.id)
+        await asyncio.to_thread(self._drivers[net.driver].delete, net)
+        await self._firewall.refresh()
+        self._publish_network("destroy", net)
+
+    async def prune(self, keep: Callable[[Network], bool]) -> list[str]:
+        removed = []
+        for net in self._catalog.networks():
+            if net.name in PREDEFINED or self.endpoints_of(net.id) or keep(net):
+                continue
+            with contextlib.suppress(NotFound, Forbidden):
+                await self.remove(net.id)
+                removed.append(net.name)
+        return removed
+
+    # -- containers ----------------------------------------------------------------------
+
+    def plan(
+        self, mode: str, endpoints: Mapping[str, AttachRequest]
+    ) -> list[tuple[Network, AttachRequest]]:
+        """The networks a new container joins, in order, checked (Docker's 400s/404s)."""
+        mode = mode or "default"
+        if mode in ("host", "none") or mode.startswith("container:"):
+            if any(r.ipv4 or r.aliases or r.mac for r in endpoints.values()):
+                raise InvalidParameter(
+                    "conflicting options: custom network settings and the network mode"
+                )
+            return []
+        first = DEFAULT_BRIDGE if mode == "default" else mode
+        out: list[tuple[Network, AttachRequest]] = []
+        for name in [first, *(n for n in endpoints if n not in (first, mode, "default"))]:
+            net = self._catalog.get(name)
+            if not net.is_bridge:
+                raise InvalidParameter(
+                    "container cannot be disconnected from host network or connected to "
+                    "host network"
+                )
+            req = endpoints.get(name) or endpoints.get(net.id) or AttachRequest()
+            if name == first == DEFAULT_BRIDGE and "default" in endpoints:
+                req = endpoints["default"]
+            self._check_request(net, req)
+            out.append((net, req))
+        return out
+
+    def _check_request(self, net: Network, req: AttachRequest) -> None:
+        v4 = next((p for p in net.ipam if ":" not in p.subnet), None)
+        subnet = ipam.parse_net(v4.subnet) if v4 is not None else None
+        ipam.check_static(subnet, net.ipam_static and not net.default_bridge, req.ipv4)
+        if req.aliases and net.default_bridge:
+            raise InvalidParameter(
+                "network-scoped aliases are only supported for user-defined networks"
+            )
+        if req.mac and not re.fullmatch(r"([0-9a-fA-F]{2}:){5}[0-9a-fA-F]{2}", req.mac):
+            raise InvalidParameter(f"invalid MAC address: {req.mac}")
+
+    def register(
+        self,
+        cid: str,
+        *,
+        name: str,
+        hostname: str,
+        labels: Mapping[str, str],
+        plan: Sequence[tuple[Network, AttachRequest]],
+    ) -> None:
+        """Record what `plan` checked for the new container `cid`."""
+        self._catalog.put(
+            *(
+                self._attachment(cid, name, hostname, labels, net, req, order)
+                for order, (net, req) in enumerate(plan)
+            )
+        )
+
+    def _attachment(
+        self,
+        cid: str,
+        name: str,
+        hostname: str,
+        labels: Mapping[str, str],
+        net: Network,
+        req: AttachRequest,
+        order: int,
+    ) -> Attachment:
+        names: tuple[str, ...] = ()
+        if not net.default_bridge:
+            aliases = list(req.aliases)
+            service = labels.get(COMPOSE_SERVICE)
+            if service:
+                aliases.append(service)  # compose's service name resolves on its networks
+            names = dns_names(name, aliases, cid, hostname)
+        return Attachment(
+            container_id=cid,
+            network_id=net.id,
+            order=order,
+            container_name=name,
+            request=req,
+            dns_names=names,
+        )
+
+    async def forget(self, cid: str) -> None:
+        """The container is removed: its sandbox (if any) and attachments go."""
+        await self._sandboxes.teardown(cid)
+        await asyncio.to_thread(self._catalog.forget, cid)
+
+    async def run(
+        self, cid: str, *, name: str, bindings: Sequence[PortBinding], dns: Sequence[str]
+    ) -> SandboxInfo:
+        box = await self._sandboxes.setup(cid, bindings=bindings, dns=tuple(dns), name=name)
+        own = []
+        embedded = False
+        for a in self._catalog.of_container(cid):
+            net = self._catalog.find(a.network_id)
+            if a.endpoint is not None and a.endpoint.ipv4:
+                own.append(a.endpoint.ipv4)
+            embedded = embedded or (net is not None and net.is_bridge and not net.default_bridge)
+        return SandboxInfo(
+            netns=Path(box.netns),
+            own_hosts=tuple((ip, "") for ip in own[:1]),
+            embedded_dns=embedded,
+        )
+
+    async def release(self, cid: str) -> None:
+        await self._sandboxes.teardown(cid)
+
+    def host_gateway(self) -> str:
+        """`host-gateway` in --add-host: the default bridge's gateway, as dockerd."""
+        net = self._catalog.by_name(DEFAULT_BRIDGE)
+        return net.ipam[0].gateway if net is not None and net.ipam else ""
+
+    def settings(
+        self, cid: str, mode: str, requested: Sequence[PortBinding] = ()
+    ) -> ContainerNetworking:
+        pairs = []
+        for a in self._catalog.of_container(cid):
+            net = self._catalog.find(a.network_id)
+            if net is not None:
+                pairs.append((net, a))
+        box = self._sandboxes.get(cid)
+        return ContainerNetworking(
+            mode=mode,
+            attachments=tuple(pairs),
+            ports=box.ports if box is not None else (),
+            requested_ports=tuple(requested),
+            sandbox_key=box.netns if box is not None else "",
+        )
+
+    async def connect(
+        self,
+        ref: str,
+        cid: str,
+        *,
+        name: str,
+        hostname: str,
+        labels: Mapping[str, str],
+        mode: str,
+        request: AttachRequest,
+    ) -> None:
+        net = self._catalog.get(ref)
+        if mode in ("host", "none") or mode.startswith("container:") or not net.is_bridge:
+            raise Forbidden(
+                "container cannot be disconnected from host network or connected to host network"
+            )
+        if self._catalog.attachment(cid, net.id) is not None:
+            raise Forbidden(f"endpoint with name {name} already exists in network {net.name}")
+        self._check_request(net, request)
+        attachment = self._attachment(
+            cid, name, hostname, labels, net, request, self._catalog.next_order(cid)
+        )
+        if self._sandboxes.get(cid) is not None:
+            attachment = await self._sandboxes.join_live(cid, attachment)
+        else:
+            self._catalog.put(attachment)
+
+    async def disconnect(self, ref: str, cid: str, *, name: str, force: bool) -> None:
+        net = self._catalog.get(ref)
+        attachment = self._catalog.attachment(cid, net.id)
+        if attachment is None:
+            if force:
+                return
+            raise Forbidden(f"container {cid} is not connected to network {net.name}")
+        self._catalog.remove(cid, net.id)
+        if self._sandboxes.get(cid) is not None:
+            await self._sandboxes.leave_live(cid, attachment)
+
+    # -- helpers -------------------------------------------------------------------------
+
+    def _upstreams(self, cid: str) -> Sequence[str]:
+        return self._sandboxes.upstreams(cid) or self._settings.dns or self._host_dns()
+
+    def _publish(self, action: str, net: Network, cid: str) -> None:
+        self._events.publish(
+            "network", action, net.id, {"container": cid, "name": net.name, "type": net.driver}
+        )
+
+    def _publish_network(self, action: str, net: Network) -> None:
+        self._events.publish("network", action, net.id, {"name": net.name, "type": net.driver})
