@@ -89,3 +89,14 @@ class NoSuchNetwork(NotFound):
 class NoSuchVolume(NotFound):
     def __init__(self, ref: str) -> None:
         super().__init__(f"get {ref}: no such volume")
+
+
+class CommandFailed(PierError):
+    """A build step's command exited non-zero; `code` is its exit status, which a
+    build stream reports (errorDetail.code) and the docker CLI exits with."""
+
+    status = 500
+
+    def __init__(self, message: str, code: int) -> None:
+        super().__init__(message)
+        self.code = code

@@ -1,7 +1,7 @@
 import pytest
 
+from pier.build.changes import apply_changes
 from pier.errors import InvalidParameter
-from pier.images.changes import apply_changes
 from pier.oci.image import ImageConfig
 
 
@@ -64,8 +64,8 @@ def test_healthcheck() -> None:
 @pytest.mark.parametrize(
     ("change", "message"),
     [
-        ("RUN echo", "run is not a valid change command"),
-        ("FROM busybox", "from is not a valid change command"),
+        ("RUN echo", "RUN is not a valid change command"),
+        ("FROM busybox", "FROM is not a valid change command"),
         ("ENV A", "ENV must have two arguments"),
         ("STOPSIGNAL NOPE", "Invalid signal: NOPE"),
         ("EXPOSE 99999", "invalid containerPort: 99999"),

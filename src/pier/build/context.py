@@ -1,0 +1,257 @@
+"""The build context: what `POST /build` sends (a tar, maybe compressed; or a remote
+git repository, tarball or Dockerfile URL), unpacked into a private directory.
+
+Entries that would land outside the directory fail the build; symlinks are kept as
+they are and resolved inside the context when COPY reads them, so one pointing
+outside leads nowhere. `.dockerignore` applies to the context (clients filter too,
+but not all of them), and the Dockerfile and `.dockerignore` themselves are dropped
+from it when they are listed, as dockerd does. Each regular file's content digest is
+taken while it is written, so COPY's cache key costs no second read.
+"""
+
+from __future__ import annotations
+
+import bz2
+import contextlib
+import gzip
+import hashlib
+import lzma
+import os
+import posixpath
+import shutil
+import stat
+import subprocess
+import tarfile
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any, cast
+
+from pier.build.ignore import Matcher, read_patterns
+from pier.errors import InvalidParameter
+
+DEFAULT_DOCKERFILE = "Dockerfile"
+_CHUNK = 1 << 20
+
+
+@dataclass(slots=True, kw_only=True)
+class Context:
+    root: Path
+    dockerfile: str  # its text
+    dockerfile_name: str
+    digests: dict[str, str] = field(default_factory=dict)  # relative path -> sha256 hex
+    has_files: bool = True  # False for a Dockerfile-only context
+
+
+def _open_maybe_compressed(fh: IO[bytes]) -> IO[bytes]:
+    head = fh.read(6)
+    fh.seek(0)
+    if head[:2] == b"\x1f\x8b":
+        return cast(IO[bytes], gzip.GzipFile(fileobj=fh))
+    if head[:3] == b"BZh":
+        return cast(IO[bytes], bz2.BZ2File(fh))
+    if head == b"\xfd7zXZ\x00":
+        return cast(IO[bytes], lzma.LZMAFile(fh))
+    return fh
+
+
+def _clean(name: str) -> str:
+    rel = posixpath.normpath(name.lstrip("/")) if name.strip("/") else "."
+    if rel == ".." or rel.startswith("../"):
+        raise InvalidParameter(f'invalid build context: "{name}" is outside of the context')
+    return rel
+
+
+def extract(archive: Path, root: Path) -> dict[str, str]:
+    """Unpack the context tar at `archive` into `root`; the content digests."""
+    digests: dict[str, str] = {}
+    root.mkdir(parents=True, exist_ok=True)
+    with open(archive, "rb") as raw:
+        stream = _open_maybe_compressed(raw)
+        try:
+            with tarfile.open(fileobj=stream, mode="r|") as tf:
+                for member in tf:
+                    _extract_one(tf, member, root, digests)
+        except (tarfile.TarError, EOFError, OSError, lzma.LZMAError) as exc:
+            if isinstance(exc, InvalidParameter):
+                raise
+            raise InvalidParameter(f"failed to read the build context: {exc}") from exc
+    return digests
+
+
+def _extract_one(
+    tf: tarfile.TarFile, m: tarfile.TarInfo, root: Path, digests: dict[str, str]
+) -> None:
+    rel = _clean(m.name)
+    if rel == ".":
+        return
+    target = root / rel
+    parent = _inside(root, target.parent)
+    parent.mkdir(parents=True, exist_ok=True)
+    target = parent / target.name
+    if target.is_symlink() or (target.exists() and not target.is_dir()):
+        target.unlink()
+    if m.isdir():
+        target.mkdir(exist_ok=True)
+        os.chmod(target, m.mode & 0o7777)
+    elif m.isfile():
+        src = tf.extractfile(m)
+        assert src is not None
+        h = hashlib.sha256()
+        with open(target, "wb") as out:
+            while block := src.read(_CHUNK):
+                h.update(block)
+                out.write(block)
+        os.chmod(target, m.mode & 0o7777)
+        digests[rel] = h.hexdigest()
+    elif m.issym():
+        os.symlink(m.linkname, target)
+    elif m.islnk():
+        link = _clean(m.linkname)
+        source = _inside(root, root / link)
+        if not source.is_file():
+            raise InvalidParameter(f'invalid build context: hard link "{m.name}" to a missing file')
+        os.link(source, target)
+        if link in digests:
+            digests[rel] = digests[link]
+    else:
+        return  # devices and fifos have no place in a context
+    with contextlib.suppress(OSError):
+        os.utime(target, (m.mtime, m.mtime), follow_symlinks=False)
+
+
+def _inside(root: Path, path: Path) -> Path:
+    """`path` with its symlinks resolved; refuses one that leaves `root`."""
+    real = Path(os.path.realpath(path))
+    base = Path(os.path.realpath(root))
+    if real != base and base not in real.parents:
+        raise InvalidParameter(
+            f'invalid build context: "{path.relative_to(root)}" is outside of the context'
+        )
+    return real
+
+
+def locate(root: Path, name: str) -> tuple[str, str]:
+    """The Dockerfile's text and name (`dockerfile` is tried when the default is absent)."""
+    name = name or DEFAULT_DOCKERFILE
+    candidates = [name]
+    if name == DEFAULT_DOCKERFILE:
+        candidates.append(name.lower())
+    for candidate in candidates:
+        path = root / _clean(candidate)
+        try:
+            real = _inside(root, path)
+            if real.is_file():
+                return real.read_text(errors="replace"), candidate
+        except InvalidParameter:
+            break
+    raise InvalidParameter(f"Cannot locate specified Dockerfile: {name}")
+
+
+def apply_dockerignore(root: Path, dockerfile_name: str, digests: dict[str, str]) -> None:
+    ignore = root / ".dockerignore"
+    if not ignore.is_file() or ignore.is_symlink():
+        return
+    matcher = Matcher(read_patterns(ignore.read_text(errors="replace")))
+    for special in (".dockerignore", _clean(dockerfile_name)):
+        if matcher.excluded(special):
+            with contextlib.suppress(FileNotFoundError):
+                (root / special).unlink()
+    if not matcher:
+        return
+    for dirpath, dirnames, filenames in os.walk(root):
+        rel_dir = os.path.relpath(dirpath, root)
+        for name in list(dirnames):
+            rel = name if rel_dir == "." else f"{rel_dir}/{name}"
+            full = os.path.join(dirpath, name)
+            if os.path.islink(full):
+                if matcher.excluded(rel):
+                    os.unlink(full)
+                continue
+            # A directory stays when an exception may re-include something below it.
+            if matcher.excluded(rel) and not _has_exceptions(matcher):
+                shutil.rmtree(full)
+                dirnames.remove(name)
+        for name in filenames:
+            rel = name if rel_dir == "." else f"{rel_dir}/{name}"
+            if matcher.excluded(rel):
+                os.unlink(os.path.join(dirpath, name))
+                digests.pop(rel, None)
+
+
+def _has_exceptions(matcher: Matcher) -> bool:
+    return any(p.exclusion for p in matcher._patterns)
+
+
+# -- remote contexts -----------------------------------------------------------------
+
+
+def is_git_url(url: str) -> bool:
+    return url.startswith(("git://", "git@", "github.com/")) or url.split("#", 1)[0].endswith(
+        ".git"
+    )
+
+
+def fetch_remote(url: str, workdir: Path) -> tuple[Path | None, str | None]:
+    """A remote context: (a context tar to unpack, None), or (None, Dockerfile text) for
+    a plain-text URL, or a git checkout unpacked straight into `workdir/context`."""
+    if is_git_url(url):
+        _git_clone(url, workdir / "context")
+        return None, None
+    if not url.startswith(("http://", "https://")):
+        raise InvalidParameter(f"remoteURL ({url}) could not be recognized as URL")
+    archive = workdir / "remote.tar"
+    try:
+        with urllib.request.urlopen(url, timeout=60) as resp:
+            content_type = str(resp.headers.get("Content-Type", ""))
+            with open(archive, "wb") as out:
+                shutil.copyfileobj(resp, out, _CHUNK)
+    except urllib.error.HTTPError as exc:
+        raise InvalidParameter(
+            f"error downloading remote context {url}: {exc.code} {exc.reason}"
+        ) from None
+    except (urllib.error.URLError, OSError) as exc:
+        reason: Any = getattr(exc, "reason", exc)
+        raise InvalidParameter(f"error downloading remote context {url}: {reason}") from None
+    if content_type.startswith("text/plain"):
+        return None, archive.read_text(errors="replace")
+    return archive, None
+
+
+def _git_clone(url: str, dest: Path) -> None:
+    repo, _, fragment = url.partition("#")
+    ref, _, subdir = fragment.partition(":")
+    if repo.startswith("github.com/"):
+        repo = "https://" + repo
+    args = ["git", "clone", "--quiet", "--depth", "1", "--recurse-submodules"]
+    if ref:
+        args += ["--branch", ref]
+    done = subprocess.run([*args, repo, str(dest)], capture_output=True, text=True, timeout=300)
+    if done.returncode != 0:
+        raise InvalidParameter(
+            f"unable to prepare context: unable to 'git clone' to temporary context "
+            f"directory: error fetching: {done.stderr.strip()}: exit status {done.returncode}"
+        )
+    shutil.rmtree(dest / ".git", ignore_errors=True)
+    if subdir:
+        sub = _inside(dest, dest / subdir)
+        if not sub.is_dir():
+            raise InvalidParameter(f"subdirectory {subdir} not found in the repository")
+        tmp = dest.with_name("context-sub")
+        sub.rename(tmp)
+        shutil.rmtree(dest)
+        tmp.rename(dest)
+
+
+def digest_tree(root: Path, digests: dict[str, str]) -> None:
+    """Content digests of every regular file under `root` (a git checkout)."""
+    for dirpath, _dirs, files in os.walk(root):
+        for name in files:
+            full = os.path.join(dirpath, name)
+            if stat.S_ISREG(os.lstat(full).st_mode):
+                h = hashlib.sha256()
+                with open(full, "rb") as fh:
+                    while block := fh.read(_CHUNK):
+                        h.update(block)
+                digests[os.path.relpath(full, root)] = h.hexdigest()
