@@ -10,8 +10,6 @@ import subprocess
 import time
 from pathlib import Path
 
-import pytest
-
 from pier_testing.daemon import PierDaemon
 from pier_testing.registry import DistributionRegistry, PierRegistry
 from pier_testing.transfer import (
