@@ -18,6 +18,7 @@ from pier.api.routers import distribution as distribution_router
 from pier.api.routers import exec as exec_router
 from pier.api.routers import images as images_router
 from pier.api.routers import networks as networks_router
+from pier.api.routers import running as running_router
 from pier.api.routers import swarm as swarm_router
 from pier.api.routers import system as system_router
 from pier.api.routing import Route
@@ -135,6 +136,7 @@ class Engine:
                 self.execs.of_container,
                 network_settings=self._network_settings,
             ),
+            *running_router.routes(self.containers),
             *exec_router.routes(self.execs),
             *swarm_router.routes(),
         ]

@@ -13,10 +13,11 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
+from pier.containers.healthstate import Health
 from pier.containers.mounts import BindMount
 from pier.containers.state import State, Status
-
 from pier.networking.model import AttachRequest, PortBinding
+
 __all__ = [
     "EMPTY",
     "Container",
@@ -29,8 +30,8 @@ __all__ = [
 ]
 
 EMPTY: Mapping[str, str] = MappingProxyType({})
-
 _NO_ENDPOINTS: Mapping[str, AttachRequest] = MappingProxyType({})
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ContainerConfig:
@@ -74,6 +75,24 @@ class Ulimit:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class ThrottleDevice:
+    """`--device-read-bps /dev/sda:1mb` resolved at create: the device's numbers."""
+
+    path: str  # as the client gave it (inspect shows it)
+    major: int
+    minor: int
+    rate: int  # bytes or operations per second
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BlkioThrottle:
+    read_bps: tuple[ThrottleDevice, ...] = ()
+    write_bps: tuple[ThrottleDevice, ...] = ()
+    read_iops: tuple[ThrottleDevice, ...] = ()
+    write_iops: tuple[ThrottleDevice, ...] = ()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class HostConfig:
     network_mode: str = ""
     runtime: str = ""
@@ -109,7 +128,22 @@ class HostConfig:
     pids_limit: int | None = None
     oom_score_adj: int = 0
     cgroup_parent: str = ""
+    # Live limits (`docker update` changes them too); see containers.limits.
+    memory_reservation: int = 0
+    memory_swappiness: int | None = None
+    oom_kill_disable: bool | None = None
+    cpuset_mems: str = ""
+    blkio_weight: int = 0
+    blkio_throttle: BlkioThrottle = field(default_factory=BlkioThrottle)
+    device_cgroup_rules: tuple[str, ...] = ()
+    cgroupns_mode: str = ""  # "host" or "private"; "" is the daemon's default
     console_size: tuple[int, int] = (0, 0)  # (height, width), API 1.42+
+    # Published ports (-p) parsed at create; -P publishes the exposed ports at start.
+    port_bindings: tuple[PortBinding, ...] = ()
+    publish_all_ports: bool = False
+    links: tuple[str, ...] = ()  # legacy --link, "name:alias"
+    # NetworkingConfig.EndpointsConfig at create: network name -> endpoint settings.
+    endpoints: Mapping[str, AttachRequest] = field(default_factory=lambda: _NO_ENDPOINTS)
     # `systempaths=unconfined`: the docker CLI sends it as empty MaskedPaths and
     # ReadonlyPaths.
     masked_paths_unconfined: bool = False
@@ -129,13 +163,9 @@ class Container:
     restart_count: int = 0
     # Parsed from HostConfig.Binds at create; what the run path mounts.
     binds: tuple[BindMount, ...] = ()
+    # Only for containers with a health check (State.Health).
+    health: Health | None = None
 
     @property
     def short_id(self) -> str:
         return self.id[:12]
-    # Published ports (-p) parsed at create; -P publishes the exposed ports at start.
-    port_bindings: tuple[PortBinding, ...] = ()
-    publish_all_ports: bool = False
-    links: tuple[str, ...] = ()  # legacy --link, "name:alias"
-    # NetworkingConfig.EndpointsConfig at create: network name -> endpoint settings.
-    endpoints: Mapping[str, AttachRequest] = field(default_factory=lambda: _NO_ENDPOINTS)

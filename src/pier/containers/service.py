@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal as _signal
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from dataclasses import replace
 from pathlib import Path
 
@@ -317,7 +317,7 @@ class ContainerService:
         """New limits or restart policy; returns dockerd's warnings."""
         return await self._updater.update(ref, change)
 
-    def stats(self, ref: str, *, stream: bool, one_shot: bool) -> AsyncIterator[StatsFrame]:
+    def stats(self, ref: str, *, stream: bool, one_shot: bool) -> AsyncGenerator[StatsFrame, None]:
         return self._stats.frames(ref, stream=stream, one_shot=one_shot)
 
     async def top(self, ref: str, ps_args: str) -> TopResult:

@@ -17,6 +17,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+from pier.containers import limits
 from pier.containers.model import Container, HostConfig
 from pier.containers.mounts import BindMount
 from pier.containers.security import parse_security_opts
@@ -105,6 +106,8 @@ def merge_parts(
         annotations={},
         shm_size=hc.shm_size or 64 * 1024 * 1024,
         oom_score_adj=hc.oom_score_adj or None,
+        device_cgroup_rules=hc.device_cgroup_rules,
+        cgroupns_private=None if not hc.cgroupns_mode else hc.cgroupns_mode == "private",
     )
     return build_config(spec, facts)
 
@@ -194,17 +197,4 @@ def _namespace(mode: str, kind: str, pid_of: Callable[[str], int]) -> NamespaceS
 
 
 def resources(hc: HostConfig) -> Resources:
-    quota = hc.cpu_quota or None
-    period = hc.cpu_period or None
-    if hc.nano_cpus:
-        period = 100_000
-        quota = hc.nano_cpus * period // 1_000_000_000
-    return Resources(
-        memory=hc.memory or None,
-        memory_swap=hc.memory_swap or None,
-        cpu_shares=hc.cpu_shares or None,
-        cpu_quota=quota,
-        cpu_period=period,
-        cpuset_cpus=hc.cpuset_cpus or None,
-        pids_limit=hc.pids_limit,
-    )
+    return limits.resources(hc)

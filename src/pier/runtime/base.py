@@ -140,6 +140,11 @@ class Tasks(Protocol):
         exited)."""
         ...
 
+    async def pids(self, cid: str, runtime: RuntimeConfig) -> list[int]:
+        """The host pids of every process in the live container's cgroup, its execs'
+        included (Conflict once it has exited)."""
+        ...
+
     def open_attach(self, cid: str) -> socket.socket:
         """A new connection to the container's attach socket (the caller owns it).
 

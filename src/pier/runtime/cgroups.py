@@ -165,6 +165,36 @@ def stats_of_pid(pid: int, mounts: CgroupMounts | None = None) -> ContainerStats
     return cgroupstats.read_v1(dirs, host)
 
 
+def pids_of_pid(pid: int, mounts: CgroupMounts | None = None) -> list[int]:
+    """Every process in the cgroup of process `pid` and below it (a container's, given
+    its init), from cgroup.procs. OSError when the process is gone."""
+    own = cgroupstats.parse_proc_cgroup(Path(f"/proc/{pid}/cgroup").read_text())
+    m = mounts or read_mounts()
+    if m.mode is CgroupMode.V2 and m.unified is not None:
+        top = m.unified / _rel(own.get("", "/"))
+    else:
+        controller = next((c for c in ("pids", "memory", "cpu") if c in own and c in m.v1), None)
+        if controller is None:
+            raise FileNotFoundError(errno.ENOENT, "no cgroup", f"/proc/{pid}/cgroup")
+        top = m.v1[controller] / _rel(own[controller])
+    found: set[int] = set()
+    for dirpath, _dirs, files in os.walk(top):
+        if "cgroup.procs" in files:
+            with contextlib.suppress(FileNotFoundError):
+                text = (Path(dirpath) / "cgroup.procs").read_text()
+                found.update(int(v) for v in text.split())
+    if not found:
+        raise FileNotFoundError(errno.ENOENT, "empty cgroup", str(top))
+    return sorted(found)
+
+
+def net_dev_of_pid(pid: int) -> dict[str, cgroupstats.NetStats]:
+    """The interfaces of process `pid`'s network namespace but `lo`, with their
+    counters (/proc/<pid>/net/dev). OSError when the process is gone."""
+    text = Path(f"/proc/{pid}/net/dev").read_text()
+    return {k: v for k, v in cgroupstats.parse_net_dev(text).items() if k != "lo"}
+
+
 def lift_pids_limit_v1(pid: int, mounts: CgroupMounts | None = None) -> None:
     """Write "max" to the v1 pids.max of process `pid`'s cgroup (what the runtime
     should do for a pids limit of -1). OSError when it cannot."""

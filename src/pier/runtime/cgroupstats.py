@@ -84,6 +84,45 @@ class BlkioEntry:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class NetStats:
+    """One interface's counters, as Docker's NetworkStats."""
+
+    rx_bytes: int = 0
+    rx_packets: int = 0
+    rx_errors: int = 0
+    rx_dropped: int = 0
+    tx_bytes: int = 0
+    tx_packets: int = 0
+    tx_errors: int = 0
+    tx_dropped: int = 0
+
+
+def parse_net_dev(text: str) -> dict[str, NetStats]:
+    """/proc/net/dev: two header lines, then `name: rx(8 columns) tx(8 columns)`."""
+    out: dict[str, NetStats] = {}
+    for line in text.splitlines()[2:]:
+        name, colon, rest = line.partition(":")
+        values = rest.split()
+        if not colon or len(values) < 16:
+            continue
+        try:
+            v = [int(x) for x in values[:16]]
+        except ValueError:
+            continue
+        out[name.strip()] = NetStats(
+            rx_bytes=v[0],
+            rx_packets=v[1],
+            rx_errors=v[2],
+            rx_dropped=v[3],
+            tx_bytes=v[8],
+            tx_packets=v[9],
+            tx_errors=v[10],
+            tx_dropped=v[11],
+        )
+    return out
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ContainerStats:
     """One snapshot of a container's cgroup."""
 

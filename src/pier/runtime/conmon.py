@@ -359,6 +359,22 @@ class ConmonRuntime:
             raise Conflict(f"container {cid} is not running")
         return stats
 
+    async def pids(self, cid: str, runtime: RuntimeConfig) -> list[int]:
+        pid = self.container_pid(cid)
+        if pid is None or self._exited(cid):
+            if not self._known(cid, runtime):
+                raise NoSuchContainer(cid)
+            raise Conflict(f"container {cid} is not running")
+        try:
+            pids = await asyncio.to_thread(cgroups.pids_of_pid, pid)
+        except OSError as exc:
+            if self._exited(cid):
+                raise Conflict(f"container {cid} is not running") from exc
+            raise SystemFailure(f"cannot list the processes of container {cid}: {exc}") from exc
+        if self._exited(cid):
+            raise Conflict(f"container {cid} is not running")
+        return pids
+
     # -- exec ----------------------------------------------------------------------
 
     async def exec(self, req: ExecRequest) -> ExecStarted:

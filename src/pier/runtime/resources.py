@@ -27,6 +27,11 @@ class Resources:
     cpuset_mems: str | None = None
     pids_limit: int | None = None  # negative: unlimited
     blkio_weight: int | None = None  # 10-1000
+    # (major, minor, rate) per device: bytes or operations per second.
+    read_bps: tuple[tuple[int, int, int], ...] = ()
+    write_bps: tuple[tuple[int, int, int], ...] = ()
+    read_iops: tuple[tuple[int, int, int], ...] = ()
+    write_iops: tuple[tuple[int, int, int], ...] = ()
 
 
 def render_resources(r: Resources, *, update: bool = False) -> dict[str, Any]:
@@ -66,6 +71,17 @@ def render_resources(r: Resources, *, update: bool = False) -> dict[str, Any]:
         out["pids"] = {"limit": r.pids_limit}
     elif r.pids_limit is not None and r.pids_limit < 0 and update:
         out["pids"] = {"limit": -1}
+    block_io: dict[str, Any] = {}
     if r.blkio_weight:
-        out["blockIO"] = {"weight": r.blkio_weight}
+        block_io["weight"] = r.blkio_weight
+    for key, devices in (
+        ("throttleReadBpsDevice", r.read_bps),
+        ("throttleWriteBpsDevice", r.write_bps),
+        ("throttleReadIOPSDevice", r.read_iops),
+        ("throttleWriteIOPSDevice", r.write_iops),
+    ):
+        if devices:
+            block_io[key] = [{"major": a, "minor": b, "rate": rate} for a, b, rate in devices]
+    if block_io:
+        out["blockIO"] = block_io
     return out

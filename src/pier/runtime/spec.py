@@ -132,6 +132,8 @@ class ContainerSpec:
     # `--device-cgroup-rule`, e.g. "c 1:3 rwm", "b *:* m".
     device_cgroup_rules: tuple[str, ...] = ()
     oom_score_adj: int | None = None
+    # A cgroup namespace of its own: None is the host's default (private on v2).
+    cgroupns_private: bool | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -346,7 +348,8 @@ def _namespaces(spec: ContainerSpec, facts: HostFacts) -> list[dict[str, str]]:
         out.append({"type": "uts"})
     add("pid", spec.pid)
     add("ipc", spec.ipc)
-    if facts.cgroup_v2:
+    private_cgroupns = facts.cgroup_v2 if spec.cgroupns_private is None else spec.cgroupns_private
+    if private_cgroupns:
         out.append({"type": "cgroup"})
     return out
 

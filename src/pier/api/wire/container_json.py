@@ -18,7 +18,7 @@ from pier.api.wire.networks import (
     render_ports,
     summary_ports,
 )
-from pier.containers.model import Container, ContainerConfig, HostConfig, Status
+from pier.containers.model import Container, ContainerConfig, HostConfig, Status, ThrottleDevice
 from pier.humanize import human_duration, parse_time, since
 from pier.networking.model import ContainerNetworking
 from pier.runtime.cgroups import CgroupMode, detect_mode
@@ -136,6 +136,10 @@ def _system_paths(h: HostConfig, default: tuple[str, ...]) -> list[str] | None:
     return list(default)
 
 
+def _throttles(devices: tuple[ThrottleDevice, ...]) -> list[dict[str, Any]]:
+    return [{"Path": d.path, "Rate": d.rate} for d in devices]
+
+
 def render_host_config(h: HostConfig, *, cgroup_v2: bool | None = None) -> dict[str, Any]:
     """Every field dockerd 27 (API 1.47) returns for `docker create`, Pier's values where
     it has them and Docker's defaults elsewhere. `cgroup_v2` None: ask this host."""
@@ -159,7 +163,7 @@ def render_host_config(h: HostConfig, *, cgroup_v2: bool | None = None) -> dict[
         "CapDrop": list(h.cap_drop) or None,
         # moby adaptContainerSettings: a cgroup namespace of its own on cgroup v2 (even
         # privileged), the host's on v1; Pier's spec does the same.
-        "CgroupnsMode": "private" if cgroup_v2 else "host",
+        "CgroupnsMode": h.cgroupns_mode or ("private" if cgroup_v2 else "host"),
         "Dns": list(h.dns),
         "DnsOptions": list(h.dns_options),
         "DnsSearch": list(h.dns_search),
@@ -183,26 +187,26 @@ def render_host_config(h: HostConfig, *, cgroup_v2: bool | None = None) -> dict[
         "Memory": h.memory,
         "NanoCpus": h.nano_cpus,
         "CgroupParent": h.cgroup_parent,
-        "BlkioWeight": 0,
+        "BlkioWeight": h.blkio_weight,
         "BlkioWeightDevice": [],
-        "BlkioDeviceReadBps": [],
-        "BlkioDeviceWriteBps": [],
-        "BlkioDeviceReadIOps": [],
-        "BlkioDeviceWriteIOps": [],
+        "BlkioDeviceReadBps": _throttles(h.blkio_throttle.read_bps),
+        "BlkioDeviceWriteBps": _throttles(h.blkio_throttle.write_bps),
+        "BlkioDeviceReadIOps": _throttles(h.blkio_throttle.read_iops),
+        "BlkioDeviceWriteIOps": _throttles(h.blkio_throttle.write_iops),
         "CpuPeriod": h.cpu_period,
         "CpuQuota": h.cpu_quota,
         "CpuRealtimePeriod": 0,
         "CpuRealtimeRuntime": 0,
         "CpusetCpus": h.cpuset_cpus,
-        "CpusetMems": "",
+        "CpusetMems": h.cpuset_mems,
         "Devices": [],
-        "DeviceCgroupRules": None,
+        "DeviceCgroupRules": list(h.device_cgroup_rules) or None,
         "DeviceRequests": None,
-        "MemoryReservation": 0,
+        "MemoryReservation": h.memory_reservation,
         "MemorySwap": h.memory_swap,
-        "MemorySwappiness": None,
+        "MemorySwappiness": h.memory_swappiness,
         # dockerd stores false when the client sent nothing (adaptContainerSettings).
-        "OomKillDisable": False,
+        "OomKillDisable": bool(h.oom_kill_disable),
         "PidsLimit": h.pids_limit,
         "Ulimits": [{"Name": u.name, "Soft": u.soft, "Hard": u.hard} for u in h.ulimits],
         "CpuCount": 0,

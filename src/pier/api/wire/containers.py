@@ -14,6 +14,7 @@ from typing import Any
 from pier.api.wire.container_json import render_inspect as render_inspect
 from pier.api.wire.container_json import render_summary as render_summary
 from pier.api.wire.container_json import status_text as status_text
+from pier.api.wire.limits import parse_limit_fields
 from pier.api.wire.unsupported import refuse_unsupported
 from pier.containers.model import ContainerConfig, HostConfig, RestartPolicy, Ulimit
 from pier.errors import InvalidParameter
@@ -114,7 +115,8 @@ def parse_create(body: Mapping[str, Any]) -> tuple[ContainerConfig, HostConfig]:
         mode = host_config.network_mode or "default"
         first = endpoints.get(mode, AttachRequest())
         endpoints = {**endpoints, mode: replace(first, mac=first.mac or mac)}
-    return config, replace(host_config, endpoints=endpoints)
+    limits = parse_limit_fields(body.get("HostConfig") or {})
+    return config, replace(host_config, endpoints=endpoints, **limits)
 
 
 def parse_endpoints(networking: Any) -> dict[str, AttachRequest]:

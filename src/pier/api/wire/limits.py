@@ -1,0 +1,111 @@
+"""Docker's resource fields (create's HostConfig, update's UpdateConfig) -> Pier's."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from pier.containers.limits import LimitsUpdate
+from pier.containers.model import BlkioThrottle, RestartPolicy, ThrottleDevice
+from pier.errors import InvalidParameter
+
+
+def _int(value: Any, field: str) -> int:
+    if value is None:
+        return 0
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise InvalidParameter(f"json: cannot unmarshal into Go struct field {field} of type int64")
+    return int(value)
+
+
+def _str(value: Any, field: str) -> str:
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise InvalidParameter(
+            f"json: cannot unmarshal into Go struct field {field} of type string"
+        )
+    return value
+
+
+def _throttles(value: Any, field: str) -> tuple[ThrottleDevice, ...]:
+    if not value:
+        return ()
+    if not isinstance(value, list):
+        raise InvalidParameter(f"json: cannot unmarshal into Go struct field {field}")
+    out = []
+    for item in value:
+        if not isinstance(item, Mapping):
+            raise InvalidParameter(f"json: cannot unmarshal into Go struct field {field}")
+        # The numbers are the device's; create resolves them from the path.
+        out.append(
+            ThrottleDevice(
+                path=_str(item.get("Path"), f"{field}.Path"),
+                major=-1,
+                minor=-1,
+                rate=_int(item.get("Rate"), f"{field}.Rate"),
+            )
+        )
+    return tuple(out)
+
+
+def parse_limit_fields(hc: Mapping[str, Any]) -> dict[str, Any]:
+    """The HostConfig fields of `containers.limits` beyond the basic ones, as keyword
+    arguments of HostConfig."""
+    if not isinstance(hc, Mapping):
+        return {}
+    swappiness = hc.get("MemorySwappiness")
+    oom = hc.get("OomKillDisable")
+    rules = hc.get("DeviceCgroupRules") or []
+    if not isinstance(rules, list) or not all(isinstance(r, str) for r in rules):
+        raise InvalidParameter("json: cannot unmarshal into Go struct field DeviceCgroupRules")
+    return {
+        "memory_reservation": _int(hc.get("MemoryReservation"), "MemoryReservation"),
+        "memory_swappiness": None if swappiness is None else _int(swappiness, "MemorySwappiness"),
+        "oom_kill_disable": oom if isinstance(oom, bool) else None,
+        "cpuset_mems": _str(hc.get("CpusetMems"), "CpusetMems"),
+        "blkio_weight": _int(hc.get("BlkioWeight"), "BlkioWeight"),
+        "blkio_throttle": BlkioThrottle(
+            read_bps=_throttles(hc.get("BlkioDeviceReadBps"), "BlkioDeviceReadBps"),
+            write_bps=_throttles(hc.get("BlkioDeviceWriteBps"), "BlkioDeviceWriteBps"),
+            read_iops=_throttles(hc.get("BlkioDeviceReadIOps"), "BlkioDeviceReadIOps"),
+            write_iops=_throttles(hc.get("BlkioDeviceWriteIOps"), "BlkioDeviceWriteIOps"),
+        ),
+        "device_cgroup_rules": tuple(rules),
+        "cgroupns_mode": _str(hc.get("CgroupnsMode"), "CgroupnsMode"),
+    }
+
+
+def parse_update(body: Mapping[str, Any]) -> LimitsUpdate:
+    """UpdateConfig; a pids limit of 0 or below lifts the limit (moby's router)."""
+    policy: RestartPolicy | None = None
+    rp = body.get("RestartPolicy")
+    if isinstance(rp, Mapping) and rp.get("Name"):
+        policy = RestartPolicy(
+            name=_str(rp.get("Name"), "RestartPolicy.Name"),
+            maximum_retry_count=_int(rp.get("MaximumRetryCount"), "MaximumRetryCount"),
+        )
+        if policy.name not in ("no", "always", "unless-stopped", "on-failure"):
+            raise InvalidParameter(
+                f"invalid restart policy: unknown policy '{policy.name}'; "
+                "use one of 'no', 'always', 'on-failure', or 'unless-stopped'"
+            )
+        if policy.maximum_retry_count and policy.name != "on-failure":
+            raise InvalidParameter(
+                "invalid restart policy: maximum retry count can only be used with 'on-failure'"
+            )
+    pids = body.get("PidsLimit")
+    return LimitsUpdate(
+        memory=_int(body.get("Memory"), "Memory"),
+        memory_swap=_int(body.get("MemorySwap"), "MemorySwap"),
+        memory_reservation=_int(body.get("MemoryReservation"), "MemoryReservation"),
+        cpu_shares=_int(body.get("CpuShares"), "CpuShares"),
+        cpu_period=_int(body.get("CpuPeriod"), "CpuPeriod"),
+        cpu_quota=_int(body.get("CpuQuota"), "CpuQuota"),
+        nano_cpus=_int(body.get("NanoCpus"), "NanoCpus"),
+        cpuset_cpus=_str(body.get("CpusetCpus"), "CpusetCpus"),
+        cpuset_mems=_str(body.get("CpusetMems"), "CpusetMems"),
+        blkio_weight=_int(body.get("BlkioWeight"), "BlkioWeight"),
+        pids_limit=None if pids is None else _int(pids, "PidsLimit"),
+        restart_policy=policy,
+    )
