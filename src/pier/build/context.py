@@ -170,7 +170,7 @@ def apply_dockerignore(root: Path, dockerfile_name: str, digests: dict[str, str]
                     os.unlink(full)
                 continue
             # A directory stays when an exception may re-include something below it.
-            if matcher.excluded(rel) and not _has_exceptions(matcher):
+            if matcher.excluded(rel) and not matcher.may_include_below(rel):
                 shutil.rmtree(full)
                 dirnames.remove(name)
         for name in filenames:
@@ -178,10 +178,6 @@ def apply_dockerignore(root: Path, dockerfile_name: str, digests: dict[str, str]
             if matcher.excluded(rel):
                 os.unlink(os.path.join(dirpath, name))
                 digests.pop(rel, None)
-
-
-def _has_exceptions(matcher: Matcher) -> bool:
-    return any(p.exclusion for p in matcher._patterns)
 
 
 # -- remote contexts -----------------------------------------------------------------

@@ -93,6 +93,12 @@ class Matcher:
     def __bool__(self) -> bool:
         return bool(self._patterns)
 
+    def may_include_below(self, directory: str) -> bool:
+        """Whether an exception pattern may re-include something under `directory`
+        (moby walks into an excluded directory only then)."""
+        prefix = directory + "/"
+        return any(p.exclusion and (p.text + "/").startswith(prefix) for p in self._patterns)
+
     def excluded(self, path: str) -> bool:
         """Whether `path` (relative, `/`-separated) or a parent directory is excluded."""
         matched = False

@@ -118,7 +118,7 @@ def test_create_errors(env: Env, busybox_tar: Path) -> None:
             data=io.BytesIO(busybox_tar.read_bytes()),
         )
         assert resp.status == 400
-        assert (await resp.json())["message"] == "run is not a valid change command"
+        assert (await resp.json())["message"] == "RUN is not a valid change command"
         resp = await client.post(
             "/images/create", params={"fromSrc": "-"}, data=b"not a tar at all" * 100
         )
