@@ -51,7 +51,7 @@ def test_independent_stages_overlap(pier: PierDaemon) -> None:
     dockerfile = f"""FROM busybox AS server
 RUN timeout 60 nc -l -p {port} > /got && cat /got
 FROM busybox AS client
-RUN for i in $(seq 1 600); do echo hello | nc 127.0.0.1 {port} && exit 0; usleep 100000; done; exit 1
+RUN for i in $(seq 600); do echo hello | nc 127.0.0.1 {port} && exit 0; usleep 99999; done; exit 1
 FROM busybox
 COPY --from=server /got /server-got
 COPY --from=client /etc/group /client-done
