@@ -27,6 +27,7 @@ class EtcInputs:
     names, whether it uses the embedded DNS, and what `host-gateway` stands for."""
 
     own: tuple[tuple[str, str], ...] = ()
+    links: tuple[tuple[str, str], ...] = ()  # --link: (address, "alias id name")
     embedded_dns: bool = False
     host_gateway: str = ""
 
@@ -43,6 +44,7 @@ def hosts_file(
     else:
         text = _DEFAULT_HOSTS
     for entry in extra_hosts:
+        # "name:ip", the address possibly IPv6 (with colons): split at the first colon
         name, _, ip = entry.partition(":")
         text += f"{ip}\t{name}\n"
     if own is not None:

@@ -125,6 +125,7 @@ class RunPath:
             name=record.name,
             bindings=bindings_of(record),
             dns=record.host_config.dns,
+            links=record.host_config.links,
         )
         undo.push_async_callback(self._networks.release, record.id)
         return sandbox
@@ -133,6 +134,7 @@ class RunPath:
         cdir = self._paths.container_dir(record.id)
         files = EtcInputs(
             own=sandbox.own_hosts if sandbox is not None else (),
+            links=sandbox.link_hosts if sandbox is not None else (),
             embedded_dns=sandbox is not None and sandbox.embedded_dns,
             host_gateway=self._networks.host_gateway(),
         )
@@ -227,7 +229,7 @@ def _write_etc_files(cdir: Path, record: Container, files: EtcInputs) -> None:
     extra = tuple(
         e.replace(":host-gateway", ":" + files.host_gateway) if files.host_gateway else e
         for e in hc.extra_hosts
-    )
+    ) + tuple(f"{names}:{ip}" for ip, names in files.links)
     _write_text(
         cdir / "hosts",
         hosts_file(

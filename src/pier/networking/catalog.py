@@ -19,8 +19,8 @@ class Catalog:
         # container id -> network id -> attachment
         self._att: dict[str, dict[str, Attachment]] = {}
         for a in store.attachments():
-            if a.network_id in self._nets:
-                self._att.setdefault(a.container_id, {})[a.network_id] = a
+            if a.network_id in self._nets or not a.network_id:
+                self._att.setdefault(a.container_id, {})[a.key] = a
 
     # -- networks ----------------------------------------------------------------------
 
@@ -75,9 +75,10 @@ class Catalog:
     def remember(self, *items: Attachment) -> None:
         """In memory only: the caller wrote them (with a sandbox, in one transaction)."""
         for a in items:
-            self._att.setdefault(a.container_id, {})[a.network_id] = a
+            self._att.setdefault(a.container_id, {})[a.key] = a
 
     def remove(self, cid: str, net_id: str) -> None:
+        """`net_id` is an attachment's key (a network ID, or "?name" while pending)."""
         self._store.remove_attachment(cid, net_id)
         self._att.get(cid, {}).pop(net_id, None)
 

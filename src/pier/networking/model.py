@@ -93,6 +93,13 @@ class Attachment:
     network_id: str
     order: int  # connection order: eth0 is the first
     container_name: str = ""  # for errors and network inspect
+    # A network named at create that did not exist yet (dockerd allows it; the start
+    # fails unless it exists by then): network_id is "" until it is resolved.
+    network_name: str = ""
+
+    @property
+    def key(self) -> str:
+        return self.network_id or f"?{self.network_name}"
     request: AttachRequest = field(default_factory=AttachRequest)
     dns_names: tuple[str, ...] = ()
     endpoint: Endpoint | None = None

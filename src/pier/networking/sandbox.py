@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 
-from pier.errors import Forbidden, PierError
+from pier.errors import Forbidden, NotFound, PierError
 from pier.networking import ipam, netns
 from pier.networking.catalog import Catalog
 from pier.networking.dns import DnsServer
@@ -75,7 +75,7 @@ class Sandboxes:
         joined: list[Attachment] = []
         try:
             async with self._lock:
-                for a in self._catalog.of_container(cid):
+                for a in await asyncio.to_thread(self._resolve_pending, cid):
                     joined.append(await self._join(a, path, joined))
                 first = next((a for a in joined if a.endpoint and a.endpoint.ipv4), None)
                 ports: tuple[PortMapping, ...] = ()
@@ -109,7 +109,7 @@ class Sandboxes:
             self._ports.release(cid)
             left: list[Attachment] = []
             for a in [*self._catalog.of_container(cid), *joined_now]:
-                if a.endpoint is None:
+                if a.endpoint is None or not a.network_id:
                     continue
                 net = self._catalog.find(a.network_id)
                 if net is not None:
@@ -128,6 +128,24 @@ class Sandboxes:
                 net = self._catalog.find(a.network_id)
                 if net is not None:
                     self._publish("disconnect", net, cid)
+
+    def _resolve_pending(self, cid: str) -> list[Attachment]:
+        """Networks named at create that exist now are joined; one still missing
+        fails the start with dockerd's wording."""
+        out = []
+        for a in self._catalog.of_container(cid):
+            if not a.network_id:
+                net = self._catalog.find(a.network_name)
+                if net is None:
+                    raise NotFound(
+                        "failed to set up container networking: "
+                        f"network {a.network_name} not found"
+                    )
+                self._catalog.remove(cid, a.key)
+                a = replace(a, network_id=net.id)
+                self._catalog.put(a)
+            out.append(a)
+        return out
 
     # -- connect and disconnect while running ------------------------------------------
 

@@ -56,6 +56,7 @@ class SandboxInfo:
     netns: Path
     own_hosts: tuple[tuple[str, str], ...]  # (address, names) for /etc/hosts
     embedded_dns: bool
+    link_hosts: tuple[tuple[str, str], ...] = ()  # --link targets: (address, names)
 
 
 class NetworkService:
@@ -274,7 +275,7 @@ class NetworkService:
 
     def plan(
         self, mode: str, endpoints: Mapping[str, AttachRequest]
-    ) -> list[tuple[Network, AttachRequest]]:
+    ) -> list[tuple[Network | str, AttachRequest]]:
         """The networks a new container joins, in order, checked (Docker's 400s/404s)."""
         mode = mode or "default"
         if mode in ("host", "none") or mode.startswith("container:"):
@@ -284,9 +285,15 @@ class NetworkService:
                 )
             return []
         first = DEFAULT_BRIDGE if mode == "default" else mode
-        out: list[tuple[Network, AttachRequest]] = []
+        out: list[tuple[Network | str, AttachRequest]] = []
         for name in [first, *(n for n in endpoints if n not in (first, mode, "default"))]:
-            net = self._catalog.get(name)
+            found = self._catalog.find(name)
+            if found is None:
+                # As dockerd: a network may be created after the container; the start
+                # fails if it still does not exist.
+                out.append((name, endpoints.get(name) or AttachRequest()))
+                continue
+            net = found
             if not net.is_bridge:
                 raise InvalidParameter(
                     "container cannot be disconnected from host network or connected to "
@@ -317,7 +324,7 @@ class NetworkService:
         name: str,
         hostname: str,
         labels: Mapping[str, str],
-        plan: Sequence[tuple[Network, AttachRequest]],
+        plan: Sequence[tuple[Network | str, AttachRequest]],
     ) -> None:
         """Record what `plan` checked for the new container `cid`."""
         self._catalog.put(
@@ -333,12 +340,12 @@ class NetworkService:
         name: str,
         hostname: str,
         labels: Mapping[str, str],
-        net: Network,
+        net: Network | str,
         req: AttachRequest,
         order: int,
     ) -> Attachment:
         names: tuple[str, ...] = ()
-        if not net.default_bridge:
+        if isinstance(net, str) or not net.default_bridge:
             aliases = list(req.aliases)
             service = labels.get(COMPOSE_SERVICE)
             if service:
@@ -346,7 +353,8 @@ class NetworkService:
             names = dns_names(name, aliases, cid, hostname)
         return Attachment(
             container_id=cid,
-            network_id=net.id,
+            network_id=net.id if isinstance(net, Network) else "",
+            network_name=net.name if isinstance(net, Network) else net,
             order=order,
             container_name=name,
             request=req,
@@ -359,7 +367,13 @@ class NetworkService:
         await asyncio.to_thread(self._catalog.forget, cid)
 
     async def run(
-        self, cid: str, *, name: str, bindings: Sequence[PortBinding], dns: Sequence[str]
+        self,
+        cid: str,
+        *,
+        name: str,
+        bindings: Sequence[PortBinding],
+        dns: Sequence[str],
+        links: Sequence[str] = (),
     ) -> SandboxInfo:
         box = await self._sandboxes.setup(cid, bindings=bindings, dns=tuple(dns), name=name)
         own = []
@@ -373,7 +387,35 @@ class NetworkService:
             netns=Path(box.netns),
             own_hosts=tuple((ip, "") for ip in own[:1]),
             embedded_dns=embedded,
+            link_hosts=self._link_hosts(cid, links),
         )
+
+    def _link_hosts(self, cid: str, links: Sequence[str]) -> tuple[tuple[str, str], ...]:
+        """Legacy --link name:alias: the linked container's address on a network both
+        are on, as /etc/hosts lines "alias short-id name" (dockerd's order)."""
+        mine = {a.network_id for a in self._catalog.of_container(cid)}
+        out = []
+        for link in links:
+            target, _, alias = link.lstrip("/").partition(":")
+            alias = alias.rsplit("/", 1)[-1] or target
+            for net_id in mine:
+                for other in self.endpoints_of(net_id):
+                    if target in (other.container_name, other.container_id[:12]) or (
+                        other.container_id.startswith(target) and len(target) >= 12
+                    ):
+                        ep = other.endpoint
+                        assert ep is not None
+                        names = dict.fromkeys(
+                            [alias, other.container_id[:12], other.container_name]
+                        )
+                        out.append((ep.ipv4, " ".join(names)))
+                        break
+                else:
+                    continue
+                break
+            else:
+                raise InvalidParameter(f"could not get container for {target}")
+        return tuple(out)
 
     async def release(self, cid: str) -> None:
         await self._sandboxes.teardown(cid)

@@ -77,7 +77,7 @@ class NetworkStore:
                 tx.execute(
                     "INSERT OR REPLACE INTO net_attachments (container_id, network_id, body) "
                     "VALUES (?, ?, ?)",
-                    (a.container_id, a.network_id, json.dumps(to_dict(a))),
+                    (a.container_id, a.key, json.dumps(to_dict(a))),
                 )
 
     def remove_attachment(self, cid: str, net_id: str) -> None:
@@ -108,7 +108,7 @@ class NetworkStore:
                 tx.execute(
                     "INSERT OR REPLACE INTO net_attachments (container_id, network_id, body) "
                     "VALUES (?, ?, ?)",
-                    (a.container_id, a.network_id, json.dumps(to_dict(a))),
+                    (a.container_id, a.key, json.dumps(to_dict(a))),
                 )
 
     def drop_sandbox(self, cid: str, *attachments: Attachment) -> None:
@@ -118,5 +118,5 @@ class NetworkStore:
                 tx.execute(
                     "INSERT OR REPLACE INTO net_attachments (container_id, network_id, body) "
                     "VALUES (?, ?, ?)",
-                    (a.container_id, a.network_id, json.dumps(to_dict(a))),
+                    (a.container_id, a.key, json.dumps(to_dict(a))),
                 )

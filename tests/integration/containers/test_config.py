@@ -168,9 +168,11 @@ def test_network_none_has_only_loopback(pier: PierDaemon) -> None:
     assert (code, names) == (0, ["lo"])
 
 
-def test_default_network_is_none_for_now(pier: PierDaemon) -> None:
-    cid = create(pier.client, ["ip", "-o", "link"])
-    assert inspect(pier.client, cid)["HostConfig"]["NetworkMode"] == "none"
+def test_default_network_is_the_bridge(pier: PierDaemon) -> None:
+    code, out, _ = run(pier.client, ["ip", "-o", "-4", "addr", "show", "eth0"])
+    assert code == 0 and f"10.{pier.net}.0." in out, out
+    cid = create(pier.client, ["true"])
+    assert inspect(pier.client, cid)["HostConfig"]["NetworkMode"] == "bridge"
 
 
 def test_network_host_sees_host_interfaces(pier: PierDaemon) -> None:
