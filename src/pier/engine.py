@@ -25,6 +25,7 @@ from pier.api.routing import Route
 from pier.config import DaemonConfig, RuntimeConfig
 from pier.containers.attach import Attacher
 from pier.containers.exec import ExecService
+from pier.containers.health import HealthMonitor
 from pier.containers.model import Container, Status
 from pier.containers.service import ContainerService
 from pier.containers.store import ContainerStore
@@ -105,6 +106,7 @@ class Engine:
         self.execs = ExecService(
             containers=self.containers, runtime=self.runtime, events=self.events, facts=self.facts
         )
+        self.health = HealthMonitor(store=self.store, events=self.events, prober=self.execs)
         self.system = SystemInfo(
             config=config,
             networks=self.networks,
@@ -117,6 +119,7 @@ class Engine:
     async def start(self) -> None:
         """Work that needs the event loop: re-adopt containers, clean up."""
         asyncio.get_running_loop().set_default_executor(self._pool)
+        await self.health.start()  # before the restore, to see the starts it makes
         await self.containers.restore()
 
     def routes(self) -> list[Route]:
@@ -142,6 +145,7 @@ class Engine:
         ]
 
     async def close(self) -> None:
+        await self.health.close()
         await self.execs.close()
         await self.containers.close()
         await self.distribution.close()

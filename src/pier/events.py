@@ -21,7 +21,7 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from collections.abc import AsyncGenerator, Iterable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -241,7 +241,7 @@ class EventBus:
         since_nano: int | None = None,
         until_nano: int | None = None,
         filter: EventFilter | None = None,
-    ) -> AsyncIterator[Event]:
+    ) -> AsyncGenerator[Event, None]:
         """dockerd's stream: with `since` or `until`, the matching history first; with
         an `until` already past, only that; otherwise live events until `until`."""
         wanted = filter or EventFilter()

@@ -19,6 +19,7 @@ from typing import Any, Protocol
 
 from pier import timefmt
 from pier.config import DaemonConfig
+from pier.containers import health
 from pier.containers.announce import Announcer
 from pier.containers.model import Container, ContainerConfig, HostConfig
 from pier.containers.mounts import parse_binds
@@ -191,7 +192,7 @@ def merge_image_config(
         exposed_ports=tuple(dict.fromkeys(image.exposed_ports + config.exposed_ports)),
         volumes=tuple(dict.fromkeys(image.volumes + config.volumes)),
         stop_signal=config.stop_signal or image.stop_signal,
-        healthcheck=config.healthcheck if config.healthcheck is not None else image.healthcheck,
+        healthcheck=health.merge(config.healthcheck, image.healthcheck),
     )
     argv = tuple(entrypoint or ()) + tuple(cmd or ())
     if not argv:

@@ -12,8 +12,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import secrets
+import signal
 import socket
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -22,7 +25,7 @@ from pier.config import RuntimeConfig
 from pier.containers.attach import drain_stdin, parse_detach_keys, pump_stdin, watch_detach
 from pier.containers.exec_spec import exec_process
 from pier.containers.model import Container, Status
-from pier.containers.streams import STDERR, STDOUT, ClientStream
+from pier.containers.streams import STDERR, STDOUT, Chunk, ClientStream
 from pier.containers.user import resolve_user
 from pier.errors import Conflict, InvalidParameter, NotFound, PierError
 from pier.events import EventBus
@@ -222,6 +225,39 @@ class ExecService:
         with contextlib.suppress(PierError, OSError):
             await self._runtime.exec_remove(c.id, instance.id)
 
+    async def probe(self, cid: str, cmd: tuple[str, ...], *, timeout: float) -> ProbeResult:
+        """A health check's probe: `cmd` run as an exec (its events included), its
+        output kept up to `PROBE_OUTPUT` bytes, killed after `timeout` seconds (then
+        `timed_out`, exit code -1). The instance is forgotten once it has exited.
+        PierError when it cannot start."""
+        instance = self.create(cid, ExecConfig(cmd=cmd, attach_stdout=True, attach_stderr=True))
+        try:
+            started = await self.start(instance.id)
+        except BaseException:
+            self._execs.pop(instance.id, None)
+            raise
+        output = _BoundedOutput(PROBE_OUTPUT)
+        pidfd: int | None = None
+        with contextlib.suppress(OSError):
+            pidfd = os.pidfd_open(instance.pid)
+        try:
+            async with asyncio.timeout(timeout):
+                await started.pump(output)
+                await instance.done.wait()
+        except TimeoutError:
+            if pidfd is not None and instance.exit_code is None:
+                with contextlib.suppress(OSError):
+                    signal.pidfd_send_signal(pidfd, signal.SIGKILL)
+            await instance.done.wait()
+            return ProbeResult(exit_code=-1, output=output.text(), timed_out=True)
+        finally:
+            started.close()
+            if pidfd is not None:
+                os.close(pidfd)
+            self._execs.pop(instance.id, None)
+        code = instance.exit_code if instance.exit_code is not None else -1
+        return ProbeResult(exit_code=code, output=output.text())
+
     async def resize(self, exec_id: str, height: int, width: int) -> None:
         instance = self.get(exec_id)
         if not instance.running:
@@ -247,6 +283,46 @@ class ExecService:
         for task in list(self._watchers):
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
+
+
+PROBE_OUTPUT = 4096  # bytes of a probe's output dockerd keeps (maxOutputLen)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ProbeResult:
+    exit_code: int
+    output: str
+    timed_out: bool = False
+
+
+class _BoundedOutput:
+    """A probe's stdout and stderr together, the first `limit` bytes of it (dockerd's
+    limitedBuffer: "..." marks what was cut). A ClientStream that sends no input."""
+
+    def __init__(self, limit: int) -> None:
+        self._limit = limit
+        self._buf = bytearray()
+        self._truncated = False
+        self._closed = asyncio.Event()
+
+    async def send(self, chunks: Sequence[Chunk]) -> None:
+        for _stream, data in chunks:
+            room = self._limit - len(self._buf)
+            if room > 0:
+                self._buf += data[:room]
+            if len(data) > max(room, 0):
+                self._truncated = True
+
+    async def read(self) -> bytes:
+        await self._closed.wait()
+        return b""
+
+    async def wait_closed(self) -> None:
+        await self._closed.wait()
+
+    def text(self) -> str:
+        out = self._buf.decode(errors="replace")
+        return out + "..." if self._truncated else out
 
 
 class ExecStart:

@@ -27,6 +27,9 @@ _KNOWN = {
 }
 
 
+_HEALTHS = ("none", "starting", "healthy", "unhealthy")
+
+
 def select(
     containers: Sequence[Container],
     *,
@@ -46,6 +49,13 @@ def select(
     for value in statuses:
         if value not in {s.value for s in Status}:
             raise InvalidParameter(f"invalid filter 'status={value}'")
+    healths = set(filters.get("health", ()))
+    for value in healths:
+        if value not in _HEALTHS:
+            raise InvalidParameter(
+                f"invalid filter 'health={value}': invalid value for health ({value}): "
+                f"must be one of {', '.join(_HEALTHS)}"
+            )
     exited: set[int] = set()
     for value in filters.get("exited", ()):
         try:
@@ -94,6 +104,9 @@ def _matches(
     if exited and (c.state.status != Status.EXITED or c.state.exit_code not in exited):
         return False
     if "ancestor" in filters and c.image_id not in ancestor_ids:
+        return False
+    healths = filters.get("health")
+    if healths and (c.health.status.value if c.health else "none") not in healths:
         return False
     return True
 

@@ -21,6 +21,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from pier.config import DaemonConfig, RuntimeConfig
+from pier.containers import health
 from pier.containers import state as states
 from pier.containers.announce import Announcer
 from pier.containers.create import CreateResult, Creator, Images
@@ -170,6 +171,7 @@ class ContainerService:
     async def create(
         self, *, name: str | None, config: ContainerConfig, host_config: HostConfig
     ) -> CreateResult:
+        health.validate(config.healthcheck)
         host_config, warnings = self._updater.check_create(host_config)
         result = await self._creator.create(name=name, config=config, host_config=host_config)
         return replace(result, warnings=warnings + tuple(result.warnings))

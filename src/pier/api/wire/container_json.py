@@ -33,7 +33,12 @@ def status_text(c: Container, now: datetime | None = None) -> str:
     now = now or datetime.now(UTC)
     if s.status == Status.RUNNING or s.status == Status.PAUSED:
         text = "Up " + human_duration(since(s.started_at, now))
-        return text + " (Paused)" if s.status == Status.PAUSED else text
+        if s.status == Status.PAUSED:
+            return text + " (Paused)"
+        if c.health is not None:
+            shown = c.health.status.value
+            return f"{text} (health: {shown})" if shown == "starting" else f"{text} ({shown})"
+        return text
     if s.status == Status.RESTARTING:
         return f"Restarting ({s.exit_code}) {human_duration(since(s.finished_at, now))} ago"
     if s.status == Status.REMOVING:
@@ -43,6 +48,23 @@ def status_text(c: Container, now: datetime | None = None) -> str:
     if s.started_at == _ZERO_TIME:
         return "Created"
     return f"Exited ({s.exit_code}) {human_duration(since(s.finished_at, now))} ago"
+
+
+def _health(c: Container) -> dict[str, Any]:
+    """State.Health, present once a container with a check has started."""
+    if c.health is None:
+        return {}
+    h = c.health
+    return {
+        "Health": {
+            "Status": h.status.value,
+            "FailingStreak": h.failing_streak,
+            "Log": [
+                {"Start": r.start, "End": r.end, "ExitCode": r.exit_code, "Output": r.output}
+                for r in h.log
+            ],
+        }
+    }
 
 
 def _unix(ts: str) -> int:
@@ -252,6 +274,7 @@ def render_inspect(
             "Error": s.error,
             "StartedAt": s.started_at,
             "FinishedAt": s.finished_at,
+            **_health(c),
         },
         "Image": c.image_id,
         "ResolvConfPath": f"{container_dir}/resolv.conf",

@@ -75,6 +75,3 @@ def refuse_unsupported(body: Mapping[str, Any]) -> None:
     volumes = body.get("Volumes")
     if isinstance(volumes, Mapping) and set(volumes) - bound:
         _refuse("anonymous volumes (-v /path, or VOLUME at create)")
-    health = body.get("Healthcheck")
-    if isinstance(health, Mapping) and (health.get("Test") or ["NONE"])[0] not in ("NONE",):
-        _refuse("health checks (--health-cmd, HEALTHCHECK at create)")
