@@ -24,6 +24,7 @@ import subprocess
 import tarfile
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, cast
@@ -71,13 +72,31 @@ def extract(archive: Path, root: Path) -> dict[str, str]:
         stream = _open_maybe_compressed(raw)
         try:
             with tarfile.open(fileobj=stream, mode="r|") as tf:
-                for member in tf:
+                for member in _members(tf):
                     _extract_one(tf, member, root, digests)
         except (tarfile.TarError, EOFError, OSError, lzma.LZMAError) as exc:
             if isinstance(exc, InvalidParameter):
                 raise
             raise InvalidParameter(f"failed to read the build context: {exc}") from exc
     return digests
+
+
+def _members(tf: tarfile.TarFile) -> Iterator[tarfile.TarInfo]:
+    """The archive's entries. The docker CLI's tar with a Dockerfile from outside the
+    context (or stdin) ends right after the last entry's data, without padding or end
+    blocks; Go's reader takes that as the end, and so does this one."""
+    count = 0
+    while True:
+        try:
+            member = tf.next()
+        except tarfile.ReadError as exc:
+            if count and "unexpected end of data" in str(exc):
+                return
+            raise
+        if member is None:
+            return
+        count += 1
+        yield member
 
 
 def _extract_one(
