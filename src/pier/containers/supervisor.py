@@ -159,6 +159,10 @@ class Supervisor:
             restart_count=record.restart_count + (1 if decision.restart else 0),
         )
         record = self._store.save(record)
+        if status.oom_killed:
+            # dockerd sends it when the kernel reports the OOM; conmon's record of it is
+            # read at the exit, so it comes just before the die.
+            await self._announce("oom", record)
         await self._announce(
             "die",
             record,
