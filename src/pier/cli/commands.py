@@ -59,6 +59,7 @@ class Command:
 GROUPS: tuple[Group, ...] = (
     Group("container", "Manage containers"),
     Group("image", "Manage images"),
+    Group("network", "Manage networks"),
     Group("registry", "Run Pier's own registry"),
     Group("system", "Manage Pier"),
 )
@@ -137,6 +138,19 @@ COMMANDS: tuple[Command, ...] = (
     Command("containers:wait",
             "Block until one or more containers stop, then print their exit codes",
             "CONTAINER [CONTAINER...]", ("container wait", "wait")),
+    Command("network:create", "Create a network", "[OPTIONS] NETWORK", ("network create",)),
+    Command("network:ls", "List networks", "[OPTIONS]", ("network ls", "network list")),
+    Command("network:inspect", "Display detailed information on one or more networks",
+            "[OPTIONS] NETWORK [NETWORK...]", ("network inspect",)),
+    Command("network:rm", "Remove one or more networks", "NETWORK [NETWORK...]",
+            ("network rm", "network remove")),
+    Command("network:prune", "Remove all unused networks", "[OPTIONS]", ("network prune",)),
+    Command("network:connect", "Connect a container to a network",
+            "[OPTIONS] NETWORK CONTAINER", ("network connect",)),
+    Command("network:disconnect", "Disconnect a container from a network",
+            "[OPTIONS] NETWORK CONTAINER", ("network disconnect",)),
+    Command("network:port", "List port mappings or a specific mapping for the container",
+            "CONTAINER [PRIVATE_PORT[/PROTO]]", ("container port", "port")),
 )  # fmt: skip
 
 
