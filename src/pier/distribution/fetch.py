@@ -179,25 +179,29 @@ class BlobDownloader:
             skip = offset if resp.status == 200 else 0
             buf = bytearray()
             current = offset
-            async for chunk in resp.content.iter_chunked(_CHUNK):
-                if skip:
-                    dropped = min(skip, len(chunk))
-                    chunk = chunk[dropped:]
-                    skip -= dropped
-                    if not chunk:
-                        continue
-                current += len(chunk)
-                if current > desc.size:
-                    raise InvalidParameter(
-                        f"blob {desc.digest}: the registry sent more than its size {desc.size}"
-                    )
-                buf += chunk
-                if len(buf) >= _CHUNK:
+            try:
+                async for chunk in resp.content.iter_chunked(_CHUNK):
+                    if skip:
+                        dropped = min(skip, len(chunk))
+                        chunk = chunk[dropped:]
+                        skip -= dropped
+                        if not chunk:
+                            continue
+                    current += len(chunk)
+                    if current > desc.size:
+                        raise InvalidParameter(
+                            f"blob {desc.digest}: the registry sent more than its size {desc.size}"
+                        )
+                    buf += chunk
+                    if len(buf) >= _CHUNK:
+                        await asyncio.to_thread(writer.write, bytes(buf))
+                        buf.clear()
+                    on_bytes(current, desc.size)
+            finally:
+                # What arrived before a drop is a good prefix: keep it, so the retry (or
+                # the next pull) asks only for the rest.
+                if buf and current <= desc.size:
                     await asyncio.to_thread(writer.write, bytes(buf))
-                    buf.clear()
-                on_bytes(current, desc.size)
-            if buf:
-                await asyncio.to_thread(writer.write, bytes(buf))
             if current < desc.size:
                 raise aiohttp.ClientPayloadError(f"short read: {current} of {desc.size} bytes")
         finally:
