@@ -4,8 +4,9 @@ ImageService; nothing here imports it)."""
 from __future__ import annotations
 
 import builtins
+import contextlib
 from collections.abc import Sequence
-from typing import Protocol
+from typing import Any, Protocol
 
 from pier.content.store import ContentStore
 from pier.images.ingest import IngestProgress
@@ -43,3 +44,10 @@ class ImageBackend(Protocol):
     async def add_manifest(self, repository: str, digest: str, ref: str) -> None: ...
 
     async def log_event(self, action: str, image_id: str, name: str) -> None: ...
+
+
+def lease(images: object, name: str) -> contextlib.AbstractContextManager[Any]:
+    """The image service's lease (`ImageService.lease`: what the work inside stores is
+    safe from its garbage collector until recorded), or nothing where there is none."""
+    make = getattr(images, "lease", None)
+    return make(name) if make is not None else contextlib.nullcontext()

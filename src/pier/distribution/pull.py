@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from pier.distribution import manifests as mf
 from pier.distribution.auth import AuthConfig
-from pier.distribution.backend import ImageBackend
+from pier.distribution.backend import ImageBackend, lease
 from pier.distribution.client import RegistryCallFailed, RegistryClient, Repository
 from pier.distribution.fetch import BlobDownloader, get_manifest, get_small_blob
 from pier.distribution.progress import Progress
@@ -170,10 +170,12 @@ class Puller:
                 f"{len(manifest.layers)}"
             )
         image_id = dg.from_bytes(config)
-        blobs, downloaded = await self._layers(repo, manifest, spec, progress)
-        new = await self._record(
-            ref, resolved.digest, image_id, config, blobs, downloaded, progress
-        )
+        # Downloaded blobs are unreferenced until the ingest records them: leased.
+        with lease(self._images, f"pull {ref}"):
+            blobs, downloaded = await self._layers(repo, manifest, spec, progress)
+            new = await self._record(
+                ref, resolved.digest, image_id, config, blobs, downloaded, progress
+            )
         progress.message("", "Digest: " + resolved.digest)
         await self._images.log_event("pull", image_id, ref.familiar())
         return new

@@ -128,7 +128,12 @@ class ImageArchives:
         os_, arch, _ = default_platform()
         stored: list[str] = []
         lines = []
+        # The stored blobs are unreferenced until ingested: held by the image service's
+        # lease (where it has one) against its garbage collector.
+        make = getattr(self._images, "lease", None)
+        held = make("load") if make is not None else contextlib.nullcontext()
         try:
+            held.__enter__()
             items = await asyncio.to_thread(
                 read_archive, str(path), self._images.content, (os_, arch), stored
             )
@@ -143,6 +148,7 @@ class ImageArchives:
                     lines.append(f"Loaded image: {tag.familiar()}")
                     await self._images.log_event("load", rec.id, tag.familiar())
         finally:
+            held.__exit__(None, None, None)
             # Blobs no recorded layer uses (a failure half-way, duplicates): dropped.
             await self._images.discard_blobs(stored)
         return lines
