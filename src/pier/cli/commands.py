@@ -57,6 +57,7 @@ class Command:
 
 
 GROUPS: tuple[Group, ...] = (
+    Group("builder", "Manage builds"),
     Group("container", "Manage containers"),
     Group("image", "Manage images"),
     Group("network", "Manage networks"),
@@ -75,6 +76,8 @@ COMMANDS: tuple[Command, ...] = (
             "[OPTIONS] CONTAINER COMMAND [ARG...]", ("container exec", "exec"), common=True),
     Command("ps:ps", "List containers", "[OPTIONS]",
             ("container ls", "container list", "container ps", "ps"), common=True),
+    Command("build:build", "Build an image from a Dockerfile", "[OPTIONS] PATH | URL | -",
+            ("image build", "build", "builder build"), common=True),
     Command("images:images", "List images", "[OPTIONS] [REPOSITORY[:TAG]]",
             ("image ls", "image list", "images"), common=True),
     Command("pull:pull", "Download an image from a registry", "[OPTIONS] NAME[:TAG|@DIGEST]",
@@ -93,6 +96,11 @@ COMMANDS: tuple[Command, ...] = (
             "[OPTIONS] CONTAINER", ("container attach", "attach")),
     Command("run:create", "Create a new container", "[OPTIONS] IMAGE [COMMAND] [ARG...]",
             ("container create", "create")),
+    Command("build:builder_prune", "Remove build cache", "", ("builder prune",)),
+    Command("build:commit", "Create a new image from a container's changes",
+            "[OPTIONS] CONTAINER [REPOSITORY[:TAG]]", ("container commit", "commit")),
+    Command("build:diff", "Inspect changes to files or directories on a container's filesystem",
+            "CONTAINER", ("container diff", "diff")),
     Command("images:history", "Show the history of an image", "[OPTIONS] IMAGE",
             ("image history", "history")),
     Command("images:import_", "Import the contents from a tarball to create a filesystem image",

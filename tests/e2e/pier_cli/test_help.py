@@ -38,7 +38,9 @@ def run(binary: Path, env: dict[str, str], *args: str) -> tuple[int, str, str]:
 
 
 def as_pier(text: str) -> str:
-    return text.replace("docker", "pier").replace("Docker", "Pier")
+    # A Dockerfile is still a Dockerfile in pier's help.
+    text = text.replace("Dockerfile", "\0")
+    return text.replace("docker", "pier").replace("Docker", "Pier").replace("\0", "Dockerfile")
 
 
 def docker(env: dict[str, str], *args: str) -> tuple[int, str, str]:
