@@ -238,7 +238,8 @@ class _Scan:
         if self.peek() in "{}:":
             raise InvalidParameter("syntax error: bad substitution")
         name = self.name()
-        ch = self.next()
+        # At the end of the word Go's scanner yields EOF, shown as U+FFFD in the error.
+        ch = self.next() or "\ufffd"
         mods = ch
         null_is_unset = False
         if ch == "}":
