@@ -319,13 +319,17 @@ class Density(Workload):
     def reps(self) -> int:
         return 1 if self.quick else 3
 
+    # `--network none`; the density-bridge workload runs them on the default bridge.
+    network_args: tuple[str, ...] = ("--network", "none")
+
     def params(self) -> dict[str, object]:
-        return {"count": self.count, "command": "sleep 3600", "network": "none"}
+        network = self.network_args[1] if self.network_args else "default"
+        return {"count": self.count, "command": "sleep 3600", "network": network}
 
     def setup(self, ctx: Context, engine: Engine) -> None:
         ctx.need_image(engine, BUSYBOX_REF)
         engine.remove_all_containers()
-        cid = engine.docker("run", "-d", "--network", "none", BUSYBOX_REF, "sleep", "3600")
+        cid = engine.docker("run", "-d", *self.network_args, BUSYBOX_REF, "sleep", "3600")
         engine.docker("rm", "-f", cid.stdout.strip())
 
     def measure(self, ctx: Context, engine: Engine, rep: int) -> dict[str, Value]:
@@ -336,7 +340,7 @@ class Density(Workload):
         used_before = used_memory_bytes()
         ids: list[str] = []
         env = engine.client_env()
-        argv = [engine.docker_cli, "run", "-d", "--network", "none", BUSYBOX_REF, "sleep", "3600"]
+        argv = [engine.docker_cli, "run", "-d", *self.network_args, BUSYBOX_REF, "sleep", "3600"]
         try:
             start = time.perf_counter()
             for _ in range(self.count):
@@ -378,6 +382,88 @@ class Density(Workload):
 
     def teardown(self, ctx: Context, engine: Engine) -> None:
         engine.remove_all_containers()
+
+
+class DensityBridge(Density):
+    """The same idle containers on the default bridge: what a veth, an address and
+    the engine's per-endpoint state cost next to `--network none`."""
+
+    name = "density-bridge"
+    summary = "N idle busybox sleep containers on the default bridge: memory and start"
+    network_args = ()
+
+    def specs(self) -> list[MetricSpec]:
+        keep = {"start", "pss_per", "used_per"}
+        return [
+            MetricSpec(key=m.key, label=m.label + " [default bridge]", unit=m.unit)
+            for m in super().specs()
+            if m.key in keep
+        ]
+
+    def measure(self, ctx: Context, engine: Engine, rep: int) -> dict[str, Value]:
+        out = super().measure(ctx, engine, rep)
+        return {k: v for k, v in out.items() if k in ("start", "pss_per", "used_per")}
+
+
+# -- DNS -----------------------------------------------------------------------------------
+
+
+class DnsLookup(Workload):
+    """Name look-ups through the engine's embedded DNS on a user-defined network: a
+    client container resolves a peer's name N times with busybox nslookup inside one
+    exec; the same loop running `true` is subtracted (process start-up, exec)."""
+
+    name = "dns"
+    summary = "DNS look-up latency on a user-defined network (embedded resolver)"
+
+    @property
+    def lookups(self) -> int:
+        return 50 if self.quick else 200
+
+    def specs(self) -> list[MetricSpec]:
+        return [
+            MetricSpec(
+                key="lookup",
+                label="DNS look-up of a container name on a user network",
+                unit=Unit.SECONDS,
+            )
+        ]
+
+    def reps(self) -> int:
+        return 3 if self.quick else 10
+
+    def params(self) -> dict[str, object]:
+        return {"lookups": self.lookups, "client": "busybox nslookup"}
+
+    def setup(self, ctx: Context, engine: Engine) -> None:
+        ctx.need_image(engine, BUSYBOX_REF)
+        with contextlib.suppress(CommandFailed):
+            engine.docker("network", "rm", "bench-dns")
+        engine.docker("network", "create", "bench-dns")
+        for name in ("bench-dns-target", "bench-dns-client"):
+            engine.docker("run", "-d", "--name", name, "--network", "bench-dns", BUSYBOX_REF,
+                          "sleep", "3600")  # fmt: skip
+        self.measure(ctx, engine, -1)
+
+    def _loop(self, engine: Engine, command: str) -> float:
+        script = f"i=0; while [ $i -lt {self.lookups} ]; do {command}; i=$((i+1)); done"
+        return engine.docker("exec", "bench-dns-client", "sh", "-c", script, timeout=300).seconds
+
+    def measure(self, ctx: Context, engine: Engine, rep: int) -> dict[str, Value]:
+        def lookup() -> float:
+            probe = engine.docker("exec", "bench-dns-client", "nslookup", "bench-dns-target")
+            if "Address" not in probe.stdout.split("Name:")[-1]:
+                raise Unavailable("the name does not resolve")
+            with_dns = self._loop(engine, "nslookup bench-dns-target >/dev/null")
+            base = self._loop(engine, "true >/dev/null")
+            return max(with_dns - base, 0.0) / self.lookups
+
+        return {"lookup": self.attempt(engine, "lookup", lookup)}
+
+    def teardown(self, ctx: Context, engine: Engine) -> None:
+        engine.remove_all_containers()
+        with contextlib.suppress(CommandFailed):
+            engine.docker("network", "rm", "bench-dns")
 
 
 # -- logs ---------------------------------------------------------------------------------
@@ -746,6 +832,8 @@ ALL: list[type[Workload]] = [
     RunSerial,
     RunParallel,
     Density,
+    DensityBridge,
+    DnsLookup,
     Logs,
     Build,
     Pull,

@@ -11,14 +11,11 @@ from .conftest import DockerCLI
 @pytest.mark.parametrize(
     ("args", "option"),
     [
-        (["-p", "8080:80"], "published ports (-p)"),
-        (["-P", "--expose", "80"], "publishing all exposed ports (-P)"),
         (["-v", "data:/data"], "named volumes"),
         (["-v", "/data"], "anonymous volumes"),
         (["--tmpfs", "/run"], "--tmpfs"),
-        (["--mac-address", "02:42:ac:11:00:05"], "endpoint settings on network"),
     ],
-    ids=["publish", "publish-all", "named-volume", "anonymous-volume", "tmpfs", "mac"],
+    ids=["named-volume", "anonymous-volume", "tmpfs"],
 )
 def test_run_refuses_what_pier_lacks(docker: DockerCLI, args: list[str], option: str) -> None:
     out = docker("run", "--rm", "--name", "refused", *args, "busybox", "true")
