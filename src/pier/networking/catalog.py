@@ -65,6 +65,10 @@ class Catalog:
     def on_network(self, net_id: str) -> list[Attachment]:
         return [a for per in self._att.values() for a in per.values() if a.network_id == net_id]
 
+    def endpoints_on(self, net_id: str) -> list[Attachment]:
+        """Attachments of running containers (with an endpoint) on a network."""
+        return [a for a in self.on_network(net_id) if a.endpoint is not None]
+
     def attachment(self, cid: str, net_id: str) -> Attachment | None:
         return self._att.get(cid, {}).get(net_id)
 

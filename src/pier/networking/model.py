@@ -100,6 +100,7 @@ class Attachment:
     @property
     def key(self) -> str:
         return self.network_id or f"?{self.network_name}"
+
     request: AttachRequest = field(default_factory=AttachRequest)
     dns_names: tuple[str, ...] = ()
     endpoint: Endpoint | None = None

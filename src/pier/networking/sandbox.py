@@ -138,8 +138,7 @@ class Sandboxes:
                 net = self._catalog.find(a.network_name)
                 if net is None:
                     raise NotFound(
-                        "failed to set up container networking: "
-                        f"network {a.network_name} not found"
+                        f"failed to set up container networking: network {a.network_name} not found"
                     )
                 self._catalog.remove(cid, a.key)
                 a = replace(a, network_id=net.id)

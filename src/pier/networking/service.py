@@ -12,19 +12,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import re
 import secrets
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 from pier import timefmt
-from pier.errors import Conflict, Forbidden, InvalidParameter, NotFound
+from pier.errors import Conflict, Forbidden, NotFound
 from pier.events import EventBus
 from pier.metadata import Database
 from pier.networking import ipam
+from pier.networking.attach import Attachments
 from pier.networking.bridge import BridgeDriver, host_routes
-from pier.networking.catalog import Catalog, dns_names
+from pier.networking.catalog import Catalog
 from pier.networking.dns import DnsServer
 from pier.networking.driver import HostDriver, NetworkDriver, NullDriver
 from pier.networking.firewall import Firewall
@@ -45,8 +45,6 @@ from pier.networking.settings import NetworkSettings, NewNetwork, check_new
 from pier.networking.store import NetworkStore
 
 log = logging.getLogger(__name__)
-
-COMPOSE_SERVICE = "com.docker.compose.service"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -80,6 +78,7 @@ class NetworkService:
             "null": NullDriver(),
         }
         self._host_dns = host_dns
+        self._attach = Attachments(catalog=self._catalog)
         self._firewall = Firewall(
             table=settings.nft_table,
             enabled=settings.iptables,
@@ -276,46 +275,7 @@ class NetworkService:
     def plan(
         self, mode: str, endpoints: Mapping[str, AttachRequest]
     ) -> list[tuple[Network | str, AttachRequest]]:
-        """The networks a new container joins, in order, checked (Docker's 400s/404s)."""
-        mode = mode or "default"
-        if mode in ("host", "none") or mode.startswith("container:"):
-            if any(r.ipv4 or r.aliases or r.mac for r in endpoints.values()):
-                raise InvalidParameter(
-                    "conflicting options: custom network settings and the network mode"
-                )
-            return []
-        first = DEFAULT_BRIDGE if mode == "default" else mode
-        out: list[tuple[Network | str, AttachRequest]] = []
-        for name in [first, *(n for n in endpoints if n not in (first, mode, "default"))]:
-            found = self._catalog.find(name)
-            if found is None:
-                # As dockerd: a network may be created after the container; the start
-                # fails if it still does not exist.
-                out.append((name, endpoints.get(name) or AttachRequest()))
-                continue
-            net = found
-            if not net.is_bridge:
-                raise InvalidParameter(
-                    "container cannot be disconnected from host network or connected to "
-                    "host network"
-                )
-            req = endpoints.get(name) or endpoints.get(net.id) or AttachRequest()
-            if name == first == DEFAULT_BRIDGE and "default" in endpoints:
-                req = endpoints["default"]
-            self._check_request(net, req)
-            out.append((net, req))
-        return out
-
-    def _check_request(self, net: Network, req: AttachRequest) -> None:
-        v4 = next((p for p in net.ipam if ":" not in p.subnet), None)
-        subnet = ipam.parse_net(v4.subnet) if v4 is not None else None
-        ipam.check_static(subnet, net.ipam_static and not net.default_bridge, req.ipv4)
-        if req.aliases and net.default_bridge:
-            raise InvalidParameter(
-                "network-scoped aliases are only supported for user-defined networks"
-            )
-        if req.mac and not re.fullmatch(r"([0-9a-fA-F]{2}:){5}[0-9a-fA-F]{2}", req.mac):
-            raise InvalidParameter(f"invalid MAC address: {req.mac}")
+        return self._attach.plan(mode, endpoints)
 
     def register(
         self,
@@ -326,40 +286,7 @@ class NetworkService:
         labels: Mapping[str, str],
         plan: Sequence[tuple[Network | str, AttachRequest]],
     ) -> None:
-        """Record what `plan` checked for the new container `cid`."""
-        self._catalog.put(
-            *(
-                self._attachment(cid, name, hostname, labels, net, req, order)
-                for order, (net, req) in enumerate(plan)
-            )
-        )
-
-    def _attachment(
-        self,
-        cid: str,
-        name: str,
-        hostname: str,
-        labels: Mapping[str, str],
-        net: Network | str,
-        req: AttachRequest,
-        order: int,
-    ) -> Attachment:
-        names: tuple[str, ...] = ()
-        if isinstance(net, str) or not net.default_bridge:
-            aliases = list(req.aliases)
-            service = labels.get(COMPOSE_SERVICE)
-            if service:
-                aliases.append(service)  # compose's service name resolves on its networks
-            names = dns_names(name, aliases, cid, hostname)
-        return Attachment(
-            container_id=cid,
-            network_id=net.id if isinstance(net, Network) else "",
-            network_name=net.name if isinstance(net, Network) else net,
-            order=order,
-            container_name=name,
-            request=req,
-            dns_names=names,
-        )
+        self._attach.register(cid, name=name, hostname=hostname, labels=labels, plan=plan)
 
     async def forget(self, cid: str) -> None:
         """The container is removed: its sandbox (if any) and attachments go."""
@@ -387,35 +314,8 @@ class NetworkService:
             netns=Path(box.netns),
             own_hosts=tuple((ip, "") for ip in own[:1]),
             embedded_dns=embedded,
-            link_hosts=self._link_hosts(cid, links),
+            link_hosts=self._attach.link_hosts(cid, links),
         )
-
-    def _link_hosts(self, cid: str, links: Sequence[str]) -> tuple[tuple[str, str], ...]:
-        """Legacy --link name:alias: the linked container's address on a network both
-        are on, as /etc/hosts lines "alias short-id name" (dockerd's order)."""
-        mine = {a.network_id for a in self._catalog.of_container(cid)}
-        out = []
-        for link in links:
-            target, _, alias = link.lstrip("/").partition(":")
-            alias = alias.rsplit("/", 1)[-1] or target
-            for net_id in mine:
-                for other in self.endpoints_of(net_id):
-                    if target in (other.container_name, other.container_id[:12]) or (
-                        other.container_id.startswith(target) and len(target) >= 12
-                    ):
-                        ep = other.endpoint
-                        assert ep is not None
-                        names = dict.fromkeys(
-                            [alias, other.container_id[:12], other.container_name]
-                        )
-                        out.append((ep.ipv4, " ".join(names)))
-                        break
-                else:
-                    continue
-                break
-            else:
-                raise InvalidParameter(f"could not get container for {target}")
-        return tuple(out)
 
     async def release(self, cid: str) -> None:
         await self._sandboxes.teardown(cid)
@@ -460,8 +360,8 @@ class NetworkService:
             )
         if self._catalog.attachment(cid, net.id) is not None:
             raise Forbidden(f"endpoint with name {name} already exists in network {net.name}")
-        self._check_request(net, request)
-        attachment = self._attachment(
+        self._attach.check_request(net, request)
+        attachment = self._attach.attachment(
             cid, name, hostname, labels, net, request, self._catalog.next_order(cid)
         )
         if self._sandboxes.get(cid) is not None:
