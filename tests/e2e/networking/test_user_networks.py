@@ -152,3 +152,16 @@ def test_bad_network_input(docker: Docker) -> None:
     assert docker.inspect("twin", "{{.NetworkSettings.SandboxKey}}") == ""
     builtin = docker("network", "rm", "bridge")
     assert "bridge is a pre-defined network and cannot be removed" in builtin.stderr
+
+
+def test_ipv6_network(docker: Docker) -> None:
+    prefix = f"fd{docker.daemon.net:02x}:6::"
+    docker.ok("network", "create", "--ipv6", "--subnet", f"{prefix}/64", "six")
+    docker.ok("run", "-d", "--name", "v6", "--network", "six", "busybox", "sleep", "60")
+    address = docker.inspect("v6", "{{.NetworkSettings.Networks.six.GlobalIPv6Address}}")
+    assert address == f"{prefix}2"
+    assert docker.inspect("v6", "{{.NetworkSettings.Networks.six.IPv6Gateway}}") == f"{prefix}1"
+    out = docker.ok("exec", "v6", "ip", "-6", "addr", "show", "eth0")
+    assert f"{prefix}2/64" in out
+    v4only = docker("network", "create", "--subnet", f"{prefix}/64", "nosix")
+    assert v4only.returncode == 1 and "IPv6 is not enabled" in v4only.stderr
