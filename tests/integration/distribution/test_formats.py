@@ -46,8 +46,14 @@ def test_index_picks_the_platform(
             "os": "linux",
             **({"variant": variant} if variant else {}),
         }
-        entries.append({"mediaType": "application/vnd.docker.distribution.manifest.v2+json",
-                        "digest": aux["Digest"], "size": aux["Size"], "platform": platform})  # fmt: skip
+        entries.append(
+            {
+                "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+                "digest": aux["Digest"],
+                "size": aux["Size"],
+                "platform": platform,
+            }
+        )
     index = json.dumps({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": entries}).encode()
     request = urllib.request.Request(
         pier_registry.url("/v2/multi/img/manifests/both"), data=index, method="PUT",
@@ -88,7 +94,7 @@ def test_zstd_layers(pier: PierDaemon, registry: DistributionRegistry, work: Pat
         capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
-    status, body, _ = registry.get(
+    _, body, _ = registry.get(
         "/v2/zstd/img/manifests/latest",
         {"Accept": "application/vnd.oci.image.manifest.v1+json"},
     )
