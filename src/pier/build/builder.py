@@ -20,7 +20,6 @@ import re
 import secrets
 import shutil
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +33,8 @@ from pier.build.model import (
     BuildImages,
     BuildRequest,
     BuildResult,
+    NoPuller,
+    PruneReport,
     Puller,
 )
 from pier.build.output import BuildOutput, OrderedOutput
@@ -46,26 +47,6 @@ from pier.metadata import Database
 from pier.oci.image import ImageConfig
 
 log = logging.getLogger(__name__)
-
-
-class NoPuller:
-    """Until the distribution service is wired in: a missing base image is Docker's
-    pull failure."""
-
-    async def pull(self, ref: str, *, platform: str, out: BuildOutput) -> None:
-        from pier.oci import reference as refs
-
-        name = refs.parse_normalized(ref).familiar_name
-        raise NotFound(
-            f"pull access denied for {name}, repository does not exist or may require "
-            "'docker login': denied: requested access to the resource is denied"
-        )
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class PruneReport:
-    caches_deleted: tuple[str, ...]
-    space_reclaimed: int
 
 
 class Builder:
@@ -123,7 +104,7 @@ class Builder:
     ) -> BuildResult:
         try:
             await asyncio.to_thread(workdir.mkdir, parents=True)
-            context = await asyncio.to_thread(_prepare_context, request, archive, workdir)
+            context = await asyncio.to_thread(ctx.prepare, request, archive, workdir)
             dockerfile = await asyncio.to_thread(
                 parse_dockerfile, context.dockerfile, context.dockerfile_name
             )
@@ -154,52 +135,6 @@ class Builder:
             if runner.request.force_remove or record.state.has_process:
                 with contextlib.suppress(PierError):
                     await self._containers.remove(cid, force=True, volumes=True)
-
-
-def _prepare_context(request: BuildRequest, archive: Path | None, workdir: Path) -> ctx.Context:
-    root = workdir / "context"
-    digests: dict[str, str] = {}
-    if request.remote:
-        fetched, text = ctx.fetch_remote(request.remote, workdir)
-        if text is not None:
-            root.mkdir()
-            return ctx.Context(
-                root=root, dockerfile=text, dockerfile_name=request.dockerfile, has_files=False
-            )
-        if fetched is None:  # a git checkout, already in place
-            ctx.digest_tree(root, digests)
-        archive = fetched
-    if not root.exists():
-        if archive is None:
-            raise InvalidParameter("missing build context")
-        if _looks_like_dockerfile(archive):
-            root.mkdir()
-            return ctx.Context(
-                root=root,
-                dockerfile=archive.read_text(errors="replace"),
-                dockerfile_name=request.dockerfile,
-                has_files=False,
-            )
-        digests = ctx.extract(archive, root)
-    text, name = ctx.locate(root, request.dockerfile)
-    ctx.apply_dockerignore(root, name, digests)
-    return ctx.Context(root=root, dockerfile=text, dockerfile_name=name, digests=digests)
-
-
-def _looks_like_dockerfile(archive: Path) -> bool:
-    """`docker build - < Dockerfile` from clients that send the text itself."""
-    import tarfile
-
-    with open(archive, "rb") as fh:
-        head = fh.read(512)
-    if not head or head[:2] in (b"\x1f\x8b", b"BZ") or head[:6] == b"\xfd7zXZ\x00":
-        return False
-    if len(head) == 512 and head[257:262] == b"ustar":
-        return False
-    try:
-        return not tarfile.is_tarfile(archive) and b"\0" not in head
-    except OSError:
-        return False
 
 
 class _Build:

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import IO, Any, cast
 
 from pier.build.ignore import Matcher, read_patterns
+from pier.build.model import BuildRequest
 from pier.errors import InvalidParameter
 
 DEFAULT_DOCKERFILE = "Dockerfile"
@@ -270,3 +271,47 @@ def digest_tree(root: Path, digests: dict[str, str]) -> None:
                     while block := fh.read(_CHUNK):
                         h.update(block)
                 digests[os.path.relpath(full, root)] = h.hexdigest()
+
+
+def prepare(request: BuildRequest, archive: Path | None, workdir: Path) -> Context:
+    root = workdir / "context"
+    digests: dict[str, str] = {}
+    if request.remote:
+        fetched, text = fetch_remote(request.remote, workdir)
+        if text is not None:
+            root.mkdir()
+            return Context(
+                root=root, dockerfile=text, dockerfile_name=request.dockerfile, has_files=False
+            )
+        if fetched is None:  # a git checkout, already in place
+            digest_tree(root, digests)
+        archive = fetched
+    if not root.exists():
+        if archive is None:
+            raise InvalidParameter("missing build context")
+        if _looks_like_dockerfile(archive):
+            root.mkdir()
+            return Context(
+                root=root,
+                dockerfile=archive.read_text(errors="replace"),
+                dockerfile_name=request.dockerfile,
+                has_files=False,
+            )
+        digests = extract(archive, root)
+    text, name = locate(root, request.dockerfile)
+    apply_dockerignore(root, name, digests)
+    return Context(root=root, dockerfile=text, dockerfile_name=name, digests=digests)
+
+
+def _looks_like_dockerfile(archive: Path) -> bool:
+    """`docker build - < Dockerfile` from clients that send the text itself."""
+    with open(archive, "rb") as fh:
+        head = fh.read(512)
+    if not head or head[:2] in (b"\x1f\x8b", b"BZ") or head[:6] == b"\xfd7zXZ\x00":
+        return False
+    if len(head) == 512 and head[257:262] == b"ustar":
+        return False
+    try:
+        return not tarfile.is_tarfile(archive) and b"\0" not in head
+    except OSError:
+        return False

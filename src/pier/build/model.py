@@ -15,6 +15,7 @@ from pier.build.output import BuildOutput
 from pier.containers.lifecycle import WaitResult
 from pier.containers.model import Container, ContainerConfig, HostConfig, Ulimit
 from pier.containers.service import CreateResult
+from pier.errors import NotFound
 from pier.images.model import ImageRecord, LayerBlob
 from pier.oci import reference as refs
 from pier.snapshots.types import Mount
@@ -111,3 +112,23 @@ class Puller(Protocol):
     """Brings a missing base image in (the distribution service, once it exists)."""
 
     async def pull(self, ref: str, *, platform: str, out: BuildOutput) -> None: ...
+
+
+class NoPuller:
+    """Until the distribution service is wired in: a missing base image is Docker's
+    pull failure."""
+
+    async def pull(self, ref: str, *, platform: str, out: BuildOutput) -> None:
+        from pier.oci import reference as refs
+
+        name = refs.parse_normalized(ref).familiar_name
+        raise NotFound(
+            f"pull access denied for {name}, repository does not exist or may require "
+            "'docker login': denied: requested access to the resource is denied"
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PruneReport:
+    caches_deleted: tuple[str, ...]
+    space_reclaimed: int

@@ -11,15 +11,22 @@ expanded here: that happens per instruction when it runs (`pier.build.lexer`).
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass, field
 
+from pier.build.forms import (
+    DEFAULT_ESCAPE,
+    health,
+    maybe_json,
+    maybe_json_to_list,
+    name_values,
+    parse_words,
+    split_command,
+    whitespace_words,
+)
 from pier.build.lexer import Lexer
 from pier.errors import InvalidParameter
 
-DEFAULT_ESCAPE = "\\"
-_WHITESPACE = re.compile(r"[\t\v\f\r ]+")
 _HEREDOC = re.compile(r"^(\d*)<<(-?)\s*([^<]*)$", re.DOTALL)
 _DIRECTIVE = re.compile(r"^#\s*([a-zA-Z][a-zA-Z0-9]*)\s*=\s*(.+?)\s*$")
 _DIRECTIVES = ("syntax", "escape", "check")
@@ -280,17 +287,17 @@ def _node_from_line(line: str, d: _Directives, comments: tuple[str, ...]) -> Nod
         if rest:
             sub = _node_from_line(rest, d, ())
     elif name in ("add", "copy", "volume"):
-        args, is_json = _maybe_json_to_list(rest)
+        args, is_json = maybe_json_to_list(rest)
     elif name == "arg":
         args = tuple(parse_words(rest, d.escape))
     elif name in ("cmd", "entrypoint", "run", "shell"):
-        args, is_json = _maybe_json(rest)
+        args, is_json = maybe_json(rest)
     elif name in ("env", "label"):
-        args = _name_values(rest, name.upper(), d.escape)
+        args = name_values(rest, name.upper(), d.escape)
     elif name in ("expose", "from"):
-        args = _whitespace_words(rest)
+        args = whitespace_words(rest)
     elif name == "healthcheck":
-        args, is_json = _health(rest)
+        args, is_json = health(rest)
     elif name in ("maintainer", "stopsignal", "user", "workdir"):
         args = (rest,) if rest else ()
     return Node(
@@ -302,183 +309,3 @@ def _node_from_line(line: str, d: _Directives, comments: tuple[str, ...]) -> Nod
         sub=sub,
         comments=comments,
     )
-
-
-def split_command(line: str, escape: str = DEFAULT_ESCAPE) -> tuple[str, list[str], str]:
-    parts = _WHITESPACE.split(line.strip(), maxsplit=1)
-    if len(parts) < 2:
-        return parts[0], [], ""
-    rest, flags = _extract_flags(parts[1], escape)
-    return parts[0], flags, rest.strip()
-
-
-def _extract_flags(line: str, escape: str) -> tuple[str, list[str]]:
-    """Leading `--name[=value]` words (quotes allowed), and the rest of the line."""
-    words: list[str] = []
-    pos = 0
-    n = len(line)
-    while True:
-        while pos < n and line[pos].isspace():
-            pos += 1
-        if pos >= n:
-            return "", words
-        if not line.startswith("--", pos):
-            return line[pos:], words
-        buf: list[str] = []
-        quote = ""
-        blank_ok = False
-        while pos < n:
-            ch = line[pos]
-            if quote:
-                if ch == quote:
-                    quote = ""
-                elif ch == escape and pos + 1 < n:
-                    pos += 1
-                    buf.append(line[pos])
-                elif ch != escape:
-                    buf.append(ch)
-                pos += 1
-                continue
-            if ch.isspace():
-                break
-            if ch in ("'", '"'):
-                quote = ch
-                blank_ok = True
-            elif ch == escape:
-                if pos + 1 < n:
-                    pos += 1
-                    buf.append(line[pos])
-            else:
-                buf.append(ch)
-            pos += 1
-        word = "".join(buf)
-        if word == "--":
-            return line[pos:], words
-        if blank_ok or word:
-            words.append(word)
-
-
-def parse_words(rest: str, escape: str = DEFAULT_ESCAPE) -> list[str]:
-    """Whitespace-separated words, quotes and escapes kept (expansion removes them)."""
-    words: list[str] = []
-    buf: list[str] = []
-    in_word = False
-    quote = ""
-    blank_ok = False
-    i, n = 0, len(rest)
-    while i < n:
-        ch = rest[i]
-        if quote:
-            if ch == quote:
-                quote = ""
-            elif ch == escape and quote != "'":
-                if i + 1 == n:
-                    i += 1
-                    continue
-                buf.append(ch)
-                i += 1
-                ch = rest[i]
-            buf.append(ch)
-            i += 1
-            continue
-        if not in_word:
-            if ch.isspace():
-                i += 1
-                continue
-            in_word = True
-        if ch.isspace():
-            if blank_ok or buf:
-                words.append("".join(buf))
-            buf, in_word, blank_ok = [], False, False
-            i += 1
-            continue
-        if ch in ("'", '"'):
-            quote = ch
-            blank_ok = True
-        if ch == escape:
-            if i + 1 == n:
-                i += 1
-                continue
-            buf.append(ch)
-            i += 1
-            ch = rest[i]
-        buf.append(ch)
-        i += 1
-    if in_word and (blank_ok or buf):
-        words.append("".join(buf))
-    return words
-
-
-def _name_values(rest: str, key: str, escape: str) -> tuple[str, ...]:
-    words = parse_words(rest, escape)
-    if not words:
-        return ()
-    if "=" not in words[0]:
-        # The old form: `ENV name value with spaces`.
-        parts = _WHITESPACE.split(rest, maxsplit=1)
-        if len(parts) < 2:
-            raise InvalidParameter(f"{key} must have two arguments")
-        return (parts[0], parts[1], "")
-    out: list[str] = []
-    for word in words:
-        if "=" not in word:
-            raise InvalidParameter(
-                f"Syntax error - can't find = in {_go_quote(word)}. Must be of the form: name=value"
-            )
-        name, _, value = word.partition("=")
-        out.extend((name, value, "="))
-    return tuple(out)
-
-
-def _whitespace_words(rest: str) -> tuple[str, ...]:
-    if not rest:
-        return ()
-    return tuple(_WHITESPACE.split(rest))
-
-
-class _NotStrings(InvalidParameter):
-    pass
-
-
-def _json(rest: str) -> tuple[str, ...] | None:
-    rest = rest.lstrip()
-    if not rest.startswith("["):
-        return None
-    try:
-        parsed = json.loads(rest)
-    except ValueError:
-        return None
-    if not isinstance(parsed, list):
-        return None
-    if not all(isinstance(x, str) for x in parsed):
-        raise _NotStrings("when using JSON array syntax, arrays must be comprised of strings only")
-    return tuple(parsed)
-
-
-def _maybe_json(rest: str) -> tuple[tuple[str, ...], bool]:
-    if not rest:
-        return (), False
-    parsed = _json(rest)
-    if parsed is not None:
-        return parsed, True
-    return (rest,), False
-
-
-def _maybe_json_to_list(rest: str) -> tuple[tuple[str, ...], bool]:
-    parsed = _json(rest)
-    if parsed is not None:
-        return parsed, True
-    return _whitespace_words(rest), False
-
-
-def _health(rest: str) -> tuple[tuple[str, ...], bool]:
-    parts = rest.split(None, 1)
-    if not parts:
-        return (), False
-    kind = parts[0]
-    cmd, is_json = _maybe_json(parts[1] if len(parts) > 1 else "")
-    return (kind, *cmd), is_json
-
-
-def _go_quote(text: str) -> str:
-    return json.dumps(text, ensure_ascii=False)

@@ -25,9 +25,8 @@ from aiohttp import web
 
 from pier.api.routing import Route, json_response, query_bool, query_int, read_json
 from pier.api.wire import build as wire
-from pier.build.builder import PruneReport
 from pier.build.commit import CommitRequest
-from pier.build.model import BuildRequest, BuildResult
+from pier.build.model import BuildRequest, BuildResult, PruneReport
 from pier.build.output import BuildOutput
 from pier.containers.model import Ulimit
 from pier.errors import CommandFailed, InvalidParameter, PierError

@@ -7,7 +7,7 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from pier.build.builder import PruneReport
+from pier.build.model import PruneReport
 from pier.images.diff import Change
 
 
