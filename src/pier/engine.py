@@ -13,6 +13,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from pier.api.routers import archives as archives_router
+from pier.api.routers import build as build_router
 from pier.api.routers import containers as containers_router
 from pier.api.routers import distribution as distribution_router
 from pier.api.routers import exec as exec_router
@@ -22,6 +23,9 @@ from pier.api.routers import running as running_router
 from pier.api.routers import swarm as swarm_router
 from pier.api.routers import system as system_router
 from pier.api.routing import Route
+from pier.build.builder import Builder
+from pier.build.commit import Committer
+from pier.build.pull import DistributionPuller
 from pier.config import DaemonConfig, RuntimeConfig
 from pier.containers.attach import Attacher
 from pier.containers.exec import ExecService
@@ -103,6 +107,15 @@ class Engine:
         )
         )
         self.attacher = Attacher(containers=self.containers, runtime=self.runtime)
+        self.builder = Builder(
+            images=self.images,
+            containers=self.containers,
+            db=self.db,
+            puller=DistributionPuller(self.distribution),
+        )
+        self.committer = Committer(
+            images=self.images, containers=self.containers, events=self.events
+        )
         self.execs = ExecService(
             containers=self.containers, runtime=self.runtime, events=self.events, facts=self.facts
         )
@@ -141,10 +154,12 @@ class Engine:
             ),
             *running_router.routes(self.containers),
             *exec_router.routes(self.execs),
+            *build_router.routes(self.builder, self.committer),
             *swarm_router.routes(),
         ]
 
     async def close(self) -> None:
+        await self.builder.close()
         await self.health.close()
         await self.execs.close()
         await self.containers.close()

@@ -13,9 +13,12 @@ from __future__ import annotations
 
 import asyncio
 import builtins
+import contextlib
 import threading
-from collections.abc import Mapping, Sequence
+import uuid
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import BinaryIO
 
 from pier.content.store import ContentStore
 from pier.images.archive import import_tar
@@ -24,6 +27,7 @@ from pier.images.catalog import Catalog
 from pier.images.gc import LayerCollector
 from pier.images.ingest import Ingester, IngestProgress
 from pier.images.model import (
+    MEDIA_TYPE_TAR,
     EventPublisher,
     HistoryItem,
     ImageEvent,
@@ -59,9 +63,11 @@ class ImageService:
         self._tmp = data_root / "tmp"
         self._tmp.mkdir(parents=True, exist_ok=True)
         self._content = content
+        self._snapshotter = snapshotter
         self._events = events
         lock = threading.RLock()
         store = ImageStore(db=db)
+        self._store = store
         self._catalog = Catalog(store=store, content=content, image_users=image_users)
         collector = LayerCollector(store=store, content=content, snapshotter=snapshotter)
         self._ingester = Ingester(
@@ -244,3 +250,31 @@ class ImageService:
 
     async def rootfs_usage(self, key: str) -> int:
         return await asyncio.to_thread(self._rootfs.usage, key)
+
+    # -- builds and commits (pier.build) -----------------------------------------------
+
+    def lease(self, name: str) -> contextlib.AbstractContextManager[object]:
+        """Hold what a build makes until it is recorded (no collector runs meanwhile
+        yet, so nothing to hold)."""
+        return contextlib.nullcontext()
+
+    async def prepare_empty_rootfs(self, key: str) -> builtins.list[Mount]:
+        """A writable snapshot on nothing (a build stage `FROM scratch`)."""
+        return await asyncio.to_thread(self._snapshotter.prepare, key)
+
+    async def store_layer(self, produce: Callable[[BinaryIO], None]) -> LayerBlob:
+        """Store the uncompressed layer tar `produce` writes as a blob (its digest is
+        its DiffID). Until an ingest records it, the blob is not kept: pass it to
+        `ingest` (which drops it on failure)."""
+
+        def work() -> LayerBlob:
+            with self._content.writer(f"layer-{uuid.uuid4().hex}") as writer:
+                produce(writer)  # type: ignore[arg-type]
+                info = writer.commit()
+            return LayerBlob(digest=info.digest, media_type=MEDIA_TYPE_TAR, size=info.size)
+
+        return await asyncio.to_thread(work)
+
+    async def children(self, image_id: str) -> builtins.list[str]:
+        """Images whose parent is `image_id` (the classic builder's cache candidates)."""
+        return await asyncio.to_thread(self._store.children, image_id)
