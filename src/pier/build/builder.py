@@ -28,6 +28,7 @@ from pier.build.buildargs import BuildArgs, platform_args
 from pier.build.cache import BuildCache
 from pier.build.instructions import Dockerfile, Instruction, Stage, parse_dockerfile
 from pier.build.lexer import Lexer
+from pier.build.memory import MemoryContexts
 from pier.build.model import (
     BuildContainers,
     BuildImages,
@@ -63,6 +64,7 @@ class Builder:
         self._cache = BuildCache(db=db)
         self._puller: Puller = puller or NoPuller()
         self._active: set[asyncio.Task[Any]] = set()  # builds in progress
+        self._memory = MemoryContexts(owner=str(images.tmp_dir))
 
     @property
     def tmp_dir(self) -> Path:
@@ -102,9 +104,11 @@ class Builder:
         workdir: Path,
         task: asyncio.Task[Any] | None,
     ) -> BuildResult:
+        in_memory: Path | None = None
         try:
             await asyncio.to_thread(workdir.mkdir, parents=True)
-            context = await asyncio.to_thread(ctx.prepare, request, archive, workdir)
+            in_memory = await asyncio.to_thread(self._memory.place, workdir.name, archive)
+            context = await asyncio.to_thread(ctx.prepare, request, archive, workdir, in_memory)
             dockerfile = await asyncio.to_thread(
                 parse_dockerfile, context.dockerfile, context.dockerfile_name
             )
@@ -122,6 +126,8 @@ class Builder:
         finally:
             if task is not None:
                 self._active.discard(task)
+            if in_memory is not None:
+                await asyncio.to_thread(shutil.rmtree, in_memory.parent, True)
             await asyncio.to_thread(shutil.rmtree, workdir, True)
 
     async def _cleanup_containers(self, runner: StepRunner) -> None:

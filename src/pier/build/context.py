@@ -273,8 +273,11 @@ def digest_tree(root: Path, digests: dict[str, str]) -> None:
                 digests[os.path.relpath(full, root)] = h.hexdigest()
 
 
-def prepare(request: BuildRequest, archive: Path | None, workdir: Path) -> Context:
-    root = workdir / "context"
+def prepare(
+    request: BuildRequest, archive: Path | None, workdir: Path, root: Path | None = None
+) -> Context:
+    """The build's context unpacked at `root` (default: `workdir/context`)."""
+    root = root or workdir / "context"
     digests: dict[str, str] = {}
     if request.remote:
         fetched, text = fetch_remote(request.remote, workdir)

@@ -126,12 +126,14 @@ def test_missing_copy_source(pier: PierDaemon) -> None:
 
 
 def test_unknown_base_image(pier: PierDaemon) -> None:
-    out = build(pier, {"Dockerfile": "FROM nosuchimage:1\n"}, t="bad:1")
+    # Not here, and its registry (on loopback) does not answer: the pull's error.
+    ref = f"127.0.0.1:{_closed_port()}/nosuchimage:1"
+    out = build(pier, {"Dockerfile": f"FROM {ref}\n"}, t="bad:1")
     assert out.error is not None
-    assert out.error["error"].startswith(
-        "pull access denied for nosuchimage, repository does not exist"
-    )
+    assert "Step 1/1 : FROM " + ref in out.text
+    assert "connect" in out.error["error"].lower()
     _no_tag(pier)
+    assert leftovers(pier) == []
 
 
 def test_symlink_outside_the_context_leads_nowhere(pier: PierDaemon) -> None:
