@@ -34,6 +34,7 @@ from pier.containers.model import Container, Status
 from pier.containers.service import ContainerService
 from pier.containers.store import ContainerStore
 from pier.distribution.service import DistributionService
+from pier.content.leases import Leases
 from pier.content.local import LocalContentStore
 from pier.errors import SystemFailure
 from pier.events import EventBus, SqliteEventJournal
@@ -68,11 +69,18 @@ class Engine:
         self.db = Database(config.data_root / "pier.db")
         self.events = EventBus(journal=SqliteEventJournal(self.db))
         self.store = ContainerStore(db=self.db)
+        # In-flight work's hold on blobs and snapshots; every mutating API request
+        # holds one (pier.daemon), so the garbage collector never takes its results.
+        self.leases = Leases()
         self.images = ImageService(
             data_root=config.data_root,
             db=self.db,
-            content=LocalContentStore(root=config.data_root / "content"),
-            snapshotter=OverlaySnapshotter(root=config.data_root / "snapshots", db=self.db),
+            leases=self.leases,
+            rootfs_keys=lambda: [c.id for c in self.store],
+            content=LocalContentStore(root=config.data_root / "content", leases=self.leases),
+            snapshotter=OverlaySnapshotter(
+                root=config.data_root / "snapshots", db=self.db, leases=self.leases
+            ),
             image_users=self.store.users_of_image,
             running_image_users=self._running_users_of_image,
             events=self.events,
@@ -134,6 +142,9 @@ class Engine:
         asyncio.get_running_loop().set_default_executor(self._pool)
         await self.health.start()  # before the restore, to see the starts it makes
         await self.containers.restore()
+        # After the restore (which finishes interrupted removals): what a crash left
+        # half-made or unreferenced goes.
+        await self.images.collect_garbage()
 
     def routes(self) -> list[Route]:
             network_drivers=tuple(self.networks.driver_names()),

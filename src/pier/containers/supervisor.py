@@ -238,9 +238,12 @@ class Supervisor:
     async def _restore_one(self, record: Container, runtime_knows: bool) -> Container | None:
         """Bring one record in line with the host; None once it is gone."""
         if record.state.removing:
-            # A removal a crash interrupted: finish it (its client saw no answer).
-            with contextlib.suppress(PierError):
-                await self._teardown.destroy(record, record.name)
+            # A removal a crash interrupted: finish it (its client saw no answer). If the
+            # host fails it again the container is left dead, which `rm` retries.
+            try:
+                await self._teardown.destroy(record, record.name, resume=True)
+            except PierError as exc:
+                log.warning("finishing the removal of %s: %s", record.short_id, exc)
             return None
         if record.state.restarting:
             record = self._store.save(replace(record, state=states.restart_abandoned(record.state)))

@@ -69,9 +69,11 @@ class Teardown:
             log.warning("releasing the networking of %s: %s", record.short_id, exc)
         await asyncio.to_thread(unmount, self._paths.rootfs(record.id))
 
-    async def destroy(self, record: Container, name: str) -> None:
-        """Remove a container that has no process (`name` as the client named it)."""
-        record = self._store.save(replace(record, state=states.removing(record.state, name)))
+    async def destroy(self, record: Container, name: str, *, resume: bool = False) -> None:
+        """Remove a container that has no process (`name` as the client named it).
+        `resume` finishes a removal a crash interrupted (the record says removing)."""
+        if not (resume and record.state.removing):
+            record = self._store.save(replace(record, state=states.removing(record.state, name)))
         try:
             await self.release(record)
             await self._networks.forget(record.id)

@@ -11,14 +11,16 @@ from pathlib import Path
 from types import TracebackType
 from typing import BinaryIO
 
+from pier.content.leases import Leases, Resource
 from pier.content.store import Info, IngestStatus
 from pier.errors import Conflict, InvalidParameter, NotFound, SystemFailure
 from pier.oci import digest as d
 
 
 class LocalContentStore:
-    def __init__(self, *, root: Path) -> None:
+    def __init__(self, *, root: Path, leases: Leases | None = None) -> None:
         self._root = root
+        self._leases = leases if leases is not None else Leases()
         self._blobs = root / "blobs" / "sha256"
         self._ingest = root / "ingest"
         self._open: dict[str, LocalWriter] = {}  # writers of this process, for abort()
@@ -95,6 +97,10 @@ class LocalContentStore:
         elif not directory.exists():
             raise NotFound(f"ingest ref {ref!r}: not found")
         shutil.rmtree(directory, ignore_errors=True)
+
+    def writing(self) -> set[str]:
+        """Refs of the ingests a writer of this process has open."""
+        return set(self._open)
 
     def walk(self) -> Iterator[Info]:
         for entry in os.scandir(self._blobs):
@@ -179,6 +185,8 @@ class LocalWriter:
                 raise InvalidParameter(f"unexpected commit size {self._offset}, expected {size}")
             if want is not None and want != got:
                 raise InvalidParameter(f"unexpected commit digest {got}, expected {want}")
+            # Leased before it is visible: a collector never sees it unprotected.
+            self._store._leases.track(Resource.BLOB, got)
             info = self._store._publish(self._dir / "data", got)
         except OSError as exc:
             self._discard()

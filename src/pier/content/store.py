@@ -85,6 +85,11 @@ class ContentStore(Protocol):
         """Drop an ingest; NotFound when there is none."""
         ...
 
+    def writing(self) -> set[str]:
+        """Refs of the ingests a writer of this process has open (in-flight work, which
+        a garbage collector leaves alone)."""
+        ...
+
     def walk(self) -> Iterator[Info]: ...
 
     def delete(self, dgst: str) -> None:

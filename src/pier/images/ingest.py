@@ -18,6 +18,7 @@ recorded layer uses, no tag).
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import threading
 import time
 import uuid
@@ -183,8 +184,15 @@ class Ingester:
             if self._store.layer(chain[index]) is not None:
                 progress.layer_exists(index, blob)
                 continue
+            # Each worker runs in a copy of the caller's context: the caller's lease
+            # (pier.content.leases) then holds the extraction snapshots it prepares.
             futures[index] = self._pool.submit(
-                self._unpack_one, index, blob, diff_ids[index], progress
+                contextvars.copy_context().run,
+                self._unpack_one,
+                index,
+                blob,
+                diff_ids[index],
+                progress,
             )
         staged: dict[int, _Staged] = {}
         error: BaseException | None = None

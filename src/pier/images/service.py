@@ -16,15 +16,16 @@ import builtins
 import contextlib
 import threading
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import BinaryIO
 
+from pier.content.leases import Lease, Leases
 from pier.content.store import ContentStore
 from pier.images.archive import import_tar
 from pier.images.blobs import LayerBlobs
 from pier.images.catalog import Catalog
-from pier.images.gc import LayerCollector
+from pier.images.gc import Collected, GarbageCollector, LayerCollector, Sweeper
 from pier.images.ingest import Ingester, IngestProgress
 from pier.images.model import (
     MEDIA_TYPE_TAR,
@@ -51,6 +52,8 @@ class ImageService:
     def __init__(
         self,
         *,
+        leases: Leases | None = None,
+        rootfs_keys: Callable[[], Iterable[str]] | None = None,
         data_root: Path,
         db: Database,
         content: ContentStore,
@@ -100,6 +103,18 @@ class ImageService:
             collector=collector,
             lock=lock,
         )
+        self._leases = leases if leases is not None else Leases()
+        self._rootfs_keys = rootfs_keys
+        self._sweeper = Sweeper(
+            collector=GarbageCollector(
+                store=store,
+                content=content,
+                snapshotter=snapshotter,
+                leases=self._leases,
+                rootfs_keys=rootfs_keys,
+            ),
+            lock=lock,
+        )
 
     @property
     def content(self) -> ContentStore:
@@ -112,7 +127,23 @@ class ImageService:
         return self._tmp
 
     async def close(self) -> None:
+        await self._sweeper.close()
         await asyncio.to_thread(self._ingester.close)
+
+    # -- garbage collection (pier.images.gc, pier.content.leases) ----------------------
+
+    def lease(self, name: str) -> contextlib.AbstractContextManager[Lease]:
+        """Hold what the work inside makes (blobs, ingests, snapshots) until it is
+        recorded: the garbage collector leaves it alone meanwhile."""
+        return self._leases.lease(name)
+
+    async def collect_garbage(self) -> Collected:
+        """Remove every snapshot, blob and ingest nothing references (at daemon start)."""
+        return await self._sweeper.sweep()
+
+    def _collect_soon(self) -> None:
+        if self._rootfs_keys is not None:  # without the containers' keys: at start only
+            self._sweeper.soon()
 
     def _publish(self, events: Sequence[ImageEvent]) -> None:
         if self._events is None:
@@ -165,7 +196,8 @@ class ImageService:
             events.append(self._catalog.event("import", done.image_id, done.image_id))
             return self._catalog.get(done.image_id), events
 
-        record, events = await asyncio.to_thread(work)
+        with self._leases.lease("import"):  # its blob and snapshots, until recorded
+            record, events = await asyncio.to_thread(work)
         self._publish(events)
         return record
 
@@ -193,7 +225,8 @@ class ImageService:
             )
             return self._catalog.get(image_id)
 
-        return await asyncio.to_thread(work)
+        with self._leases.lease("ingest"):  # the caller's blobs and the snapshots made
+            return await asyncio.to_thread(work)
 
     async def log_event(self, action: str, image_id: str, name: str) -> None:
         """Publish an image event as moby's LogImageEvent does (with the image's labels)."""
@@ -235,6 +268,7 @@ class ImageService:
         # noprune only matters for parent images, which only builds make.
         removal = await asyncio.to_thread(self._remover.remove, ref, force=force)
         self._publish(removal.events)
+        self._collect_soon()
         return [dict(r) for r in removal.records]
 
     # -- container root filesystems ----------------------------------------------------
@@ -247,16 +281,12 @@ class ImageService:
 
     async def remove_rootfs(self, key: str) -> None:
         await asyncio.to_thread(self._rootfs.remove, key)
+        self._collect_soon()
 
     async def rootfs_usage(self, key: str) -> int:
         return await asyncio.to_thread(self._rootfs.usage, key)
 
     # -- builds and commits (pier.build) -----------------------------------------------
-
-    def lease(self, name: str) -> contextlib.AbstractContextManager[object]:
-        """Hold what a build makes until it is recorded (no collector runs meanwhile
-        yet, so nothing to hold)."""
-        return contextlib.nullcontext()
 
     async def prepare_empty_rootfs(self, key: str) -> builtins.list[Mount]:
         """A writable snapshot on nothing (a build stage `FROM scratch`)."""

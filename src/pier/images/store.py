@@ -305,6 +305,27 @@ class ImageStore:
             remaining = [layer for layer in remaining if layer.chain_id in parents]
         return ordered
 
+    def layers(self) -> list[LayerRow]:
+        return [_layer(r) for r in self._db.query("SELECT * FROM img_layers")]
+
+    def used_snapshots(self) -> set[str]:
+        """The snapshots of every layer some image stacks on."""
+        return {
+            str(r["snapshot"])
+            for r in self._db.query(
+                "SELECT DISTINCT l.snapshot FROM img_image_layers il JOIN img_layers l "
+                "USING (chain_id)"
+            )
+        }
+
+    def referenced_blobs(self) -> set[str]:
+        """Blobs the image records name themselves: configs (an image's ID is its config's
+        digest) and manifests. Layer blobs are named by the layer rows."""
+        rows = self._db.query(
+            "SELECT id AS d FROM img_images UNION SELECT digest FROM img_manifests"
+        )
+        return {str(r["d"]) for r in rows}
+
     def blob_in_use(self, blob: str) -> bool:
         return bool(self._db.query("SELECT 1 FROM img_layers WHERE blob = ? LIMIT 1", (blob,)))
 

@@ -14,6 +14,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+from pier.content.leases import Leases, Resource
 from pier.errors import Conflict, InvalidParameter, NotFound, SystemFailure
 from pier.metadata import Database
 from pier.snapshots.types import Kind, Mount, SnapshotInfo, Usage
@@ -36,9 +37,10 @@ _MAX_OPTIONS = 4096 - 1
 
 
 class OverlaySnapshotter:
-    def __init__(self, *, root: Path, db: Database) -> None:
+    def __init__(self, *, root: Path, db: Database, leases: Leases | None = None) -> None:
         self._root = root
         self._db = db
+        self._leases = leases if leases is not None else Leases()
         root.mkdir(parents=True, exist_ok=True)
         db.ensure_schema(_SCHEMA)
 
@@ -123,6 +125,7 @@ class OverlaySnapshotter:
     def _create(self, key: str, parent: str | None, kind: Kind) -> list[Mount]:
         if not key:
             raise InvalidParameter("snapshot key must not be empty")
+        self._leases.track(Resource.SNAPSHOT, key)  # before it exists (see content.leases)
         try:
             with self._db.transaction() as conn:
                 if parent is not None:
@@ -162,6 +165,7 @@ class OverlaySnapshotter:
 
     def _commit(self, row: sqlite3.Row, name: str, parent: str | None) -> None:
         usage = disk_usage(self._dir(row["id"]) / "fs")
+        self._leases.track(Resource.SNAPSHOT, name)
         try:
             with self._db.transaction() as conn:
                 if parent is not None:
@@ -189,12 +193,20 @@ class OverlaySnapshotter:
             conn.execute("DELETE FROM snap_snapshots WHERE id = ?", (row["id"],))
         _rmtree(self._dir(row["id"]))
 
-    def cleanup(self) -> None:
-        """Remove directories that no snapshot record owns (left by a crash)."""
+    def cleanup(self) -> list[str]:
+        """Remove directories that no snapshot record owns (a crash between the
+        directory and its record, or between a removal's record and its directory);
+        returns their names. The directories are listed before the records are read:
+        a directory is made inside its record's transaction, so one listed here whose
+        record is not found afterwards is never going to have one."""
+        entries = list(os.scandir(self._root))
         known = {str(r["id"]) for r in self._db.query("SELECT id FROM snap_snapshots")}
-        for entry in os.scandir(self._root):
+        removed = []
+        for entry in entries:
             if entry.name not in known:
                 _rmtree(Path(entry.path))
+                removed.append(entry.name)
+        return removed
 
 
 def _checked(options: tuple[str, ...]) -> tuple[str, ...]:

@@ -80,6 +80,11 @@ class Snapshotter(Protocol):
 
     def walk(self) -> Iterator[SnapshotInfo]: ...
 
+    def cleanup(self) -> list[str]:
+        """Remove what the snapshotter holds on disk that no snapshot owns (left by a
+        crash); returns what went (containerd's Cleaner)."""
+        ...
+
     def fs_path(self, key: str) -> str:
         """The directory holding the snapshot's own files (where a layer is unpacked)."""
         ...
