@@ -5,6 +5,12 @@ aiohttp would keep parsing the bytes after a 101 as new requests and closes the
 connection on the client's half-close (DESIGN §11), so the transport is taken over
 with our own protocol before the 101 goes out, and `eof_received` returns True so
 output keeps flowing after the client has closed its write side (stdin EOF).
+
+aiohttp still counts the connection as its own (its server keeps every connection's
+handler until that handler hears `connection_lost`), so the end of a taken-over
+connection is handed back to aiohttp's protocol: without it each attach or exec
+left its HTTP objects behind for the life of the daemon. The server's shutdown
+closes hijacked streams it finds in the app's HIJACKED set.
 """
 
 from __future__ import annotations
@@ -24,9 +30,14 @@ def frame(stream: int, data: bytes) -> bytes:
     return struct.pack(">BxxxI", stream, len(data)) + data
 
 
+# The hijacked streams still open, per application (the server closes them on shutdown).
+HIJACKED = web.AppKey("pier.hijacked", set["HijackedStream"])
+
+
 class _Takeover(asyncio.Protocol):
-    def __init__(self, stream: HijackedStream) -> None:
+    def __init__(self, stream: HijackedStream, previous: asyncio.BaseProtocol | None) -> None:
         self._stream = stream
+        self._previous = previous
 
     def data_received(self, data: bytes) -> None:
         self._stream._incoming.put_nowait(data)
@@ -38,6 +49,10 @@ class _Takeover(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self._stream._closed.set()
         self._stream._incoming.put_nowait(b"")
+        self._stream._forget()
+        previous, self._previous = self._previous, None
+        if previous is not None:
+            previous.connection_lost(exc)  # aiohttp's bookkeeping of the connection
 
     def pause_writing(self) -> None:
         self._stream._writable.clear()
@@ -50,13 +65,23 @@ class HijackedStream:
     """The raw connection after a 101: `read()` client bytes (b"" at EOF), `write()`
     bytes to the client with back-pressure, `close()` when done."""
 
-    def __init__(self, transport: asyncio.Transport) -> None:
+    def __init__(
+        self, transport: asyncio.Transport, registry: set[HijackedStream] | None = None
+    ) -> None:
         self._transport = transport
         self._incoming: asyncio.Queue[bytes] = asyncio.Queue()
         self._closed = asyncio.Event()
         self._writable = asyncio.Event()
         self._writable.set()
         self._eof = False
+        self._registry = registry
+        if registry is not None:
+            registry.add(self)
+
+    def _forget(self) -> None:
+        if self._registry is not None:
+            self._registry.discard(self)
+            self._registry = None
 
     async def read(self) -> bytes:
         if self._eof:
@@ -113,8 +138,8 @@ def hijack(request: web.Request, *, upgrade: bool = True) -> HijackedStream:
     transport = request.transport
     if transport is None:
         raise ConnectionResetError("client went away")
-    stream = HijackedStream(transport)
-    transport.set_protocol(_Takeover(stream))
+    stream = HijackedStream(transport, request.app.get(HIJACKED))
+    transport.set_protocol(_Takeover(stream, request.protocol))
     # Bytes that arrived right behind the request headers were buffered by aiohttp.
     tail = getattr(request.protocol, "_message_tail", b"")
     if tail:

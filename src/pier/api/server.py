@@ -3,18 +3,27 @@
 Routers describe endpoints (`pier.api.routing.Route`); this module mounts each one
 unversioned and under `/v{version}`, and is the ONE place where a PierError becomes
 an HTTP status and Docker's `{"message": ...}` body.
+
+It also knows every request in flight (`InFlight`), so that stopping is quick
+whatever clients are doing: long-polls and streams (a `/wait` the docker CLI leaves
+behind on every `run -d`, `/events`, `logs -f`, attach) would otherwise hold the
+shutdown for aiohttp's 60 s grace.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import os
 from collections.abc import Awaitable, Callable, Iterable
 from pathlib import Path
 
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 
 from pier import API_VERSION, MIN_API_VERSION, __version__
+from pier.api.hijack import HIJACKED, HijackedStream
 from pier.api.routing import Route, json_response
 from pier.errors import InvalidParameter, PierError
 
@@ -33,7 +42,68 @@ def _common_headers(response: web.StreamResponse) -> None:
     response.headers.setdefault("Docker-Experimental", "false")
 
 
+# Set on a request once its response headers are out: from then on it is a stream
+# (or a long-poll), which a shutdown ends at once rather than waiting for it.
+_STREAMING = web.RequestKey("pier.streaming", bool)
+# Grace a shutdown gives ordinary requests (a create, a stop) before cancelling them,
+# and then the cancelled ones to unwind; with the streams ended at once, pierd stops
+# within 2 s whatever is pending.
+SHUTDOWN_GRACE = 1.0
+UNWIND_GRACE = 0.5
+
+
+class InFlight:
+    """The requests being handled, by handler task, for the shutdown."""
+
+    def __init__(self) -> None:
+        self._requests: dict[asyncio.Task[object], web.Request] = {}
+        self.hijacked: set[HijackedStream] = set()
+
+    def __len__(self) -> int:
+        return len(self._requests)
+
+    @web.middleware
+    async def middleware(
+        self,
+        request: web.Request,
+        handler: Callable[[web.Request], Awaitable[web.StreamResponse]],
+    ) -> web.StreamResponse:
+        task = asyncio.current_task()
+        if task is None:  # pragma: no cover - aiohttp always runs handlers in a task
+            return await handler(request)
+        self._requests[task] = request
+        try:
+            return await handler(request)
+        finally:
+            del self._requests[task]
+
+    async def end(self) -> None:
+        """Close hijacked connections and cancel streams now, give the other requests
+        SHUTDOWN_GRACE to finish, then cancel them too."""
+        for stream in list(self.hijacked):
+            stream.close()
+        streams = [t for t, r in self._requests.items() if r.get(_STREAMING)]
+        for task in streams:
+            task.cancel()
+        rest = [t for t in self._requests if t not in streams]
+        for task in rest:
+            request = self._requests[task]
+            log.debug("waiting for %s %s to finish", request.method, request.path)
+        if rest:
+            _, pending = await asyncio.wait(rest, timeout=SHUTDOWN_GRACE)
+            for task in pending:
+                task.cancel()
+        if self._requests:
+            await asyncio.wait(list(self._requests), timeout=UNWIND_GRACE)
+        if self._requests:
+            log.warning("%d request(s) still running at shutdown", len(self._requests))
+
+
+_INFLIGHT = web.AppKey("pier.inflight", InFlight)
+
+
 async def _on_prepare(request: web.Request, response: web.StreamResponse) -> None:
+    request[_STREAMING] = True
     _common_headers(response)
 
 
@@ -55,12 +125,26 @@ async def _errors(
         return json_response({"message": "method not allowed"}, status=405)
     except web.HTTPException:
         raise
-    except (ConnectionError, TimeoutError) as exc:
-        log.debug("client went away: %s %s: %s", request.method, request.path, exc)
+    except TimeoutError as exc:
+        log.debug("timed out: %s %s: %s", request.method, request.path, exc)
         raise
+    except ConnectionError as exc:
+        if not _client_gone(request):  # e.g. a monitor's socket refused us: our failure
+            log.exception("%s %s failed", request.method, request.path)
+            return json_response({"message": str(exc) or type(exc).__name__}, status=500)
+        # A client that leaves is normal (the docker CLI leaves a /wait behind on every
+        # `run -d`): nothing above debug, and nothing for aiohttp to log either. The
+        # answer returned meets the closed transport, which aiohttp takes quietly.
+        log.debug("client went away: %s %s: %s", request.method, request.path, exc)
+        return web.Response(status=204)
     except Exception as exc:
         log.exception("%s %s failed", request.method, request.path)
         return json_response({"message": str(exc) or type(exc).__name__}, status=500)
+
+
+def _client_gone(request: web.Request) -> bool:
+    transport = request.transport
+    return transport is None or transport.is_closing()
 
 
 def error_response(request: web.Request, exc: PierError) -> web.Response:
@@ -89,8 +173,35 @@ def _check_version(version: str) -> None:
 _VERSION_PREFIX = r"/v{api_version:[0-9]+\.[0-9]+}"
 
 
-def build_app(routes: Iterable[Route]) -> web.Application:
-    app = web.Application(middlewares=[_errors], client_max_size=0)
+# What a request's work runs inside, by its "METHOD path" (pierd gives each mutating
+# request a lease on the blobs and snapshots it makes: see pier.content.leases).
+RequestScope = Callable[[str], contextlib.AbstractContextManager[object]]
+
+_READ_ONLY = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def _scoped(scope: RequestScope) -> Middleware:
+    @web.middleware
+    async def middleware(
+        request: web.Request,
+        handler: Callable[[web.Request], Awaitable[web.StreamResponse]],
+    ) -> web.StreamResponse:
+        if request.method in _READ_ONLY:
+            return await handler(request)
+        with scope(f"{request.method} {request.path}"):
+            return await handler(request)
+
+    return middleware
+
+
+def build_app(routes: Iterable[Route], *, scope: RequestScope | None = None) -> web.Application:
+    inflight = InFlight()
+    middlewares: list[Middleware] = [inflight.middleware, _errors]
+    if scope is not None:
+        middlewares.append(_scoped(scope))
+    app = web.Application(middlewares=middlewares, client_max_size=0)
+    app[_INFLIGHT] = inflight
+    app[HIJACKED] = inflight.hijacked
     for route in routes:
         app.router.add_route(route.method, route.path, route.handler)
         app.router.add_route(route.method, _VERSION_PREFIX + route.path, route.handler)
@@ -99,16 +210,33 @@ def build_app(routes: Iterable[Route]) -> web.Application:
 
 
 class ApiServer:
-    """Serves an application on UNIX sockets; owns the sockets' lifecycle."""
+    """Serves an application on UNIX sockets; owns the sockets' lifecycle.
+
+    `close()` stops listening, ends what clients still wait on (see InFlight), then
+    lets aiohttp close the idle connections."""
 
     def __init__(self, *, app: web.Application, hosts: Iterable[str]) -> None:
         self._app = app
+        self._inflight = app[_INFLIGHT]
         self._hosts = tuple(hosts)
         self._runner: web.AppRunner | None = None
         self._paths: list[Path] = []
 
+    @property
+    def connections(self) -> int:
+        """HTTP connections aiohttp keeps track of (hijacked ones included until they
+        end): what must come back to zero when clients leave."""
+        server = self._runner.server if self._runner is not None else None
+        return len(server.connections) if server is not None else 0
+
+    @property
+    def requests(self) -> int:
+        return len(self._inflight)
+
     async def start(self) -> None:
-        self._runner = web.AppRunner(self._app, access_log=None, handle_signals=False)
+        self._runner = web.AppRunner(
+            self._app, access_log=None, handle_signals=False, shutdown_timeout=UNWIND_GRACE
+        )
         await self._runner.setup()
         for host in self._hosts:
             scheme, _, rest = host.partition("://")
@@ -134,7 +262,13 @@ class ApiServer:
 
     async def close(self) -> None:
         if self._runner is not None:
-            await self._runner.cleanup()
+            for site in list(self._runner.sites):
+                await site.stop()  # no new connections from here on
+            for path in self._paths:
+                path.unlink(missing_ok=True)
+            await self._inflight.end()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._runner.cleanup()
             self._runner = None
         for path in self._paths:
             path.unlink(missing_ok=True)

@@ -14,11 +14,14 @@ import logging
 import os
 import signal
 import sys
+import time
 from pathlib import Path
 
 from pier import __version__
 from pier.config import DEFAULT_HOST, DaemonConfig, load_config_file
 from pier.errors import PierError
+
+log = logging.getLogger("pierd")
 
 
 def parse_args(argv: list[str]) -> DaemonConfig:
@@ -42,9 +45,6 @@ def parse_args(argv: list[str]) -> DaemonConfig:
         default=None,
         help="mount cgroup controllers held by cgroup2 as v1 (for crun)",
     )
-    parser.add_argument("-v", "--version", action="version", version=f"pierd {__version__}")
-    args = parser.parse_args(argv)
-    kwargs = {}
     parser.add_argument("--bip", help="the default bridge's address and prefix (CIDR)")
     parser.add_argument("-b", "--bridge", help="the default bridge's device name")
     parser.add_argument(
@@ -54,6 +54,9 @@ def parse_args(argv: list[str]) -> DaemonConfig:
         help="manage NAT and published-port rules (nftables); false leaves them to you",
     )
     parser.add_argument("--dns", action="append", help="DNS server for containers")
+    parser.add_argument("-v", "--version", action="version", version=f"pierd {__version__}")
+    args = parser.parse_args(argv)
+    kwargs = {}
     if args.config_file is not None:
         kwargs = load_config_file(args.config_file)
     config = DaemonConfig(**kwargs)
@@ -64,34 +67,47 @@ def parse_args(argv: list[str]) -> DaemonConfig:
         pidfile=args.pidfile,
         log_level=args.log_level,
         default_runtime=args.default_runtime,
-        fix_hybrid_cgroups=args.fix_hybrid_cgroups,
-    )
-
         bip=args.bip,
         bridge=args.bridge,
         iptables=args.iptables,
         dns=tuple(args.dns) if args.dns else None,
+        fix_hybrid_cgroups=args.fix_hybrid_cgroups,
+    )
+
 
 async def serve(config: DaemonConfig) -> None:
+    began = time.monotonic()
     from pier.api.server import ApiServer, build_app
     from pier.engine import Engine
 
+    imported = time.monotonic()
     engine = Engine(config)
     server: ApiServer | None = None
     try:
         await engine.start()
-        server = ApiServer(app=build_app(engine.routes()), hosts=engine.config.hosts)
+        app = build_app(engine.routes(), scope=engine.leases.lease)
+        server = ApiServer(app=app, hosts=engine.config.hosts)
         await server.start()
-        logging.getLogger("pierd").info("API listening on %s", ", ".join(config.hosts))
+        done = time.monotonic()
+        log.info(
+            "API listening on %s (imports %.3f s, restore %.3f s)",
+            ", ".join(config.hosts),
+            imported - began,
+            done - imported,
+        )
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
         await stop.wait()
+        log.info("stopping: ending requests, then closing the services")
     finally:
+        started = time.monotonic()
         if server is not None:
             await server.close()
+        log.debug("API closed in %.3f s", time.monotonic() - started)
         await engine.close()
+        log.info("stopped in %.3f s", time.monotonic() - started)
 
 
 def _write_pidfile(path: Path) -> None:
