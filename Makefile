@@ -14,7 +14,7 @@ TEST_APT_PACKAGES := docker.io
 TEST_REGISTRY_PACKAGES := docker-registry skopeo
 PYTEST_ARGS ?=
 
-.PHONY: all deps test-deps install run test lint typecheck clean-run hybrid-cgroups
+.PHONY: all deps test-deps install run test lint typecheck clean-run hybrid-cgroups crash soak
 
 all: install
 
@@ -68,6 +68,22 @@ test: test-deps install
 	$(VENV)/bin/python -c 'from pier.runtime.cgroups import check_crun_usable, fix_hybrid; \
 		check_crun_usable() and fix_hybrid()'
 	$(VENV)/bin/pytest -n 2 --dist loadfile $(PYTEST_ARGS)
+
+# The crash-point suite in full: every mutating operation killed at CRASH_POINTS moments
+# (`make test` runs it with one moment each). One daemon, points in sequence.
+CRASH_POINTS ?= 16
+crash: test-deps install
+	$(VENV)/bin/python -c 'from pier.runtime.cgroups import check_crun_usable, fix_hybrid; \
+		check_crun_usable() and fix_hybrid()'
+	PIER_CRASH_POINTS=$(CRASH_POINTS) $(VENV)/bin/pytest -n 0 -p no:cacheprovider tests/crash $(PYTEST_ARGS)
+
+# The load test: 20 concurrent `docker run --rm` clients plus ps and logs for 3 minutes;
+# 0 errors, 0 leaks, pierd's memory at the end within 10% of its level after 30 s.
+SOAK_ARGS ?=
+soak: test-deps install
+	$(VENV)/bin/python -c 'from pier.runtime.cgroups import check_crun_usable, fix_hybrid; \
+		check_crun_usable() and fix_hybrid()'
+	$(VENV)/bin/python tests/crash/soak.py $(SOAK_ARGS)
 
 lint: install
 	$(VENV)/bin/ruff check src tests bench
