@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import functools
 import logging
+import os
 import re
 import secrets
 import shutil
@@ -81,8 +82,11 @@ class Builder:
                 await task
 
     async def prune(self) -> PruneReport:
+        """Forget the step cache and empty the RUN cache mounts."""
         ids = await asyncio.to_thread(self._cache.prune)
-        return PruneReport(caches_deleted=tuple(ids), space_reclaimed=0)
+        cache_root = self._images.tmp_dir.parent / "build-cache"
+        reclaimed = await asyncio.to_thread(_remove_tree_size, cache_root)
+        return PruneReport(caches_deleted=tuple(ids), space_reclaimed=reclaimed)
 
     async def build(
         self, request: BuildRequest, archive: Path | None, out: BuildOutput
@@ -197,6 +201,11 @@ class _Build:
         found: set[int] = set()
         refs = [stage.base]
         refs += [i.flag("from") for i in stage.instructions if i.kind == "copy" and i.flag("from")]
+        for i in stage.instructions:
+            for spec in i.flags.get("mount", ()) if i.kind == "run" else ():
+                fields = dict(part.partition("=")[::2] for part in spec.split(","))
+                if fields.get("from"):
+                    refs.append(fields["from"])
         for raw in refs:
             try:
                 ref = self.lex.process_word(raw, meta)
@@ -400,3 +409,17 @@ async def _first_failure(tasks: list[asyncio.Task[None]]) -> None:
             exc = t.exception()
             if exc is not None:
                 raise exc
+
+
+def _remove_tree_size(root: Path) -> int:
+    """Remove what is under `root`; the bytes it held."""
+    size = 0
+    if not root.is_dir():
+        return 0
+    for dirpath, _dirs, files in os.walk(root):
+        for name in files:
+            with contextlib.suppress(OSError):
+                size += os.lstat(os.path.join(dirpath, name)).st_size
+    for entry in root.iterdir():
+        shutil.rmtree(entry, ignore_errors=True)
+    return size

@@ -12,11 +12,12 @@ import asyncio
 import contextlib
 import os
 import posixpath
+import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from pier.build import config_ops
+from pier.build import config_ops, runmounts
 from pier.build import copy as copying
 from pier.build.buildargs import BuildArgs
 from pier.build.context import Context
@@ -142,14 +143,8 @@ class StageRun:
             raise InvalidParameter(f"unsupported network mode: {network}")
         if item.flags.get("security"):
             raise NotImplementedByPier("RUN --security is not supported by Pier")
-        mounts = _run_mounts(item)
-        if mounts:
-            raise NotImplementedByPier(
-                "RUN --mount is not supported by Pier yet (type="
-                + mounts[0].get("type", "bind")
-                + ")"
-            )
-        cmd = self._command(item, config)
+        mounts = [runmounts.parse(spec, config.working_dir) for spec in item.flags.get("mount", ())]
+        cmd, script_binds = self._command(item, config)
         visible = self.args.visible(config.env)
         save_cmd = cmd
         if visible:
@@ -159,14 +154,22 @@ class StageRun:
             save_cmd = (f"|{len(kept)}", *kept, *cmd)
         probe = replace(config, cmd=save_cmd, entrypoint=None if save_cmd else config.entrypoint)
         key = self.runner.key(
-            self.head, {"cmd": save_cmd, "config": _probe(probe), "network": network}
+            self.head,
+            {
+                "cmd": save_cmd,
+                "config": _probe(probe),
+                "network": network,
+                "mounts": [m.describe() for m in mounts],
+            },
         )
         if await self.runner.probe(self.head, key, self.write):
             return
         env = (*config.env, *visible)
-        cid = await self.runner.run(
-            self.head, cmd=cmd, env=env, network=network, binds=(), write=self.write
-        )
+        async with contextlib.AsyncExitStack() as held:
+            binds = [*script_binds, *[await self._mount_bind(m, held) for m in mounts]]
+            cid = await self.runner.run(
+                self.head, cmd=cmd, env=env, network=network, binds=tuple(binds), write=self.write
+            )
         try:
             mounts_ = await self.runner.images.rootfs_mounts(cid)
             layer = await self.runner.layer_of(diff.layout(mounts_))
@@ -177,20 +180,46 @@ class StageRun:
             if self.runner.request.remove or self.runner.request.force_remove:
                 await self.runner.remove_container(cid, self.write)
 
-    def _command(self, item: Instruction, config: ImageConfig) -> tuple[str, ...]:
+    async def _mount_bind(self, m: runmounts.RunMount, held: contextlib.AsyncExitStack) -> str:
+        """The `-v` form of a RUN mount; what it mounts stays until the step ends."""
+        if m.type == "cache":
+            root = self.runner.images.tmp_dir.parent / "build-cache"
+            path = await asyncio.to_thread(runmounts.cache_dir, root, m)
+            return runmounts.bind(path, m)
+        if m.type == "tmpfs":
+            path = self.runner.workdir / "tmpfs" / secrets.token_hex(8)
+            await asyncio.to_thread(path.mkdir, parents=True)
+            return runmounts.bind(path, m)
+        root = self.context.root
+        if m.from_:
+            mounted = await held.enter_async_context(_source(self, m.from_))
+            if mounted is not None:
+                root = mounted
+        source = await asyncio.to_thread(runmounts.bind_source, root, m)
+        return runmounts.bind(source, m)
+
+    def _command(
+        self, item: Instruction, config: ImageConfig
+    ) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        """The step's argv, and the binds a heredoc script with a `#!` line needs."""
         if not item.heredocs:
-            return config_ops.command_line(item, config)
+            return config_ops.command_line(item, config), ()
         line = item.args[0] if item.args else ""
         doc = parse_heredoc(line.strip())
         if doc is not None and len(item.heredocs) == 1:
             data = item.heredocs[0].data()
             if data.startswith("#!"):
-                raise NotImplementedByPier("a RUN heredoc with a #! line is not supported yet")
-            return (*config_ops.shell_of(config), data)
+                # As BuildKit: the script is a file, run by its interpreter line.
+                script = self.runner.workdir / f"heredoc-{secrets.token_hex(8)}"
+                script.write_text(data)
+                script.chmod(0o755)
+                target = "/dev/pipes/" + item.heredocs[0].name
+                return (target,), (f"{script}:{target}:ro",)
+            return (*config_ops.shell_of(config), data), ()
         full = line
         for d in item.heredocs:
             full += "\n" + d.content + d.name
-        return (*config_ops.shell_of(config), full)
+        return (*config_ops.shell_of(config), full), ()
 
     # -- COPY / ADD ------------------------------------------------------------------------
 
@@ -370,14 +399,3 @@ def _make_workdir(root: Path, path: str) -> None:
     for d in reversed(missing):
         d.mkdir(mode=0o755)
         os.chmod(d, 0o755)
-
-
-def _run_mounts(item: Instruction) -> list[dict[str, str]]:
-    out = []
-    for spec in item.flags.get("mount", ()):
-        fields: dict[str, str] = {}
-        for part in spec.split(","):
-            key, _, value = part.partition("=")
-            fields[key.strip().lower()] = value
-        out.append(fields)
-    return out

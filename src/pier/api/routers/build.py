@@ -12,9 +12,11 @@ failure, everything held back and then the error).
 
 from __future__ import annotations
 
+import asyncio
 import builtins
 import contextlib
 import json
+import logging
 import os
 import tempfile
 from collections.abc import Mapping, Sequence
@@ -29,11 +31,12 @@ from pier.build.commit import CommitRequest
 from pier.build.model import BuildRequest, BuildResult, PruneReport
 from pier.build.output import BuildOutput
 from pier.containers.model import Ulimit
-from pier.errors import CommandFailed, InvalidParameter, PierError
+from pier.errors import CommandFailed, InvalidParameter, PierError, SystemFailure
 from pier.images.diff import Change
 from pier.oci import reference as refs
 
 _CHUNK = 1 << 20
+log = logging.getLogger(__name__)
 
 
 class BuildBackend(Protocol):
@@ -70,6 +73,12 @@ def routes(builder: BuildBackend, committer: CommitBackend) -> list[Route]:
                 result = await builder.build(options, archive, stream)
             except PierError as exc:
                 return await stream.fail(exc)
+            except (ConnectionError, asyncio.CancelledError):
+                raise
+            except Exception as exc:
+                # Once the stream started, a failure can only be its last line.
+                log.exception("build failed")
+                return await stream.fail(SystemFailure(f"build failed: {exc}"))
             return await stream.done(result.image_id)
         finally:
             if archive is not None:
