@@ -66,6 +66,12 @@ class DaemonConfig:
     # crun refuses to run. When true, pierd mounts that controller as a v1 hierarchy
     # to free it (a host change, hence opt-in); when false, pierd falls back to runc.
     fix_hybrid_cgroups: bool = False
+    # dockerd's `log-driver` and `log-opts`; without `log-opts` json-file is rotated
+    # (max-size=10m, max-file=3: containers.logconfig), where dockerd's is unbounded.
+    log_driver: str = "json-file"
+    log_opts: Mapping[str, str] | None = None
+    # dockerd's `metrics-addr`: where Prometheus metrics are served ("" for nowhere).
+    metrics_addr: str = ""
     # dockerd's: registries spoken to over plain HTTP (and TLS without verification), as
     # host[:port] or CIDR; loopback is always insecure, as in dockerd.
     insecure_registries: tuple[str, ...] = ()
@@ -122,6 +128,8 @@ def load_config_file(path: Path) -> dict[str, Any]:
         "bip": ("bip", str),
         "iptables": ("iptables", bool),
         "nft-table": ("nft_table", str),
+        "log-driver": ("log_driver", str),
+        "metrics-addr": ("metrics_addr", str),
     }
     for key, value in raw.items():
         if key in simple:
@@ -129,6 +137,8 @@ def load_config_file(path: Path) -> dict[str, Any]:
             out[attr] = kind(value)
         elif key in ("insecure-registries", "registry-mirrors"):
             out[key.replace("-", "_")] = tuple(str(v) for v in value)
+        elif key == "log-opts":
+            out["log_opts"] = MappingProxyType({str(k): str(v) for k, v in value.items()})
         elif key == "hosts":
             out["hosts"] = tuple(str(h) for h in value)
         elif key == "dns":

@@ -11,11 +11,13 @@ from __future__ import annotations
 import asyncio
 import ctypes
 import ctypes.util
+import gzip
 import os
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO, cast
 
 from pier import timefmt
 
@@ -109,8 +111,14 @@ def _now_raw() -> bytes:
 
 def _tail_offset(f: os.PathLike[str] | str, lines: int) -> int:
     """The offset from which the file holds its last `lines` lines (read backwards)."""
+    return _tail_start(f, lines)[0]
+
+
+def _tail_start(f: os.PathLike[str] | str, lines: int) -> tuple[int, int]:
+    """(offset, lines found): where the file's last `lines` lines start, or 0 and how
+    many it holds when it has fewer."""
     if lines <= 0:
-        return os.path.getsize(f)
+        return os.path.getsize(f), 0
     with open(f, "rb") as fh:
         end = fh.seek(0, os.SEEK_END)
         pos = end
@@ -130,40 +138,129 @@ def _tail_offset(f: os.PathLike[str] | str, lines: int) -> int:
                     break
                 count += 1
                 if count >= lines:
-                    return pos + idx + 1
-        return 0
+                    return pos + idx + 1, count
+        return 0, count + (1 if end else 0)
+
+
+def _gz_lines(path: Path) -> list[bytes]:
+    with gzip.open(path, "rb") as fh:
+        return fh.read().splitlines(keepends=True)
+
+
+def rotated_files(path: Path) -> list[Path]:
+    """The files rotation left beside the log at `path`, oldest first: `<log>.N[.gz]`
+    down to `<log>.1[.gz]`, then `<log>.0` when it is not the current file (the hard
+    link that keeps a generation conmon rotated away; see containers.logfiles)."""
+    prefix = path.name + "."
+    found: dict[int, Path] = {}
+    try:
+        entries = list(os.scandir(path.parent))
+    except FileNotFoundError:
+        return []
+    for entry in entries:
+        if not entry.name.startswith(prefix):
+            continue
+        rest = entry.name[len(prefix) :]
+        number = rest[:-3] if rest.endswith(".gz") else rest
+        if number.isdigit():
+            n = int(number)
+            # During a compression both may exist for a moment: the plain one is whole.
+            if n not in found or not rest.endswith(".gz"):
+                found[n] = Path(entry.path)
+    out = [found[n] for n in sorted(found, reverse=True) if n > 0]
+    zero = found.get(0)
+    if zero is not None:
+        try:
+            if not os.path.samefile(zero, path):
+                out.append(zero)
+        except FileNotFoundError:
+            out.append(zero)
+    return out
 
 
 _CHUNK = 4 << 20  # bytes read at a time: bounds memory whatever the log's size
 
 
 class LogFile:
-    """Reads records from an offset; remembers where the last complete line ended."""
+    """Reads records from an offset; remembers where the last complete line ended.
 
-    def __init__(self, path: Path, offset: int = 0, *, raw: bool = False) -> None:
+    The file stays open between reads, so a follower survives a rotation: at the end
+    of the file it checks whether the path now names another file (conmon's reopen
+    renames a new one over it), reads what is left of the old one and goes on with
+    the new one from its start. A `.gz` file (a compressed rotation) is read whole."""
+
+    def __init__(
+        self, path: Path, offset: int = 0, *, raw: bool = False, joiner: _Joiner | None = None
+    ) -> None:
         self.path = path
         self.offset = offset
-        self._joiner = _Joiner(raw=raw)
+        self._joiner = joiner or _Joiner(raw=raw)
+        self._fh: IO[bytes] | None = None
+        self._inode: tuple[int, int] | None = None
+        self._final = False  # the open file was renamed away: read it out, then switch
+
+    def open(self) -> IO[bytes] | None:
+        if self._fh is None:
+            try:
+                if self.path.name.endswith(".gz"):
+                    self._fh = cast(IO[bytes], gzip.open(self.path, "rb"))  # noqa: SIM115
+                    self._inode = None
+                else:
+                    self._fh = open(self.path, "rb")  # noqa: SIM115 - kept open between reads
+                    st = os.fstat(self._fh.fileno())
+                    self._inode = (st.st_dev, st.st_ino)
+            except FileNotFoundError:
+                return None
+        return self._fh
+
+    def _replaced(self) -> bool:
+        """The path names another file than the one open (a rotation)."""
+        if self._inode is None:
+            return False
+        try:
+            st = os.stat(self.path)
+        except FileNotFoundError:
+            return False
+        return (st.st_dev, st.st_ino) != self._inode
+
+    def close(self) -> None:
+        if self._fh is not None:
+            self._fh.close()
+            self._fh = None
+
+    def __del__(self) -> None:
+        # Readers that never call close (attach, build steps) hold it until dropped.
+        self.close()
 
     def read_chunk(self, limit: int = _CHUNK) -> tuple[list[LogRecord], bool]:
         """The records in the next `limit` bytes (blocking: run it in a thread), and
         whether the file may hold more complete lines after them."""
-        try:
-            with open(self.path, "rb") as fh:
-                size = os.fstat(fh.fileno()).st_size
-                if size < self.offset:  # conmon truncated the file (log-size-max)
-                    self.offset = 0
-                fh.seek(self.offset)
-                data = fh.read(limit)
-                full = len(data) == limit
-                while full and b"\n" not in data:  # a line longer than the limit
-                    more = fh.read(limit)
-                    full = len(more) == limit
-                    data += more
-        except FileNotFoundError:
+        fh = self.open()
+        if fh is None:
             return [], False
+        if self._inode is not None and os.fstat(fh.fileno()).st_size < self.offset:
+            self.offset = 0  # truncated in place
+        fh.seek(self.offset)
+        data = fh.read(limit)
+        full = len(data) == limit
+        while full and b"\n" not in data:  # a line longer than the limit
+            more = fh.read(limit)
+            full = len(more) == limit
+            data += more
         end = data.rfind(b"\n")
         if end < 0:
+            if not data and self._final:
+                # All of the old file is read: go on with the new one.
+                self.close()
+                self.offset = 0
+                self._final = False
+                return [], True
+            if not data and self._replaced():
+                # Renamed away: what it holds now is all it will hold (conmon writes
+                # to the new file after the rename), but some may have come since the
+                # read above: one more read, then the new file.
+                self._final = True
+                return [], True
             return [], False
         self.offset += end + 1
         out = []
@@ -171,7 +268,7 @@ class LogFile:
             record = self._joiner.feed(line)
             if record is not None:
                 out.append(record)
-        return out, full
+        return out, full or (self._inode is not None and self._replaced())
 
     async def batches(self) -> AsyncIterator[list[LogRecord]]:
         """Every complete record written so far, a chunk at a time, read off the loop."""
@@ -191,6 +288,7 @@ class _Inotify:
 
     IN_MODIFY = 0x2
     IN_CLOSE_WRITE = 0x8
+    IN_MOVED_TO = 0x80
     IN_CREATE = 0x100
     IN_NONBLOCK = 0o4000
     IN_CLOEXEC = 0o2000000
@@ -204,7 +302,7 @@ class _Inotify:
         wd = libc.inotify_add_watch(
             self._fd,
             str(path.parent).encode(),
-            self.IN_MODIFY | self.IN_CLOSE_WRITE | self.IN_CREATE,
+            self.IN_MODIFY | self.IN_CLOSE_WRITE | self.IN_CREATE | self.IN_MOVED_TO,
         )
         if wd < 0:
             err = ctypes.get_errno()
@@ -264,12 +362,24 @@ async def read_logs(
     running: Callable[[], bool],
     ended_event: asyncio.Event,
 ) -> AsyncIterator[list[LogRecord]]:
-    """Docker's GET /containers/{id}/logs over a k8s-file log, in batches of records
-    (so a reader can write them out in few large writes)."""
-    start = 0
-    if options.tail is not None and path.exists():
-        start = await asyncio.to_thread(_tail_offset, path, options.tail)
-    log = LogFile(path, start)
+    """Docker's GET /containers/{id}/logs over a k8s-file log and the files rotation
+    left beside it, in batches of records (so a reader can write them out in few large
+    writes)."""
+    files = [*await asyncio.to_thread(rotated_files, path), path]
+    start_index, start_offset = 0, 0
+    if options.tail is not None:
+        start_index, start_offset = await asyncio.to_thread(_tail_position, files, options.tail)
+    joiner = _Joiner()
+    readers = [
+        LogFile(f, start_offset if i == start_index else 0, joiner=joiner)
+        for i, f in enumerate(files)
+        if i >= start_index
+    ]
+    if not readers:
+        readers = [LogFile(path, os.path.getsize(path) if path.exists() else 0, joiner=joiner)]
+    # Opened at once: a rotation shifting or compressing the files meanwhile cannot
+    # take one away from under this reader.
+    await asyncio.to_thread(lambda: [r.open() for r in readers])
 
     def wanted(record: LogRecord) -> bool:
         if record.stream == STDOUT and not options.stdout:
@@ -291,21 +401,57 @@ async def read_logs(
     def select(batch: list[LogRecord]) -> list[LogRecord]:
         return batch if keep_all else [r for r in batch if wanted(r)]
 
-    async for batch in log.batches():
-        chosen = select(batch)
-        if chosen:
-            yield chosen
-    if not options.follow or not running():
-        rest = select(log.flush())
-        if rest:
-            yield rest
-        return
-    async for batch in follow(log, ended=lambda: not running(), ended_event=ended_event):
-        if options.until_ns is not None and batch[-1].time_ns > options.until_ns:
-            chosen = [r for r in batch if r.time_ns <= options.until_ns and wanted(r)]
+    try:
+        for reader in readers[:-1]:
+            async for batch in reader.batches():
+                chosen = select(batch)
+                if chosen:
+                    yield chosen
+            reader.close()
+        log = readers[-1]
+        async for batch in log.batches():
+            chosen = select(batch)
             if chosen:
                 yield chosen
+        if not options.follow or not running():
+            rest = select(log.flush())
+            if rest:
+                yield rest
             return
-        chosen = select(batch)
-        if chosen:
-            yield chosen
+        async for batch in follow(log, ended=lambda: not running(), ended_event=ended_event):
+            if options.until_ns is not None and batch[-1].time_ns > options.until_ns:
+                chosen = [r for r in batch if r.time_ns <= options.until_ns and wanted(r)]
+                if chosen:
+                    yield chosen
+                return
+            chosen = select(batch)
+            if chosen:
+                yield chosen
+    finally:
+        for reader in readers:
+            reader.close()
+
+
+def _tail_position(files: list[Path], lines: int) -> tuple[int, int]:
+    """(index of the file, offset in it) where the last `lines` lines of `files`
+    (oldest first) start."""
+    if lines <= 0:
+        last = files[-1]
+        return len(files) - 1, os.path.getsize(last) if last.exists() else 0
+    wanted = lines
+    for index in range(len(files) - 1, -1, -1):
+        f = files[index]
+        try:
+            if f.name.endswith(".gz"):
+                content = _gz_lines(f)
+                if len(content) >= wanted:
+                    return index, sum(len(x) for x in content[: len(content) - wanted])
+                wanted -= len(content)
+                continue
+            offset, found = _tail_start(f, wanted)
+        except FileNotFoundError:
+            continue
+        if found >= wanted:
+            return index, offset
+        wanted -= found
+    return 0, 0

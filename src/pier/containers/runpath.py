@@ -13,12 +13,13 @@ import contextlib
 import json
 import os
 import shutil
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
 from pier import timefmt
 from pier.config import DaemonConfig, RuntimeConfig
+from pier.containers import logconfig
 from pier.containers.etcfiles import EtcInputs, hosts_file, resolv_conf
 from pier.containers.inroot import make_dirs_in_root
 from pier.containers.lifecycle import LifecycleRegistry
@@ -56,7 +57,9 @@ class RunPath:
         facts: HostFacts,
         pid_of: Callable[[str], int],
         networks: ContainerNetworks,
+        prepare_log: Callable[[Container], logconfig.LogPolicy],
     ) -> None:
+        self._prepare_log = prepare_log
         self._networks = networks
         self._config = config
         self._paths = paths
@@ -162,6 +165,8 @@ class RunPath:
     async def _create_task(
         self, record: Container, runtime: RuntimeConfig, undo: contextlib.AsyncExitStack
     ) -> int:
+        # The log's files are set up for rotation before the monitor opens them.
+        policy = await asyncio.to_thread(self._prepare_log, record)
         request = CreateRequest(
             cid=record.id,
             name=record.name,
@@ -173,7 +178,7 @@ class RunPath:
             # `run -it` is attached to again): StdinOnce is for pipes.
             stdin_once=record.config.stdin_once and not record.config.tty,
             log_path=self._paths.log_path(record.id),
-            log_size_max=log_size_max(record.host_config.log_opts),
+            log_size_max=policy.monitor_size_max,
         )
         pid = await self._runtime.create(request)
         undo.push_async_callback(self._runtime.delete, record.id, runtime, force=True)
@@ -185,21 +190,6 @@ def _network_part(sandbox: Sandbox | None) -> SpecPart:
         return SpecPart()
     path = NamespaceSpec(mode=NamespaceMode.PATH, path=str(sandbox.netns))
     return SpecPart(namespaces={"network": path})
-
-
-def log_size_max(opts: Mapping[str, str]) -> int | None:
-    """`--log-opt max-size` in bytes (Docker's units: k, m, g)."""
-    value = opts.get("max-size")
-    if not value:
-        return None
-    units = {"k": 1024, "m": 1024**2, "g": 1024**3}
-    text = value.strip().lower().rstrip("b")
-    mult = units.get(text[-1:], 1)
-    number = text[:-1] if text[-1:] in units else text
-    try:
-        return int(float(number) * mult)
-    except ValueError:
-        raise InvalidParameter(f"invalid value for max-size: {value}") from None
 
 
 def _make_bind_sources(binds: Sequence[BindMount]) -> None:

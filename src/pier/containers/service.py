@@ -21,7 +21,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from pier.config import DaemonConfig, RuntimeConfig
-from pier.containers import health
+from pier.containers import health, logconfig
 from pier.containers import state as states
 from pier.containers.announce import Announcer
 from pier.containers.create import CreateResult, Creator, Images
@@ -32,6 +32,7 @@ from pier.containers.lifecycle import (
     WaitResult,
 )
 from pier.containers.limits import LimitsUpdate
+from pier.containers.logfiles import LogFiles, LogRotator, policy_of
 from pier.containers.model import Container, ContainerConfig, HostConfig
 from pier.containers.networking import ContainerNetworks
 from pier.containers.paths import ContainerPaths
@@ -105,6 +106,7 @@ class ContainerService:
             facts=facts,
             pid_of=self._running_pid,
             networks=networks,
+            prepare_log=self._prepare_log,
         )
         self._supervisor = Supervisor(
             store=store,
@@ -116,6 +118,10 @@ class ContainerService:
             lifecycle=self._lifecycle,
             teardown=self._teardown,
             announce=self._announce,
+        )
+        self._log_files = LogFiles(log_path=self.paths.log_path)
+        self._rotator = LogRotator(
+            store=store, events=events, files=self._log_files, monitor=runtime
         )
         self._updater = Updater(
             store=store,
@@ -172,6 +178,13 @@ class ContainerService:
         self, *, name: str | None, config: ContainerConfig, host_config: HostConfig
     ) -> CreateResult:
         health.validate(config.healthcheck)
+        log_type, log_opts = logconfig.resolve(
+            host_config.log_type,
+            host_config.log_opts,
+            default_driver=self._config.log_driver,
+            default_opts=self._config.log_opts,
+        )
+        host_config = replace(host_config, log_type=log_type, log_opts=log_opts)
         host_config, warnings = self._updater.check_create(host_config)
         result = await self._creator.create(name=name, config=config, host_config=host_config)
         return replace(result, warnings=warnings + tuple(result.warnings))
@@ -331,15 +344,22 @@ class ContainerService:
     # -- daemon start and stop -----------------------------------------------------------
 
     async def restore(self) -> None:
+        await self._rotator.start()  # first: it shifts what conmon rotated meanwhile
         await self._supervisor.restore(self._config.runtimes.values())
 
     async def close(self) -> None:
         await self._supervisor.close()
+        await self._rotator.close()
 
     # -- helpers -------------------------------------------------------------------------
 
     def _mark_stopped_by_user(self, record: Container) -> Container:
         return self._store.save(replace(record, state=states.stopped_by_user(record.state)))
+
+    def _prepare_log(self, record: Container) -> logconfig.LogPolicy:
+        policy = policy_of(record)
+        self._log_files.prepare(record.id, policy)
+        return policy
 
     def _running_pid(self, ref: str) -> int:
         other = self._store.get(ref)

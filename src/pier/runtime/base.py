@@ -130,6 +130,12 @@ class Tasks(Protocol):
 
     async def resize(self, cid: str, height: int, width: int) -> None: ...
 
+    def reopen_log(self, cid: str) -> bool:
+        """Have the monitor start a new log file, renamed over the log's path (the old
+        file is dropped unless the caller has linked it elsewhere first); False when
+        the monitor has gone. Does not block."""
+        ...
+
     async def update(self, cid: str, runtime: RuntimeConfig, resources: Resources) -> None:
         """Apply new cgroup limits to the live container; what `resources` leaves
         unset keeps its value."""

@@ -66,6 +66,7 @@ from pier.runtime.monitor import (
     read_sync,
     stderr_text,
     stop_monitor_in,
+    write_reopen_log,
     write_resize,
 )
 from pier.runtime.resources import Resources, render_resources
@@ -295,6 +296,9 @@ class ConmonRuntime:
 
     async def resize(self, cid: str, height: int, width: int) -> None:
         write_resize(self._dir(cid) / "ctl", height, width, f"container {cid}")
+
+    def reopen_log(self, cid: str) -> bool:
+        return write_reopen_log(self._dir(cid) / "ctl")
 
     async def update(self, cid: str, runtime: RuntimeConfig, resources: Resources) -> None:
         body = render_resources(resources, update=True)

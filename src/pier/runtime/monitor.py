@@ -157,6 +157,24 @@ def write_resize(ctl: Path, height: int, width: int, what: str) -> None:
         os.close(fd)
 
 
+def write_reopen_log(ctl: Path) -> bool:
+    """Ask conmon to start a new log file (it renames a new one over the path); False
+    when the monitor is gone."""
+    try:
+        fd = os.open(ctl, os.O_WRONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError as exc:
+        if exc.errno in (errno.ENOENT, errno.ENXIO):
+            return False
+        raise SystemFailure(f"cannot rotate the log: {exc}") from exc
+    try:
+        os.write(fd, b"2 0 0\n")
+    except OSError as exc:
+        raise SystemFailure(f"cannot rotate the log: {exc}") from exc
+    finally:
+        os.close(fd)
+    return True
+
+
 def stderr_text(proc: subprocess.Popen[bytes]) -> str:
     """What conmon said on stderr, without waiting for more."""
     with contextlib.suppress(OSError, ValueError):

@@ -29,7 +29,7 @@ from pier.containers.logs import LogOptions, LogRecord
 from pier.containers.model import Container, ContainerConfig, HostConfig
 from pier.containers.query import select
 from pier.containers.streams import ClientStream
-from pier.errors import InvalidParameter, NoSuchImage
+from pier.errors import InvalidParameter, NoSuchImage, NotImplementedByPier
 from pier.networking.model import ContainerNetworking
 
 
@@ -240,6 +240,8 @@ class _Handlers:
 
     async def logs(self, request: web.Request) -> web.StreamResponse:
         c = self._c.get(request.match_info["id"])
+        if c.host_config.log_type == "none":
+            raise NotImplementedByPier("configured logging driver does not support reading")
         stdout = query_bool(request, "stdout")
         stderr = query_bool(request, "stderr")
         if not (stdout or stderr):

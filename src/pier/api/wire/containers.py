@@ -170,16 +170,8 @@ def parse_host_config(hc: Mapping[str, Any]) -> HostConfig:
     if auto_remove and policy.name != "no":
         raise InvalidParameter("can't create 'AutoRemove' container with restart policy")
     log_config = hc.get("LogConfig") or {}
-    # conmon writes k8s-file underneath, read back with json-file's semantics, so
-    # clients are told "json-file" (docker-py only returns run() output for it).
-    log_type = str(log_config.get("Type") or "json-file")
-    if log_type in ("local", "k8s-file"):
-        log_type = "json-file"
-    if log_type not in ("json-file", "none"):
-        raise InvalidParameter(
-            "failed to create task for container: logger: no log driver named "
-            f"'{log_type}' is registered"
-        )
+    # Checked, and completed with the daemon's defaults, at create (containers.logconfig).
+    log_type = str(log_config.get("Type") or "")
     ulimits = tuple(
         Ulimit(
             name=str(u.get("Name")),
