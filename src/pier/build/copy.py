@@ -27,7 +27,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from pathlib import Path
@@ -256,6 +256,8 @@ class Ownership:
     uid: int | None  # None: keep the source's (COPY --from)
     gid: int | None
     chmod: int | None = None
+    # --exclude: whether a path under a copied directory (relative to it) is left out
+    skip: Callable[[str], bool] | None = None
 
 
 def copy_items(
@@ -273,7 +275,7 @@ def copy_items(
         if item.is_dir:
             existed = target.is_dir()
             _mkdirs(rootfs, target, own)
-            _copy_tree(item.path, target, own)
+            _copy_tree(item.path, target, own, "")
             if not existed:
                 _own(target, os.stat(item.path), own)
             continue
@@ -310,12 +312,15 @@ def _own(path: Path, st: os.stat_result, own: Ownership) -> None:
         os.chmod(path, own.chmod)
 
 
-def _copy_tree(src: Path, dst: Path, own: Ownership) -> None:
+def _copy_tree(src: Path, dst: Path, own: Ownership, rel: str) -> None:
     for entry in sorted(os.scandir(src), key=lambda e: e.name):
+        sub = f"{rel}/{entry.name}" if rel else entry.name
+        if own.skip is not None and own.skip(sub):
+            continue
         target = dst / entry.name
         _copy_entry(Path(entry.path), target, own, follow=False)
         if entry.is_dir(follow_symlinks=False):
-            _copy_tree(Path(entry.path), target, own)
+            _copy_tree(Path(entry.path), target, own, sub)
             st = os.lstat(entry.path)
             os.utime(target, ns=(st.st_atime_ns, st.st_mtime_ns))
 

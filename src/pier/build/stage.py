@@ -22,6 +22,7 @@ from pier.build import copy as copying
 from pier.build.buildargs import BuildArgs
 from pier.build.context import Context
 from pier.build.expand import env_mapping, expand, expose_words
+from pier.build.ignore import Matcher
 from pier.build.instructions import Instruction, instruction
 from pier.build.lexer import Lexer
 from pier.build.parser import Heredoc, parse, parse_heredoc
@@ -242,11 +243,9 @@ class StageRun:
                 self._sources, item, srcs, source_root, digests, owners, add
             )
             excludes = item.flags.get("exclude", ())
-            if excludes:
-                from pier.build.ignore import Matcher
-
-                matcher = Matcher(excludes)
-                items = [i for i in items if not matcher.excluded(i.name.lstrip("/"))]
+            skip = Matcher(excludes).excluded if excludes else None
+            if skip is not None:
+                items = [i for i in items if not skip(i.name.lstrip("/"))]
                 if not items:
                     raise InvalidParameter("no source files were specified")
             digest = copying.source_digest(items)
@@ -260,6 +259,7 @@ class StageRun:
                     "config": _probe(self.head.config),
                     "chmod": chmod_text,
                     "parents": item.flag_bool("parents"),
+                    "exclude": list(excludes),
                 },
             )
             if await self.runner.probe(self.head, key, self.write):
@@ -275,6 +275,7 @@ class StageRun:
                     owners and not chown,
                     add,
                     item.flag_bool("parents"),
+                    skip,
                 )
                 layer = await self.runner.layer_of(layout)
         await self.runner.commit(
@@ -334,15 +335,16 @@ class StageRun:
         keep_owners: bool,
         add: bool,
         parents: bool,
+        skip: Callable[[str], bool] | None,
     ) -> None:
         if chown:
             user, _, group = chown.partition(":")
             resolved = resolve_user(root, f"{user}:{group or user}")
-            own = copying.Ownership(uid=resolved.uid, gid=resolved.gid, chmod=chmod)
+            own = copying.Ownership(uid=resolved.uid, gid=resolved.gid, chmod=chmod, skip=skip)
         elif keep_owners:
-            own = copying.Ownership(uid=None, gid=None, chmod=chmod)
+            own = copying.Ownership(uid=None, gid=None, chmod=chmod, skip=skip)
         else:
-            own = copying.Ownership(uid=0, gid=0, chmod=chmod)
+            own = copying.Ownership(uid=0, gid=0, chmod=chmod, skip=skip)
         if parents:
             for it in items:
                 parent = posixpath.dirname(it.name.lstrip("/"))
