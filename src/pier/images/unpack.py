@@ -130,7 +130,11 @@ def decompressed(stream: IO[bytes]) -> IO[bytes]:
     peekable: Any = stream if hasattr(stream, "peek") else _Peekable(stream)
     head = peekable.peek(4)[:4]
     if head[:2] == b"\x1f\x8b":
-        return cast(IO[bytes], gzip.GzipFile(fileobj=peekable, mode="rb"))
+        try:  # ISA-L inflates about 3x faster than zlib here (measured, decisions.md)
+            from isal import igzip
+        except ImportError:
+            return cast(IO[bytes], gzip.GzipFile(fileobj=peekable, mode="rb"))
+        return cast(IO[bytes], igzip.IGzipFile(fileobj=peekable, mode="rb"))  # type: ignore[no-untyped-call]
     if head == b"\x28\xb5\x2f\xfd":
         try:
             import zstandard  # type: ignore[import-not-found, unused-ignore]
@@ -151,7 +155,8 @@ def bad_compression_is_a_400() -> Iterator[None]:
     except (EOFError, gzip.BadGzipFile, zlib.error) as exc:
         raise InvalidParameter(f"invalid layer tar: {exc}") from exc
     except Exception as exc:
-        if type(exc).__module__.startswith("zstandard"):  # zstandard.ZstdError
+        # zstandard.ZstdError, isal.isal_zlib.error: the decompressors' own types
+        if type(exc).__module__.startswith(("zstandard", "isal")):
             raise InvalidParameter(f"invalid layer tar: {exc}") from exc
         raise
 
@@ -176,6 +181,11 @@ class _Peekable:
                 out += self._raw.read(n - len(out))
             return out
         return self._raw.read(n)
+
+    def readinto(self, buffer: bytearray | memoryview) -> int:
+        data = self.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
 
 
 def apply_layer(stream: BinaryIO, root: Path, *, limit: int = MAX_LAYER_BYTES) -> UnpackResult:
