@@ -219,6 +219,11 @@ def test_runtime(client: docker.DockerClient, runtime: str) -> None:
 
 
 def test_log_config_is_dockers_default(client: docker.DockerClient) -> None:
-    # Clients branch on this (docker-py's run() above); Docker reports json-file.
+    # Clients branch on this (docker-py's run() above); Docker reports json-file. Pier's
+    # default rotates (dockerd's is unbounded), and inspect shows the options merged in
+    # as dockerd shows daemon.json's log-opts.
     container = client.containers.create("busybox", ["true"])
-    assert container.attrs["HostConfig"]["LogConfig"] == {"Type": "json-file", "Config": {}}
+    assert container.attrs["HostConfig"]["LogConfig"] == {
+        "Type": "json-file",
+        "Config": {"max-size": "10m", "max-file": "3"},
+    }

@@ -232,3 +232,19 @@ def test_health_survives_a_daemon_restart(pier: PierDaemon) -> None:
     while inspect(pier.client, cid)["State"]["Health"]["FailingStreak"] <= count:
         assert time.monotonic() < deadline
         time.sleep(0.05)
+
+
+def test_inspect_with_health_matches_the_contract(pier: PierDaemon) -> None:
+    from pathlib import Path
+
+    from jsonschema import Draft202012Validator
+
+    schema_file = Path(__file__).parents[2] / "compat" / "schema" / "v1.47.json"
+    schema = json.loads(schema_file.read_text())
+    cid = _start(pier, _check(["CMD-SHELL", "echo ok"]))
+    _health_when(pier, cid, "healthy")
+    validator = Draft202012Validator(
+        {"$defs": schema["$defs"], **schema["responses"]["ContainerInspect"]}
+    )
+    errors = [e.message for e in validator.iter_errors(inspect(pier.client, cid))]
+    assert errors == []
