@@ -226,7 +226,11 @@ def test_crash_point(
 
 
 def _fresh(ctx: Ctx) -> None:
-    """Nothing but busybox:latest, as each point starts."""
+    """Nothing but busybox:latest, as each point starts (and a daemon: a point that
+    failed may have left none)."""
+    if ctx.daemon.proc is None or ctx.daemon.proc.poll() is not None:
+        ctx.daemon.proc = None
+        ctx.daemon.start()
     for c in ctx.daemon.client.get_json("/containers/json", all=1):
         ctx.daemon.client.delete(f"/containers/{c['Id']}", force=1)
     if ctx.image("busybox:latest") is None:

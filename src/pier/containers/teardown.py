@@ -9,9 +9,10 @@ it half-way.
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import errno
 import logging
 import shutil
+import time
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
@@ -88,7 +89,17 @@ class Teardown:
         self._lifecycle.removed(record.id, WaitResult(status_code=record.state.exit_code))
 
 
-def _remove_dir(path: Path) -> None:
-    # A retried removal (of a dead container) may find it gone.
-    with contextlib.suppress(FileNotFoundError):
-        shutil.rmtree(path)
+def _remove_dir(path: Path, attempts: int = 20) -> None:
+    # A retried removal (of a dead container) may find it gone. A monitor that is
+    # still exiting can write into the directory while it is removed (ENOTEMPTY,
+    # seen about once in 250 kills followed by `rm -f`): take what it added, again.
+    for attempt in range(attempts):
+        try:
+            shutil.rmtree(path)
+            return
+        except FileNotFoundError:
+            return
+        except OSError as exc:
+            if exc.errno != errno.ENOTEMPTY or attempt == attempts - 1:
+                raise
+            time.sleep(0.05)  # in a worker thread: give the monitor time to finish
