@@ -33,20 +33,20 @@ from pier.containers.health import HealthMonitor
 from pier.containers.model import Container, Status
 from pier.containers.service import ContainerService
 from pier.containers.store import ContainerStore
-from pier.distribution.service import DistributionService
 from pier.content.leases import Leases
 from pier.content.local import LocalContentStore
+from pier.distribution.service import DistributionService
 from pier.errors import SystemFailure
 from pier.events import EventBus, SqliteEventJournal
 from pier.images.archives import ImageArchives
 from pier.images.service import ImageService
 from pier.metadata import Database
-from pier.runtime.cgroups import check_crun_usable, fix_hybrid
 from pier.networking.dns import host_resolvers
 from pier.networking.ipam import AddressPool
 from pier.networking.model import ContainerNetworking
 from pier.networking.service import NetworkService
 from pier.networking.settings import NetworkSettings
+from pier.runtime.cgroups import check_crun_usable, fix_hybrid
 from pier.runtime.conmon import ConmonRuntime
 from pier.runtime.spec import HostFacts
 from pier.snapshots.overlay import OverlaySnapshotter
@@ -98,14 +98,6 @@ class Engine:
             log_level="debug" if config.log_level == "debug" else "error",
         )
         self.facts = HostFacts.detect()
-        self.containers = ContainerService(
-            config=config,
-            store=self.store,
-            images=self.images,
-            runtime=self.runtime,
-            events=self.events,
-            facts=self.facts,
-            check_runtime=self._runtime_usable,
         self.networks = NetworkService(
             settings=network_settings(config),
             db=self.db,
@@ -113,6 +105,15 @@ class Engine:
             events=self.events,
             host_dns=host_resolvers,
         )
+        self.containers = ContainerService(
+            config=config,
+            store=self.store,
+            images=self.images,
+            runtime=self.runtime,
+            events=self.events,
+            facts=self.facts,
+            networks=self.networks,
+            check_runtime=self._runtime_usable,
         )
         self.attacher = Attacher(containers=self.containers, runtime=self.runtime)
         self.builder = Builder(
@@ -130,16 +131,20 @@ class Engine:
         self.health = HealthMonitor(store=self.store, events=self.events, prober=self.execs)
         self.system = SystemInfo(
             config=config,
-            networks=self.networks,
             container_statuses=lambda: (c.state.status for c in self.store),
             image_count=self._image_count,
             warnings=tuple(self.warnings),
             daemon_id=self._daemon_id(),
+            network_drivers=tuple(self.networks.driver_names()),
+            event_listeners=lambda: self.events.listeners,
         )
 
     async def start(self) -> None:
         """Work that needs the event loop: re-adopt containers, clean up."""
         asyncio.get_running_loop().set_default_executor(self._pool)
+        # Sandboxes of containers still running are adopted, the others taken down,
+        # before the containers' own restore (which may start some again).
+        await self.networks.start({c.id for c in self.store if c.state.has_process})
         await self.health.start()  # before the restore, to see the starts it makes
         await self.containers.restore()
         # After the restore (which finishes interrupted removals): what a crash left
@@ -147,15 +152,11 @@ class Engine:
         await self.images.collect_garbage()
 
     def routes(self) -> list[Route]:
-            network_drivers=tuple(self.networks.driver_names()),
         return [
             *system_router.routes(self.system, self.events),
             *images_router.routes(self.images, self.distribution),
             *distribution_router.routes(self.distribution, self.images),
             *archives_router.routes(self.archives, self.images.tmp_dir),
-        # Sandboxes of containers still running are adopted, the others taken down,
-        # before the containers' own restore (which may start some again).
-        await self.networks.start({c.id for c in self.store if c.state.has_process})
             *containers_router.routes(
                 self.containers,
                 self.images,
@@ -166,6 +167,7 @@ class Engine:
             *running_router.routes(self.containers),
             *exec_router.routes(self.execs),
             *build_router.routes(self.builder, self.committer),
+            *networks_router.routes(self.networks, self.containers),
             *swarm_router.routes(),
         ]
 
@@ -174,19 +176,22 @@ class Engine:
         await self.health.close()
         await self.execs.close()
         await self.containers.close()
+        await self.networks.close()
         await self.distribution.close()
         await self.images.close()
         self.events.close()
         self.store.close()
         self.db.close()
-            *networks_router.routes(self.networks, self.containers),
         self._pool.shutdown(wait=True, cancel_futures=True)
 
     # -- wiring helpers ----------------------------------------------------------
 
+    def _network_settings(self, c: Container) -> ContainerNetworking:
+        hc = c.host_config
+        return self.networks.settings(c.id, hc.network_mode, hc.port_bindings)
+
     def _running_users_of_image(self, image_id: str) -> list[str]:
         return [
-        await self.networks.close()
             c.id
             for c in self.store
             if c.image_id == image_id and c.state.status in (Status.RUNNING, Status.PAUSED)
@@ -196,10 +201,6 @@ class Engine:
         return len(await self.images.list())
 
     def _daemon_id(self) -> str:
-    def _network_settings(self, c: Container) -> ContainerNetworking:
-        hc = c.host_config
-        return self.networks.settings(c.id, hc.network_mode, hc.port_bindings)
-
         path = self.config.data_root / "engine-id"
         try:
             return path.read_text().strip()
@@ -238,17 +239,6 @@ class Engine:
             raise SystemFailure(f"the OCI runtime {runtime.name} ({runtime.path}) is not installed")
 
 
-def _is_crun(runtime: RuntimeConfig) -> bool:
-    return Path(runtime.path).name == "crun" or runtime.name == "crun"
-
-
-# Only root may traverse what holds image layers and containers' files (a setuid binary
-# or a device node from an image must not be reachable by other host users: the
-# CVE-2021-41091 class); dockerd uses 0710/0700 the same way. The exec root stays
-# traversable so the API socket in it can be reached by the socket's group.
-_PRIVATE_DIRS = {
-    "": 0o710,
-    "containers": 0o710,
 def network_settings(config: DaemonConfig) -> NetworkSettings:
     pools = tuple(AddressPool(base=b, size=n) for b, n in config.default_address_pools)
     return NetworkSettings(
@@ -261,6 +251,17 @@ def network_settings(config: DaemonConfig) -> NetworkSettings:
     )
 
 
+def _is_crun(runtime: RuntimeConfig) -> bool:
+    return Path(runtime.path).name == "crun" or runtime.name == "crun"
+
+
+# Only root may traverse what holds image layers and containers' files (a setuid binary
+# or a device node from an image must not be reachable by other host users: the
+# CVE-2021-41091 class); dockerd uses 0710/0700 the same way. The exec root stays
+# traversable so the API socket in it can be reached by the socket's group.
+_PRIVATE_DIRS = {
+    "": 0o710,
+    "containers": 0o710,
     "snapshots": 0o700,
     "content": 0o700,
     "volumes": 0o700,

@@ -10,12 +10,14 @@ import platform
 import socket
 import time
 from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from pier import API_VERSION, MIN_API_VERSION, __version__
 from pier.config import DaemonConfig
 from pier.containers.model import Status
+from pier.runtime import cgroupcaps
+from pier.runtime.cgroupcaps import CgroupCaps
 from pier.runtime.cgroups import CgroupMode, detect_mode
 
 
@@ -70,6 +72,10 @@ class InfoFacts:
     init_binary: str
     warnings: tuple[str, ...]
     network_drivers: tuple[str, ...] = ("bridge", "host", "null")
+    caps: CgroupCaps = field(default_factory=CgroupCaps)
+    logging_driver: str = "json-file"
+    log_drivers: tuple[str, ...] = ("json-file", "local", "none")
+    event_listeners: int = 0
 
 
 def _arch() -> str:
@@ -88,11 +94,38 @@ def _os_name() -> str:
     return "Linux"
 
 
+def host_warnings(caps: CgroupCaps) -> tuple[str, ...]:
+    """dockerd's Warnings for what the host's cgroups cannot limit (daemon/info_unix.go)."""
+    v2 = caps.version == 2
+    checks = [
+        (caps.memory_limit, "WARNING: No memory limit support"),
+        (caps.swap_limit, "WARNING: No swap limit support"),
+        (v2 or caps.kernel_memory_tcp, "WARNING: No kernel memory TCP limit support"),
+        (v2 or caps.oom_kill_disable, "WARNING: No oom kill disable support"),
+        (caps.cpu_cfs, "WARNING: No cpu cfs quota support"),
+        (caps.cpu_cfs, "WARNING: No cpu cfs period support"),
+        (caps.cpu_shares, "WARNING: No cpu shares support"),
+        (caps.cpuset, "WARNING: No cpuset support"),
+        (not v2 or caps.blkio_weight, "WARNING: No io.weight support"),
+        (not v2 or caps.blkio_weight_device, "WARNING: No io.weight (per device) support"),
+    ]
+    for ok, v1_name, v2_name in (
+        (caps.blkio_read_bps, "blkio throttle.read_bps_device", "io.max (rbps)"),
+        (caps.blkio_write_bps, "blkio throttle.write_bps_device", "io.max (wbps)"),
+        (caps.blkio_read_iops, "blkio throttle.read_iops_device", "io.max (riops)"),
+        (caps.blkio_write_iops, "blkio throttle.write_iops_device", "io.max (wiops)"),
+    ):
+        checks.append((ok, f"WARNING: No {v2_name if v2 else v1_name} support"))
+    return tuple(message for ok, message in checks if not ok)
+
+
 def count(statuses: Iterable[Status]) -> ContainerCounts:
     total = running = paused = 0
     for status in statuses:
         total += 1
-        running += status == Status.RUNNING
+        # dockerd's counters: a container a restart policy is about to start again is
+        # running (State.Running), as is a paused one, which has its own count.
+        running += status in (Status.RUNNING, Status.RESTARTING)
         paused += status == Status.PAUSED
     return ContainerCounts(total=total, running=running, paused=paused)
 
@@ -107,7 +140,11 @@ class SystemInfo:
         warnings: tuple[str, ...] = (),
         daemon_id: str,
         network_drivers: tuple[str, ...] = ("bridge", "host", "null"),
+        caps: CgroupCaps | None = None,
+        event_listeners: Callable[[], int] = lambda: 0,
     ) -> None:
+        self._caps = caps or cgroupcaps.detect()
+        self._event_listeners = event_listeners
         self._network_drivers = network_drivers
         self._config = config
         self._container_statuses = container_statuses
@@ -150,6 +187,9 @@ class SystemInfo:
             ),
             default_runtime=config.default_runtime,
             init_binary=config.init_path,
-            warnings=self._warnings,
+            warnings=self._warnings + host_warnings(self._caps),
             network_drivers=self._network_drivers,
+            caps=self._caps,
+            logging_driver=config.log_driver,
+            event_listeners=self._event_listeners(),
         )

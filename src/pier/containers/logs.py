@@ -365,21 +365,8 @@ async def read_logs(
     """Docker's GET /containers/{id}/logs over a k8s-file log and the files rotation
     left beside it, in batches of records (so a reader can write them out in few large
     writes)."""
-    files = [*await asyncio.to_thread(rotated_files, path), path]
-    start_index, start_offset = 0, 0
-    if options.tail is not None:
-        start_index, start_offset = await asyncio.to_thread(_tail_position, files, options.tail)
     joiner = _Joiner()
-    readers = [
-        LogFile(f, start_offset if i == start_index else 0, joiner=joiner)
-        for i, f in enumerate(files)
-        if i >= start_index
-    ]
-    if not readers:
-        readers = [LogFile(path, os.path.getsize(path) if path.exists() else 0, joiner=joiner)]
-    # Opened at once: a rotation shifting or compressing the files meanwhile cannot
-    # take one away from under this reader.
-    await asyncio.to_thread(lambda: [r.open() for r in readers])
+    readers = await asyncio.to_thread(_open_readers, path, options.tail, joiner)
 
     def wanted(record: LogRecord) -> bool:
         if record.stream == STDOUT and not options.stdout:
@@ -430,6 +417,44 @@ async def read_logs(
     finally:
         for reader in readers:
             reader.close()
+
+
+def _identity(files: list[Path]) -> list[tuple[int, int] | None]:
+    out: list[tuple[int, int] | None] = []
+    for f in files:
+        try:
+            st = os.stat(f)
+            out.append((st.st_dev, st.st_ino))
+        except FileNotFoundError:
+            out.append(None)
+    return out
+
+
+def _open_readers(path: Path, tail: int | None, joiner: _Joiner) -> list[LogFile]:
+    """Readers of the log's files from where `tail` starts, opened together. A rotation
+    shifting the files while they are listed and opened would give a file twice or
+    none: the names are looked at again after the opening, and it is all done again
+    until they name the same files."""
+    for _ in range(20):
+        files = [*rotated_files(path), path]
+        before = _identity(files)
+        start_index, start_offset = 0, 0
+        if tail is not None:
+            start_index, start_offset = _tail_position(files, tail)
+        readers = [
+            LogFile(f, start_offset if i == start_index else 0, joiner=joiner)
+            for i, f in enumerate(files)
+            if i >= start_index
+        ]
+        if not readers:
+            readers = [LogFile(path, os.path.getsize(path) if path.exists() else 0, joiner=joiner)]
+        for r in readers:
+            r.open()
+        if [*rotated_files(path), path] == files and _identity(files) == before:
+            return readers
+        for r in readers:
+            r.close()
+    return readers
 
 
 def _tail_position(files: list[Path], lines: int) -> tuple[int, int]:

@@ -25,6 +25,7 @@ class CgroupCaps:
     memory_swappiness: bool = False
     oom_kill_disable: bool = False
     kernel_memory: bool = False
+    kernel_memory_tcp: bool = False
     pids_limit: bool = False
     cpu_shares: bool = False
     cpu_cfs: bool = False
@@ -81,6 +82,7 @@ def caps_v1(v1: dict[str, Path]) -> CgroupCaps:
         memory_swappiness=has("memory", "memory.swappiness"),
         oom_kill_disable=has("memory", "memory.oom_control"),
         kernel_memory=has("memory", "memory.kmem.limit_in_bytes"),
+        kernel_memory_tcp=has("memory", "memory.kmem.tcp.limit_in_bytes"),
         pids_limit="pids" in v1,
         cpu_shares=has("cpu", "cpu.shares"),
         cpu_cfs=has("cpu", "cpu.cfs_quota_us"),
