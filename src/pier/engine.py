@@ -12,6 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 
+from pier.api.metrics import Metrics, MetricsSources
 from pier.api.routers import archives as archives_router
 from pier.api.routers import build as build_router
 from pier.api.routers import containers as containers_router
@@ -36,7 +37,7 @@ from pier.containers.store import ContainerStore
 from pier.content.leases import Leases
 from pier.content.local import LocalContentStore
 from pier.distribution.service import DistributionService
-from pier.errors import SystemFailure
+from pier.errors import PierError, SystemFailure
 from pier.events import EventBus, SqliteEventJournal
 from pier.images.archives import ImageArchives
 from pier.images.service import ImageService
@@ -47,6 +48,7 @@ from pier.networking.model import ContainerNetworking
 from pier.networking.service import NetworkService
 from pier.networking.settings import NetworkSettings
 from pier.runtime.cgroups import check_crun_usable, fix_hybrid
+from pier.runtime.cgroupstats import ContainerStats
 from pier.runtime.conmon import ConmonRuntime
 from pier.runtime.spec import HostFacts
 from pier.snapshots.overlay import OverlaySnapshotter
@@ -129,6 +131,19 @@ class Engine:
             containers=self.containers, runtime=self.runtime, events=self.events, facts=self.facts
         )
         self.health = HealthMonitor(store=self.store, events=self.events, prober=self.execs)
+        self.metrics = (
+            Metrics(
+                addr=config.metrics_addr,
+                sources=MetricsSources(
+                    containers=lambda: list(self.store),
+                    cgroup=self._cgroup_stats,
+                    events_published=lambda: self.events.published,
+                    health_checks=lambda: self.health.probes,
+                ),
+            )
+            if config.metrics_addr
+            else None
+        )
         self.system = SystemInfo(
             config=config,
             container_statuses=lambda: (c.state.status for c in self.store),
@@ -150,6 +165,8 @@ class Engine:
         # After the restore (which finishes interrupted removals): what a crash left
         # half-made or unreferenced goes.
         await self.images.collect_garbage()
+        if self.metrics is not None:
+            await self.metrics.start()
 
     def routes(self) -> list[Route]:
         return [
@@ -173,6 +190,8 @@ class Engine:
 
     async def close(self) -> None:
         await self.builder.close()
+        if self.metrics is not None:
+            await self.metrics.close()
         await self.health.close()
         await self.execs.close()
         await self.containers.close()
@@ -189,6 +208,12 @@ class Engine:
     def _network_settings(self, c: Container) -> ContainerNetworking:
         hc = c.host_config
         return self.networks.settings(c.id, hc.network_mode, hc.port_bindings)
+
+    async def _cgroup_stats(self, c: Container) -> ContainerStats | None:
+        try:
+            return await self.runtime.stats(c.id, self.containers.runtime_config(c))
+        except PierError:
+            return None  # it exited meanwhile
 
     def _running_users_of_image(self, image_id: str) -> list[str]:
         return [

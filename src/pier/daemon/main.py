@@ -86,6 +86,8 @@ async def serve(config: DaemonConfig) -> None:
     try:
         await engine.start()
         app = build_app(engine.routes(), scope=engine.leases.lease)
+        if engine.metrics is not None:
+            app.middlewares.append(engine.metrics.middleware)  # request counts, latencies
         server = ApiServer(app=app, hosts=engine.config.hosts)
         await server.start()
         done = time.monotonic()
