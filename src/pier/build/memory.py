@@ -34,6 +34,7 @@ class MemoryContexts:
         self._root = root if _is_tmpfs(root) else None
         self._prefix = "pier-build-" + hashlib.sha256(owner.encode()).hexdigest()[:12] + "-"
         self._limit = limit
+        self._owner = owner
         if self._root is not None:
             for entry in os.scandir(self._root):
                 if entry.name.startswith(self._prefix):
@@ -50,5 +51,6 @@ class MemoryContexts:
             if size <= self._limit and stat.f_bavail * stat.f_frsize > 4 * size:
                 base = self._root / (self._prefix + name)
                 base.mkdir(mode=0o700)
+                (base / "owner").write_text(self._owner)  # whose it is, for leak checks
                 return base / "context"
         return None

@@ -30,7 +30,22 @@ class Scope:
             | self._netns()
             | self._links()
             | self._nft_rules()
+            | self._build_scratch()
         )
+
+    def _build_scratch(self) -> set[str]:
+        """Build contexts a daemon unpacked in memory (/dev/shm/pier-build-*), each
+        naming its daemon's data root in an `owner` file."""
+        found = set()
+        base = Path("/dev/shm")
+        for entry in base.glob("pier-build-*") if base.is_dir() else ():
+            try:
+                owner = (entry / "owner").read_text()
+            except OSError:
+                continue
+            if any(owner.startswith(r) for r in self.roots):
+                found.add(f"build scratch {entry}")
+        return found
 
     def _links(self) -> set[str]:
         """Links (bridges, veths) a daemon marked with its ifalias `pier <exec-root>`,
