@@ -191,16 +191,24 @@ class Catalog:
                 )
             )
         items.reverse()
-        if items:
-            top = items[0]
-            items[0] = HistoryItem(
-                id=rec.id,
-                created=top.created,
-                created_by=top.created_by,
-                tags=rec.repo_tags,
-                size=top.size,
-                comment=top.comment,
+        # moby's ImageHistory: the rows take the IDs (and tags) of the image and its
+        # parents while the parent chain lasts (a classic build's steps), the rest
+        # stay "<missing>".
+        image_id, tags = rec.id, rec.repo_tags
+        for i, item in enumerate(items):
+            items[i] = HistoryItem(
+                id=image_id,
+                created=item.created,
+                created_by=item.created_by,
+                tags=tags,
+                size=item.size,
+                comment=item.comment,
             )
+            row = self._store.get(image_id)
+            if row is None or not row.parent or self._store.get(row.parent) is None:
+                break
+            image_id = row.parent
+            tags = tuple(refs.familiar(t.ref) for t in self._store.tags_of(image_id))
         return items
 
 

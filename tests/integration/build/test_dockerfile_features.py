@@ -140,6 +140,11 @@ def test_history_and_config(pier: PierDaemon) -> None:
     assert c["Shell"] == ["/bin/sh", "-ec"]
     assert c["Entrypoint"] == ["/bin/echo"] and c["Cmd"] == ["hi"]
     history = pier.client.get_json(f"/images/{out.image_id}/history")
+    # As dockerd: every row of a classic build's chain carries its step's image ID.
+    ids = [h["Id"] for h in history]
+    assert ids[0] == out.image_id and ids[1] == info["Parent"]
+    assert ids[-1] == pier.client.get_json("/images/busybox/json")["Id"]
+    assert history[-1]["Tags"] == ["busybox:latest"]
     created_by = [h["CreatedBy"] for h in history]
     # --label's LABEL comes last; SHELL's shell runs the RUN and prefixes the comments.
     assert created_by[:4] == [
