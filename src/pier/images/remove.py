@@ -45,13 +45,15 @@ class Remover:
         self._running_users = running_image_users
         self._lock = lock
 
-    def remove(self, ref: str, *, force: bool) -> Removal:
+    def remove(self, ref: str, *, force: bool, prune: bool = True) -> Removal:
+        """`prune`: untagged parents nothing else uses go too (moby's default; the
+        classic builder leaves one per step)."""
         with self._lock:
             run = _Run()
-            self._remove(ref, force, run)
+            self._remove(ref, force, run, prune)
             return Removal(records=tuple(run.records), events=tuple(run.events))
 
-    def _remove(self, ref: str, force: bool, run: _Run) -> None:
+    def _remove(self, ref: str, force: bool, run: _Run, prune: bool) -> None:
         image_id = self._catalog.resolve_id(ref)
         repo_refs = self._catalog.references(image_id)
         removed_ref = False
@@ -79,7 +81,7 @@ class Remover:
             if conflict is not None:
                 raise conflict
             self._drop_all(image_id, run)
-        self._delete(image_id, run, force=force, quiet=removed_ref)
+        self._delete(image_id, run, force=force, quiet=removed_ref, prune=prune)
 
     def _drop_orphan_digests(
         self, removed: refs.Reference, repo_refs: Sequence[str], run: _Run
@@ -133,13 +135,17 @@ class Remover:
                 )
         return None
 
-    def _delete(self, image_id: str, run: _Run, *, force: bool, quiet: bool) -> None:
+    def _delete(
+        self, image_id: str, run: _Run, *, force: bool, quiet: bool, prune: bool = False
+    ) -> None:
         conflict = self._conflict(image_id, hard=True, soft=not force, references=True)
         if conflict is not None:
             dangling = not self._catalog.references(image_id) and not self._store.children(image_id)
             if quiet and (not dangling or self._users(image_id)):
                 return
             raise conflict
+        row = self._store.get(image_id)
+        parent = row.parent if row is not None else ""
         self._drop_all(image_id, run)
         self._store.delete_image(image_id)
         self._catalog.forget(image_id)
@@ -150,6 +156,10 @@ class Remover:
         run.records.append({"Deleted": image_id})
         for chain_id in self._collector.collect():
             run.records.append({"Deleted": chain_id})
+        if prune and parent and self._store.get(parent) is not None:
+            # moby prunes quietly and without force: a parent with a tag, another
+            # child or a container stays.
+            self._delete(parent, run, force=False, quiet=True, prune=True)
 
 
 class _Run:

@@ -265,8 +265,10 @@ class ImageService:
     async def remove(
         self, ref: str, *, force: bool = False, noprune: bool = False
     ) -> builtins.list[dict[str, str]]:
-        # noprune only matters for parent images, which only builds make.
-        removal = await asyncio.to_thread(self._remover.remove, ref, force=force)
+        # Untagged parents (a classic build's steps) go too unless noprune.
+        removal = await asyncio.to_thread(
+            self._remover.remove, ref, force=force, prune=not noprune
+        )
         self._publish(removal.events)
         self._collect_soon()
         return [dict(r) for r in removal.records]

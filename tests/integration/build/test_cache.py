@@ -65,3 +65,27 @@ def test_no_cache_and_prune(pier: PierDaemon) -> None:
     assert fresh.image_id in report["CachesDeleted"]
     after = build(pier, _files("prune\n")).ok()
     assert _hits(after.text) == 0
+
+
+def test_rmi_prunes_the_untagged_steps(pier: PierDaemon) -> None:
+    steps = {"Dockerfile": 'FROM busybox\nRUN echo rmi > /u\nENV A=1\nCOPY a.txt /a\nCMD ["x"]\n'}
+    steps["a.txt"] = "a"
+    built = build(pier, steps, t="to-remove:1").ok()
+    child = build(pier, {"Dockerfile": "FROM to-remove:1\nENV CHILD=1\n"}, t="child:1").ok()
+    removed = pier.client.delete("/images/child:1")
+    # The child goes; its parent is tagged, so it stays.
+    assert [r["Deleted"] for r in removed if "Deleted" in r] == [child.image_id]
+    assert pier.client.get_json("/images/to-remove:1/json")["Id"] == built.image_id
+    images = {i["Id"] for i in pier.client.get_json("/images/json", all=1)}
+    removed = pier.client.delete("/images/to-remove:1")
+    gone = [r["Deleted"] for r in removed if r.get("Deleted") in images]
+    assert gone[0] == built.image_id
+    assert len(gone) == 4  # the image and its three untagged step images
+    assert pier.client.get_json("/images/busybox/json")["Id"] in images
+
+    steps["a.txt"] = "noprune"
+    noprune = build(pier, steps, t="np:1").ok()
+    parent = pier.client.get_json("/images/np:1/json")["Parent"]
+    removed = pier.client.delete("/images/np:1", noprune=1)
+    assert [r["Deleted"] for r in removed if "Deleted" in r] == [noprune.image_id]
+    assert pier.client.get_json(f"/images/{parent}/json")["Id"] == parent
