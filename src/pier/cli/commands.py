@@ -17,17 +17,18 @@ from __future__ import annotations
 class Group:
     """A management command such as `container`: a word that only groups commands."""
 
-    __slots__ = ("description", "name")
+    __slots__ = ("description", "name", "pier_only")
 
-    def __init__(self, name: str, description: str) -> None:
+    def __init__(self, name: str, description: str, *, pier_only: bool = False) -> None:
         self.name = name
         self.description = description
+        self.pier_only = pier_only
 
 
 class Command:
     """One command: what runs it, its help header and the paths that reach it."""
 
-    __slots__ = ("common", "description", "paths", "target", "usage")
+    __slots__ = ("common", "description", "long", "paths", "pier_only", "target", "usage")
 
     def __init__(
         self,
@@ -37,6 +38,8 @@ class Command:
         paths: tuple[str, ...],
         *,
         common: bool = False,
+        long: str = "",
+        pier_only: bool = False,
     ) -> None:
         self.target = target  # "containers:ps": pier.cli.containers.ps(ctx, argv)
         self.description = description
@@ -44,6 +47,9 @@ class Command:
         self.paths = paths  # in docker's Aliases order: group paths first
         # listed under "Common Commands" in `pier --help`, as docker's
         self.common = common
+        # the command's own help text when docker's differs from the listed line
+        self.long = long or description
+        self.pier_only = pier_only  # no docker counterpart (`pier registry ...`)
 
     @property
     def top(self) -> str:
@@ -61,7 +67,7 @@ GROUPS: tuple[Group, ...] = (
     Group("container", "Manage containers"),
     Group("image", "Manage images"),
     Group("network", "Manage networks"),
-    Group("registry", "Run Pier's own registry"),
+    Group("registry", "Run Pier's own registry", pier_only=True),
     Group("system", "Manage Pier"),
 )
 
@@ -78,15 +84,18 @@ COMMANDS: tuple[Command, ...] = (
             ("container ls", "container list", "container ps", "ps"), common=True),
     Command("build:build", "Build an image from a Dockerfile", "[OPTIONS] PATH | URL | -",
             ("image build", "build", "builder build"), common=True),
-    Command("images:images", "List images", "[OPTIONS] [REPOSITORY[:TAG]]",
-            ("image ls", "image list", "images"), common=True),
     Command("pull:pull", "Download an image from a registry", "[OPTIONS] NAME[:TAG|@DIGEST]",
             ("image pull", "pull"), common=True),
     Command("pull:push", "Upload an image to a registry", "[OPTIONS] NAME[:TAG]",
             ("image push", "push"), common=True),
+    Command("images:images", "List images", "[OPTIONS] [REPOSITORY[:TAG]]",
+            ("image ls", "image list", "images"), common=True),
     Command("login:login", "Authenticate to a registry", "[OPTIONS] [SERVER]",
-            ("login",), common=True),
-    Command("login:logout", "Log out from a registry", "[SERVER]", ("logout",), common=True),
+            ("login",), common=True,
+            long="Authenticate to a registry.\nDefaults to Docker Hub if no server is specified."),
+    Command("login:logout", "Log out from a registry", "[SERVER]", ("logout",), common=True,
+            long="Log out from a registry.\n"
+            "If no server is specified, the default is defined by the daemon."),
     Command("system:version", "Show the Pier version information", "[OPTIONS]",
             ("version",), common=True),
     Command("system:info", "Display system-wide information", "[OPTIONS]",
@@ -140,9 +149,9 @@ COMMANDS: tuple[Command, ...] = (
     Command("saveload:load", "Load an image from a tar archive or STDIN", "[OPTIONS]",
             ("image load", "load")),
     Command("registry:serve", "Serve an OCI distribution registry", "[OPTIONS]",
-            ("registry serve",)),
+            ("registry serve",), pier_only=True),
     Command("registry:gc", "Remove the blobs no manifest of the registry references",
-            "[OPTIONS]", ("registry gc",)),
+            "[OPTIONS]", ("registry gc",), pier_only=True),
     Command("containers:wait",
             "Block until one or more containers stop, then print their exit codes",
             "CONTAINER [CONTAINER...]", ("container wait", "wait")),

@@ -52,7 +52,7 @@ def command_help(command: Command, spec: Spec, path: str) -> str:
     """`pier <command> --help`; `path` is how it was called ("pier container ls")."""
     from pier.cli.flags import BOOL, LIST, STRING
 
-    lines = [f"Usage:  {path} {command.usage}".rstrip(), "", command.description]
+    lines = [f"Usage:  {path} {command.usage}".rstrip(), "", command.long]
     if len(command.paths) > 1:
         lines += ["", "Aliases:", "  " + ", ".join(f"pier {p}" for p in command.paths)]
     shown = [f for f in spec.flags if not f.hidden]

@@ -20,6 +20,8 @@ DOCKER = Path("/usr/local/bin/docker")
 pytestmark = pytest.mark.docker_cli
 
 ALL_PATHS = [(c, p) for c in COMMANDS for p in c.paths]
+# Commands and groups docker has too: their help is compared with docker's.
+DOCKERS_PATHS = [(c, p) for c, p in ALL_PATHS if not c.pier_only]
 
 
 @pytest.fixture(scope="module")
@@ -38,9 +40,10 @@ def run(binary: Path, env: dict[str, str], *args: str) -> tuple[int, str, str]:
 
 
 def as_pier(text: str) -> str:
-    # A Dockerfile is still a Dockerfile in pier's help.
-    text = text.replace("Dockerfile", "\0")
-    return text.replace("docker", "pier").replace("Docker", "Pier").replace("\0", "Dockerfile")
+    # A Dockerfile is still a Dockerfile in pier's help, and Docker Hub is Docker Hub.
+    text = text.replace("Dockerfile", "\0").replace("Docker Hub", "\1")
+    text = text.replace("docker", "pier").replace("Docker", "Pier")
+    return text.replace("\0", "Dockerfile").replace("\1", "Docker Hub")
 
 
 def docker(env: dict[str, str], *args: str) -> tuple[int, str, str]:
@@ -90,8 +93,11 @@ def test_main_help_lines_are_dockers(env: dict[str, str]) -> None:
     _, out, _ = pier(env, "--help")
     status, theirs, _ = docker(env, "--help")
     assert status == 0
+    pier_only = {g.name for g in GROUPS if g.pier_only} | {
+        c.top for c in COMMANDS if c.pier_only and c.top
+    }
     for title in ("Common Commands", "Management Commands", "Commands"):
-        ours = section(out, title)
+        ours = [line for line in section(out, title) if line.split()[0] not in pier_only]
         # Same words, same descriptions, same columns, in docker's order.
         assert [line for line in section(theirs, title) if line in ours] == ours, title
     common = [line.split()[0] for line in section(out, "Common Commands")]
@@ -105,7 +111,7 @@ def test_no_command_prints_the_help_on_stderr(env: dict[str, str]) -> None:
     assert docker(env)[:2] == (0, "")
 
 
-@pytest.mark.parametrize("grp", [g.name for g in GROUPS])
+@pytest.mark.parametrize("grp", [g.name for g in GROUPS if not g.pier_only])
 def test_group_help(env: dict[str, str], grp: str) -> None:
     status, out, err = pier(env, grp, "--help")
     assert (status, err) == (0, "")
@@ -137,14 +143,14 @@ def _flag_names(help_text: str) -> set[str]:
     return {word for word in options.split() if word.startswith("--")}
 
 
-@pytest.mark.parametrize(("command", "path"), ALL_PATHS, ids=[p for _, p in ALL_PATHS])
+@pytest.mark.parametrize(("command", "path"), DOCKERS_PATHS, ids=[p for _, p in DOCKERS_PATHS])
 def test_command_help_is_dockers(env: dict[str, str], command: Command, path: str) -> None:
     status, out, err = pier(env, *path.split(), "--help")
     assert (status, err) == (0, "")
     # In a group, the command is named by its first word there even when called by another.
     named = path if " " not in path else f"{path.split()[0]} {command.word_in(path.split()[0])}"
     assert out.startswith(f"Usage:  pier {named} {command.usage}".rstrip() + "\n\n")
-    assert f"\n{command.description}\n" in out
+    assert f"\n{command.long}\n" in out
     theirs = docker(env, *path.split(), "--help")
     assert theirs[0] == 0
     assert _header(out) == _header(theirs[1])
