@@ -75,6 +75,5 @@ def no_leaks(request: pytest.FixtureRequest) -> Iterator[None]:
     yield
     if "pier" not in request.fixturenames:
         return
-    after = _SCOPE.snapshot()
-    leaked = sorted(after - before)
+    leaked = sorted(_SCOPE.settled(before))
     assert not leaked, f"leaked: {leaked}"

@@ -80,27 +80,25 @@ def allocate(
     subnet: IPNet, *, ip_range: str, gateway: str, used: Iterable[str], last: str = ""
 ) -> str:
     """A free address in `ip_range` (else the subnet), after `last` when there is one
-    (moby's allocator goes round the range rather than reusing at once)."""
+    (moby's allocator goes round the range rather than reusing at once). Addresses are
+    walked as integers: a /16 has 65534 of them."""
     span = parse_net(ip_range) if ip_range else subnet
-    taken = set(used) | {gateway}
-    hosts: list[ipaddress.IPv4Address | ipaddress.IPv6Address] | None = (
-        list(span.hosts()) if span.num_addresses <= 65536 else None
-    )
-    if hosts is None:
-        for addr in span.hosts():
-            if str(addr) not in taken and addr != subnet.network_address:
-                return str(addr)
-        raise SystemFailure(f"no available IPv{span.version} addresses on this network's pool")
+    taken = {int(ipaddress.ip_address(a)) for a in [*used, gateway] if a}
+    first = int(span.network_address)
+    size = span.num_addresses
+    # The network's own address and, in IPv4, its broadcast address are not hosts.
+    low = first + 1 if size > 2 else first
+    high = first + size - (2 if span.version == 4 and size > 2 else 1)
+    count = high - low + 1
     start = 0
     if last:
-        try:
-            start = hosts.index(ipaddress.ip_address(last)) + 1
-        except ValueError:
-            start = 0
-    for i in range(len(hosts)):
-        addr = hosts[(start + i) % len(hosts)]
-        if str(addr) not in taken:
-            return str(addr)
+        at = int(ipaddress.ip_address(last))
+        if low <= at <= high:
+            start = at - low + 1
+    for step in range(count):
+        candidate = low + (start + step) % count
+        if candidate not in taken and candidate != int(subnet.network_address):
+            return str(ipaddress.ip_address(candidate))
     raise SystemFailure(f"no available IPv{span.version} addresses on this network's pool")
 
 

@@ -50,6 +50,10 @@ class Sandboxes:
         self._publish = publish
         self._live: dict[str, Sandbox] = {s.container_id: s for s in store.sandboxes()}
         self._lock = asyncio.Lock()  # addresses and ports are chosen one sandbox at a time
+        self._leaving: set[asyncio.Task[None]] = set()  # veth deletions after a teardown
+        # The last address given per network: the next goes after it (as moby's
+        # allocator), so an address just freed is not handed out again at once.
+        self._last: dict[str, str] = {}
 
     def path(self, cid: str) -> Path:
         return self.root / cid
@@ -108,13 +112,13 @@ class Sandboxes:
             box = self._live.pop(cid, None)
             self._ports.release(cid)
             left: list[Attachment] = []
+            gone: list[tuple[Network, Endpoint]] = []
             for a in [*self._catalog.of_container(cid), *joined_now]:
                 if a.endpoint is None or not a.network_id:
                     continue
                 net = self._catalog.find(a.network_id)
                 if net is not None:
-                    with contextlib.suppress(PierError, OSError):
-                        await asyncio.to_thread(self._driver(net).leave, net, a.endpoint)
+                    gone.append((net, a.endpoint))
                 left.append(replace(a, endpoint=None))
             known = [a for a in left if self._catalog.attachment(cid, a.network_id) is not None]
             await asyncio.to_thread(self._store.drop_sandbox, cid, *known)
@@ -123,11 +127,22 @@ class Sandboxes:
                 with contextlib.suppress(PierError):
                     await self._firewall.refresh()
         await asyncio.to_thread(netns.remove, self.path(cid))
+        if gone:
+            # Deleting a veth waits for the kernel's RCU grace periods (20-40 ms here):
+            # the namespace is gone already, so the caller does not wait for it.
+            task = asyncio.create_task(self._leave_all(gone))
+            self._leaving.add(task)
+            task.add_done_callback(self._leaving.discard)
         if box is not None:
             for a in left:
                 net = self._catalog.find(a.network_id)
                 if net is not None:
                     self._publish("disconnect", net, cid)
+
+    async def _leave_all(self, gone: Sequence[tuple[Network, Endpoint]]) -> None:
+        for net, endpoint in gone:
+            with contextlib.suppress(PierError, OSError):
+                await asyncio.to_thread(self._driver(net).leave, net, endpoint)
 
     def _resolve_pending(self, cid: str) -> list[Attachment]:
         """Networks named at create that exist now are joined; one still missing
@@ -209,8 +224,13 @@ class Sandboxes:
         else:
             reserved = self._catalog.requested_addresses(net.id, but=a.container_id)
             address = ipam.allocate(
-                subnet, ip_range=v4.ip_range, gateway=v4.gateway, used=used | reserved
+                subnet,
+                ip_range=v4.ip_range,
+                gateway=v4.gateway,
+                used=used | reserved,
+                last=self._last.get(net.id, ""),
             )
+            self._last[net.id] = address
         ipv6 = ""
         ipv6_len = 0
         if v6 is not None:
@@ -278,3 +298,5 @@ class Sandboxes:
     async def close(self) -> None:
         await self._dns.close()
         self._ports.close()
+        if self._leaving:
+            await asyncio.gather(*self._leaving, return_exceptions=True)

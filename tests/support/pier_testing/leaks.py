@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import os
 import subprocess
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -46,6 +47,17 @@ class Scope:
             if any(owner.startswith(r) for r in self.roots):
                 found.add(f"build scratch {entry}")
         return found
+
+    def settled(self, before: frozenset[str], timeout: float = 3.0) -> set[str]:
+        """What is there now and was not `before`, once the kernel's asynchronous
+        clean-up had its chance: a veth goes some tens of milliseconds after its
+        namespace, so only what is still there at the deadline is a leak."""
+        deadline = time.monotonic() + timeout
+        while True:
+            extra = set(self.snapshot() - before)
+            if not extra or time.monotonic() > deadline:
+                return extra
+            time.sleep(0.02)
 
     def _links(self) -> set[str]:
         """Links (bridges, veths) a daemon marked with its ifalias `pier <exec-root>`,
