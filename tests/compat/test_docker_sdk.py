@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import socket
 from collections.abc import Iterator
 
 import docker
@@ -164,9 +165,16 @@ def test_image_tag_and_remove(client: docker.DockerClient) -> None:
     assert client.images.get("busybox").tags == ["busybox:latest"]
 
 
-def test_run_missing_image_raises_image_not_found(client: docker.DockerClient) -> None:
-    with pytest.raises(docker.errors.ImageNotFound):
-        client.containers.run("nosuchimage", ["true"], remove=True)
+def test_run_of_a_missing_image_pulls_and_reports_the_registry(
+    client: docker.DockerClient,
+) -> None:
+    # A registry on loopback that is not there: tests never reach out to Docker Hub.
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        ref = f"127.0.0.1:{s.getsockname()[1]}/nosuchimage"
+    with pytest.raises(docker.errors.APIError) as err:
+        client.containers.run(ref, ["true"], remove=True)
+    assert "127.0.0.1" in str(err.value.explanation)
     assert client.containers.list(all=True) == []
 
 

@@ -3,18 +3,24 @@ left behind afterwards."""
 
 from __future__ import annotations
 
+import socket
+
 RUN_HELP = "\nRun 'docker run --help' for more information\n"
 
 
 def test_unknown_image(docker) -> None:
-    out = docker("run", "nosuchimage")
+    # A registry on loopback that is not there: tests never reach out to Docker Hub.
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        ref = f"127.0.0.1:{s.getsockname()[1]}/nosuchimage"
+    out = docker("run", ref)
     assert out.returncode == 125
     assert out.stdout == ""
     assert out.stderr.startswith(
-        "Unable to find image 'nosuchimage:latest' locally\ndocker: Error response from daemon: "
+        f"Unable to find image '{ref}:latest' locally\ndocker: Error response from daemon: "
     )
     # The pull fails without a registry; Docker names it in the same message.
-    assert "nosuchimage" in out.stderr.splitlines()[1]
+    assert ref.split("/")[0] in out.stderr.splitlines()[1]
     assert out.stderr.endswith(RUN_HELP)
     assert docker.names() == []
 
