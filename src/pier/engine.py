@@ -23,6 +23,7 @@ from pier.api.routers import networks as networks_router
 from pier.api.routers import running as running_router
 from pier.api.routers import swarm as swarm_router
 from pier.api.routers import system as system_router
+from pier.api.routers import volumes as volumes_router
 from pier.api.routing import Route
 from pier.build.builder import Builder
 from pier.build.commit import Committer
@@ -53,6 +54,7 @@ from pier.runtime.conmon import ConmonRuntime
 from pier.runtime.spec import HostFacts
 from pier.snapshots.overlay import OverlaySnapshotter
 from pier.system import SystemInfo
+from pier.volumes.service import VolumeService
 
 log = logging.getLogger(__name__)
 
@@ -107,6 +109,13 @@ class Engine:
             events=self.events,
             host_dns=host_resolvers,
         )
+        self.volumes = VolumeService(
+            root=config.data_root / "volumes",
+            db=self.db,
+            events=self.events,
+            users_of=self._users_of_volume,
+            running_users_of=self._running_users_of_volume,
+        )
         self.containers = ContainerService(
             config=config,
             store=self.store,
@@ -115,6 +124,7 @@ class Engine:
             events=self.events,
             facts=self.facts,
             networks=self.networks,
+            volumes=self.volumes,
             check_runtime=self._runtime_usable,
         )
         self.attacher = Attacher(containers=self.containers, runtime=self.runtime)
@@ -186,6 +196,7 @@ class Engine:
             *build_router.routes(self.builder, self.committer),
             *networks_router.routes(self.networks, self.containers),
             *swarm_router.routes(),
+            *volumes_router.routes(self.volumes),
         ]
 
     async def close(self) -> None:
@@ -214,6 +225,12 @@ class Engine:
             return await self.runtime.stats(c.id, self.containers.runtime_config(c))
         except PierError:
             return None  # it exited meanwhile
+
+    def _users_of_volume(self, name: str) -> list[str]:
+        return [c.id for c in self.store if _uses_volume(c, name)]
+
+    def _running_users_of_volume(self, name: str) -> list[str]:
+        return [c.id for c in self.store if c.state.has_process and _uses_volume(c, name)]
 
     def _running_users_of_image(self, image_id: str) -> list[str]:
         return [
@@ -274,6 +291,10 @@ def network_settings(config: DaemonConfig) -> NetworkSettings:
         dns=config.dns,
         **({"pools": pools} if pools else {}),
     )
+
+
+def _uses_volume(c: Container, name: str) -> bool:
+    return any(m.type == "volume" and m.name == name for m in c.binds)
 
 
 def _is_crun(runtime: RuntimeConfig) -> bool:

@@ -22,14 +22,15 @@ from pier.config import DaemonConfig
 from pier.containers import health
 from pier.containers.announce import Announcer
 from pier.containers.model import Container, ContainerConfig, HostConfig
-from pier.containers.mounts import parse_binds
+from pier.containers.mounts import MountPoint, MountRequests, plan_mounts
 from pier.containers.names import generate_name
 from pier.containers.networking import ContainerNetworks
 from pier.containers.paths import ContainerPaths
 from pier.containers.security import host_warnings, parse_security_opts
 from pier.containers.spec import merge_env
 from pier.containers.store import ContainerStore, check_name
-from pier.errors import InvalidParameter
+from pier.containers.volumes_step import VolumeMounts
+from pier.errors import InvalidParameter, NoSuchContainer
 from pier.snapshots.types import Mount
 
 
@@ -91,8 +92,10 @@ class Creator:
         images: Images,
         announce: Announcer,
         networks: ContainerNetworks,
+        volume_mounts: VolumeMounts,
     ) -> None:
         self._networks = networks
+        self._volume_mounts = volume_mounts
         self._config = config
         self._store = store
         self._paths = paths
@@ -107,10 +110,18 @@ class Creator:
         host_config = replace(host_config, runtime=runtime.name)
         host_config, net_warnings = self._network_mode(host_config)
         plan = self._networks.plan(host_config.network_mode, host_config.endpoints)
-        binds = parse_binds(host_config.binds)
+        # Parsed before the image is looked up, so bad mounts are a 400 at once.
+        requests = MountRequests(
+            binds=host_config.binds,
+            mounts=host_config.mounts,
+            tmpfs=host_config.tmpfs,
+            volumes_from=host_config.volumes_from,
+        )
+        plan_mounts(requests, self._mounts_of)
         warnings = host_warnings(parse_security_opts(host_config.security_opt)) + net_warnings
         image = await self._images.resolve(config.image)
         config, path, args = merge_image_config(config, image.config)
+        mounts = plan_mounts(replace(requests, volumes=config.volumes), self._mounts_of)
         cid = secrets.token_hex(32)
         if not config.hostname:
             host_net = host_config.network_mode == "host"
@@ -124,9 +135,9 @@ class Creator:
             args=args,
             config=config,
             host_config=host_config,
-            binds=binds,
         )
         async with contextlib.AsyncExitStack() as undo:
+            record = replace(record, binds=await self._volume_mounts.prepare(mounts, undo))
             await self._images.prepare_rootfs(image.id, cid)
             undo.push_async_callback(self._images.remove_rootfs, cid)
             await asyncio.to_thread(self._paths.rootfs(cid).mkdir, parents=True)
@@ -144,6 +155,12 @@ class Creator:
             undo.pop_all()
         await self._announce("create", record)
         return CreateResult(id=cid, warnings=warnings)
+
+    def _mounts_of(self, ref: str) -> tuple[MountPoint, ...]:
+        try:
+            return self._store.get(ref).binds
+        except NoSuchContainer as exc:  # moby: a bad --volumes-from is the client's
+            raise InvalidParameter(exc.message) from None
 
     def _name(self, name: str | None) -> str:
         if name:

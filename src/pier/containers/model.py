@@ -14,7 +14,7 @@ from types import MappingProxyType
 from typing import Any
 
 from pier.containers.healthstate import Health
-from pier.containers.mounts import BindMount
+from pier.containers.mounts import MountPoint
 from pier.containers.state import State, Status
 from pier.networking.model import AttachRequest, PortBinding
 
@@ -147,6 +147,11 @@ class HostConfig:
     # `systempaths=unconfined`: the docker CLI sends it as empty MaskedPaths and
     # ReadonlyPaths.
     masked_paths_unconfined: bool = False
+    # Mount requests as the client sent them (inspect shows them); the record's
+    # `binds` holds them parsed.
+    mounts: tuple[Mapping[str, Any], ...] = ()
+    tmpfs: Mapping[str, str] = field(default_factory=lambda: EMPTY)
+    volumes_from: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -161,8 +166,10 @@ class Container:
     host_config: HostConfig
     state: State = field(default_factory=State)
     restart_count: int = 0
-    # Parsed from HostConfig.Binds at create; what the run path mounts.
-    binds: tuple[BindMount, ...] = ()
+    # Every mount point (Binds, Mounts, Tmpfs, VolumesFrom, anonymous volumes)
+    # parsed at create, volumes named; what the run path mounts. The name is from when
+    # it held only binds: stored records keep it.
+    binds: tuple[MountPoint, ...] = ()
     # Only for containers with a health check (State.Health).
     health: Health | None = None
 

@@ -24,7 +24,6 @@ from pier.containers.etcfiles import EtcInputs, hosts_file, resolv_conf
 from pier.containers.inroot import make_dirs_in_root
 from pier.containers.lifecycle import LifecycleRegistry
 from pier.containers.model import Container
-from pier.containers.mounts import BindMount
 from pier.containers.networking import (
     ContainerNetworks,
     Sandbox,
@@ -32,9 +31,10 @@ from pier.containers.networking import (
     has_own_network,
 )
 from pier.containers.paths import ContainerPaths
-from pier.containers.spec import SpecPart, bind_mounts, etc_mounts, merge_parts, namespaces
+from pier.containers.spec import SpecPart, etc_mounts, merge_parts, namespaces
 from pier.containers.user import resolve_user
-from pier.errors import InvalidParameter, SystemFailure
+from pier.containers.volumes_step import VolumeMounts
+from pier.errors import InvalidParameter
 from pier.runtime.base import CreateRequest, Tasks
 from pier.runtime.spec import HostFacts, NamespaceMode, NamespaceSpec
 from pier.snapshots.mount import mount_all, unmount
@@ -58,7 +58,9 @@ class RunPath:
         pid_of: Callable[[str], int],
         networks: ContainerNetworks,
         prepare_log: Callable[[Container], logconfig.LogPolicy],
+        volume_mounts: VolumeMounts,
     ) -> None:
+        self._volume_mounts = volume_mounts
         self._prepare_log = prepare_log
         self._networks = networks
         self._config = config
@@ -75,7 +77,7 @@ class RunPath:
             parts = [
                 await self._mount_rootfs(record, undo),
                 await self._user_and_workdir(record),
-                await self._binds(record),
+                await self._mounts(record, undo),
                 SpecPart(namespaces=namespaces(record.host_config, self._pid_of)),
             ]
             sandbox = await self._network(record, undo)
@@ -112,9 +114,11 @@ class RunPath:
         await asyncio.to_thread(make_dirs_in_root, rootfs, cwd, user.uid, user.gid)
         return SpecPart(user=user, cwd=cwd)
 
-    async def _binds(self, record: Container) -> SpecPart:
-        await asyncio.to_thread(_make_bind_sources, record.binds)
-        return SpecPart(mounts=bind_mounts(record.binds))
+    async def _mounts(self, record: Container, undo: contextlib.AsyncExitStack) -> SpecPart:
+        """Binds (a missing `-v` source made), volumes (filled from the image when new),
+        tmpfs: see containers.volumes_step."""
+        rootfs = self._paths.rootfs(record.id)
+        return SpecPart(mounts=await self._volume_mounts.mount(record, rootfs, undo))
 
     async def _network(
         self, record: Container, undo: contextlib.AsyncExitStack
@@ -190,23 +194,6 @@ def _network_part(sandbox: Sandbox | None) -> SpecPart:
         return SpecPart()
     path = NamespaceSpec(mode=NamespaceMode.PATH, path=str(sandbox.netns))
     return SpecPart(namespaces={"network": path})
-
-
-def _make_bind_sources(binds: Sequence[BindMount]) -> None:
-    for bind in binds:
-        if os.path.exists(bind.source):
-            continue
-        if not bind.create_source:
-            raise InvalidParameter(
-                'invalid mount config for type "bind": bind source path does not exist: '
-                + bind.source
-            )
-        try:
-            os.makedirs(bind.source, exist_ok=True)  # Docker creates a missing `-v` source
-        except OSError as exc:
-            raise SystemFailure(
-                f"error while creating mount source path '{bind.source}': {exc}"
-            ) from exc
 
 
 def _write_etc_files(cdir: Path, record: Container, files: EtcInputs) -> None:

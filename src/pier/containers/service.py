@@ -44,6 +44,7 @@ from pier.containers.supervisor import Supervisor
 from pier.containers.teardown import Teardown
 from pier.containers.top import Top, TopResult
 from pier.containers.update import Updater
+from pier.containers.volumes_step import ContainerVolumes, VolumeMounts
 from pier.errors import Conflict, InvalidParameter, NotModified, PierError
 from pier.events import EventBus
 from pier.runtime import cgroupcaps, cgroups
@@ -68,6 +69,7 @@ class ContainerService:
         events: EventBus,
         facts: HostFacts,
         networks: ContainerNetworks,
+        volumes: ContainerVolumes,
         check_runtime: Callable[[RuntimeConfig], None] = lambda rt: None,
         caps: CgroupCaps | None = None,
     ) -> None:
@@ -79,6 +81,7 @@ class ContainerService:
         self.paths.root.mkdir(parents=True, exist_ok=True)
         self._lifecycle = LifecycleRegistry()
         self._announce = Announcer(store=store, events=events)
+        volume_mounts = VolumeMounts(volumes=volumes)
         self._creator = Creator(
             config=config,
             store=store,
@@ -86,6 +89,7 @@ class ContainerService:
             images=images,
             announce=self._announce,
             networks=networks,
+            volume_mounts=volume_mounts,
         )
         self._teardown = Teardown(
             store=store,
@@ -96,6 +100,7 @@ class ContainerService:
             lifecycle=self._lifecycle,
             announce=self._announce,
             networks=networks,
+            volume_mounts=volume_mounts,
         )
         run_path = RunPath(
             config=config,
@@ -106,6 +111,7 @@ class ContainerService:
             facts=facts,
             pid_of=self._running_pid,
             networks=networks,
+            volume_mounts=volume_mounts,
             prepare_log=self._prepare_log,
         )
         self._supervisor = Supervisor(
@@ -296,7 +302,7 @@ class ContainerService:
                 return
             if current.state.has_process:
                 raise Conflict(f"container {record.id} restarted while being removed")
-            await self._teardown.destroy(current, "/" + current.name)
+            await self._teardown.destroy(current, "/" + current.name, volumes=volumes)
 
     async def rename(self, ref: str, new_name: str) -> None:
         if not new_name:

@@ -26,6 +26,7 @@ from pier.containers.model import Container
 from pier.containers.networking import ContainerNetworks
 from pier.containers.paths import ContainerPaths
 from pier.containers.store import ContainerStore
+from pier.containers.volumes_step import VolumeMounts
 from pier.errors import PierError, SystemFailure
 from pier.runtime.base import Tasks
 from pier.snapshots.mount import unmount
@@ -49,8 +50,10 @@ class Teardown:
         lifecycle: LifecycleRegistry,
         announce: Announcer,
         networks: ContainerNetworks,
+        volume_mounts: VolumeMounts,
     ) -> None:
         self._networks = networks
+        self._volume_mounts = volume_mounts
         self._store = store
         self._paths = paths
         self._images = images
@@ -69,10 +72,17 @@ class Teardown:
         except PierError as exc:
             log.warning("releasing the networking of %s: %s", record.short_id, exc)
         await asyncio.to_thread(unmount, self._paths.rootfs(record.id))
+        try:
+            await self._volume_mounts.release(record)
+        except PierError as exc:
+            log.warning("releasing the volumes of %s: %s", record.short_id, exc)
 
-    async def destroy(self, record: Container, name: str, *, resume: bool = False) -> None:
+    async def destroy(
+        self, record: Container, name: str, *, resume: bool = False, volumes: bool = False
+    ) -> None:
         """Remove a container that has no process (`name` as the client named it).
-        `resume` finishes a removal a crash interrupted (the record says removing)."""
+        `resume` finishes a removal a crash interrupted (the record says removing).
+        Its anonymous volumes go too with `volumes` (`rm -v`) or AutoRemove (`--rm`)."""
         if not (resume and record.state.removing):
             record = self._store.save(replace(record, state=states.removing(record.state, name)))
         try:
@@ -85,6 +95,8 @@ class Teardown:
             self._store.save(replace(record, state=states.dead(record.state, error=message)))
             raise SystemFailure(message) from exc
         self._store.remove(record.id)
+        if volumes or record.host_config.auto_remove:
+            await self._volume_mounts.remove_anonymous(record)
         await self._announce("destroy", record)
         self._lifecycle.removed(record.id, WaitResult(status_code=record.state.exit_code))
 

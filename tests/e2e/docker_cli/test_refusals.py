@@ -11,11 +11,9 @@ from .conftest import DockerCLI
 @pytest.mark.parametrize(
     ("args", "option"),
     [
-        (["-v", "data:/data"], "named volumes"),
-        (["-v", "/data"], "anonymous volumes"),
-        (["--tmpfs", "/run"], "--tmpfs"),
+        (["--device", "/dev/null:/dev/xnull"], "--device"),
     ],
-    ids=["named-volume", "anonymous-volume", "tmpfs"],
+    ids=["device"],
 )
 def test_run_refuses_what_pier_lacks(docker: DockerCLI, args: list[str], option: str) -> None:
     out = docker("run", "--rm", "--name", "refused", *args, "busybox", "true")

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from pier.containers.mounts import BindMount, parse_binds
-from pier.errors import InvalidParameter, NotImplementedByPier
+from pier.containers.mounts import BindMount, MountPoint, parse_binds
+from pier.errors import InvalidParameter
 
 
 @pytest.mark.parametrize(
@@ -38,7 +38,9 @@ def test_valid(spec: str, bind: BindMount) -> None:
         ("/src:/dst:ro:rw", "invalid volume specification"),
         ("/src:rw", "invalid volume specification: '/src:rw'"),
         ("/src:/dst:ro,rw", "invalid mode: ro,rw"),
-        ("/src:/dst:nocopy", "invalid mode: nocopy"),
+        ("/src:/dst:nocopy", "field VolumeOptions must not be specified"),
+        ("/data:ro", "invalid volume specification: '/data:ro'"),
+        ("data:/x:ro,rw", "invalid mode: ro,rw"),
         ("/src:dst", "mount path must be absolute"),
         ("/src:/", "destination can't be '/'"),
         ("a b:/dst", "includes invalid characters for a local volume name"),
@@ -49,10 +51,29 @@ def test_invalid(spec: str, message: str) -> None:
         parse_binds([spec])
 
 
-@pytest.mark.parametrize("spec", ["data:/data", "/data"], ids=["named", "anonymous"])
-def test_volumes_are_not_implemented(spec: str) -> None:
-    with pytest.raises(NotImplementedByPier, match="not implemented in Pier yet"):
-        parse_binds([spec])
+@pytest.mark.parametrize(
+    ("spec", "point"),
+    [
+        (
+            "data:/data",
+            MountPoint(type="volume", name="data", destination="/data", mode="z",
+                       driver="local", propagation=""),
+        ),
+        (
+            "/data",
+            MountPoint(type="volume", anonymous=True, destination="/data", driver="local",
+                       propagation=""),
+        ),
+        (
+            "data:/data:ro,nocopy",
+            MountPoint(type="volume", name="data", destination="/data", mode="ro,nocopy",
+                       read_only=True, driver="local", propagation="", copy_data=False),
+        ),
+    ],
+    ids=["named", "anonymous", "nocopy"],
+)  # fmt: skip
+def test_volumes(spec: str, point: MountPoint) -> None:
+    assert parse_binds([spec]) == (point,)
 
 
 def test_duplicate_destination() -> None:

@@ -105,11 +105,28 @@ def render_summary(
         "Status": status_text(c),
         "HostConfig": {"NetworkMode": c.host_config.network_mode or "bridge"},
         "NetworkSettings": {"Networks": _networks(n)},
-        "Mounts": [],
+        "Mounts": render_mounts(c),
     }
     if size_rw is not None:
         out["SizeRw"] = size_rw
         out["SizeRootFs"] = size_root if size_root is not None else size_rw
+    return out
+
+
+def render_mounts(c: Container) -> list[dict[str, Any]]:
+    """moby's MountPoint list (a `--tmpfs` mount is not in it)."""
+    out = []
+    for m in c.binds:
+        if not m.listed:
+            continue
+        item: dict[str, Any] = {"Type": m.type}
+        if m.type == "volume":
+            item["Name"] = m.name
+        item |= {"Source": m.source, "Destination": m.destination}
+        if m.type == "volume":
+            item["Driver"] = m.driver or "local"
+        item |= {"Mode": m.mode, "RW": not m.read_only, "Propagation": m.propagation}
+        out.append(item)
     return out
 
 
@@ -179,7 +196,7 @@ def render_host_config(h: HostConfig, *, cgroup_v2: bool | None = None) -> dict[
         },
         "AutoRemove": h.auto_remove,
         "VolumeDriver": "",
-        "VolumesFrom": None,
+        "VolumesFrom": list(h.volumes_from) or None,
         "ConsoleSize": list(h.console_size),
         "CapAdd": list(h.cap_add) or None,
         "CapDrop": list(h.cap_drop) or None,
@@ -241,6 +258,10 @@ def render_host_config(h: HostConfig, *, cgroup_v2: bool | None = None) -> dict[
     # omitempty in moby's HostConfig: absent rather than null when unset.
     if h.sysctls:
         out["Sysctls"] = dict(h.sysctls)
+    if h.mounts:
+        out["Mounts"] = [dict(m) for m in h.mounts]
+    if h.tmpfs:
+        out["Tmpfs"] = dict(h.tmpfs)
     if h.init is not None:
         out["Init"] = h.init
     return out
@@ -294,7 +315,7 @@ def render_inspect(
             "Name": "overlay2",
             "Data": {"MergedDir": f"{container_dir}/rootfs"},
         },
-        "Mounts": [],
+        "Mounts": render_mounts(c),
         "Config": render_config(c.config),
         "NetworkSettings": _network_settings(c, n),
     }

@@ -221,4 +221,16 @@ def parse_host_config(hc: Mapping[str, Any]) -> HostConfig:
         publish_all_ports=bool(hc.get("PublishAllPorts")),
         links=_strs(hc.get("Links"), "Links"),
         masked_paths_unconfined=hc.get("MaskedPaths") == [] and hc.get("ReadonlyPaths") == [],
+        mounts=_mounts(hc.get("Mounts")),
+        tmpfs=_map(hc.get("Tmpfs"), "Tmpfs"),
+        volumes_from=_strs(hc.get("VolumesFrom"), "VolumesFrom"),
     )
+
+
+def _mounts(value: Any) -> tuple[Mapping[str, Any], ...]:
+    """HostConfig.Mounts as sent; checked at create (containers.mounts)."""
+    if value is None:
+        return ()
+    if not isinstance(value, list) or not all(isinstance(m, Mapping) for m in value):
+        raise InvalidParameter("json: cannot unmarshal into Go struct field HostConfig.Mounts")
+    return tuple(value)

@@ -15,10 +15,7 @@ from pier.errors import NotImplementedByPier
 
 # HostConfig field -> the option a user knows it by.
 _HOST_CONFIG: dict[str, str] = {
-    "VolumesFrom": "--volumes-from",
     "VolumeDriver": "--volume-driver",
-    "Mounts": "--mount",
-    "Tmpfs": "--tmpfs",
     "Devices": "--device",
     "DeviceRequests": "--gpus",
     "StorageOpt": "--storage-opt",
@@ -69,9 +66,3 @@ def refuse_unsupported(body: Mapping[str, Any]) -> None:
     for key, option in _HOST_CONFIG.items():
         if _asks(hc.get(key), _NEUTRAL.get(key, ())):
             _refuse(option)
-    # docker-py lists a bind's destination in Config.Volumes too: only the others are
-    # anonymous volumes.
-    bound = {b.split(":")[1] for b in hc.get("Binds") or () if isinstance(b, str) and ":" in b}
-    volumes = body.get("Volumes")
-    if isinstance(volumes, Mapping) and set(volumes) - bound:
-        _refuse("anonymous volumes (-v /path, or VOLUME at create)")
