@@ -15,6 +15,7 @@ from pathlib import Path
 from pier.api.metrics import Metrics, MetricsSources
 from pier.api.routers import archives as archives_router
 from pier.api.routers import build as build_router
+from pier.api.routers import container_files as container_files_router
 from pier.api.routers import containers as containers_router
 from pier.api.routers import distribution as distribution_router
 from pier.api.routers import exec as exec_router
@@ -31,6 +32,7 @@ from pier.build.pull import DistributionPuller
 from pier.config import DaemonConfig, RuntimeConfig
 from pier.containers.attach import Attacher
 from pier.containers.exec import ExecService
+from pier.containers.files import ContainerFiles
 from pier.containers.health import HealthMonitor
 from pier.containers.model import Container, Status
 from pier.containers.service import ContainerService
@@ -127,6 +129,14 @@ class Engine:
             volumes=self.volumes,
             check_runtime=self._runtime_usable,
         )
+        self.files = ContainerFiles(
+            store=self.store,
+            images=self.images,
+            # Not under tmp/, which start-up empties with rmtree: a mount a crash left
+            # there would take the container's files with it.
+            tmp_dir=config.exec_root / "files",
+            rootfs_path=self.containers.paths.rootfs,
+        )
         self.attacher = Attacher(containers=self.containers, runtime=self.runtime)
         self.builder = Builder(
             images=self.images,
@@ -197,6 +207,7 @@ class Engine:
             *networks_router.routes(self.networks, self.containers),
             *swarm_router.routes(),
             *volumes_router.routes(self.volumes),
+            *container_files_router.routes(self.files),
         ]
 
     async def close(self) -> None:

@@ -218,6 +218,41 @@ def apply_layer(stream: BinaryIO, root: Path, *, limit: int = MAX_LAYER_BYTES) -
     )
 
 
+def extract_archive(
+    stream: BinaryIO,
+    root: Path,
+    dest: str,
+    *,
+    owner: tuple[int, int] | None,
+    check: Callable[[str, tarfile.TarInfo], None] = lambda rel, m: None,
+) -> None:
+    """`PUT /containers/{id}/archive`: a (possibly compressed) tar extracted under
+    `dest` of `root` with the layer applier's confinement: entry names may not leave
+    `dest`, symlinks on the way resolve inside `root`, whiteouts are plain names.
+    `check(rel, member)` may refuse an entry before it is written."""
+    base = posixpath.normpath(dest.lstrip("/")) if dest.strip("/") else "."
+    applier = _Applier(root, MAX_LAYER_BYTES, whiteouts=False, owner=owner)
+    with applier, bad_compression_is_a_400():
+        try:
+            with tarfile.open(fileobj=decompressed(stream), mode="r|") as tf:
+                for member in tf:
+                    rel = _clean(member.name)
+                    if member.islnk():
+                        member.linkname = posixpath.join(base, _clean(member.linkname))
+                    member.name = posixpath.join(base, rel)
+                    check(member.name, member)
+                    applier.apply(member, tf)
+        except tarfile.TarError as exc:
+            raise InvalidParameter(f"invalid tar: {exc}") from exc
+        except OSError as exc:
+            if exc.errno in _TAR_ERRNOS:
+                raise InvalidParameter(
+                    f"invalid tar: {exc.strerror}: {exc.filename or ''}".rstrip(": ")
+                ) from exc
+            raise SystemFailure(f"failed to extract the archive: {exc}") from exc
+        applier.finish()
+
+
 def _clean(name: str) -> str:
     """The entry name relative to the root; breakout error when it leaves the root."""
     joined = posixpath.normpath(posixpath.join("/", name))
@@ -230,9 +265,19 @@ def _clean(name: str) -> str:
 
 
 class _Applier:
-    def __init__(self, root: Path, limit: int) -> None:
+    def __init__(
+        self,
+        root: Path,
+        limit: int,
+        *,
+        whiteouts: bool = True,
+        owner: tuple[int, int] | None = None,
+    ) -> None:
         self._root = root
         self._limit = limit
+        # A `docker cp` tar has no whiteouts, and its files may all go to one owner.
+        self._whiteouts = whiteouts
+        self._owner = owner
         self._root_fd = -1
         self._dirs: dict[str, int] = {}  # parent path (relative) -> O_PATH fd
         self._dir_times: list[tuple[str, int]] = []  # directory -> mtime ns, set at the end
@@ -313,7 +358,7 @@ class _Applier:
         parent = parent or "."
         dfd = self._dir_fd(parent)
 
-        if name.startswith(WHITEOUT_PREFIX):
+        if self._whiteouts and name.startswith(WHITEOUT_PREFIX):
             if name == WHITEOUT_OPAQUE:
                 os.setxattr(_proc(dfd), "trusted.overlay.opaque", b"y")
             elif not name.startswith(WHITEOUT_META_PREFIX):
@@ -388,7 +433,7 @@ class _Applier:
                     while view:
                         view = view[os.write(fd, view) :]
             self.size += m.size
-            os.fchown(fd, m.uid, m.gid)
+            os.fchown(fd, *(self._owner or (m.uid, m.gid)))
             os.fchmod(fd, m.mode & 0o7777)
             for key, value in _xattrs(m):
                 os.setxattr(fd, key, value)
@@ -451,7 +496,8 @@ class _Applier:
                 ) from None
 
     def _meta_path(self, name: str, dfd: int, m: tarfile.TarInfo, *, is_dir: bool) -> None:
-        os.chown(name, m.uid, m.gid, dir_fd=dfd, follow_symlinks=False)
+        uid, gid = self._owner or (m.uid, m.gid)
+        os.chown(name, uid, gid, dir_fd=dfd, follow_symlinks=False)
         if not m.issym():
             os.chmod(name, m.mode & 0o7777, dir_fd=dfd)
         xattrs = _xattrs(m)

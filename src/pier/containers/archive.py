@@ -1,0 +1,261 @@
+"""Files of a container from the host: the archive endpoints (`docker cp`) and export.
+
+Paths resolve inside the container's root, never on the host: a running container is
+reached through `/proc/<pid>/root` (its own mount namespace, so its volumes and bind
+mounts are there), a stopped one through its root file system and mount points
+mounted on a private directory for the time of the request. Lookups go through
+openat2(RESOLVE_IN_ROOT) (`pier.containers.inroot`), archives are made by GNU tar
+from a descriptor of the resolved directory (through /proc, so no path it walks is
+resolved against the host, and it never follows symlinks), and uploads are extracted
+by the layer applier's confinement.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import posixpath
+import secrets
+import stat
+import subprocess
+import tarfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, BinaryIO
+
+from pier import timefmt
+from pier.containers.inroot import make_dirs_in_root, open_in_root
+from pier.containers.model import Container
+from pier.errors import InvalidParameter, NotFound
+from pier.images.unpack import extract_archive
+from pier.snapshots.mount import mount_all, mount_one, unmount
+from pier.snapshots.types import Mount
+
+# Go's os.FileMode bits (the stat header carries Go's mode, not st_mode).
+_GO_DIR = 1 << 31
+_GO_SYMLINK = 1 << 27
+_GO_DEVICE = 1 << 26
+_GO_PIPE = 1 << 25
+_GO_SOCKET = 1 << 24
+_GO_SETUID = 1 << 23
+_GO_SETGID = 1 << 22
+_GO_CHARDEV = 1 << 21
+_GO_STICKY = 1 << 20
+_MAX_HOPS = 40
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PathStat:
+    """moby's ContainerPathStat (the `X-Docker-Container-Path-Stat` header)."""
+
+    name: str
+    size: int
+    mode: int  # Go's FileMode
+    mtime: str
+    link_target: str
+
+    @property
+    def is_dir(self) -> bool:
+        return bool(self.mode & _GO_DIR)
+
+
+def go_mode(st_mode: int) -> int:
+    mode = st_mode & 0o777
+    kind = stat.S_IFMT(st_mode)
+    mode |= {
+        stat.S_IFDIR: _GO_DIR,
+        stat.S_IFLNK: _GO_SYMLINK,
+        stat.S_IFBLK: _GO_DEVICE,
+        stat.S_IFCHR: _GO_DEVICE | _GO_CHARDEV,
+        stat.S_IFIFO: _GO_PIPE,
+        stat.S_IFSOCK: _GO_SOCKET,
+    }.get(kind, 0)
+    if st_mode & stat.S_ISUID:
+        mode |= _GO_SETUID
+    if st_mode & stat.S_ISGID:
+        mode |= _GO_SETGID
+    if st_mode & stat.S_ISVTX:
+        mode |= _GO_STICKY
+    return mode
+
+
+def _not_found(path: str, ref: str) -> NotFound:
+    return NotFound(f"Could not find the file {path} in container {ref}")
+
+
+def _split(path: str) -> tuple[str, str]:
+    """(parent, last component) of an absolute container path; "/" is (".", ".")."""
+    clean = posixpath.normpath("/" + path)
+    if clean == "/":
+        return "/", "."
+    parent, name = posixpath.split(clean)
+    if path.endswith("/.") or path == ".":
+        return clean, "."
+    return parent, name
+
+
+def resolve_link(root: Path, path: str) -> str:
+    """Where a symlink at `path` finally points, as an absolute path in the container
+    (moby's FollowSymlinkInScope)."""
+    current = posixpath.normpath("/" + path)
+    for _ in range(_MAX_HOPS):
+        parent, name = posixpath.split(current)
+        try:
+            with open_in_root(root, parent, os.O_PATH | os.O_DIRECTORY) as dfd:
+                target = os.readlink(name, dir_fd=dfd)
+        except OSError:
+            return current
+        current = posixpath.normpath(posixpath.join(parent, target))
+    return current
+
+
+def stat_path(root: Path, path: str, ref: str) -> PathStat:
+    parent, name = _split(path)
+    try:
+        with open_in_root(root, parent, os.O_PATH | os.O_DIRECTORY) as dfd:
+            st = os.stat(name, dir_fd=dfd, follow_symlinks=False)
+    except OSError:
+        raise _not_found(path, ref) from None
+    link = resolve_link(root, path) if stat.S_ISLNK(st.st_mode) else ""
+    shown = posixpath.basename(posixpath.normpath("/" + path)) or "/"
+    return PathStat(
+        name=shown,
+        size=st.st_size,
+        mode=go_mode(st.st_mode),
+        mtime=timefmt.format_ns(st.st_mtime_ns),
+        link_target=link,
+    )
+
+
+@contextlib.contextmanager
+def tar_stream(root: Path, path: str, ref: str) -> Iterator[IO[bytes]]:
+    """A tar of `path` (named by its last component, as moby's TarResourceRebase)."""
+    parent, name = _split(path)
+    with contextlib.ExitStack() as stack:
+        try:
+            dfd = stack.enter_context(open_in_root(root, parent, os.O_RDONLY | os.O_DIRECTORY))
+            os.stat(name, dir_fd=dfd, follow_symlinks=False)
+        except OSError:
+            raise _not_found(path, ref) from None
+        # The descriptor stays open until tar is done: tar reaches it through /proc.
+        proc = subprocess.Popen(
+            ["tar", "-C", f"/proc/{os.getpid()}/fd/{dfd}", "--numeric-owner", "-cf", "-",
+             "--", name],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        assert proc.stdout is not None
+        try:
+            yield proc.stdout
+        finally:
+            proc.stdout.close()
+            proc.kill()
+            proc.wait()
+
+
+def extract(
+    root: Path, path: str, ref: str, body: BinaryIO, *, copy_owner: bool, no_overwrite: bool
+) -> None:
+    """`PUT /archive`: `body` extracted into the directory `path`."""
+    try:
+        with open_in_root(root, path, os.O_PATH) as fd:
+            if not stat.S_ISDIR(os.fstat(fd).st_mode):
+                raise InvalidParameter("extraction point is not a directory")
+    except OSError:
+        raise _not_found(path, ref) from None
+
+    def check(rel: str, member: tarfile.TarInfo) -> None:
+        if not no_overwrite:
+            return
+        parent, name = posixpath.split(rel)
+        try:
+            with open_in_root(root, parent or ".", os.O_PATH | os.O_DIRECTORY) as dfd:
+                st = os.stat(name, dir_fd=dfd, follow_symlinks=False)
+        except OSError:
+            return
+        if stat.S_ISDIR(st.st_mode) and not member.isdir():
+            raise InvalidParameter(
+                f'cannot overwrite directory "/{rel}" with non-directory "{member.name}"'
+            )
+        if not stat.S_ISDIR(st.st_mode) and member.isdir():
+            raise InvalidParameter(
+                f'cannot overwrite non-directory "/{rel}" with directory "{member.name}"'
+            )
+
+    extract_archive(body, root, path, owner=None if copy_owner else (0, 0), check=check)
+
+
+@contextlib.contextmanager
+def export_stream(root: Path) -> Iterator[IO[bytes]]:
+    """The container's file system as one tar, entries named without a leading "./"
+    (as moby's export)."""
+    names = sorted(os.listdir(root))
+    proc = subprocess.Popen(
+        ["tar", "-C", str(root), "--numeric-owner", "-cf", "-", "--", *names],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+    )
+    assert proc.stdout is not None
+    try:
+        yield proc.stdout
+    finally:
+        proc.stdout.close()
+        proc.kill()
+        proc.wait()
+
+
+@contextlib.contextmanager
+def stopped_root(
+    record: Container, rootfs: list[Mount], tmp_dir: Path, *, with_mounts: bool
+) -> Iterator[Path]:
+    """A stopped container's root file system (and, `with_mounts`, its binds and
+    volumes) mounted on a private directory while the block runs."""
+    target = tmp_dir / f"root-{record.id[:12]}-{secrets.token_hex(4)}"
+    target.mkdir()
+    try:
+        mount_all(rootfs, target)
+        try:
+            if with_mounts:
+                for point in sorted(
+                    (m for m in record.binds if m.type != "tmpfs" and m.source),
+                    key=lambda m: m.destination.count("/"),
+                ):
+                    if not os.path.isdir(point.source):
+                        continue
+                    make_dirs_in_root(target, point.destination, 0, 0)
+                    with open_in_root(target, point.destination, os.O_PATH | os.O_DIRECTORY) as fd:
+                        # The resolved directory, never a path a symlink could move.
+                        mount_one(
+                            Mount(type="bind", source=point.source, options=("rbind",)),
+                            Path(f"/proc/self/fd/{fd}"),
+                        )
+            yield target
+        finally:
+            for mountpoint in _mounts_under(target):
+                unmount(Path(mountpoint))
+    finally:
+        with contextlib.suppress(OSError):
+            target.rmdir()
+
+
+def _mounts_under(target: Path) -> list[str]:
+    """Mount points at and below `target`, deepest first."""
+    prefix = str(target)
+    found = []
+    with open("/proc/self/mountinfo") as fh:
+        for line in fh:
+            point = line.split()[4].encode().decode("unicode_escape")
+            if point == prefix or point.startswith(prefix + "/"):
+                found.append(point)
+    return sorted(set(found), key=lambda p: p.count("/"), reverse=True)
+
+
+def clean_up(tmp_dir: Path) -> None:
+    """Unmount and remove the private roots a crash left in `tmp_dir`."""
+    for mountpoint in _mounts_under(tmp_dir):
+        if mountpoint != str(tmp_dir):
+            unmount(Path(mountpoint))
+    for entry in os.scandir(tmp_dir):
+        with contextlib.suppress(OSError):
+            os.rmdir(entry.path)

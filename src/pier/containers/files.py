@@ -1,0 +1,144 @@
+"""ContainerFiles: the container side of `docker cp` and `docker export` (see
+`pier.containers.archive` for how paths stay inside the container)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Protocol
+
+from pier.containers import archive
+from pier.containers.archive import PathStat
+from pier.containers.store import ContainerStore
+from pier.errors import Conflict
+from pier.snapshots.types import Mount
+
+_CHUNK = 1 << 20
+
+
+class RootfsSource(Protocol):
+    async def rootfs_mounts(self, key: str) -> list[Mount]: ...
+
+
+class ContainerFiles:
+    def __init__(
+        self,
+        *,
+        store: ContainerStore,
+        images: RootfsSource,
+        tmp_dir: Path,
+        rootfs_path: Callable[[str], Path],
+    ) -> None:
+        self._store = store
+        self._images = images
+        self._tmp = tmp_dir
+        self._rootfs_path = rootfs_path
+        tmp_dir.mkdir(mode=0o700, exist_ok=True)
+        archive.clean_up(tmp_dir)  # what a crash left mounted
+
+    @contextlib.asynccontextmanager
+    async def _root(self, ref: str, *, with_mounts: bool = True) -> AsyncIterator[Path]:
+        record = self._store.get(ref)
+        if record.state.removing:
+            raise Conflict(f"container {record.id} is being removed")
+        if record.state.has_process and record.state.pid > 0:
+            if with_mounts:
+                # The container's own view: its volumes and binds are mounted there.
+                yield Path(f"/proc/{record.state.pid}/root")
+            else:
+                yield self._rootfs_path(record.id)
+            return
+        mounts = await self._images.rootfs_mounts(record.id)
+        stack = contextlib.ExitStack()
+        root = await asyncio.to_thread(
+            stack.enter_context,
+            archive.stopped_root(record, mounts, self._tmp, with_mounts=with_mounts),
+        )
+        try:
+            yield root
+        finally:
+            await asyncio.to_thread(stack.close)
+
+    async def stat(self, ref: str, path: str) -> PathStat:
+        async with self._root(ref) as root:
+            return await asyncio.to_thread(archive.stat_path, root, path, ref)
+
+    async def get_archive(
+        self,
+        ref: str,
+        path: str,
+        start: Callable[[PathStat], Awaitable[Callable[[bytes], Awaitable[None]]]],
+    ) -> None:
+        """Stream a tar of `path`: `start` gets the stat (to send headers) and returns
+        the writer of the body."""
+        async with self._root(ref) as root:
+            info = await asyncio.to_thread(archive.stat_path, root, path, ref)
+            stack = contextlib.ExitStack()
+            stream = await asyncio.to_thread(
+                stack.enter_context, archive.tar_stream(root, path, ref)
+            )
+            try:
+                write = await start(info)
+                while block := await asyncio.to_thread(stream.read1, _CHUNK):  # type: ignore[attr-defined]
+                    await write(block)
+            finally:
+                await asyncio.to_thread(stack.close)
+
+    async def put_archive(
+        self,
+        ref: str,
+        path: str,
+        body: AsyncIterator[bytes],
+        *,
+        copy_owner: bool,
+        no_overwrite: bool,
+    ) -> None:
+        record = self._store.get(ref)
+        if record.host_config.readonly_rootfs:
+            # moby: the root file system is read-only (volumes would be writable, but
+            # dockerd refuses the whole copy).
+            raise Conflict("container rootfs is marked read-only")
+        async with self._root(ref) as root:
+            rfd, wfd = os.pipe()
+            reader = os.fdopen(rfd, "rb", buffering=_CHUNK)
+            job = asyncio.ensure_future(
+                asyncio.to_thread(
+                    archive.extract,
+                    root,
+                    path,
+                    ref,
+                    reader,
+                    copy_owner=copy_owner,
+                    no_overwrite=no_overwrite,
+                )
+            )
+            try:
+                with os.fdopen(wfd, "wb", buffering=0) as writer:
+                    async for chunk in body:
+                        if job.done():
+                            break  # the extraction failed: its error is the answer
+                        try:
+                            await asyncio.to_thread(writer.write, chunk)
+                        except BrokenPipeError:
+                            break
+            finally:
+                try:
+                    await job
+                finally:
+                    reader.close()
+
+    async def export(
+        self, ref: str, start: Callable[[], Awaitable[Callable[[bytes], Awaitable[None]]]]
+    ) -> None:
+        async with self._root(ref, with_mounts=False) as root:
+            stack = contextlib.ExitStack()
+            stream = await asyncio.to_thread(stack.enter_context, archive.export_stream(root))
+            try:
+                write = await start()
+                while block := await asyncio.to_thread(stream.read1, _CHUNK):  # type: ignore[attr-defined]
+                    await write(block)
+            finally:
+                await asyncio.to_thread(stack.close)
