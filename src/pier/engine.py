@@ -17,6 +17,7 @@ from pier.api.routers import archives as archives_router
 from pier.api.routers import build as build_router
 from pier.api.routers import container_files as container_files_router
 from pier.api.routers import containers as containers_router
+from pier.api.routers import disk as disk_router
 from pier.api.routers import distribution as distribution_router
 from pier.api.routers import exec as exec_router
 from pier.api.routers import images as images_router
@@ -208,6 +209,9 @@ class Engine:
             *swarm_router.routes(),
             *volumes_router.routes(self.volumes),
             *container_files_router.routes(self.files),
+            *disk_router.routes(
+                self.containers, self.images, self.volumes, self._network_settings
+            ),
         ]
 
     async def close(self) -> None:
