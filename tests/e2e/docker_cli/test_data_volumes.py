@@ -190,3 +190,26 @@ def test_volume_prune_takes_anonymous_unless_all(docker) -> None:
     out = docker.ok("volume", "prune", "-af")
     assert "named-keep" in out
     assert docker.ok("volume", "ls", "-q") == ""
+
+
+def test_volume_data_survives_kill_9_of_pierd(docker, pier) -> None:
+    docker.ok("run", "--rm", "-v", "crashvol:/d", "busybox", "sh", "-c", "echo safe > /d/f")
+    pier.kill9()
+    pier.start()
+    assert "crashvol" in docker.ok("volume", "ls", "-q").split()
+    assert docker.ok("run", "--rm", "-v", "crashvol:/d", "busybox", "cat", "/d/f") == "safe\n"
+    docker.ok("volume", "rm", "crashvol")
+
+
+def test_an_interrupted_copy_up_is_done_again(docker) -> None:
+    docker.ok("volume", "create", "halfvol")
+    data = Path(json.loads(docker.ok("volume", "inspect", "halfvol"))[0]["Mountpoint"])
+    # What a pierd killed in the middle of a copy-up leaves: part of the files and
+    # the marker beside _data.
+    (data / "partial").write_text("half")
+    (data.parent / "copy-up.incomplete").touch()
+    out = docker.ok("run", "--rm", "-v", "halfvol:/etc", "busybox", "ls", "/etc")
+    assert "passwd" in out.split()
+    assert "partial" not in out.split()
+    assert not (data.parent / "copy-up.incomplete").exists()
+    docker.ok("volume", "rm", "halfvol")
