@@ -201,9 +201,9 @@ def test_restart_policies_at_daemon_start(pier: PierDaemon, client: docker.Docke
 @pytest.mark.parametrize(
     ("kwargs", "option"),
     [
-        ({"devices": ["/dev/null:/dev/xnull:rwm"]}, "--device"),
+        ({"storage_opt": {"size": "1G"}}, "--storage-opt"),
     ],
-    ids=["device"],
+    ids=["storage-opt"],
 )
 def test_unimplemented_options_are_refused(
     client: docker.DockerClient, kwargs: dict[str, object], option: str

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 
+from pier.cli.deviceopt import devices
 from pier.cli.flags import BOOL, FLOAT, INT, LIST, STRING, Flag
 
 # typing and collections.abc cost milliseconds at start-up: only the checker reads them.
@@ -25,6 +26,7 @@ RUN_FLAGS: tuple[Flag, ...] = (
     Flag(name="cpus", kind=FLOAT, type_name="decimal", help="Number of CPUs"),
     Flag(name="detach", short="d", help="Run container in background and print container ID"),
     Flag(name="detach-keys", kind=STRING, help="Override the key sequence for detaching"),
+    Flag(name="device", kind=LIST, help="Add a host device to the container"),
     Flag(name="dns", kind=LIST, help="Set custom DNS servers"),
     Flag(name="domainname", kind=STRING, help="Container NIS domain name"),
     Flag(name="entrypoint", kind=STRING, help="Overwrite the default ENTRYPOINT of the image"),
@@ -237,6 +239,7 @@ def create_body(
         "Privileged": bool(opts["privileged"]),
         "ReadonlyRootfs": bool(opts["read-only"]),
         "Tmpfs": tmpfs or None,
+        "Devices": devices(opts["device"]) or None,
     }
     security = _security_opts(opts["security-opt"] or [], host_config)
     host_config["SecurityOpt"] = security or None

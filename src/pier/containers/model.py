@@ -75,6 +75,16 @@ class Ulimit:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class DeviceMapping:
+    """`--device /dev/x:/dev/y:rwm` as the client sent it; the node's numbers are read
+    at each start (moby's DevicesFromPath), so a recreated host device still works."""
+
+    path_on_host: str
+    path_in_container: str
+    cgroup_permissions: str = "rwm"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ThrottleDevice:
     """`--device-read-bps /dev/sda:1mb` resolved at create: the device's numbers."""
 
@@ -136,6 +146,7 @@ class HostConfig:
     blkio_weight: int = 0
     blkio_throttle: BlkioThrottle = field(default_factory=BlkioThrottle)
     device_cgroup_rules: tuple[str, ...] = ()
+    devices: tuple[DeviceMapping, ...] = ()
     cgroupns_mode: str = ""  # "host" or "private"; "" is the daemon's default
     console_size: tuple[int, int] = (0, 0)  # (height, width), API 1.42+
     # Published ports (-p) parsed at create; -P publishes the exposed ports at start.

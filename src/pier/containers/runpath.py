@@ -20,6 +20,7 @@ from typing import Any, Protocol
 from pier import timefmt
 from pier.config import DaemonConfig, RuntimeConfig
 from pier.containers import logconfig
+from pier.containers.devices import resolve_devices
 from pier.containers.etcfiles import EtcInputs, hosts_file, resolv_conf
 from pier.containers.inroot import make_dirs_in_root
 from pier.containers.lifecycle import LifecycleRegistry
@@ -78,6 +79,7 @@ class RunPath:
                 await self._mount_rootfs(record, undo),
                 await self._user_and_workdir(record),
                 await self._mounts(record, undo),
+                await self._devices(record),
                 SpecPart(namespaces=namespaces(record.host_config, self._pid_of)),
             ]
             sandbox = await self._network(record, undo)
@@ -119,6 +121,14 @@ class RunPath:
         tmpfs: see containers.volumes_step."""
         rootfs = self._paths.rootfs(record.id)
         return SpecPart(mounts=await self._volume_mounts.mount(record, rootfs, undo))
+
+    async def _devices(self, record: Container) -> SpecPart:
+        """`--device` nodes, read from the host at each start (see containers.devices)."""
+        if not record.host_config.devices:
+            return SpecPart()
+        return SpecPart(
+            devices=await asyncio.to_thread(resolve_devices, record.host_config.devices)
+        )
 
     async def _network(
         self, record: Container, undo: contextlib.AsyncExitStack

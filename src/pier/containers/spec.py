@@ -27,6 +27,7 @@ from pier.runtime.spec import (
     HOST,
     PRIVATE,
     ContainerSpec,
+    DeviceSpec,
     HostFacts,
     MountSpec,
     NamespaceMode,
@@ -55,6 +56,7 @@ class SpecPart:
     # "network", "ipc", "pid" -> how the container gets that namespace
     namespaces: Mapping[str, NamespaceSpec] = field(default_factory=lambda: _NO_NAMESPACES)
     init_path: str | None = None
+    devices: tuple[DeviceSpec, ...] = ()  # `--device` nodes, added up in step order
 
 
 def merge_parts(
@@ -107,6 +109,7 @@ def merge_parts(
         shm_size=hc.shm_size or 64 * 1024 * 1024,
         oom_score_adj=hc.oom_score_adj or None,
         device_cgroup_rules=hc.device_cgroup_rules,
+        devices=tuple(d for part in parts for d in part.devices),
         cgroupns_private=None if not hc.cgroupns_mode else hc.cgroupns_mode == "private",
     )
     return build_config(spec, facts)

@@ -11,9 +11,9 @@ from .conftest import DockerCLI
 @pytest.mark.parametrize(
     ("args", "option"),
     [
-        (["--device", "/dev/null:/dev/xnull"], "--device"),
+        (["--storage-opt", "size=1G"], "--storage-opt"),
     ],
-    ids=["device"],
+    ids=["storage-opt"],
 )
 def test_run_refuses_what_pier_lacks(docker: DockerCLI, args: list[str], option: str) -> None:
     out = docker("run", "--rm", "--name", "refused", *args, "busybox", "true")

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from pier.api.wire.devices import render_devices
 from pier.api.wire.networks import (
     render_networks,
     render_port_bindings,
@@ -238,7 +239,7 @@ def render_host_config(h: HostConfig, *, cgroup_v2: bool | None = None) -> dict[
         "CpuRealtimeRuntime": 0,
         "CpusetCpus": h.cpuset_cpus,
         "CpusetMems": h.cpuset_mems,
-        "Devices": [],
+        "Devices": render_devices(h.devices),
         "DeviceCgroupRules": list(h.device_cgroup_rules) or None,
         "DeviceRequests": None,
         "MemoryReservation": h.memory_reservation,

@@ -14,6 +14,7 @@ from typing import Any
 from pier.api.wire.container_json import render_inspect as render_inspect
 from pier.api.wire.container_json import render_summary as render_summary
 from pier.api.wire.container_json import status_text as status_text
+from pier.api.wire.devices import parse_devices
 from pier.api.wire.limits import parse_limit_fields
 from pier.api.wire.unsupported import refuse_unsupported
 from pier.containers.model import ContainerConfig, HostConfig, RestartPolicy, Ulimit
@@ -224,6 +225,7 @@ def parse_host_config(hc: Mapping[str, Any]) -> HostConfig:
         mounts=_mounts(hc.get("Mounts")),
         tmpfs=_map(hc.get("Tmpfs"), "Tmpfs"),
         volumes_from=_strs(hc.get("VolumesFrom"), "VolumesFrom"),
+        devices=parse_devices(hc.get("Devices")),
     )
 
 

@@ -16,7 +16,6 @@ from pier.errors import NotImplementedByPier
 # HostConfig field -> the option a user knows it by.
 _HOST_CONFIG: dict[str, str] = {
     "VolumeDriver": "--volume-driver",
-    "Devices": "--device",
     "DeviceRequests": "--gpus",
     "StorageOpt": "--storage-opt",
     "UsernsMode": "--userns",
