@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import json
 import os
 import resource
 import shlex
@@ -373,10 +374,27 @@ class PierEngine(Engine):
         super().__init__(root=root, docker_cli=docker_cli)
         self.bindir = bindir
 
+    # A default bridge and an nftables table of its own, as dockerd gets pbench-d0: a
+    # pierd of the machine (or of another run) keeps its pier0 and its "pier" table.
+    bridge = "pbench-p0"
+    bridge_cidr = "10.214.0.1/24"
+    nft_table = "pier_bench"
+
     def command(self) -> list[str]:
         pierd = self.bindir / "pierd"
         if not pierd.exists():
             raise Unavailable(f"{pierd} does not exist")
+        config = self.root / "daemon.json"
+        config.write_text(
+            json.dumps(
+                {
+                    "bridge": self.bridge,
+                    "bip": self.bridge_cidr,
+                    "default-address-pools": [{"base": "10.215.0.0/16", "size": 24}],
+                    "nft-table": self.nft_table,
+                }
+            )
+        )
         return [
             str(pierd),
             "-H",
@@ -385,6 +403,8 @@ class PierEngine(Engine):
             str(self.root / "data"),
             "--exec-root",
             str(self.root / "exec"),
+            "--config-file",
+            str(config),
         ]
 
     def start(self, cleanup: Cleanup) -> None:

@@ -87,6 +87,18 @@ class BridgeDriver:
                 with contextlib.suppress(NetlinkError):
                     ipr.link("del", index=idx)
 
+    def park(self, net: Network) -> None:
+        """At shutdown with nothing running: remove the bridge unless something is
+        still plugged into it (another daemon misconfigured onto the same device)."""
+        with _netlink() as ipr:
+            idx = _index(ipr, net.device)
+            if idx is None or not self._ours(ipr, idx):
+                return
+            if ipr.get_links(master=idx):
+                return
+            with contextlib.suppress(NetlinkError):
+                ipr.link("del", index=idx)
+
     def _ours(self, ipr: IPRoute, idx: int) -> bool:
         links = ipr.get_links(idx)
         return bool(links) and links[0].get("IFLA_IFALIAS") == self._marker

@@ -48,6 +48,13 @@ class _Udp(asyncio.DatagramProtocol):
         self.transport = cast(asyncio.DatagramTransport, transport)
 
     def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
+        # Names Pier knows are answered at once, without a task or a full parse: the
+        # common case, and the one a container waits on most.
+        reply = self._server.quick(self._cid, data)
+        if reply is not None:
+            if self.transport is not None:
+                self.transport.sendto(reply, addr)
+            return
         self._server.spawn(self._answer(data, addr))
 
     async def _answer(self, data: bytes, addr: tuple[str, int]) -> None:
@@ -127,6 +134,32 @@ class DnsServer:
             writer.close()
 
     # -- answering ---------------------------------------------------------------------
+
+    def quick(self, cid: str, data: bytes) -> bytes | None:
+        """The answer to a plain A or AAAA question about a known name, built by hand;
+        None for anything else (the full path answers it)."""
+        question = _question(data)
+        if question is None:
+            return None
+        name, qtype, end = question
+        if qtype not in (_A, _AAAA):
+            return None
+        addresses = self._lookup(cid, name)
+        if addresses is None:
+            return None
+        want_v6 = qtype == _AAAA
+        records = [
+            socket.inet_pton(socket.AF_INET6 if want_v6 else socket.AF_INET, a)
+            for a in addresses
+            if (":" in a) == want_v6
+        ]
+        flags = 0x8180 | (data[2] & 0x01) << 8  # response, recursion available, RD as asked
+        header = struct.pack("!HHHHHH", struct.unpack("!H", data[:2])[0], flags, 1,
+                             len(records), 0, 0)  # fmt: skip
+        answers = b"".join(
+            struct.pack("!HHHIH", 0xC00C, qtype, 1, TTL, len(rdata)) + rdata for rdata in records
+        )
+        return header + data[12:end] + answers
 
     async def answer(self, cid: str, data: bytes, *, tcp: bool = False) -> bytes | None:
         try:
@@ -254,3 +287,36 @@ def host_resolvers(path: Path = Path("/etc/resolv.conf")) -> list[str]:
         for parts in (line.split() for line in text.splitlines())
         if len(parts) >= 2 and parts[0] == "nameserver"
     ]
+
+
+_A, _AAAA = 1, 28
+
+
+def _question(data: bytes) -> tuple[str, int, int] | None:
+    """(lowercased name, qtype, end of the question) of a standard query with one
+    question of class IN; None for anything else."""
+    if len(data) < 17 or data[2] & 0xF8 or data[4:6] != b"\x00\x01":
+        return None  # a response, another opcode, or not exactly one question
+    labels = []
+    at = 12
+    while True:
+        if at >= len(data):
+            return None
+        size = data[at]
+        if size == 0:
+            at += 1
+            break
+        if size & 0xC0:
+            return None  # no compression in a question
+        labels.append(data[at + 1 : at + 1 + size])
+        at += 1 + size
+    if at + 4 > len(data):
+        return None
+    qtype, qclass = struct.unpack("!HH", data[at : at + 4])
+    if qclass != 1:
+        return None
+    try:
+        name = b".".join(labels).decode("ascii").lower()
+    except UnicodeDecodeError:
+        return None
+    return name, qtype, at + 4

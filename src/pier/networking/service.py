@@ -127,7 +127,8 @@ class NetworkService:
         if not self._sandboxes.all():
             # Nothing runs: no device or rule stays on the host (made again at start).
             for net in self._catalog.networks():
-                await asyncio.to_thread(self._drivers[net.driver].delete, net)
+                if net.is_bridge:
+                    await asyncio.to_thread(self._bridge.park, net)
             await self._firewall.remove()
 
     async def _ensure_predefined(self) -> None:

@@ -76,3 +76,20 @@ def test_other_names_go_upstream() -> None:
     finally:
         fake.close()
     assert [str(r.rdata) for r in answer.rr] == ["198.51.100.1"]
+
+
+def test_the_quick_path_answers_as_the_full_one() -> None:
+    server = _server()
+    for name, qtype in (("web", "A"), ("Web", "AAAA")):
+        query = DNSRecord.question(name, qtype)
+        query.header.id = 4242
+        quick = server.quick("c1", bytes(query.pack()))
+        assert quick is not None
+        parsed = DNSRecord.parse(quick)
+        assert parsed.header.id == 4242 and parsed.header.rcode == RCODE.NOERROR
+        assert parsed.header.qr == 1 and parsed.header.rd == 1
+        assert [str(r.rdata) for r in parsed.rr] == [
+            str(r.rdata) for r in _ask(server, name, qtype).rr
+        ]
+    assert server.quick("c1", bytes(DNSRecord.question("nope", "A").pack())) is None
+    assert server.quick("c1", bytes(DNSRecord.question("web", "MX").pack())) is None
