@@ -8,7 +8,7 @@ VENV := $(CURDIR)/.venv
 SOCK ?= /run/pier/pier.sock
 PIERD_LOG ?= /var/log/pierd.log
 APT_PACKAGES := crun runc conmon busybox-static tini catatonit nftables iproute2 \
-	python3 python3-venv python3-pip ca-certificates git
+	procps python3 python3-venv python3-pip ca-certificates git
 TEST_APT_PACKAGES := docker.io
 # Real registries and clients the distribution tests talk to.
 TEST_REGISTRY_PACKAGES := docker-registry skopeo

@@ -27,10 +27,14 @@ from .images import (
     import_image,
     iperf_tar,
 )
+from .observe import WORKLOADS as OBSERVE
 from .proc import CommandFailed
 from .report import render_reasons, render_table
 from .results import Metric, RunResult
-from .workloads import ALL, Context, Workload
+from .workloads import ALL as _BASE
+from .workloads import Context, Workload
+
+ALL = [*_BASE, *OBSERVE]
 
 BENCH_DIR = Path(__file__).resolve().parent.parent
 REPO = BENCH_DIR.parent

@@ -503,6 +503,9 @@ class Logs(Workload):
             "-d",
             "--network",
             "none",
+            # Every byte is read back: no engine may rotate (Pier's default does).
+            "--log-opt",
+            "max-size=1g",
             "--name",
             "bench-logs",
             BUSYBOX_REF,

@@ -34,6 +34,10 @@ from pier.oci.reference import Reference, parse_normalized
 log = logging.getLogger(__name__)
 
 HISTORY = 1024  # events kept for since/until (dockerd keeps 256, in memory only)
+# Events are written to the journal at most this often, in one transaction: a burst of
+# exec events (health checks) costs one write, not one per event. What a crash loses is
+# the last half second of history, never a live subscriber's event.
+FLUSH_DELAY = 0.5
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -70,6 +74,8 @@ class SqliteEventJournal:
     def __init__(self, db: Database) -> None:
         self._db = db
         db.ensure_schema(_SCHEMA)
+        first = db.query("SELECT MIN(seq) AS s FROM events")
+        self._trimmed = int((first[0]["s"] or 1) - 1) if first else 0
 
     def load(self, limit: int) -> list[Event]:
         rows = self._db.query("SELECT body FROM events ORDER BY seq DESC LIMIT ?", (limit,))
@@ -84,9 +90,11 @@ class SqliteEventJournal:
             conn.executemany(
                 "INSERT INTO events (body) VALUES (?)", [(_encode(e),) for e in events]
             )
-            conn.execute(
-                "DELETE FROM events WHERE seq <= (SELECT MAX(seq) FROM events) - ?", (keep,)
-            )
+            last = conn.execute("SELECT MAX(seq) FROM events").fetchone()[0] or 0
+            # Trimmed in steps of a quarter of the history, not at every write.
+            if last - self._trimmed > keep + keep // 4:
+                conn.execute("DELETE FROM events WHERE seq <= ?", (last - keep,))
+                self._trimmed = last - keep
 
 
 def _encode(e: Event) -> str:
@@ -199,6 +207,7 @@ class EventBus:
         self._lock = threading.Lock()
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="event-journal")
         self._flush: Future[None] | None = None
+        self._closing = threading.Event()
         self.published = 0  # events since the daemon started (metrics)
 
     @property
@@ -226,6 +235,7 @@ class EventBus:
 
     def _write(self) -> None:
         """Write what is pending in one transaction (one per burst of events)."""
+        self._closing.wait(FLUSH_DELAY)  # gathers a burst; closing writes at once
         with self._lock:
             batch, self._pending = self._pending, []
             self._flush = None
@@ -283,5 +293,6 @@ class EventBus:
         """End every stream and write what is pending."""
         for queue in self._subscribers:
             queue.put_nowait(None)
+        self._closing.set()
         self._writer.shutdown(wait=True)
         self._write()
