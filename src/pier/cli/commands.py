@@ -69,6 +69,7 @@ GROUPS: tuple[Group, ...] = (
     Group("network", "Manage networks"),
     Group("registry", "Run Pier's own registry", pier_only=True),
     Group("system", "Manage Pier"),
+    Group("volume", "Manage volumes"),
 )
 
 _CONTAINERS = "[OPTIONS] CONTAINER [CONTAINER...]"
@@ -176,6 +177,30 @@ COMMANDS: tuple[Command, ...] = (
             "[OPTIONS] NETWORK CONTAINER", ("network disconnect",)),
     Command("network:port", "List port mappings or a specific mapping for the container",
             "CONTAINER [PRIVATE_PORT[/PROTO]]", ("container port", "port")),
+    Command("volume:create", "Create a volume", "[OPTIONS] [VOLUME]", ("volume create",)),
+    Command("volume:inspect", "Display detailed information on one or more volumes",
+            "[OPTIONS] VOLUME [VOLUME...]", ("volume inspect",)),
+    Command("volume:ls", "List volumes", "[OPTIONS]", ("volume ls", "volume list")),
+    Command("volume:prune", "Remove unused local volumes", "[OPTIONS]", ("volume prune",)),
+    Command("volume:rm", "Remove one or more volumes", "[OPTIONS] VOLUME [VOLUME...]",
+            ("volume rm", "volume remove"),
+            long="Remove one or more volumes. You cannot remove a volume that is in use by a "
+            "container."),
+    Command("copy:cp", "Copy files/folders between a container and the local filesystem",
+            "[OPTIONS] CONTAINER:SRC_PATH DEST_PATH|-\n\tpier cp [OPTIONS] SRC_PATH|- "
+            "CONTAINER:DEST_PATH", ("container cp", "cp"),
+            long="Copy files/folders between a container and the local filesystem\n\n"
+            "Use '-' as the source to read a tar archive from stdin\n"
+            "and extract it to a directory destination in a container.\n"
+            "Use '-' as the destination to stream a tar archive of a\n"
+            "container source to stdout."),
+    Command("copy:export", "Export a container's filesystem as a tar archive",
+            "[OPTIONS] CONTAINER", ("container export", "export")),
+    Command("disk:df", "Show pier disk usage", "[OPTIONS]", ("system df",)),
+    Command("disk:system_prune", "Remove unused data", "[OPTIONS]", ("system prune",)),
+    Command("disk:container_prune", "Remove all stopped containers", "[OPTIONS]",
+            ("container prune",)),
+    Command("disk:image_prune", "Remove unused images", "[OPTIONS]", ("image prune",)),
 )  # fmt: skip
 
 

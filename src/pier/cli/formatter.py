@@ -262,13 +262,13 @@ class ImageContext:
 
     def SharedSize(self) -> str:
         n = int(self.i.get("SharedSize", -1))
-        return "N/A" if n == -1 else output.human_size(n)
+        return "N/A" if n == -1 else output.human_size(n, 4)  # units.HumanSize
 
     def UniqueSize(self) -> str:
         shared = int(self.i.get("SharedSize", -1))
         if shared == -1:
             return "N/A"
-        return output.human_size(int(self.i.get("Size") or 0) - shared)
+        return output.human_size(int(self.i.get("Size") or 0) - shared, 4)
 
 
 IMAGE_HEADERS = {

@@ -84,9 +84,14 @@ def _not_found(path: str, ref: str) -> NotFound:
     return NotFound(f"Could not find the file {path} in container {ref}")
 
 
+def _absolute(path: str) -> str:
+    # POSIX normpath keeps exactly two leading slashes: "/" + "/" would stay "//"
+    return posixpath.normpath("/" + path.lstrip("/"))
+
+
 def _split(path: str) -> tuple[str, str]:
     """(parent, last component) of an absolute container path; "/" is (".", ".")."""
-    clean = posixpath.normpath("/" + path)
+    clean = _absolute(path)
     if clean == "/":
         return "/", "."
     parent, name = posixpath.split(clean)
@@ -98,7 +103,7 @@ def _split(path: str) -> tuple[str, str]:
 def resolve_link(root: Path, path: str) -> str:
     """Where a symlink at `path` finally points, as an absolute path in the container
     (moby's FollowSymlinkInScope)."""
-    current = posixpath.normpath("/" + path)
+    current = _absolute(path)
     for _ in range(_MAX_HOPS):
         parent, name = posixpath.split(current)
         try:
@@ -118,7 +123,7 @@ def stat_path(root: Path, path: str, ref: str) -> PathStat:
     except OSError:
         raise _not_found(path, ref) from None
     link = resolve_link(root, path) if stat.S_ISLNK(st.st_mode) else ""
-    shown = posixpath.basename(posixpath.normpath("/" + path)) or "/"
+    shown = posixpath.basename(_absolute(path)) or "/"
     return PathStat(
         name=shown,
         size=st.st_size,

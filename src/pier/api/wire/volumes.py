@@ -15,10 +15,11 @@ def render_volume(
     out: dict[str, Any] = {
         "CreatedAt": v.created_at,
         "Driver": v.driver,
-        "Labels": dict(v.labels) or None,
+        # sorted, as Go marshals a map
+        "Labels": dict(sorted(v.labels.items())) or None,
         "Mountpoint": mountpoint,
         "Name": v.name,
-        "Options": dict(v.options) or None,
+        "Options": dict(sorted(v.options.items())) or None,
         "Scope": "local",
     }
     if usage is not None:
