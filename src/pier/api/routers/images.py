@@ -14,9 +14,10 @@ from typing import Protocol
 from aiohttp import web
 
 from pier.api.routers import distribution as pulls
+from pier.api.routers.image_import import import_url
 from pier.api.routing import Route, api_version, json_response, query_bool, query_filters
 from pier.api.wire import images as wire
-from pier.errors import InvalidParameter, NotFound, NotImplementedByPier
+from pier.errors import InvalidParameter, NotFound
 from pier.images.model import HistoryItem, ImageRecord
 from pier.oci import reference as refs
 
@@ -106,7 +107,7 @@ def routes(
         if not from_src:
             raise InvalidParameter("either fromImage or fromSrc is required")
         if from_src != "-":
-            raise NotImplementedByPier("importing from a URL is not supported")
+            return await import_url(request, images, from_src)
         fd, name = tempfile.mkstemp(prefix="import-", suffix=".tar", dir=images.tmp_dir)
         path = Path(name)
         try:
