@@ -385,6 +385,7 @@ class PierEngine(Engine):
         if not pierd.exists():
             raise Unavailable(f"{pierd} does not exist")
         config = self.root / "daemon.json"
+        self.root.mkdir(parents=True, exist_ok=True)
         config.write_text(
             json.dumps(
                 {
