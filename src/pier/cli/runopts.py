@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import os
 
+from pier.cli import observeopts
 from pier.cli.deviceopt import devices
 from pier.cli.flags import BOOL, FLOAT, INT, LIST, STRING, Flag
+from pier.cli.observeopts import OBSERVE_FLAGS
 
 # typing and collections.abc cost milliseconds at start-up: only the checker reads them.
 TYPE_CHECKING = False
@@ -71,6 +73,7 @@ RUN_FLAGS: tuple[Flag, ...] = (
          help="Username or UID (format: <name|uid>[:<group|gid>])"),
     Flag(name="volume", short="v", kind=LIST, help="Bind mount a volume"),
     Flag(name="workdir", short="w", kind=STRING, help="Working directory inside the container"),
+    *OBSERVE_FLAGS,
 )  # fmt: skip
 
 _RAM_UNITS = {"": 1, "b": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40, "p": 1 << 50}
@@ -280,6 +283,10 @@ def create_body(
         config["StopSignal"] = opts["stop-signal"]
     if opts["stop-timeout"] is not None:
         config["StopTimeout"] = opts["stop-timeout"]
+    try:
+        observeopts.apply(opts, config)
+    except ValueError as exc:
+        raise OptionError(str(exc)) from None
     return config
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import time
@@ -80,3 +81,28 @@ def test_events_pretty_and_format(cli: PierCLI) -> None:
     out = cli.ok("events", "--since", f"{since:.3f}", "--until", until,
                  "--filter", "container=e1", "--format", "{{.Action}}")  # fmt: skip
     assert out.split() == ["create", "attach", "start", "die"] or "start" in out.split()
+
+
+def test_run_health_log_and_limit_flags(cli: PierCLI) -> None:
+    cli.ok("run", "-d", "--name", "h1", "--health-cmd", "true", "--health-interval", "200ms",
+           "--health-retries", "2", "--log-opt", "max-size=1m", "--memory", "32m",
+           "--memory-swap", "64m", "--memory-reservation", "16m", "--cpu-shares", "256",
+           "--pids-limit", "50", "busybox", "sleep", "600")  # fmt: skip
+    hc = json.loads(cli.ok("inspect", "--format", "{{json .HostConfig}}", "h1"))
+    assert hc["LogConfig"] == {"Type": "json-file", "Config": {"max-file": "3", "max-size": "1m"}}
+    assert (hc["Memory"], hc["MemorySwap"], hc["MemoryReservation"]) == (
+        32 << 20,
+        64 << 20,
+        16 << 20,
+    )
+    assert (hc["CpuShares"], hc["PidsLimit"]) == (256, 50)
+    check = json.loads(cli.ok("inspect", "--format", "{{json .Config.Healthcheck}}", "h1"))
+    assert check == {"Test": ["CMD-SHELL", "true"], "Interval": 200_000_000, "Retries": 2}
+    deadline = time.monotonic() + 20
+    while cli.ok("inspect", "--format", "{{.State.Health.Status}}", "h1").strip() != "healthy":
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    assert cli.ok("ps", "--format", "{{.Status}}").strip().endswith("(healthy)")
+    out = cli("run", "--no-healthcheck", "--health-cmd", "true", "busybox", "true")
+    assert out.returncode == 125
+    assert "--no-healthcheck conflicts with --health-* options" in out.stderr
