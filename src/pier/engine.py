@@ -137,6 +137,7 @@ class Engine:
             # there would take the container's files with it.
             tmp_dir=config.exec_root / "files",
             rootfs_path=self.containers.paths.rootfs,
+            lock=self.containers.lifecycle_lock,
         )
         self.attacher = Attacher(containers=self.containers, runtime=self.runtime)
         self.builder = Builder(

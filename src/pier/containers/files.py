@@ -31,7 +31,9 @@ class ContainerFiles:
         images: RootfsSource,
         tmp_dir: Path,
         rootfs_path: Callable[[str], Path],
+        lock: Callable[[str], asyncio.Lock],
     ) -> None:
+        self._lock = lock
         self._store = store
         self._images = images
         self._tmp = tmp_dir
@@ -51,16 +53,26 @@ class ContainerFiles:
             else:
                 yield self._rootfs_path(record.id)
             return
-        mounts = await self._images.rootfs_mounts(record.id)
-        stack = contextlib.ExitStack()
-        root = await asyncio.to_thread(
-            stack.enter_context,
-            archive.stopped_root(record, mounts, self._tmp, with_mounts=with_mounts),
-        )
-        try:
-            yield root
-        finally:
-            await asyncio.to_thread(stack.close)
+        # A stopped container's root is mounted for the copy: a start meanwhile would
+        # find the overlay busy, so it waits on the lifecycle lock until the copy ends.
+        async with self._lock(record.id):
+            record = self._store.get(record.id)
+            if record.state.removing:
+                raise Conflict(f"container {record.id} is being removed")
+            if record.state.has_process and record.state.pid > 0:
+                running = Path(f"/proc/{record.state.pid}/root")
+                yield running if with_mounts else self._rootfs_path(record.id)
+                return
+            mounts = await self._images.rootfs_mounts(record.id)
+            stack = contextlib.ExitStack()
+            root = await asyncio.to_thread(
+                stack.enter_context,
+                archive.stopped_root(record, mounts, self._tmp, with_mounts=with_mounts),
+            )
+            try:
+                yield root
+            finally:
+                await asyncio.to_thread(stack.close)
 
     async def stat(self, ref: str, path: str) -> PathStat:
         async with self._root(ref) as root:

@@ -174,6 +174,11 @@ class ContainerService:
         """Set while `cid` has no process (log followers end on it)."""
         return self._lifecycle.stopped_event(cid)
 
+    def lifecycle_lock(self, cid: str) -> asyncio.Lock:
+        """Held across a transition; `cp` on a stopped container holds it while the root
+        is mounted, so a start waits instead of finding the overlay busy."""
+        return self._lifecycle.lock(cid)
+
     def on_created(self, cid: str, hook: CreatedHook) -> contextlib.AbstractContextManager[None]:
         """Run `hook` between the monitor's create and the process's start."""
         return self._lifecycle.on_created(cid, hook)

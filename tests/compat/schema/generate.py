@@ -40,6 +40,13 @@ OPERATIONS = {
     "SystemInfo": ("/info", "get"),
     "SystemVersion": ("/version", "get"),
     "ExecInspect": ("/exec/{id}/json", "get"),
+    "VolumeList": ("/volumes", "get"),
+    "VolumeInspect": ("/volumes/{name}", "get"),
+    "VolumeCreate": ("/volumes/create", "post"),
+    "VolumePrune": ("/volumes/prune", "post"),
+    "SystemDataUsage": ("/system/df", "get"),
+    "ContainerPrune": ("/containers/prune", "post"),
+    "ImagePrune": ("/images/prune", "post"),
 }
 
 # (definition or operation, property): Go pointers the yaml does not mark x-nullable.
@@ -120,6 +127,10 @@ class Converter:
         return out
 
 
+def _ok(responses: dict[Any, Any]) -> Any:
+    return responses[200] if 200 in responses else responses[201]
+
+
 def main(argv: list[str]) -> int:
     if len(argv) != 2:
         print(__doc__, file=sys.stderr)
@@ -127,7 +138,8 @@ def main(argv: list[str]) -> int:
     with open(argv[1]) as fh:
         swagger = yaml.safe_load(fh)
     response_schemas = {
-        op: swagger["paths"][path][method]["responses"][200]["schema"]
+        # 200, or 201 for a create (VolumeCreate)
+        op: _ok(swagger["paths"][path][method]["responses"])["schema"]
         for op, (path, method) in OPERATIONS.items()
     }
     for owner, prop in GO_POINTERS:

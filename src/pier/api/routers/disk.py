@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import builtins
+import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
 
@@ -14,6 +15,7 @@ from pier.api.routing import Route, api_version, json_response, query_filters
 from pier.api.wire import images as image_wire
 from pier.api.wire.container_json import render_summary
 from pier.api.wire.volumes import render_volume
+from pier.build.instructions import duration_ns
 from pier.containers.model import Container, Status
 from pier.errors import Conflict, InvalidParameter, PierError
 from pier.images.model import ImageRecord
@@ -59,6 +61,14 @@ def _until(filters: Mapping[str, list[str]]) -> int | None:
     values = filters.get("until", [])
     if not values:
         return None
+    # moby's timetypes.GetTimestamp: a Go duration ("1h", what `--filter until=1h`
+    # sends as is) counts back from now
+    try:
+        ago = duration_ns(values[0]) if values[0] != "0" else None
+    except InvalidParameter:
+        ago = None
+    if ago is not None:
+        return time.time_ns() - ago
     try:
         return timefmt.parse_api_time(values[0])
     except ValueError:
