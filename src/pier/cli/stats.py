@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import threading
 
-from pier.cli.common import container_path, parse_filters
-from pier.cli.flags import FORMAT, LIST, Flag, Spec
+from pier.cli.common import container_path
+from pier.cli.flags import FORMAT, Flag, Spec
 from pier.cli.main import Context, StatusError
 from pier.client.errors import APIError, ClientError
 
@@ -24,8 +24,6 @@ if TYPE_CHECKING:
 STATS = Spec(
     flags=(
         Flag(name="all", short="a", help="Show all containers (default shows just running)"),
-        Flag(name="filter", short="f", kind=LIST, type_name="filter",
-             help="Filter output based on conditions provided"),
         FORMAT,
         Flag(name="no-stream", help="Disable streaming stats and only pull the first result"),
         Flag(name="no-trunc", help="Do not truncate output"),
@@ -178,14 +176,10 @@ def stats(ctx: Context, argv: list[str]) -> int:
     opts = ctx.parse(STATS, argv)
     stream = not opts["no-stream"]
     trunc = not opts["no-trunc"]
-    if opts.args and opts["filter"]:
-        raise StatusError(1, "filtering is not supported when specifying a list of containers")
     if opts.args:
         names = list(opts.args)
     else:
         params: dict[str, Any] = {"all": 1} if opts["all"] else {}
-        if opts["filter"]:
-            params["filters"] = parse_filters(opts["filter"])
         names = [c["Id"][:12] for c in ctx.client.get_json("/containers/json", **params)]
     entries = [Entry(name, trunc=trunc) for name in names]
     errors: dict[str, str] = {}
