@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from .cleanup import Cleanup
+from .data import WORKLOADS as DATA
 from .engines import DockerEngine, Engine, PierEngine, PodmanEngine, Unavailable
 from .images import (
     BUSYBOX_REF,
@@ -34,7 +35,7 @@ from .results import Metric, RunResult
 from .workloads import ALL as _BASE
 from .workloads import Context, Workload
 
-ALL = [*_BASE, *OBSERVE]
+ALL = [*_BASE, *OBSERVE, *DATA]
 
 BENCH_DIR = Path(__file__).resolve().parent.parent
 REPO = BENCH_DIR.parent
