@@ -4,6 +4,7 @@ running and stopped containers, with dockerd's refusals and warnings."""
 from __future__ import annotations
 
 import json
+import os
 import time
 from pathlib import Path
 
@@ -179,3 +180,70 @@ def test_update_event(pier: PierDaemon) -> None:
     events = [json.loads(line) for line in resp.read().decode().splitlines()]
     assert [(e["Action"], e["Actor"]["ID"]) for e in events] == [("update", cid)]
     assert events[0]["Actor"]["Attributes"] == {"image": "busybox", "name": "updated", "team": "a"}
+
+
+def _block_device() -> str | None:
+    for name in sorted(os.listdir("/sys/block")):
+        if not name.startswith(("loop", "zram", "ram")) and os.path.exists(f"/dev/{name}"):
+            return f"/dev/{name}"
+    return None
+
+
+def test_create_time_limits_reach_the_cgroup(pier: PierDaemon) -> None:
+    mounts = read_mounts()
+    device = _block_device()
+    if device is None:
+        pytest.skip("no block device on this host to throttle")
+    rdev = os.stat(device).st_rdev
+    cid, pid = _running(
+        pier,
+        Memory=64 * MB,
+        MemorySwappiness=10,
+        OomKillDisable=False,
+        OomScoreAdj=300,
+        CpusetMems="0",
+        BlkioDeviceReadBps=[{"Path": device, "Rate": 1048576}],
+        DeviceCgroupRules=["c 1:3 rwm"],
+        CgroupnsMode="private",
+    )
+    hc = inspect(pier.client, cid)["HostConfig"]
+    assert hc["MemorySwap"] == 128 * MB  # dockerd's default: twice the memory
+    assert (hc["MemorySwappiness"], hc["OomKillDisable"], hc["CpusetMems"]) == (10, False, "0")
+    assert hc["BlkioDeviceReadBps"] == [{"Path": device, "Rate": 1048576}]
+    assert hc["DeviceCgroupRules"] == ["c 1:3 rwm"] and hc["CgroupnsMode"] == "private"
+    assert Path(f"/proc/{pid}/oom_score_adj").read_text().strip() == "300"
+    # A cgroup namespace of its own: the container sees its cgroup as the root.
+    assert os.readlink(f"/proc/{pid}/ns/cgroup") != os.readlink("/proc/self/ns/cgroup")
+    if mounts.mode is not CgroupMode.V2:
+        assert _cgroup_file(pid, "memory", "memory.swappiness", "") == "10"
+        throttle = _cgroup_file(pid, "blkio", "blkio.throttle.read_bps_device", "")
+        assert f"{os.major(rdev)}:{os.minor(rdev)} 1048576" in throttle
+
+
+@pytest.mark.parametrize(
+    ("host_config", "message"),
+    [
+        ({"MemorySwappiness": 101}, "Invalid value: 101, valid memory swappiness range is 0-100"),
+        ({"OomScoreAdj": 1001}, "Invalid value 1001, range for oom score adj is [-1000, 1000]"),
+        ({"CgroupnsMode": "shared"}, "invalid cgroup namespace mode: shared"),
+        (
+            {"BlkioDeviceReadBps": [{"Path": "/dev/nope", "Rate": 1}]},
+            "stat /dev/nope: no such file or directory",
+        ),
+        (
+            {"MemorySwap": 64 * MB},
+            "You should always set the Memory limit when using Memoryswap limit, see usage",
+        ),
+    ],
+    ids=["swappiness", "oom-score", "cgroupns", "throttle-path", "swap-without-memory"],
+)
+def test_create_refusals(pier: PierDaemon, host_config: dict[str, object], message: str) -> None:
+    with pytest.raises(APIError) as err:
+        create(pier.client, SLEEPER, host_config=host_config)
+    assert (err.value.status, err.value.message) == (400, message)
+    assert pier.client.get_json("/containers/json", all=1) == []
+
+
+def test_kernel_memory_is_ignored_as_api_1_42_does(pier: PierDaemon) -> None:
+    cid = create(pier.client, SLEEPER, host_config={"KernelMemory": 64 * MB})
+    assert inspect(pier.client, cid)["HostConfig"].get("KernelMemory", 0) == 0
