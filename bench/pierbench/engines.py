@@ -374,11 +374,10 @@ class PierEngine(Engine):
         super().__init__(root=root, docker_cli=docker_cli)
         self.bindir = bindir
 
-    # A default bridge and an nftables table of its own, as dockerd gets pbench-d0: a
-    # pierd of the machine (or of another run) keeps its pier0 and its "pier" table.
-    bridge = "pbench-p0"
-    bridge_cidr = "10.214.0.1/24"
-    nft_table = "pier_bench"
+    # A default bridge, subnet and nftables table of its own, named after this run's
+    # directory, as dockerd gets pbench-d0: a pierd of the machine, or of a benchmark
+    # another session runs at the same time, keeps its own (two pierds on one bridge
+    # or table undo each other's rules).
 
     def command(self) -> list[str]:
         pierd = self.bindir / "pierd"
@@ -386,13 +385,15 @@ class PierEngine(Engine):
             raise Unavailable(f"{pierd} does not exist")
         config = self.root / "daemon.json"
         self.root.mkdir(parents=True, exist_ok=True)
+        tag = self.root.parent.name.rsplit("-", 1)[-1][:8]
+        n = sum(tag.encode())
         config.write_text(
             json.dumps(
                 {
-                    "bridge": self.bridge,
-                    "bip": self.bridge_cidr,
-                    "default-address-pools": [{"base": "10.215.0.0/16", "size": 24}],
-                    "nft-table": self.nft_table,
+                    "bridge": f"pbp-{tag}"[:15],
+                    "bip": f"10.{216 + n % 16}.{n // 16 % 256}.1/24",
+                    "default-address-pools": [{"base": f"10.{232 + n % 16}.0.0/16", "size": 24}],
+                    "nft-table": f"pier_bench_{tag}",
                 }
             )
         )
