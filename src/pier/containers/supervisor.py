@@ -145,7 +145,10 @@ class Supervisor:
             ran_for=ran_for,
             previous_delay=self._delays.get(cid, 0.0),
         )
-        self._delays[cid] = decision.delay
+        if decision.restart:
+            self._delays[cid] = decision.delay
+        else:  # the back-off matters only between restarts: kept for the next one only
+            self._delays.pop(cid, None)
         change = states.restarting if decision.restart else states.exited
         new_state = change(
             record.state,
