@@ -47,7 +47,10 @@ class Attachments:
             req = endpoints.get(name) or endpoints.get(net.id) or AttachRequest()
             if name == first == DEFAULT_BRIDGE and "default" in endpoints:
                 req = endpoints["default"]
-            self.check_request(net, req)
+            try:
+                self.check_request(net, req)
+            except InvalidParameter as exc:  # moby's validateNetworkingConfig wording
+                raise InvalidParameter(f"invalid config for network {name}: {exc}") from None
             out.append((net, req))
         return out
 

@@ -65,10 +65,14 @@ def _post_create(pier: PierDaemon, body: bytes, **params: str) -> tuple[int, str
             "unknown or invalid runtime name: nope",
         ),
         (
-            b'{"Image": "busybox", "Cmd": ["true"], "HostConfig": {"NetworkMode": "nonet"}}',
+            # dockerd accepts a network that does not exist yet (the start fails), but
+            # not a static address where the network has no user-defined subnet.
+            b'{"Image": "busybox", "Cmd": ["true"], "NetworkingConfig": {"EndpointsConfig": '
+            b'{"bridge": {"IPAMConfig": {"IPv4Address": "10.1.2.3"}}}}}',
             {},
-            404,
-            "network nonet not found",
+            400,
+            "invalid config for network bridge: invalid endpoint settings:\nuser specified IP "
+            "address is supported only when connecting to networks with user configured subnets",
         ),
         (
             b'{"Image": "busybox", "Cmd": ["true"], "HostConfig": {"AutoRemove": true, '
@@ -86,7 +90,7 @@ def _post_create(pier: PierDaemon, body: bytes, **params: str) -> tuple[int, str
         "unknown-image",
         "bad-name",
         "unknown-runtime",
-        "unknown-network",
+        "static-ip-on-default-bridge",
         "autoremove-restart",
         "bad-cmd-type",
         "no-image",
