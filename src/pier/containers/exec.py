@@ -12,11 +12,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 import secrets
-import signal
 import socket
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -25,11 +22,11 @@ from pier.config import RuntimeConfig
 from pier.containers.attach import drain_stdin, parse_detach_keys, pump_stdin, watch_detach
 from pier.containers.exec_spec import exec_process
 from pier.containers.model import Container, Status
-from pier.containers.streams import STDERR, STDOUT, Chunk, ClientStream
+from pier.containers.streams import STDERR, STDOUT, ClientStream
 from pier.containers.user import resolve_user
 from pier.errors import Conflict, InvalidParameter, NotFound, PierError
 from pier.events import EventBus
-from pier.runtime.base import ExecRequest, Execs
+from pier.runtime.base import ExecRequest, Execs, ProbeRequest
 from pier.runtime.messages import start_error_exit_code
 from pier.runtime.process import ProcessSpec
 from pier.runtime.spec import HostFacts
@@ -103,6 +100,9 @@ class ExecService:
         self._events = events
         self._facts = facts
         self._execs: dict[str, ExecInstance] = {}
+        # A probe's process is the same at every probe of one run of a container:
+        # resolved once ((started_at, cmd) -> spec), not at each probe.
+        self._probe_specs: dict[str, tuple[tuple[str, tuple[str, ...]], ProcessSpec]] = {}
         self._watchers: set[asyncio.Task[None]] = set()
 
     # -- create, inspect -----------------------------------------------------------
@@ -145,6 +145,8 @@ class ExecService:
         for exec_id, instance in list(self._execs.items()):
             if not instance.running and self._containers.find(instance.container_id) is None:
                 del self._execs[exec_id]
+        for cid in [cid for cid in self._probe_specs if self._containers.find(cid) is None]:
+            del self._probe_specs[cid]
 
     # -- start ---------------------------------------------------------------------
 
@@ -226,37 +228,47 @@ class ExecService:
             await self._runtime.exec_remove(c.id, instance.id)
 
     async def probe(self, cid: str, cmd: tuple[str, ...], *, timeout: float) -> ProbeResult:
-        """A health check's probe: `cmd` run as an exec (its events included), its
-        output kept up to `PROBE_OUTPUT` bytes, killed after `timeout` seconds (then
-        `timed_out`, exit code -1). The instance is forgotten once it has exited.
-        PierError when it cannot start."""
+        """A health check's probe: `cmd` run as an exec with dockerd's events
+        (exec_create, exec_start, exec_die), its output kept up to `PROBE_OUTPUT`
+        bytes, killed after `timeout` seconds (then `timed_out`, exit code -1). It runs
+        through the runtime's probe path, which needs no monitor; the instance is
+        forgotten once it has exited. PierError when it cannot start."""
         instance = self.create(cid, ExecConfig(cmd=cmd, attach_stdout=True, attach_stderr=True))
         try:
-            started = await self.start(instance.id)
-        except BaseException:
-            self._execs.pop(instance.id, None)
-            raise
-        output = _BoundedOutput(PROBE_OUTPUT)
-        pidfd: int | None = None
-        with contextlib.suppress(OSError):
-            pidfd = os.pidfd_open(instance.pid)
-        try:
-            async with asyncio.timeout(timeout):
-                await started.pump(output)
-                await instance.done.wait()
-        except TimeoutError:
-            if pidfd is not None and instance.exit_code is None:
-                with contextlib.suppress(OSError):
-                    signal.pidfd_send_signal(pidfd, signal.SIGKILL)
-            await instance.done.wait()
-            return ProbeResult(exit_code=-1, output=output.text(), timed_out=True)
+            c = self._active(cid)
+            process = self._probe_specs.get(c.id)
+            if process is None or process[0] != (c.state.started_at, cmd):
+                spec = await asyncio.to_thread(self._process, c, instance.config, (0, 0))
+                process = ((c.state.started_at, cmd), spec)
+                self._probe_specs[c.id] = process
+            instance.started = instance.running = True
+            # dockerd announces the start before asking for it.
+            self._publish(c, f"exec_start: {' '.join(cmd)}", instance)
+            request = ProbeRequest(
+                cid=c.id,
+                runtime=self._containers.runtime_config(c),
+                process=process[1],
+                timeout=timeout,
+                output_limit=PROBE_OUTPUT,
+            )
+            try:
+                outcome = await self._runtime.probe(request)
+            except PierError as exc:
+                instance.exit_code = start_error_exit_code(exc.message) or 126
+                raise
+            instance.exit_code = outcome.exit_code
+            attrs = {"execID": instance.id, "exitCode": str(outcome.exit_code)}
+            self._publish(c, "exec_die", instance, attrs)
         finally:
-            started.close()
-            if pidfd is not None:
-                os.close(pidfd)
+            instance.running = False
+            if instance.exit_code is None:
+                instance.exit_code = 126
+            instance.done.set()
             self._execs.pop(instance.id, None)
-        code = instance.exit_code if instance.exit_code is not None else -1
-        return ProbeResult(exit_code=code, output=output.text())
+        text = outcome.output.decode(errors="replace") + ("..." if outcome.truncated else "")
+        if outcome.timed_out:
+            return ProbeResult(exit_code=-1, output=text, timed_out=True)
+        return ProbeResult(exit_code=outcome.exit_code, output=text)
 
     async def resize(self, exec_id: str, height: int, width: int) -> None:
         instance = self.get(exec_id)
@@ -293,36 +305,6 @@ class ProbeResult:
     exit_code: int
     output: str
     timed_out: bool = False
-
-
-class _BoundedOutput:
-    """A probe's stdout and stderr together, the first `limit` bytes of it (dockerd's
-    limitedBuffer: "..." marks what was cut). A ClientStream that sends no input."""
-
-    def __init__(self, limit: int) -> None:
-        self._limit = limit
-        self._buf = bytearray()
-        self._truncated = False
-        self._closed = asyncio.Event()
-
-    async def send(self, chunks: Sequence[Chunk]) -> None:
-        for _stream, data in chunks:
-            room = self._limit - len(self._buf)
-            if room > 0:
-                self._buf += data[:room]
-            if len(data) > max(room, 0):
-                self._truncated = True
-
-    async def read(self) -> bytes:
-        await self._closed.wait()
-        return b""
-
-    async def wait_closed(self) -> None:
-        await self._closed.wait()
-
-    def text(self) -> str:
-        out = self._buf.decode(errors="replace")
-        return out + "..." if self._truncated else out
 
 
 class ExecStart:

@@ -109,6 +109,26 @@ class ExecStarted:
     attach: socket.socket | None
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ProbeRequest:
+    """A health check's probe: a process run in a live container with no terminal, no
+    stdin and no monitor; it does not outlive the daemon."""
+
+    cid: str
+    runtime: RuntimeConfig
+    process: ProcessSpec
+    timeout: float  # seconds from its start; then it is killed
+    output_limit: int  # bytes of stdout and stderr together kept
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ProbeOutcome:
+    exit_code: int  # 128+signal when killed, as an exec's
+    output: bytes  # the first `output_limit` bytes
+    truncated: bool  # more output was discarded
+    timed_out: bool
+
+
 class Tasks(Protocol):
     """A container's life: create, start, signal, pause, limits, usage, end."""
 
@@ -191,6 +211,12 @@ class Execs(Protocol):
 
     async def exec_remove(self, cid: str, exec_id: str) -> None:
         """Forget an exec whose process has exited; idempotent."""
+        ...
+
+    async def probe(self, req: ProbeRequest) -> ProbeOutcome:
+        """Run a probe to its end (killed, with what it wrote so far, after
+        `req.timeout`). One that cannot start raises as `exec` does; nothing is left
+        behind, also when the caller is cancelled."""
         ...
 
 

@@ -48,6 +48,8 @@ from pier.runtime.base import (
     ExecRequest,
     ExecStarted,
     ExitStatus,
+    ProbeOutcome,
+    ProbeRequest,
     Runtime,
     RuntimeState,
     RuntimeStatus,
@@ -386,6 +388,9 @@ class ConmonRuntime:
 
     async def exec_wait(self, cid: str, exec_id: str) -> int:
         return await self._execs.exec_wait(cid, exec_id)
+
+    async def probe(self, req: ProbeRequest) -> ProbeOutcome:
+        return await self._execs.probe(req)
 
     async def exec_resize(self, cid: str, exec_id: str, height: int, width: int) -> None:
         await self._execs.exec_resize(cid, exec_id, height, width)

@@ -1,6 +1,7 @@
 """The `Execs` role of the conmon driver: each exec runs under a conmon of its own,
 in exec mode, with its files in `<container dir>/exec/<exec id>/` (removing the
-container removes its execs).
+container removes its execs). A health check's probe needs no monitor: the runtime
+runs it directly (`probe_exec`).
 
 The process is rendered to `process.json` there; conmon runs
 `<runtime> exec --process process.json --detach`.
@@ -21,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from pier.errors import Conflict, SystemFailure
-from pier.runtime.base import ExecRequest, ExecStarted
+from pier.runtime.base import ExecRequest, ExecStarted, ProbeOutcome, ProbeRequest
 from pier.runtime.launcher import ConmonLauncher
 from pier.runtime.messages import exec_error
 from pier.runtime.monitor import (
@@ -33,6 +34,7 @@ from pier.runtime.monitor import (
     stop_monitor_in,
     write_resize,
 )
+from pier.runtime.probe_exec import run_probe
 from pier.runtime.process import render_process
 
 _START_TIMEOUT = 60.0
@@ -154,3 +156,8 @@ class ConmonExecs:
         d = self._dir(cid, exec_id)
         await asyncio.to_thread(stop_monitor_in, d, exec_id.encode(), graceful=True)
         await asyncio.to_thread(shutil.rmtree, d, True)
+
+    async def probe(self, req: ProbeRequest) -> ProbeOutcome:
+        if self._exited(req.cid):
+            raise Conflict(f"container {req.cid} is not running")
+        return await run_probe(self._launcher, req)
