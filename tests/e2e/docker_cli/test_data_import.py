@@ -10,14 +10,12 @@ import tarfile
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 
 import docker as docker_sdk
 import pytest
 
+from pier_testing.binaries import PIER
 from pier_testing.daemon import PierDaemon
-
-PIER = Path(__file__).resolve().parents[3] / ".venv" / "bin" / "pier"
 
 
 def _archive() -> bytes:

@@ -15,10 +15,10 @@ from pathlib import Path
 import pytest
 
 from pier_testing.api import inspect, wait_for
+from pier_testing.binaries import PIER
 from pier_testing.daemon import PierDaemon
 from pier_testing.terminal import Terminal
 
-PIER = Path(__file__).resolve().parents[3] / ".venv" / "bin" / "pier"
 DOCKER = Path("/usr/local/bin/docker")
 
 

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import subprocess
-from pathlib import Path
 
+from pier_testing.binaries import PIER
 from pier_testing.daemon import PierDaemon
 from pier_testing.netcli import Docker
-
-PIER = Path(__file__).resolve().parents[3] / ".venv" / "bin" / "pier"
 
 
 def _pier(daemon: PierDaemon, *args: str) -> subprocess.CompletedProcess[str]:

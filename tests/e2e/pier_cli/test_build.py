@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 
+from pier_testing.binaries import PIER
 from pier_testing.daemon import PierDaemon
 from pier_testing.terminal import Terminal
 
-PIER = Path(__file__).resolve().parents[3] / ".venv" / "bin" / "pier"
 PierCLI = Any  # the `cli` fixture of this directory's conftest
 
 DOCKERFILE = """FROM busybox

@@ -12,13 +12,13 @@ from typing import Any
 import pytest
 
 from pier_testing.api import inspect, wait_for
+from pier_testing.binaries import PIER
 from pier_testing.daemon import PierDaemon
 from pier_testing.session import Session
 from pier_testing.session import session as run_session
 
 PierCLI = Any  # the `cli` fixture of this directory's conftest
 
-PIER = Path(__file__).resolve().parents[3] / ".venv" / "bin" / "pier"
 
 # Prints "tick" until /tmp/go exists (so a reader knows it is attached), then runs $1.
 TICK_UNTIL_GO = "while [ ! -f /tmp/go ]; do echo tick; sleep 0.2; done; "

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from pier_testing.binaries import PIER
 from pier_testing.daemon import PierDaemon
 from pier_testing.registry import DistributionRegistry
 from pier_testing.tokenserver import TokenServer
@@ -132,7 +133,7 @@ def test_pier_login_logout_keep_docker_config(
     env["DOCKER_CONFIG"] = str(work / "cfg")
     server = basic_registry.address
     done = subprocess.run(
-        ["pier", "login", "-u", "alice", "--password-stdin", server],
+        [str(PIER), "login", "-u", "alice", "--password-stdin", server],
         input="wonderland\n",
         env=env,
         capture_output=True,
@@ -150,12 +151,12 @@ def test_pier_login_logout_keep_docker_config(
         ["docker", "push", repo], env=env, capture_output=True, text=True, timeout=120
     )
     assert pushed.returncode == 0, pushed.stderr
-    pier_push = subprocess.run(["pier", "push", repo], env=env, capture_output=True, text=True)
+    pier_push = subprocess.run([str(PIER), "push", repo], env=env, capture_output=True, text=True)
     assert pier_push.returncode == 0, pier_push.stderr
     assert ": Layer already exists" in pier_push.stdout
 
     wrong = subprocess.run(
-        ["pier", "login", "-u", "alice", "--password-stdin", server],
+        [str(PIER), "login", "-u", "alice", "--password-stdin", server],
         input="bad\n",
         env=env,
         capture_output=True,
@@ -164,6 +165,6 @@ def test_pier_login_logout_keep_docker_config(
     assert wrong.returncode == 1
     assert "401 Unauthorized" in wrong.stderr
 
-    out = subprocess.run(["pier", "logout", server], env=env, capture_output=True, text=True)
+    out = subprocess.run([str(PIER), "logout", server], env=env, capture_output=True, text=True)
     assert out.stdout == f"Removing login credentials for {server}\n"
     assert server not in json.loads((work / "cfg" / "config.json").read_text())["auths"]

@@ -10,6 +10,7 @@ import subprocess
 import time
 from pathlib import Path
 
+from pier_testing.binaries import PIER
 from pier_testing.daemon import PierDaemon
 from pier_testing.registry import DistributionRegistry, PierRegistry
 from pier_testing.transfer import (
@@ -76,7 +77,7 @@ def test_pull_all_tags_and_quiet_cli(pier: PierDaemon, registry: DistributionReg
     tags = pier.client.get_json(f"/images/{repo}:a/json")["RepoTags"]
     assert {f"{repo}:a", f"{repo}:b"} <= set(tags)
     done = subprocess.run(
-        ["pier", "pull", "-q", f"{repo}:a"], env=pier.env(), capture_output=True, text=True
+        [str(PIER), "pull", "-q", f"{repo}:a"], env=pier.env(), capture_output=True, text=True
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout == f"{repo}:a\n"

@@ -15,6 +15,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from pier_testing.binaries import PIER
 from pier_testing.daemon import PierDaemon
 from pier_testing.registry import DistributionRegistry, PierRegistry
 
@@ -220,7 +221,7 @@ def test_gc_removes_what_no_manifest_references(tmp_path: Path) -> None:
     finally:
         reg.stop()
     done = subprocess.run(
-        ["pier", "registry", "gc", "--root", str(reg.storage)], capture_output=True, text=True
+        [str(PIER), "registry", "gc", "--root", str(reg.storage)], capture_output=True, text=True
     )
     assert done.returncode == 0, done.stderr
     assert f"deleted: {_digest(drop)}" in done.stdout

@@ -10,6 +10,7 @@ import subprocess
 import tarfile
 from pathlib import Path
 
+from pier_testing.binaries import PIER
 from pier_testing.daemon import PierDaemon
 from pier_testing.registry import DistributionRegistry
 from pier_testing.transfer import api_error, content_state, push, random_image
@@ -112,12 +113,12 @@ def test_docker_and_pier_clis_save_and_load(pier: PierDaemon, work: Path) -> Non
                           capture_output=True, text=True, timeout=60)  # fmt: skip
     assert done.returncode == 0, done.stderr
     pier.client.delete("/images/cli/saved")
-    loaded = subprocess.run(["pier", "load", "-i", str(out)], env=env, capture_output=True,
+    loaded = subprocess.run([str(PIER), "load", "-i", str(out)], env=env, capture_output=True,
                             text=True, timeout=60)  # fmt: skip
     assert loaded.returncode == 0, loaded.stderr
     assert loaded.stdout == "Loaded image: cli/saved:latest\n"
     piped = subprocess.run(
-        "pier save cli/saved | docker load", shell=True, env=env, capture_output=True,
+        f"{PIER} save cli/saved | docker load", shell=True, env=env, capture_output=True,
         text=True, timeout=60,
     )  # fmt: skip
     assert piped.returncode == 0, piped.stderr
