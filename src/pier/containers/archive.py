@@ -13,6 +13,7 @@ by the layer applier's confinement.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import posixpath
 import secrets
@@ -22,7 +23,7 @@ import tarfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, BinaryIO
+from typing import BinaryIO
 
 from pier import timefmt
 from pier.containers.inroot import make_dirs_in_root, open_in_root
@@ -43,6 +44,7 @@ _GO_SETGID = 1 << 22
 _GO_CHARDEV = 1 << 21
 _GO_STICKY = 1 << 20
 _MAX_HOPS = 40
+PIPE_SIZE = 1 << 20  # /proc/sys/fs/pipe-max-size's default
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -134,8 +136,9 @@ def stat_path(root: Path, path: str, ref: str) -> PathStat:
 
 
 @contextlib.contextmanager
-def tar_stream(root: Path, path: str, ref: str) -> Iterator[IO[bytes]]:
-    """A tar of `path` (named by its last component, as moby's TarResourceRebase)."""
+def tar_stream(root: Path, path: str, ref: str) -> Iterator[int]:
+    """A tar of `path` (named by its last component, as moby's TarResourceRebase): the
+    read end of the pipe GNU tar writes it to."""
     parent, name = _split(path)
     with contextlib.ExitStack() as stack:
         try:
@@ -144,19 +147,34 @@ def tar_stream(root: Path, path: str, ref: str) -> Iterator[IO[bytes]]:
         except OSError:
             raise _not_found(path, ref) from None
         # The descriptor stays open until tar is done: tar reaches it through /proc.
-        proc = subprocess.Popen(
-            ["tar", "-C", f"/proc/{os.getpid()}/fd/{dfd}", "--numeric-owner", "-cf", "-",
-             "--", name],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-        )  # fmt: skip
-        assert proc.stdout is not None
+        with _tar(["-C", f"/proc/{os.getpid()}/fd/{dfd}", "--", name]) as out:
+            yield out
+
+
+@contextlib.contextmanager
+def _tar(args: list[str]) -> Iterator[int]:
+    """GNU tar writing an archive to a pipe; yields the pipe's read end."""
+    rfd, wfd = os.pipe2(os.O_CLOEXEC)
+    try:
+        # A pipe as large as the kernel allows: the reader wakes once per megabyte
+        # instead of once per 64 KiB (each wake costs most on a loaded machine).
+        with contextlib.suppress(OSError):
+            fcntl.fcntl(wfd, fcntl.F_SETPIPE_SZ, PIPE_SIZE)
         try:
-            yield proc.stdout
+            proc = subprocess.Popen(
+                ["tar", "--numeric-owner", "-cf", "-", *args],
+                stdout=wfd,
+                stderr=subprocess.DEVNULL,
+            )
         finally:
-            proc.stdout.close()
+            os.close(wfd)
+        try:
+            yield rfd
+        finally:
             proc.kill()
             proc.wait()
+    finally:
+        os.close(rfd)
 
 
 def extract(
@@ -170,44 +188,35 @@ def extract(
     except OSError:
         raise _not_found(path, ref) from None
 
-    def check(rel: str, member: tarfile.TarInfo) -> None:
-        if not no_overwrite:
-            return
-        parent, name = posixpath.split(rel)
+    dest = _absolute(path)
+
+    def check(parent_fd: int, rel: str, member: tarfile.TarInfo) -> None:
+        # moby's Untar (noOverwriteDirNonDir): the entry's path, then the destination
         try:
-            with open_in_root(root, parent or ".", os.O_PATH | os.O_DIRECTORY) as dfd:
-                st = os.stat(name, dir_fd=dfd, follow_symlinks=False)
+            st = os.stat(posixpath.basename(rel), dir_fd=parent_fd, follow_symlinks=False)
         except OSError:
             return
+        where = _absolute(rel)
         if stat.S_ISDIR(st.st_mode) and not member.isdir():
             raise InvalidParameter(
-                f'cannot overwrite directory "/{rel}" with non-directory "{member.name}"'
+                f'cannot overwrite directory "{where}" with non-directory "{dest}"'
             )
         if not stat.S_ISDIR(st.st_mode) and member.isdir():
             raise InvalidParameter(
-                f'cannot overwrite non-directory "/{rel}" with directory "{member.name}"'
+                f'cannot overwrite non-directory "{where}" with directory "{dest}"'
             )
 
-    extract_archive(body, root, path, owner=None if copy_owner else (0, 0), check=check)
+    owner = None if copy_owner else (0, 0)
+    extract_archive(body, root, path, owner=owner, check=check if no_overwrite else None)
 
 
 @contextlib.contextmanager
-def export_stream(root: Path) -> Iterator[IO[bytes]]:
+def export_stream(root: Path) -> Iterator[int]:
     """The container's file system as one tar, entries named without a leading "./"
-    (as moby's export)."""
+    (as moby's export): the read end of the pipe it is written to."""
     names = sorted(os.listdir(root))
-    proc = subprocess.Popen(
-        ["tar", "-C", str(root), "--numeric-owner", "-cf", "-", "--", *names],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-    )
-    assert proc.stdout is not None
-    try:
-        yield proc.stdout
-    finally:
-        proc.stdout.close()
-        proc.kill()
-        proc.wait()
+    with _tar(["-C", str(root), "--", *names]) as out:
+        yield out
 
 
 @contextlib.contextmanager

@@ -5,18 +5,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Protocol
 
-from pier.containers import archive
+from pier.containers import archive, pipes
 from pier.containers.archive import PathStat
 from pier.containers.store import ContainerStore
 from pier.errors import Conflict
 from pier.snapshots.types import Mount
-
-_CHUNK = 1 << 20
 
 
 class RootfsSource(Protocol):
@@ -89,13 +88,9 @@ class ContainerFiles:
         async with self._root(ref) as root:
             info = await asyncio.to_thread(archive.stat_path, root, path, ref)
             stack = contextlib.ExitStack()
-            stream = await asyncio.to_thread(
-                stack.enter_context, archive.tar_stream(root, path, ref)
-            )
+            out = await asyncio.to_thread(stack.enter_context, archive.tar_stream(root, path, ref))
             try:
-                write = await start(info)
-                while block := await asyncio.to_thread(stream.read1, _CHUNK):  # type: ignore[attr-defined]
-                    await write(block)
+                await pipes.relay(out, await start(info))
             finally:
                 await asyncio.to_thread(stack.close)
 
@@ -114,28 +109,23 @@ class ContainerFiles:
             # dockerd refuses the whole copy).
             raise Conflict("container rootfs is marked read-only")
         async with self._root(ref) as root:
-            rfd, wfd = os.pipe()
-            reader = os.fdopen(rfd, "rb", buffering=_CHUNK)
-            job = asyncio.ensure_future(
-                asyncio.to_thread(
-                    archive.extract,
-                    root,
-                    path,
-                    ref,
-                    reader,
-                    copy_owner=copy_owner,
-                    no_overwrite=no_overwrite,
-                )
-            )
+            rfd, wfd = os.pipe2(os.O_CLOEXEC)
+            with contextlib.suppress(OSError):
+                fcntl.fcntl(wfd, fcntl.F_SETPIPE_SZ, archive.PIPE_SIZE)
+            reader = os.fdopen(rfd, "rb", buffering=pipes.CHUNK)
+
+            def extract() -> None:
+                with reader:  # closed when the extraction ends, so the feeding stops
+                    archive.extract(
+                        root, path, ref, reader, copy_owner=copy_owner, no_overwrite=no_overwrite
+                    )
+
+            job = asyncio.ensure_future(asyncio.to_thread(extract))
             try:
-                with os.fdopen(wfd, "wb", buffering=0) as writer:
-                    async for chunk in body:
-                        if job.done():
-                            break  # the extraction failed: its error is the answer
-                        try:
-                            await asyncio.to_thread(writer.write, chunk)
-                        except BrokenPipeError:
-                            break
+                try:
+                    await pipes.feed(wfd, body)
+                finally:
+                    os.close(wfd)
             finally:
                 try:
                     await job
@@ -147,10 +137,8 @@ class ContainerFiles:
     ) -> None:
         async with self._root(ref, with_mounts=False) as root:
             stack = contextlib.ExitStack()
-            stream = await asyncio.to_thread(stack.enter_context, archive.export_stream(root))
+            out = await asyncio.to_thread(stack.enter_context, archive.export_stream(root))
             try:
-                write = await start()
-                while block := await asyncio.to_thread(stream.read1, _CHUNK):  # type: ignore[attr-defined]
-                    await write(block)
+                await pipes.relay(out, await start())
             finally:
                 await asyncio.to_thread(stack.close)
