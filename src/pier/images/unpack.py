@@ -238,7 +238,9 @@ def extract_archive(
     `parent_fd` is the applier's own descriptor of the entry's parent directory
     (resolved once and cached, inside `root`), so checking costs one stat."""
     base = posixpath.normpath(dest.lstrip("/")) if dest.strip("/") else "."
-    applier = _Applier(root, MAX_LAYER_BYTES, whiteouts=False, owner=owner)
+    # `docker cp` of a tree is mostly small files: the layer applier's writer threads
+    # create them while the tar is read, as for a layer.
+    applier = _Applier(root, MAX_LAYER_BYTES, whiteouts=False, owner=owner, workers=_WRITERS)
     with applier, bad_compression_is_a_400():
         try:
             with tarfile.open(fileobj=decompressed(stream), mode="r|") as tf:
@@ -248,8 +250,14 @@ def extract_archive(
                         member.linkname = posixpath.join(base, _clean(member.linkname))
                     member.name = posixpath.join(base, rel)
                     if check is not None:
-                        parent = posixpath.dirname(member.name) or "."
-                        check(applier._dir_fd(parent), member.name, member)
+                        parent, name = posixpath.split(member.name)
+                        dfd = applier._dir_fd(parent or ".")
+                        writers = applier._writers
+                        if writers is not None and writers.seen(applier._key(dfd, name)):
+                            # An earlier entry of this name may be with a worker still:
+                            # the check must find it on disk.
+                            applier.settle()
+                        check(dfd, member.name, member)
                     applier.apply(member, tf)
         except tarfile.TarError as exc:
             raise InvalidParameter(f"invalid tar: {exc}") from exc
