@@ -13,12 +13,10 @@ by the layer applier's confinement.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import os
 import posixpath
 import secrets
 import stat
-import subprocess
 import tarfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -44,7 +42,6 @@ _GO_SETGID = 1 << 22
 _GO_CHARDEV = 1 << 21
 _GO_STICKY = 1 << 20
 _MAX_HOPS = 40
-PIPE_SIZE = 1 << 20  # /proc/sys/fs/pipe-max-size's default
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -136,9 +133,10 @@ def stat_path(root: Path, path: str, ref: str) -> PathStat:
 
 
 @contextlib.contextmanager
-def tar_stream(root: Path, path: str, ref: str) -> Iterator[int]:
-    """A tar of `path` (named by its last component, as moby's TarResourceRebase): the
-    read end of the pipe GNU tar writes it to."""
+def tar_args(root: Path, path: str, ref: str) -> Iterator[list[str]]:
+    """GNU tar's arguments for a tar of `path` (named by its last component, as moby's
+    TarResourceRebase), good while the block runs: tar reads through a descriptor of
+    the resolved parent (/proc/<pierd>/fd/N), never a path resolved on the host."""
     parent, name = _split(path)
     with contextlib.ExitStack() as stack:
         try:
@@ -146,35 +144,7 @@ def tar_stream(root: Path, path: str, ref: str) -> Iterator[int]:
             os.stat(name, dir_fd=dfd, follow_symlinks=False)
         except OSError:
             raise _not_found(path, ref) from None
-        # The descriptor stays open until tar is done: tar reaches it through /proc.
-        with _tar(["-C", f"/proc/{os.getpid()}/fd/{dfd}", "--", name]) as out:
-            yield out
-
-
-@contextlib.contextmanager
-def _tar(args: list[str]) -> Iterator[int]:
-    """GNU tar writing an archive to a pipe; yields the pipe's read end."""
-    rfd, wfd = os.pipe2(os.O_CLOEXEC)
-    try:
-        # A pipe as large as the kernel allows: the reader wakes once per megabyte
-        # instead of once per 64 KiB (each wake costs most on a loaded machine).
-        with contextlib.suppress(OSError):
-            fcntl.fcntl(wfd, fcntl.F_SETPIPE_SZ, PIPE_SIZE)
-        try:
-            proc = subprocess.Popen(
-                ["tar", "--numeric-owner", "-cf", "-", *args],
-                stdout=wfd,
-                stderr=subprocess.DEVNULL,
-            )
-        finally:
-            os.close(wfd)
-        try:
-            yield rfd
-        finally:
-            proc.kill()
-            proc.wait()
-    finally:
-        os.close(rfd)
+        yield ["-C", f"/proc/{os.getpid()}/fd/{dfd}", "--", name]
 
 
 def extract(
@@ -210,13 +180,10 @@ def extract(
     extract_archive(body, root, path, owner=owner, check=check if no_overwrite else None)
 
 
-@contextlib.contextmanager
-def export_stream(root: Path) -> Iterator[int]:
-    """The container's file system as one tar, entries named without a leading "./"
-    (as moby's export): the read end of the pipe it is written to."""
-    names = sorted(os.listdir(root))
-    with _tar(["-C", str(root), "--", *names]) as out:
-        yield out
+def export_args(root: Path) -> list[str]:
+    """GNU tar's arguments for the container's file system as one tar, entries named
+    without a leading "./" (as moby's export)."""
+    return ["-C", str(root), "--", *sorted(os.listdir(root))]
 
 
 @contextlib.contextmanager

@@ -11,9 +11,10 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Protocol
 
-from pier.containers import archive, pipes
+from pier.containers import archive, pipes, tarout
 from pier.containers.archive import PathStat
 from pier.containers.store import ContainerStore
+from pier.containers.tarout import TarBody
 from pier.errors import Conflict
 from pier.snapshots.types import Mount
 
@@ -78,19 +79,16 @@ class ContainerFiles:
             return await asyncio.to_thread(archive.stat_path, root, path, ref)
 
     async def get_archive(
-        self,
-        ref: str,
-        path: str,
-        start: Callable[[PathStat], Awaitable[Callable[[bytes], Awaitable[None]]]],
+        self, ref: str, path: str, start: Callable[[PathStat], Awaitable[TarBody]]
     ) -> None:
         """Stream a tar of `path`: `start` gets the stat (to send headers) and returns
-        the writer of the body."""
+        where the body goes."""
         async with self._root(ref) as root:
             info = await asyncio.to_thread(archive.stat_path, root, path, ref)
             stack = contextlib.ExitStack()
-            out = await asyncio.to_thread(stack.enter_context, archive.tar_stream(root, path, ref))
+            args = await asyncio.to_thread(stack.enter_context, archive.tar_args(root, path, ref))
             try:
-                await pipes.relay(out, await start(info))
+                await tarout.send(args, await start(info))
             finally:
                 await asyncio.to_thread(stack.close)
 
@@ -111,7 +109,7 @@ class ContainerFiles:
         async with self._root(ref) as root:
             rfd, wfd = os.pipe2(os.O_CLOEXEC)
             with contextlib.suppress(OSError):
-                fcntl.fcntl(wfd, fcntl.F_SETPIPE_SZ, archive.PIPE_SIZE)
+                fcntl.fcntl(wfd, fcntl.F_SETPIPE_SZ, pipes.PIPE_SIZE)
             reader = os.fdopen(rfd, "rb", buffering=pipes.CHUNK)
 
             def extract() -> None:
@@ -132,13 +130,7 @@ class ContainerFiles:
                 finally:
                     reader.close()
 
-    async def export(
-        self, ref: str, start: Callable[[], Awaitable[Callable[[bytes], Awaitable[None]]]]
-    ) -> None:
+    async def export(self, ref: str, start: Callable[[], Awaitable[TarBody]]) -> None:
         async with self._root(ref, with_mounts=False) as root:
-            stack = contextlib.ExitStack()
-            out = await asyncio.to_thread(stack.enter_context, archive.export_stream(root))
-            try:
-                await pipes.relay(out, await start())
-            finally:
-                await asyncio.to_thread(stack.close)
+            args = await asyncio.to_thread(archive.export_args, root)
+            await tarout.send(args, await start())

@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 CHUNK = 1 << 20
+PIPE_SIZE = 1 << 20  # /proc/sys/fs/pipe-max-size's default
 
 
 async def _ready(fd: int, *, write: bool) -> None:
