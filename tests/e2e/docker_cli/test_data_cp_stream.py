@@ -11,6 +11,7 @@ import hashlib
 import io
 import json
 import os
+import socket
 import tarfile
 import time
 from pathlib import Path
@@ -145,3 +146,23 @@ def test_no_overwrite_dir_non_dir(pier, running: bool) -> None:
         info = json.loads(base64.b64decode(head.headers["x-docker-container-path-stat"]))
         assert bool(info["mode"] & (1 << 31)) == is_dir, path
     pier.client.delete(f"/containers/{cid}", force="1")
+
+
+@pytest.mark.parametrize("what", ["export", "archive?path=/big"])
+def test_a_client_leaving_mid_stream_ends_the_copy(docker, pier, tmp_path: Path, what: str) -> None:
+    docker.ok("create", "--name", "cpgone", "busybox", "true")
+    big = tmp_path / "big"
+    big.write_bytes(os.urandom(16 << 20))  # far more than the socket buffers hold
+    docker.ok("cp", str(big), "cpgone:/big")
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.settimeout(30)
+        sock.connect(str(pier.socket))
+        sock.sendall(f"GET /containers/cpgone/{what} HTTP/1.1\r\nHost: pier\r\n\r\n".encode())
+        head = b""
+        while b"\r\n\r\n" not in head:
+            head += sock.recv(65536)
+        assert head.startswith(b"HTTP/1.1 200")
+    # The copy of a stopped container holds its lifecycle lock until tar is done: a
+    # start waits for it, so a tar left writing to nobody would hang this start.
+    docker.ok("start", "-a", "cpgone", timeout=60)
+    docker.ok("rm", "cpgone")
