@@ -26,7 +26,7 @@ from typing import BinaryIO
 from pier import timefmt
 from pier.containers.inroot import make_dirs_in_root, open_in_root
 from pier.containers.model import Container
-from pier.errors import InvalidParameter, NotFound
+from pier.errors import InvalidParameter, NotFound, SystemFailure
 from pier.images.unpack import extract_archive
 from pier.snapshots.mount import mount_all, mount_one, unmount
 from pier.snapshots.types import Mount
@@ -161,20 +161,17 @@ def extract(
     dest = _absolute(path)
 
     def check(parent_fd: int, rel: str, member: tarfile.TarInfo) -> None:
-        # moby's Untar (noOverwriteDirNonDir): the entry's path, then the destination
+        # moby's Untar (noOverwriteDirNonDir): the entry's path, then the destination;
+        # an error without a type there, so dockerd answers 500
         try:
             st = os.stat(posixpath.basename(rel), dir_fd=parent_fd, follow_symlinks=False)
         except OSError:
             return
         where = _absolute(rel)
         if stat.S_ISDIR(st.st_mode) and not member.isdir():
-            raise InvalidParameter(
-                f'cannot overwrite directory "{where}" with non-directory "{dest}"'
-            )
+            raise SystemFailure(f'cannot overwrite directory "{where}" with non-directory "{dest}"')
         if not stat.S_ISDIR(st.st_mode) and member.isdir():
-            raise InvalidParameter(
-                f'cannot overwrite non-directory "{where}" with directory "{dest}"'
-            )
+            raise SystemFailure(f'cannot overwrite non-directory "{where}" with directory "{dest}"')
 
     owner = None if copy_owner else (0, 0)
     extract_archive(body, root, path, owner=owner, check=check if no_overwrite else None)
