@@ -202,7 +202,10 @@ class EventBus:
                 self._history.extend(journal.load(history))
             except Exception:  # a damaged history must not keep the daemon down
                 log.exception("cannot read the event history")
-        self._subscribers: set[asyncio.Queue[Event | None]] = set()
+        # Each live stream's queue and filter: an event reaches only the queues that
+        # want it, so a stream wakes only for its own events (health probes publish
+        # three exec events a second per container).
+        self._subscribers: dict[asyncio.Queue[Event | None], EventFilter] = {}
         self._pending: list[Event] = []
         self._lock = threading.Lock()
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="event-journal")
@@ -225,8 +228,9 @@ class EventBus:
         )
         self._history.append(event)
         self.published += 1
-        for queue in self._subscribers:
-            queue.put_nowait(event)
+        for queue, wanted in self._subscribers.items():
+            if wanted.includes(event):
+                queue.put_nowait(event)
         if self._journal is not None:
             with self._lock:
                 self._pending.append(event)
@@ -256,7 +260,7 @@ class EventBus:
         an `until` already past, only that; otherwise live events until `until`."""
         wanted = filter or EventFilter()
         queue: asyncio.Queue[Event | None] = asyncio.Queue()
-        self._subscribers.add(queue)
+        self._subscribers[queue] = wanted
         try:
             replay: list[Event] = []
             if since_nano is not None or until_nano is not None:
@@ -284,10 +288,9 @@ class EventBus:
                     item = await queue.get()
                 if item is None:
                     return
-                if wanted.includes(item):
-                    yield item
+                yield item  # filtered when published
         finally:
-            self._subscribers.discard(queue)
+            self._subscribers.pop(queue, None)
 
     def close(self) -> None:
         """End every stream and write what is pending."""

@@ -21,7 +21,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from pier.errors import Conflict, SystemFailure
+from pier.errors import Conflict, PierError, SystemFailure
 from pier.runtime.base import ExecRequest, ExecStarted, ProbeOutcome, ProbeRequest
 from pier.runtime.launcher import ConmonLauncher
 from pier.runtime.messages import exec_error
@@ -158,6 +158,11 @@ class ConmonExecs:
         await asyncio.to_thread(shutil.rmtree, d, True)
 
     async def probe(self, req: ProbeRequest) -> ProbeOutcome:
-        if self._exited(req.cid):
-            raise Conflict(f"container {req.cid} is not running")
-        return await run_probe(self._launcher, req)
+        try:
+            return await run_probe(self._launcher, req)
+        except PierError:
+            # Checked only now: the caller saw it running, and this costs a probe
+            # two reads of /proc.
+            if self._exited(req.cid):
+                raise Conflict(f"container {req.cid} is not running") from None
+            raise
