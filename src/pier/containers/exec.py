@@ -116,6 +116,9 @@ class ExecService:
         except ValueError:
             raise InvalidParameter(f"Invalid escape keys ({config.detach_keys}) provided") from None
         self._forget_orphans()
+        return self._register(c, config)
+
+    def _register(self, c: Container, config: ExecConfig) -> ExecInstance:
         instance = ExecInstance(id=secrets.token_hex(32), container_id=c.id, config=config)
         self._execs[instance.id] = instance
         self._publish(c, f"exec_create: {' '.join(config.cmd)}", instance)
@@ -233,9 +236,11 @@ class ExecService:
         bytes, killed after `timeout` seconds (then `timed_out`, exit code -1). It runs
         through the runtime's probe path, which needs no monitor; the instance is
         forgotten once it has exited. PierError when it cannot start."""
-        instance = self.create(cid, ExecConfig(cmd=cmd, attach_stdout=True, attach_stderr=True))
+        c = self._active(cid)
+        # Not create(): its sweep of orphans is for API execs; a probe's instance
+        # never outlives this call.
+        instance = self._register(c, ExecConfig(cmd=cmd, attach_stdout=True, attach_stderr=True))
         try:
-            c = self._active(cid)
             process = self._probe_specs.get(c.id)
             if process is None or process[0] != (c.state.started_at, cmd):
                 spec = await asyncio.to_thread(self._process, c, instance.config, (0, 0))
@@ -269,6 +274,10 @@ class ExecService:
         if outcome.timed_out:
             return ProbeResult(exit_code=-1, output=text, timed_out=True)
         return ProbeResult(exit_code=outcome.exit_code, output=text)
+
+    def forget_probes(self, cid: str) -> None:
+        """Drop what was kept for the probes of `cid` (it stopped or is gone)."""
+        self._probe_specs.pop(cid, None)
 
     async def resize(self, exec_id: str, height: int, width: int) -> None:
         instance = self.get(exec_id)

@@ -49,6 +49,10 @@ MINIMUM_DURATION = 1_000_000  # 1 ms, moby's containertypes.MinimumDuration
 class Prober(Protocol):
     async def probe(self, cid: str, cmd: tuple[str, ...], *, timeout: float) -> _ProbeResult: ...
 
+    def forget_probes(self, cid: str) -> None:
+        """The container's probes are over until it starts again."""
+        ...
+
 
 class _ProbeResult(Protocol):
     @property
@@ -251,6 +255,7 @@ class HealthMonitor:
         self._monitors[cid] = task
 
     def _unwatch(self, cid: str) -> bool:
+        self._prober.forget_probes(cid)
         task = self._monitors.pop(cid, None)
         if task is None:
             return False
@@ -260,11 +265,15 @@ class HealthMonitor:
     # -- one container ---------------------------------------------------------------
 
     async def _monitor(self, cid: str) -> None:
+        record = self._store.find(cid)
+        # A container's config does not change while it runs.
+        config = config_of(record) if record is not None else None
+        if config is None:
+            return
         try:
             while True:
                 record = self._store.find(cid)
-                config = config_of(record) if record is not None else None
-                if record is None or config is None:
+                if record is None:
                     return
                 await asyncio.sleep(self._interval(record, config) / _NS)
                 await self._probe_once(cid, config)
