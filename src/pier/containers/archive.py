@@ -160,13 +160,9 @@ def extract(
 
     dest = _absolute(path)
 
-    def check(parent_fd: int, rel: str, member: tarfile.TarInfo) -> None:
+    def check(rel: str, member: tarfile.TarInfo, st: os.stat_result) -> None:
         # moby's Untar (noOverwriteDirNonDir): the entry's path, then the destination;
         # an error without a type there, so dockerd answers 500
-        try:
-            st = os.stat(posixpath.basename(rel), dir_fd=parent_fd, follow_symlinks=False)
-        except OSError:
-            return
         where = _absolute(rel)
         if stat.S_ISDIR(st.st_mode) and not member.isdir():
             raise SystemFailure(f'cannot overwrite directory "{where}" with non-directory "{dest}"')

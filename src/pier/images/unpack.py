@@ -229,18 +229,18 @@ def extract_archive(
     dest: str,
     *,
     owner: tuple[int, int] | None,
-    check: Callable[[int, str, tarfile.TarInfo], None] | None = None,
+    check: Callable[[str, tarfile.TarInfo, os.stat_result], None] | None = None,
 ) -> None:
     """`PUT /containers/{id}/archive`: a (possibly compressed) tar extracted under
     `dest` of `root` with the layer applier's confinement: entry names may not leave
     `dest`, symlinks on the way resolve inside `root`, whiteouts are plain names.
-    `check(parent_fd, rel, member)` may refuse an entry before it is written:
-    `parent_fd` is the applier's own descriptor of the entry's parent directory
-    (resolved once and cached, inside `root`), so checking costs one stat."""
+    `check(rel, member, st)` may refuse an entry before it is written, `st` being what
+    is at `rel` already (it is not called when nothing is)."""
     base = posixpath.normpath(dest.lstrip("/")) if dest.strip("/") else "."
     # `docker cp` of a tree is mostly small files: the layer applier's writer threads
     # create them while the tar is read, as for a layer.
     applier = _Applier(root, MAX_LAYER_BYTES, whiteouts=False, owner=owner, workers=_WRITERS)
+    existing = _Existing(applier)
     with applier, bad_compression_is_a_400():
         try:
             with tarfile.open(fileobj=decompressed(stream), mode="r|") as tf:
@@ -250,14 +250,9 @@ def extract_archive(
                         member.linkname = posixpath.join(base, _clean(member.linkname))
                     member.name = posixpath.join(base, rel)
                     if check is not None:
-                        parent, name = posixpath.split(member.name)
-                        dfd = applier._dir_fd(parent or ".")
-                        writers = applier._writers
-                        if writers is not None and writers.seen(applier._key(dfd, name)):
-                            # An earlier entry of this name may be with a worker still:
-                            # the check must find it on disk.
-                            applier.settle()
-                        check(dfd, member.name, member)
+                        st = existing.lookup(_clean(member.name), member)
+                        if st is not None:
+                            check(member.name, member, st)
                     applier.apply(member, tf)
         except tarfile.TarError as exc:
             raise InvalidParameter(f"invalid tar: {exc}") from exc
@@ -268,6 +263,39 @@ def extract_archive(
                 ) from exc
             raise SystemFailure(f"failed to extract the archive: {exc}") from exc
         applier.finish()
+
+
+class _Existing:
+    """What is already where an upload's entries go (for its no-overwrite check).
+
+    One lstat per entry, on the applier's cached parent descriptor; none in a directory
+    this upload made itself, where only names it wrote can be (the writers know those:
+    such a name waits for them and is looked up). A symlink entry could make a path
+    lead elsewhere, so it forgets those directories."""
+
+    def __init__(self, applier: _Applier) -> None:
+        self._applier = applier
+        self._made: set[str] = set()
+
+    def lookup(self, rel: str, member: tarfile.TarInfo) -> os.stat_result | None:
+        applier = self._applier
+        parent, name = posixpath.split(rel)
+        parent = parent or "."
+        dfd = applier._dir_fd(parent)
+        writers = applier._writers
+        known = writers is not None and parent in self._made
+        if writers is not None and writers.seen(applier._key(dfd, name)):
+            applier.settle()  # an earlier entry of this name may be with a worker still
+            known = False
+        st = None
+        if not known:
+            with contextlib.suppress(FileNotFoundError):
+                st = os.stat(name, dir_fd=dfd, follow_symlinks=False)
+        if member.issym():
+            self._made.clear()
+        elif st is None and member.isdir():
+            self._made.add(rel)
+        return st
 
 
 def _clean(name: str) -> str:

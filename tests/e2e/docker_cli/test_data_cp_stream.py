@@ -117,6 +117,12 @@ def _entry(name: str, kind: bytes = tarfile.REGTYPE) -> tarfile.TarInfo:
     return info
 
 
+def _link(name: str, target: str) -> tarfile.TarInfo:
+    info = _entry(name, tarfile.SYMTYPE)
+    info.linkname = target
+    return info
+
+
 @pytest.mark.parametrize("running", [True, False], ids=["running", "stopped"])
 def test_no_overwrite_dir_non_dir(pier, running: bool) -> None:
     cmd = ["sleep", "300"] if running else ["true"]
@@ -139,6 +145,19 @@ def test_no_overwrite_dir_non_dir(pier, running: bool) -> None:
     with pytest.raises(APIError) as err:
         _put(pier, cid, "/", [_entry("new"), _entry("new", tarfile.DIRTYPE)], **no)
     assert 'cannot overwrite non-directory "/new" with directory "/"' in str(err.value)
+    # In a directory the same upload made, where nothing is looked up but its own names.
+    with pytest.raises(APIError) as err:
+        _put(pier, cid, "/", [_entry("made", tarfile.DIRTYPE), _entry("made/x"),
+                              _entry("made/x", tarfile.DIRTYPE)], **no)  # fmt: skip
+    assert 'cannot overwrite non-directory "/made/x" with directory "/"' in str(err.value)
+    # A symlink entry redirects a directory made earlier to one that has things in it.
+    d = tarfile.DIRTYPE
+    _put(pier, cid, "/", [_entry("empty", d), _entry("full", d), _entry("full/new", d),
+                          _entry("full/new/x", d), _link("s", "/empty")])  # fmt: skip
+    with pytest.raises(APIError) as err:
+        _put(pier, cid, "/", [_entry("s/new", tarfile.DIRTYPE), _link("s", "/full"),
+                              _entry("s/new/x")], **no)  # fmt: skip
+    assert 'cannot overwrite directory "/s/new/x" with non-directory "/"' in str(err.value)
     # Without the flag both are replaced.
     _put(pier, cid, "/", [_entry("rdir", tarfile.DIRTYPE), _entry("rfile")])
     _put(pier, cid, "/", [_entry("rdir"), _entry("rfile", tarfile.DIRTYPE)])
