@@ -421,11 +421,12 @@ class _Applier:
         self.settle()
         return _openat2_dir(self._root_fd, rel)
 
-    def _forget(self) -> None:
-        """Drop cached parents (after a directory was replaced, or to bound the cache)."""
+    def _forget(self, keep: int = -1) -> None:
+        """Drop cached parents (after a directory was replaced, or to bound the cache);
+        `keep` is a descriptor the caller still uses (the removed directory's parent)."""
         self.settle()
         for rel, fd in list(self._dirs.items()):
-            if rel != ".":
+            if rel != "." and fd != keep:
                 os.close(fd)
                 del self._dirs[rel]
                 self._ino.pop(fd, None)
@@ -438,7 +439,7 @@ class _Applier:
             return
         if stat.S_ISDIR(st.st_mode):
             _rmtree_at(dfd, name)
-            self._forget()
+            self._forget(keep=dfd)
         else:
             os.unlink(name, dir_fd=dfd)
 

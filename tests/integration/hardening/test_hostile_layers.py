@@ -116,3 +116,19 @@ def test_a_sparse_giant_stays_sparse(pier: PierDaemon, tmp_path: Path) -> None:
         fh.seek(1024**3)
         assert fh.read(13) == b"in the middle"
     pier.client.delete("/images/sparse:latest")
+
+
+def test_a_directory_replaced_by_a_file_below_the_root(pier: PierDaemon) -> None:
+    data = _tar(
+        ("d", DIR, None, ""),
+        ("d/sub", DIR, None, ""),
+        ("d/sub/f", REG, b"x", ""),
+        ("d/sub", REG, b"now a file", ""),
+        ("d/after", REG, b"the parent is still usable", ""),
+    )
+    status, body = _import(pier, data, repo="replaced")
+    assert status == 200, body
+    found = [p for p in (pier.data_root / "snapshots").rglob("d/sub") if p.is_file()]
+    assert found and found[0].read_bytes() == b"now a file"
+    assert (found[0].parent / "after").read_bytes() == b"the parent is still usable"
+    pier.client.delete("/images/replaced:latest")
