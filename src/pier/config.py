@@ -144,9 +144,7 @@ def load_config_file(path: Path) -> dict[str, Any]:
         elif key == "dns":
             out["dns"] = tuple(str(d) for d in value)
         elif key == "default-address-pools":
-            out["default_address_pools"] = tuple(
-                (str(p["base"]), int(p["size"])) for p in value
-            )
+            out["default_address_pools"] = tuple((str(p["base"]), int(p["size"])) for p in value)
         elif key == "runtimes":
             runtimes = dict(_default_runtimes())
             for name, spec in value.items():

@@ -210,9 +210,7 @@ class Engine:
             *swarm_router.routes(),
             *volumes_router.routes(self.volumes),
             *container_files_router.routes(self.files),
-            *disk_router.routes(
-                self.containers, self.images, self.volumes, self._network_settings
-            ),
+            *disk_router.routes(self.containers, self.images, self.volumes, self._network_settings),
         ]
 
     async def close(self) -> None:
@@ -340,4 +338,3 @@ def secure_layout(data_root: Path, exec_root: Path) -> None:
             path = root / name if name else root
             path.mkdir(exist_ok=True)
             os.chmod(path, mode)
-

@@ -130,9 +130,7 @@ class RunPath:
             devices=await asyncio.to_thread(resolve_devices, record.host_config.devices)
         )
 
-    async def _network(
-        self, record: Container, undo: contextlib.AsyncExitStack
-    ) -> Sandbox | None:
+    async def _network(self, record: Container, undo: contextlib.AsyncExitStack) -> Sandbox | None:
         """A namespace of its own joined to the container's networks, with its ports
         published (bridge and user-defined networks); other modes are in the spec."""
         if not has_own_network(record):

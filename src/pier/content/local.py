@@ -53,9 +53,7 @@ class LocalContentStore:
             raise NotFound(f"content digest {dgst}: not found")
         return str(p)
 
-    def writer(
-        self, ref: str, expected: str | None = None, *, resume: bool = False
-    ) -> LocalWriter:
+    def writer(self, ref: str, expected: str | None = None, *, resume: bool = False) -> LocalWriter:
         if not ref:
             raise InvalidParameter("ref must not be empty")
         if expected is not None and self._blob_path(expected).exists():

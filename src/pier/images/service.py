@@ -266,9 +266,7 @@ class ImageService:
         self, ref: str, *, force: bool = False, noprune: bool = False
     ) -> builtins.list[dict[str, str]]:
         # Untagged parents (a classic build's steps) go too unless noprune.
-        removal = await asyncio.to_thread(
-            self._remover.remove, ref, force=force, prune=not noprune
-        )
+        removal = await asyncio.to_thread(self._remover.remove, ref, force=force, prune=not noprune)
         self._publish(removal.events)
         self._collect_soon()
         return [dict(r) for r in removal.records]
