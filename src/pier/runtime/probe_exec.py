@@ -9,9 +9,10 @@ stderr together on another, and the runtime's own log (`--log`, JSON) on a third
 which tells a failure to start from the process's own stderr. Nothing touches the
 disk; pierd's cost is one fork and a few event-loop callbacks.
 
-On timeout (or cancellation) the process's group is killed: the runtime puts the
-process in a group of its own, and a shell probe's children die with it, so no
-leftover keeps the output pipe open.
+On timeout (or cancellation) the process's group is killed (crun makes one for it;
+under runc it stays in the runtime's own session), so a shell probe's children die
+with it, and then the runtime. The timeout runs from the spawn, so it includes the
+runtime's few milliseconds of setting up, which dockerd does not count.
 """
 
 from __future__ import annotations
