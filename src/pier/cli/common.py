@@ -173,6 +173,44 @@ def print_inspect(
     return 0
 
 
+def inspect_objects(ctx: Context, collection: str, names: list[str], fmt: str | None) -> int:
+    """`network inspect`, `volume inspect`: GET /<collection>/<name> for each name."""
+
+    def fetch(name: str) -> str:
+        try:
+            return ctx.client.get_raw(f"/{collection}/{quote(name)}")
+        except APIError as exc:
+            raise StatusError(1, f"Error response from daemon: {exc.message}") from None
+
+    return print_inspect(ctx, names, fmt, fetch)
+
+
+def remove_objects(
+    ctx: Context,
+    collection: str,
+    names: list[str],
+    *,
+    ignore_missing: bool = False,
+    **params: Any,
+) -> int:
+    """`network rm`, `volume rm` as docker 28: each error printed as it happens, the
+    name printed on success, then "exit status 1" if any failed."""
+    failed = False
+    for name in names:
+        try:
+            ctx.client.delete(f"/{collection}/{quote(name)}", **params)
+        except APIError as exc:
+            if ignore_missing and exc.status == 404:
+                continue
+            print_error(f"Error response from daemon: {exc.message}")
+            failed = True
+            continue
+        ctx.out(f"{name}\n")
+    if failed:
+        raise StatusError(1, "exit status 1")
+    return 0
+
+
 # -- streams ---------------------------------------------------------------------------
 
 

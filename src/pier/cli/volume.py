@@ -3,7 +3,7 @@ messages."""
 
 from __future__ import annotations
 
-from pier.cli.common import parse_filters, print_inspect
+from pier.cli.common import inspect_objects, parse_filters, remove_objects
 from pier.cli.flags import FORMAT, FORMAT_F, LIST, STRING, Flag, Spec
 from pier.cli.main import Context, StatusError
 from pier.client.errors import APIError
@@ -132,14 +132,7 @@ INSPECT = Spec(min_args=1, flags=(FORMAT_F,))
 
 def inspect(ctx: Context, argv: list[str]) -> int:
     opts = ctx.parse(INSPECT, argv)
-
-    def fetch(name: str) -> str:
-        try:
-            return ctx.client.get_raw(f"/volumes/{name}")
-        except APIError as exc:
-            raise StatusError(1, f"Error response from daemon: {exc.message}") from None
-
-    return print_inspect(ctx, opts.args, opts["format"] or None, fetch)
+    return inspect_objects(ctx, "volumes", opts.args, opts["format"] or None)
 
 
 RM = Spec(
@@ -150,21 +143,8 @@ RM = Spec(
 
 def rm(ctx: Context, argv: list[str]) -> int:
     """As docker: each error printed as it happens, then "exit status 1"."""
-    from pier.cli.main import print_error
-
     opts = ctx.parse(RM, argv)
-    failed = False
-    for name in opts.args:
-        try:
-            ctx.client.delete(f"/volumes/{name}", force="1" if opts["force"] else None)
-        except APIError as exc:
-            print_error(f"Error response from daemon: {exc.message}")
-            failed = True
-            continue
-        ctx.out(f"{name}\n")
-    if failed:
-        raise StatusError(1, "exit status 1")
-    return 0
+    return remove_objects(ctx, "volumes", opts.args, force="1" if opts["force"] else None)
 
 
 PRUNE = Spec(
