@@ -15,9 +15,9 @@ from pier.api.wire.container_json import render_inspect as render_inspect
 from pier.api.wire.container_json import render_summary as render_summary
 from pier.api.wire.container_json import status_text as status_text
 from pier.api.wire.devices import parse_devices
-from pier.api.wire.limits import parse_limit_fields
+from pier.api.wire.limits import parse_limit_fields, parse_restart_policy
 from pier.api.wire.unsupported import refuse_unsupported
-from pier.containers.model import ContainerConfig, HostConfig, RestartPolicy, Ulimit
+from pier.containers.model import ContainerConfig, HostConfig, Ulimit
 from pier.errors import InvalidParameter
 from pier.networking.model import AttachRequest
 from pier.networking.ports import parse_bindings
@@ -152,21 +152,9 @@ def parse_host_config(hc: Mapping[str, Any]) -> HostConfig:
     if not isinstance(hc, Mapping):
         raise InvalidParameter("json: cannot unmarshal HostConfig")
     rp = hc.get("RestartPolicy") or {}
-    policy = RestartPolicy(
-        name=str(rp.get("Name") or "no"),
-        maximum_retry_count=_int(rp.get("MaximumRetryCount"), "MaximumRetryCount"),
-    )
-    if policy.name not in ("no", "always", "unless-stopped", "on-failure"):
-        raise InvalidParameter(
-            f"invalid restart policy: unknown policy '{policy.name}'; "
-            "use one of 'no', 'always', 'on-failure', or 'unless-stopped'"
-        )
-    if policy.maximum_retry_count and policy.name != "on-failure":
-        raise InvalidParameter(
-            "invalid restart policy: maximum retry count can only be used with 'on-failure'"
-        )
-    if policy.maximum_retry_count < 0:
-        raise InvalidParameter("invalid restart policy: maximum retry count cannot be negative")
+    if not isinstance(rp, Mapping):
+        raise InvalidParameter("json: cannot unmarshal HostConfig.RestartPolicy")
+    policy = parse_restart_policy(rp)
     auto_remove = bool(hc.get("AutoRemove"))
     if auto_remove and policy.name != "no":
         raise InvalidParameter("can't create 'AutoRemove' container with restart policy")

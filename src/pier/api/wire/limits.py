@@ -18,6 +18,26 @@ def _int(value: Any, field: str) -> int:
     return int(value)
 
 
+def parse_restart_policy(rp: Mapping[str, Any]) -> RestartPolicy:
+    """HostConfig.RestartPolicy, at create and at update, with moby's refusals."""
+    policy = RestartPolicy(
+        name=_str(rp.get("Name"), "RestartPolicy.Name") or "no",
+        maximum_retry_count=_int(rp.get("MaximumRetryCount"), "MaximumRetryCount"),
+    )
+    if policy.name not in ("no", "always", "unless-stopped", "on-failure"):
+        raise InvalidParameter(
+            f"invalid restart policy: unknown policy '{policy.name}'; "
+            "use one of 'no', 'always', 'on-failure', or 'unless-stopped'"
+        )
+    if policy.maximum_retry_count and policy.name != "on-failure":
+        raise InvalidParameter(
+            "invalid restart policy: maximum retry count can only be used with 'on-failure'"
+        )
+    if policy.maximum_retry_count < 0:
+        raise InvalidParameter("invalid restart policy: maximum retry count cannot be negative")
+    return policy
+
+
 def _str(value: Any, field: str) -> str:
     if value is None:
         return ""
@@ -81,19 +101,7 @@ def parse_update(body: Mapping[str, Any]) -> LimitsUpdate:
     policy: RestartPolicy | None = None
     rp = body.get("RestartPolicy")
     if isinstance(rp, Mapping) and rp.get("Name"):
-        policy = RestartPolicy(
-            name=_str(rp.get("Name"), "RestartPolicy.Name"),
-            maximum_retry_count=_int(rp.get("MaximumRetryCount"), "MaximumRetryCount"),
-        )
-        if policy.name not in ("no", "always", "unless-stopped", "on-failure"):
-            raise InvalidParameter(
-                f"invalid restart policy: unknown policy '{policy.name}'; "
-                "use one of 'no', 'always', 'on-failure', or 'unless-stopped'"
-            )
-        if policy.maximum_retry_count and policy.name != "on-failure":
-            raise InvalidParameter(
-                "invalid restart policy: maximum retry count can only be used with 'on-failure'"
-            )
+        policy = parse_restart_policy(rp)
     pids = body.get("PidsLimit")
     return LimitsUpdate(
         memory=_int(body.get("Memory"), "Memory"),
