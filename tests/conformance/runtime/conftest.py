@@ -22,6 +22,7 @@ import pytest
 
 from pier.config import RuntimeConfig
 from pier.runtime import cgroups
+from pier.runtime.base import CreateRequest
 from pier.runtime.conmon import ConmonRuntime
 from pier.runtime.spec import (
     ContainerSpec,
@@ -101,6 +102,27 @@ class Harness:
     def new_cid(self) -> str:
         cid = secrets.token_hex(32)
         self.cids.append(cid)
+        return cid
+
+    async def running(
+        self, args: tuple[str, ...] = ("sleep", "100"), *, stdin: bool = False
+    ) -> str:
+        """A started container running `args` (no terminal; stdin when asked)."""
+        cid = self.new_cid()
+        bundle = self.bundle(cid, args)
+        await self.driver.create(
+            CreateRequest(
+                cid=cid,
+                name=f"t-{cid[:6]}",
+                bundle=bundle,
+                runtime=self.runtime,
+                log_path=bundle / "ctr.log",
+                tty=False,
+                stdin=stdin,
+                stdin_once=False,
+            )
+        )
+        await self.driver.start(cid, self.runtime)
         return cid
 
     def bundle(

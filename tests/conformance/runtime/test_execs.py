@@ -21,25 +21,6 @@ if TYPE_CHECKING:
 PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
-async def _running(h: Harness) -> str:
-    cid = h.new_cid()
-    bundle = h.bundle(cid, ("sleep", "100"))
-    await h.driver.create(
-        CreateRequest(
-            cid=cid,
-            name=f"t-{cid[:6]}",
-            bundle=bundle,
-            runtime=h.runtime,
-            log_path=bundle / "ctr.log",
-            tty=False,
-            stdin=False,
-            stdin_once=False,
-        )
-    )
-    await h.driver.start(cid, h.runtime)
-    return cid
-
-
 def _request(h: Harness, cid: str, process: ProcessSpec, *, attach: bool = True) -> ExecRequest:
     return ExecRequest(
         cid=cid,
@@ -62,7 +43,7 @@ def _drain(sock: socket.socket) -> dict[int, bytes]:
 
 def test_exec_runs_the_process_as_specified(harness: Harness) -> None:
     async def go() -> None:
-        cid = await _running(harness)
+        cid = await harness.running()
         process = ProcessSpec(
             args=("sh", "-c", 'grep -E "^(CapEff|CapBnd)" /proc/self/status; ulimit -n; '
                   'echo "$X" >&2; id -u; exit 3'),
@@ -107,7 +88,7 @@ def test_exec_errors_in_dockers_words(
     harness: Harness, args: tuple[str, ...], phrase: str, code: int
 ) -> None:
     async def go() -> None:
-        cid = await _running(harness)
+        cid = await harness.running()
         req = _request(harness, cid, ProcessSpec(args=args, env=(PATH,)))
         with pytest.raises(PierError) as caught:
             await harness.driver.exec(req)
@@ -124,7 +105,7 @@ def test_exec_errors_in_dockers_words(
 
 def test_exec_of_a_directory_is_126(harness: Harness) -> None:
     async def go() -> None:
-        cid = await _running(harness)
+        cid = await harness.running()
         req = _request(harness, cid, ProcessSpec(args=("/etc",), env=(PATH,)))
         with pytest.raises(PierError) as caught:
             await harness.driver.exec(req)

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from pier.errors import InvalidParameter, PierError
-from pier.runtime.base import CreateRequest, ProbeRequest
+from pier.runtime.base import ProbeRequest
 from pier.runtime.messages import start_error_exit_code
 from pier.runtime.process import ProcessSpec
 
@@ -22,25 +22,6 @@ if TYPE_CHECKING:
     from conftest import Harness
 
 PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-
-
-async def _running(h: Harness) -> str:
-    cid = h.new_cid()
-    bundle = h.bundle(cid, ("sleep", "100"))
-    await h.driver.create(
-        CreateRequest(
-            cid=cid,
-            name=f"t-{cid[:6]}",
-            bundle=bundle,
-            runtime=h.runtime,
-            log_path=bundle / "ctr.log",
-            tty=False,
-            stdin=False,
-            stdin_once=False,
-        )
-    )
-    await h.driver.start(cid, h.runtime)
-    return cid
 
 
 def _probe(
@@ -76,7 +57,7 @@ async def _until_gone(*words: bytes) -> None:
 
 def test_probe_exit_code_and_output_of_both_streams(harness: Harness) -> None:
     async def go() -> None:
-        cid = await _running(harness)
+        cid = await harness.running()
         script = 'echo out; echo "$X" >&2; id -u; exit 3'
         outcome = await harness.driver.probe(_probe(harness, cid, script, uid=1000))
         assert (outcome.exit_code, outcome.timed_out, outcome.truncated) == (3, False, False)
@@ -93,7 +74,7 @@ def test_probe_exit_code_and_output_of_both_streams(harness: Harness) -> None:
 
 def test_probe_output_is_bounded_and_the_process_never_blocks(harness: Harness) -> None:
     async def go() -> None:
-        cid = await _running(harness)
+        cid = await harness.running()
         # 200 KiB: more than a pipe holds, so the rest must be read and dropped.
         script = "i=0; while [ $i -lt 3200 ]; do echo " + "x" * 63 + "; i=$((i+1)); done"
         outcome = await harness.driver.probe(_probe(harness, cid, script, limit=100))
@@ -106,7 +87,7 @@ def test_probe_output_is_bounded_and_the_process_never_blocks(harness: Harness) 
 
 def test_probe_timeout_kills_it_and_its_children(harness: Harness) -> None:
     async def go() -> None:
-        cid = await _running(harness)
+        cid = await harness.running()
         began = time.monotonic()
         script = "echo slow; sleep 6171 & sleep 6172; echo never"
         outcome = await harness.driver.probe(_probe(harness, cid, script, timeout=0.5))
@@ -124,7 +105,7 @@ def test_probe_timeout_kills_it_and_its_children(harness: Harness) -> None:
 
 def test_a_cancelled_probe_leaves_nothing(harness: Harness) -> None:
     async def go() -> None:
-        cid = await _running(harness)
+        cid = await harness.running()
         task = asyncio.ensure_future(harness.driver.probe(_probe(harness, cid, "sleep 6173")))
         deadline = time.monotonic() + 10
         while not _pids(b"sleep\x006173"):
@@ -152,7 +133,7 @@ def test_probe_that_cannot_start_fails_in_dockers_words(
     harness: Harness, args: tuple[str, ...], phrase: str, code: int
 ) -> None:
     async def go() -> None:
-        cid = await _running(harness)
+        cid = await harness.running()
         req = ProbeRequest(
             cid=cid,
             runtime=harness.runtime,

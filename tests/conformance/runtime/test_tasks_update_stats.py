@@ -15,7 +15,6 @@ import pytest
 
 from pier.errors import Conflict
 from pier.runtime import cgroups
-from pier.runtime.base import CreateRequest
 from pier.runtime.cgroupstats import parse_proc_cgroup
 from pier.runtime.resources import Resources
 
@@ -23,24 +22,6 @@ if TYPE_CHECKING:
     from conftest import Harness
 
 MIB = 1 << 20
-
-
-async def _running(h: Harness, args: tuple[str, ...], **kw: bool) -> str:
-    cid = h.new_cid()
-    opts = {"tty": False, "stdin": False, "stdin_once": False, **kw}
-    bundle = h.bundle(cid, args)
-    await h.driver.create(
-        CreateRequest(
-            cid=cid,
-            name=f"t-{cid[:6]}",
-            bundle=bundle,
-            runtime=h.runtime,
-            log_path=bundle / "ctr.log",
-            **opts,
-        )
-    )
-    await h.driver.start(cid, h.runtime)
-    return cid
 
 
 def _cgroup_file(pid: int, controller: str, name: str) -> Path:
@@ -59,7 +40,7 @@ def _v2() -> bool:
 
 def test_update_memory_and_pids(harness: Harness) -> None:
     async def go() -> None:
-        cid = await _running(harness, ("sleep", "100"))
+        cid = await harness.running(("sleep", "100"))
         pid = harness.driver.container_pid(cid)
         assert pid is not None
         mem_file = "memory.max" if _v2() else "memory.limit_in_bytes"
@@ -80,7 +61,7 @@ def test_update_memory_and_pids(harness: Harness) -> None:
 
 def test_update_and_stats_of_an_exited_container_conflict(harness: Harness) -> None:
     async def go() -> None:
-        cid = await _running(harness, ("true",))
+        cid = await harness.running(("true",))
         await asyncio.wait_for(harness.driver.wait(cid), 10)
         with pytest.raises(Conflict):
             await harness.driver.update(cid, harness.runtime, Resources(pids_limit=8))
@@ -95,7 +76,7 @@ def test_stats_of_a_running_container(harness: Harness) -> None:
         # Three processes (sh and two sleeps) once sh has burnt some cpu time:
         # cpuacct.stat counts in ticks of 10 ms.
         script = "sleep 100 & sleep 100 & i=0; while [ $i -lt 50000 ]; do i=$((i+1)); done; wait"
-        cid = await _running(harness, ("sh", "-c", script))
+        cid = await harness.running(("sh", "-c", script))
         await harness.driver.update(cid, harness.runtime, Resources(memory=96 * MIB, pids_limit=50))
         deadline = time.monotonic() + 20
         stats = await harness.driver.stats(cid, harness.runtime)
@@ -125,7 +106,7 @@ def test_stats_of_a_running_container(harness: Harness) -> None:
 
 def test_stats_without_a_memory_limit_report_the_machines_memory(harness: Harness) -> None:
     async def go() -> None:
-        cid = await _running(harness, ("sleep", "100"))
+        cid = await harness.running(("sleep", "100"))
         stats = await harness.driver.stats(cid, harness.runtime)
         pages = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
         assert stats.memory.limit == pytest.approx(pages, rel=0.01)
@@ -136,7 +117,7 @@ def test_stats_without_a_memory_limit_report_the_machines_memory(harness: Harnes
 
 def test_open_attach(harness: Harness) -> None:
     async def go() -> None:
-        cid = await _running(harness, ("sh", "-c", "read x; echo got-$x"), stdin=True)
+        cid = await harness.running(("sh", "-c", "read x; echo got-$x"), stdin=True)
         sock = harness.driver.open_attach(cid)
         try:
             sock.sendall(b"42\n")
@@ -161,7 +142,7 @@ def test_open_attach(harness: Harness) -> None:
 
 def test_open_attach_gives_a_seqpacket_socket(harness: Harness) -> None:
     async def go() -> None:
-        cid = await _running(harness, ("sleep", "100"))
+        cid = await harness.running(("sleep", "100"))
         with harness.driver.open_attach(cid) as sock:
             assert sock.type == socket.SOCK_SEQPACKET
 
