@@ -69,6 +69,27 @@ def _throttles(value: Any, field: str) -> tuple[ThrottleDevice, ...]:
     return tuple(out)
 
 
+_RESOURCE_INTS = {
+    "memory": "Memory",
+    "memory_swap": "MemorySwap",
+    "memory_reservation": "MemoryReservation",
+    "cpu_shares": "CpuShares",
+    "cpu_period": "CpuPeriod",
+    "cpu_quota": "CpuQuota",
+    "nano_cpus": "NanoCpus",
+    "blkio_weight": "BlkioWeight",
+}
+_RESOURCE_STRS = {"cpuset_cpus": "CpusetCpus", "cpuset_mems": "CpusetMems"}
+
+
+def resources(body: Mapping[str, Any]) -> dict[str, Any]:
+    """The resource fields a create's HostConfig and an update share, as keyword
+    arguments of HostConfig and LimitsUpdate (0 and "": not set)."""
+    out: dict[str, Any] = {name: _int(body.get(key), key) for name, key in _RESOURCE_INTS.items()}
+    out.update({name: _str(body.get(key), key) for name, key in _RESOURCE_STRS.items()})
+    return out
+
+
 def parse_limit_fields(hc: Mapping[str, Any]) -> dict[str, Any]:
     """The HostConfig fields of `containers.limits` beyond the basic ones, as keyword
     arguments of HostConfig."""
@@ -80,11 +101,9 @@ def parse_limit_fields(hc: Mapping[str, Any]) -> dict[str, Any]:
     if not isinstance(rules, list) or not all(isinstance(r, str) for r in rules):
         raise InvalidParameter("json: cannot unmarshal into Go struct field DeviceCgroupRules")
     return {
-        "memory_reservation": _int(hc.get("MemoryReservation"), "MemoryReservation"),
+        **resources(hc),
         "memory_swappiness": None if swappiness is None else _int(swappiness, "MemorySwappiness"),
         "oom_kill_disable": oom if isinstance(oom, bool) else None,
-        "cpuset_mems": _str(hc.get("CpusetMems"), "CpusetMems"),
-        "blkio_weight": _int(hc.get("BlkioWeight"), "BlkioWeight"),
         "blkio_throttle": BlkioThrottle(
             read_bps=_throttles(hc.get("BlkioDeviceReadBps"), "BlkioDeviceReadBps"),
             write_bps=_throttles(hc.get("BlkioDeviceWriteBps"), "BlkioDeviceWriteBps"),
@@ -104,16 +123,7 @@ def parse_update(body: Mapping[str, Any]) -> LimitsUpdate:
         policy = parse_restart_policy(rp)
     pids = body.get("PidsLimit")
     return LimitsUpdate(
-        memory=_int(body.get("Memory"), "Memory"),
-        memory_swap=_int(body.get("MemorySwap"), "MemorySwap"),
-        memory_reservation=_int(body.get("MemoryReservation"), "MemoryReservation"),
-        cpu_shares=_int(body.get("CpuShares"), "CpuShares"),
-        cpu_period=_int(body.get("CpuPeriod"), "CpuPeriod"),
-        cpu_quota=_int(body.get("CpuQuota"), "CpuQuota"),
-        nano_cpus=_int(body.get("NanoCpus"), "NanoCpus"),
-        cpuset_cpus=_str(body.get("CpusetCpus"), "CpusetCpus"),
-        cpuset_mems=_str(body.get("CpusetMems"), "CpusetMems"),
-        blkio_weight=_int(body.get("BlkioWeight"), "BlkioWeight"),
+        **resources(body),
         pids_limit=None if pids is None else _int(pids, "PidsLimit"),
         restart_policy=policy,
     )
