@@ -4,6 +4,7 @@ running and stopped containers, with dockerd's refusals and warnings."""
 from __future__ import annotations
 
 import json
+import math
 import os
 import time
 from pathlib import Path
@@ -172,8 +173,9 @@ def test_update_event(pier: PierDaemon) -> None:
         "GET",
         "/events",
         params={
-            "since": f"{since:.3f}",
-            "until": f"{time.time():.3f}",
+            # Whole milliseconds, outward: rounding must not cut the event off.
+            "since": f"{math.floor(since * 1000) / 1000:.3f}",
+            "until": f"{math.ceil(time.time() * 1000) / 1000:.3f}",
             "filters": json.dumps({"event": ["update"]}),
         },
     )
