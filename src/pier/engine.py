@@ -138,6 +138,7 @@ class Engine:
             tmp_dir=config.exec_root / "files",
             rootfs_path=self.containers.paths.rootfs,
             lock=self.containers.lifecycle_lock,
+            events=self.events,
         )
         self.attacher = Attacher(containers=self.containers, runtime=self.runtime)
         self.builder = Builder(

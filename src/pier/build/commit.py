@@ -164,9 +164,9 @@ class Committer:
         if new_ref is not None:
             await self._images.tag(rec.id, new_ref.name, new_ref.tag)
         if self._events is not None:
-            attributes = {"comment": req.comment, "imageID": rec.id}
-            if new_ref is not None:
-                attributes["imageRef"] = new_ref.familiar()
+            # moby sets imageRef always, empty when the commit names no tag
+            imageref = new_ref.familiar() if new_ref is not None else ""
+            attributes = {"comment": req.comment, "imageID": rec.id, "imageRef": imageref}
             attributes.update(container.config.labels)
             attributes["image"] = container.config.image
             attributes["name"] = container.name

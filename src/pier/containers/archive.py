@@ -147,8 +147,62 @@ def tar_args(root: Path, path: str, ref: str) -> Iterator[list[str]]:
         yield ["-C", f"/proc/{os.getpid()}/fd/{dfd}", "--", name]
 
 
+def real_path(root: Path, path: str) -> str:
+    """`path` with every symlink on the way followed inside the container, as an
+    absolute container path (moby's EvalSymlinks in the container's file system)."""
+    pending = [p for p in _absolute(path).split("/") if p][::-1]
+    resolved = "/"
+    hops = 0
+    while pending:
+        name = pending.pop()
+        if name == ".":
+            continue
+        if name == "..":
+            resolved = posixpath.dirname(resolved)
+            continue
+        try:
+            with open_in_root(root, resolved, os.O_PATH | os.O_DIRECTORY) as dfd:
+                target = os.readlink(name, dir_fd=dfd)
+        except OSError:  # not a symlink, or not there: the name stays as it is
+            resolved = posixpath.join(resolved, name)
+            continue
+        hops += 1
+        if hops > _MAX_HOPS:
+            raise InvalidParameter(f"too many links in {path}")
+        if target.startswith("/"):
+            resolved = "/"
+        pending.extend(p for p in target.split("/")[::-1] if p)
+    return resolved
+
+
+def check_writable(record: Container, where: str) -> None:
+    """moby's checkWritablePath: a destination inside one of the container's mount
+    points is writable unless that mount is read-only; elsewhere unless the root is.
+    dockerd looks at its MountPoints, which leave `--tmpfs` mounts out (not `listed`)."""
+    inside = [
+        m
+        for m in record.binds
+        if m.listed
+        and (where == m.destination or where.startswith(m.destination.rstrip("/") + "/"))
+    ]
+    if inside:
+        # dockerd walks a map (any order); the deepest mount is the one written to.
+        if max(inside, key=lambda m: len(m.destination)).read_only:
+            raise InvalidParameter("mounted volume is marked read-only")
+        return
+    if record.host_config.readonly_rootfs:
+        raise InvalidParameter("container rootfs is marked read-only")
+
+
 def extract(
-    root: Path, path: str, ref: str, body: BinaryIO, *, copy_owner: bool, no_overwrite: bool
+    root: Path,
+    path: str,
+    record: Container,
+    ref: str,
+    body: BinaryIO,
+    *,
+    copy_owner: bool,
+    no_overwrite: bool,
 ) -> None:
     """`PUT /archive`: `body` extracted into the directory `path`."""
     try:
@@ -157,6 +211,7 @@ def extract(
                 raise InvalidParameter("extraction point is not a directory")
     except OSError:
         raise _not_found(path, ref) from None
+    check_writable(record, real_path(root, path))
 
     dest = _absolute(path)
 

@@ -12,10 +12,12 @@ from pathlib import Path
 from typing import Protocol
 
 from pier.containers import archive, pipes, tarout
+from pier.containers.announce import Announcer
 from pier.containers.archive import PathStat
 from pier.containers.store import ContainerStore
 from pier.containers.tarout import TarBody
 from pier.errors import Conflict
+from pier.events import EventBus
 from pier.snapshots.types import Mount
 
 
@@ -32,8 +34,10 @@ class ContainerFiles:
         tmp_dir: Path,
         rootfs_path: Callable[[str], Path],
         lock: Callable[[str], asyncio.Lock],
+        events: EventBus,
     ) -> None:
         self._lock = lock
+        self._announce = Announcer(store=store, events=events)
         self._store = store
         self._images = images
         self._tmp = tmp_dir
@@ -88,7 +92,10 @@ class ContainerFiles:
             stack = contextlib.ExitStack()
             args = await asyncio.to_thread(stack.enter_context, archive.tar_args(root, path, ref))
             try:
-                await tarout.send(args, await start(info))
+                body = await start(info)
+                # dockerd announces the archive once it is set up, before it is read.
+                await self._announce("archive-path", self._store.get(ref))
+                await tarout.send(args, body)
             finally:
                 await asyncio.to_thread(stack.close)
 
@@ -101,12 +108,8 @@ class ContainerFiles:
         copy_owner: bool,
         no_overwrite: bool,
     ) -> None:
-        record = self._store.get(ref)
-        if record.host_config.readonly_rootfs:
-            # moby: the root file system is read-only (volumes would be writable, but
-            # dockerd refuses the whole copy).
-            raise Conflict("container rootfs is marked read-only")
         async with self._root(ref) as root:
+            record = self._store.get(ref)
             rfd, wfd = os.pipe2(os.O_CLOEXEC)
             with contextlib.suppress(OSError):
                 fcntl.fcntl(wfd, fcntl.F_SETPIPE_SZ, pipes.PIPE_SIZE)
@@ -115,7 +118,13 @@ class ContainerFiles:
             def extract() -> None:
                 with reader:  # closed when the extraction ends, so the feeding stops
                     archive.extract(
-                        root, path, ref, reader, copy_owner=copy_owner, no_overwrite=no_overwrite
+                        root,
+                        path,
+                        record,
+                        ref,
+                        reader,
+                        copy_owner=copy_owner,
+                        no_overwrite=no_overwrite,
                     )
 
             job = asyncio.ensure_future(asyncio.to_thread(extract))
@@ -129,8 +138,11 @@ class ContainerFiles:
                     await job
                 finally:
                     reader.close()
+        await self._announce("extract-to-dir", record)
 
     async def export(self, ref: str, start: Callable[[], Awaitable[TarBody]]) -> None:
         async with self._root(ref, with_mounts=False) as root:
             args = await asyncio.to_thread(archive.export_args, root)
-            await tarout.send(args, await start())
+            whole = await tarout.send(args, await start())
+        if whole:  # dockerd announces an export once the whole tar went out
+            await self._announce("export", self._store.get(ref))

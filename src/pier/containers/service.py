@@ -338,6 +338,7 @@ class ContainerService:
         if not record.state.has_process:
             raise Conflict(f"Container {record.id} is not running")
         await self._runtime.resize(record.id, height, width)
+        await self._announce("resize", record, height=str(height), width=str(width))
 
     async def update(self, ref: str, change: LimitsUpdate) -> tuple[str, ...]:
         """New limits or restart policy; returns dockerd's warnings."""

@@ -65,16 +65,15 @@ def run_tar(args: list[str], out: int | None) -> Iterator[TarJob]:
             os.close(rfd)
 
 
-async def send(args: list[str], body: TarBody) -> None:
+async def send(args: list[str], body: TarBody) -> bool:
     """Run tar with `args` and deliver its archive to `body`; returns when tar is done
-    (a client that goes away ends tar with SIGPIPE)."""
+    (a client that goes away ends tar with SIGPIPE), whether the whole archive went."""
     with body.direct() as out:
         stack = contextlib.ExitStack()
         job = await asyncio.to_thread(stack.enter_context, run_tar(args, out))
         try:
-            if job.pipe is None:
-                await asyncio.to_thread(job.proc.wait)
-            else:
+            if job.pipe is not None:
                 await pipes.relay(job.pipe, body.write)
+            return await asyncio.to_thread(job.proc.wait) == 0
         finally:
             await asyncio.to_thread(stack.close)

@@ -83,7 +83,7 @@ class _Direct:
 def test_relayed_through_the_loop(tmp_path: Path) -> None:
     files = _tree(tmp_path)
     body = _Relayed()
-    asyncio.run(tarout.send(["-C", str(tmp_path), "--", "sub"], body))
+    assert asyncio.run(tarout.send(["-C", str(tmp_path), "--", "sub"], body))
     assert _members(bytes(body.data)) == files
     assert body.writes >= 1
 
@@ -91,7 +91,7 @@ def test_relayed_through_the_loop(tmp_path: Path) -> None:
 def test_straight_into_the_handed_descriptor(tmp_path: Path) -> None:
     files = _tree(tmp_path)
     body = _Direct()
-    asyncio.run(tarout.send(["-C", str(tmp_path), "--", "sub"], body))
+    assert asyncio.run(tarout.send(["-C", str(tmp_path), "--", "sub"], body))
     assert _members(bytes(body.data)) == files
     assert body.writes == 0  # nothing passed through the daemon
 
@@ -116,7 +116,9 @@ def test_a_reader_going_away_ends_tar(tmp_path: Path) -> None:
     (tmp_path / "big").write_bytes(os.urandom(8 << 20))  # far more than a pipe holds
     body = _GoneAway()
 
-    async def run() -> None:
-        await asyncio.wait_for(tarout.send(["-C", str(tmp_path), "--", "big"], body), 60)
+    async def run() -> bool:
+        return await asyncio.wait_for(tarout.send(["-C", str(tmp_path), "--", "big"], body), 60)
 
-    asyncio.run(run())  # returns: tar was ended by SIGPIPE, not left writing
+    # returns: tar was ended by SIGPIPE, not left writing, and says the archive is cut
+    # (an export is announced only when whole)
+    assert asyncio.run(run()) is False
