@@ -7,7 +7,7 @@ PYTHON ?= python3
 VENV := $(CURDIR)/.venv
 SOCK ?= /run/pier/pier.sock
 PIERD_LOG ?= /var/log/pierd.log
-APT_PACKAGES := crun runc conmon busybox-static tini catatonit nftables iproute2 \
+APT_PACKAGES := crun runc conmon busybox-static tini catatonit nftables iproute2 etcd-server \
 	procps python3 python3-venv python3-pip ca-certificates git
 TEST_APT_PACKAGES := docker.io
 # Real registries and clients the distribution tests talk to.

@@ -37,7 +37,7 @@ SERVER_LAYERS: tuple[tuple[str, ...], ...] = (
         "pier.networking",
         "pier.volumes",
     ),
-    ("pier.system", "pier.cluster"),
+    ("pier.system", "pier.cluster", "pier.swarm"),
     ("pier.api",),
     ("pier.engine", "pier.daemon"),
 )
