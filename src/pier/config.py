@@ -57,6 +57,10 @@ class DaemonConfig:
     # The cgroup (relative to each hierarchy's root) under which containers are placed;
     # Docker's cgroupfs driver uses "/docker".
     cgroup_parent: str = "/pier"
+    # dockerd's cpu-rt-period / cpu-rt-runtime (microseconds): written to the parent
+    # cgroups before each start, so containers can be given real-time CPU time.
+    cpu_rt_period: int = 0
+    cpu_rt_runtime: int = 0
     conmon_path: str = "conmon"
     # The init binary for `--init`. It runs inside the container's root file system, so
     # it must be static: Docker ships tini-static as docker-init; Debian's plain tini
@@ -121,6 +125,8 @@ def load_config_file(path: Path) -> dict[str, Any]:
         "log-level": ("log_level", str),
         "default-runtime": ("default_runtime", str),
         "cgroup-parent": ("cgroup_parent", str),
+        "cpu-rt-period": ("cpu_rt_period", int),
+        "cpu-rt-runtime": ("cpu_rt_runtime", int),
         "conmon-path": ("conmon_path", str),
         "init-path": ("init_path", str),
         "fix-hybrid-cgroups": ("fix_hybrid_cgroups", bool),

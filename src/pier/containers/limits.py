@@ -13,13 +13,21 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, replace
+from typing import TypeVar
 
-from pier.containers.model import BlkioThrottle, HostConfig, RestartPolicy, ThrottleDevice
+from pier.containers.model import (
+    BlkioThrottle,
+    HostConfig,
+    RestartPolicy,
+    ThrottleDevice,
+    WeightDevice,
+)
 from pier.errors import InvalidParameter
 from pier.runtime.cgroupcaps import CgroupCaps, parse_list
 from pier.runtime.resources import Resources
 
 MIN_MEMORY = 6 * 1024 * 1024  # moby's linuxMinMemory
+_Device = TypeVar("_Device", ThrottleDevice, WeightDevice)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -169,6 +177,12 @@ def verify(
         hc = replace(hc, blkio_weight=0)
     if hc.blkio_weight > 0 and not 10 <= hc.blkio_weight <= 1000:
         raise InvalidParameter("Range of blkio weight is from 10 to 1000")
+    if hc.blkio_weight_device and not caps.blkio_weight_device:
+        warnings.append(
+            "Your kernel does not support Block I/O weight_device or the cgroup is not "
+            "mounted. Weight-device discarded."
+        )
+        hc = replace(hc, blkio_weight_device=())
     hc, throttle_warnings = _verify_throttles(hc, caps)
     warnings += throttle_warnings
     if not -1000 <= hc.oom_score_adj <= 1000:
@@ -177,7 +191,19 @@ def verify(
         )
     if hc.cgroupns_mode not in ("", "host", "private"):
         raise InvalidParameter(f"invalid cgroup namespace mode: {hc.cgroupns_mode}")
+    _check_realtime(hc, caps)
     return hc, tuple(warnings)
+
+
+def _check_realtime(hc: HostConfig, caps: CgroupCaps) -> None:
+    """moby's validateResources (runconfig): refused, not discarded. A runtime the
+    parent cgroups have no share for is the runtime's refusal at start, as dockerd's
+    when its `cpu-rt-runtime` is not set."""
+    period, runtime = hc.cpu_realtime_period, hc.cpu_realtime_runtime
+    if (period or runtime) and not caps.cpu_realtime:
+        raise InvalidParameter("kernel does not support CPU real-time scheduler")
+    if period and runtime and runtime > period:
+        raise InvalidParameter("cpu real-time runtime cannot be higher than cpu real-time period")
 
 
 def _check_set(value: str, available: frozenset[int], what: str, shown: str) -> None:
@@ -323,6 +349,9 @@ def resources(hc: HostConfig, *, lift_pids: bool = False) -> Resources:
         write_bps=tuple((d.major, d.minor, d.rate) for d in t.write_bps),
         read_iops=tuple((d.major, d.minor, d.rate) for d in t.read_iops),
         write_iops=tuple((d.major, d.minor, d.rate) for d in t.write_iops),
+        weight_device=tuple((d.major, d.minor, d.weight) for d in hc.blkio_weight_device),
+        cpu_realtime_period=hc.cpu_realtime_period or None,
+        cpu_realtime_runtime=hc.cpu_realtime_runtime or None,
     )
 
 
@@ -331,7 +360,7 @@ def resolve_devices(hc: HostConfig) -> HostConfig:
     create, so a wrong path is a 400 before anything exists)."""
     t = hc.blkio_throttle
 
-    def numbers(devices: tuple[ThrottleDevice, ...]) -> tuple[ThrottleDevice, ...]:
+    def numbers(devices: tuple[_Device, ...]) -> tuple[_Device, ...]:
         out = []
         for d in devices:
             try:
@@ -342,6 +371,8 @@ def resolve_devices(hc: HostConfig) -> HostConfig:
             out.append(replace(d, major=os.major(rdev), minor=os.minor(rdev)))
         return tuple(out)
 
+    if hc.blkio_weight_device:
+        hc = replace(hc, blkio_weight_device=numbers(hc.blkio_weight_device))
     if not (t.read_bps or t.write_bps or t.read_iops or t.write_iops):
         return hc
     throttle = BlkioThrottle(

@@ -95,6 +95,16 @@ class ThrottleDevice:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class WeightDevice:
+    """`--blkio-weight-device /dev/sda:200` resolved at create: the device's numbers."""
+
+    path: str  # as the client gave it (inspect shows it)
+    major: int
+    minor: int
+    weight: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class BlkioThrottle:
     read_bps: tuple[ThrottleDevice, ...] = ()
     write_bps: tuple[ThrottleDevice, ...] = ()
@@ -145,6 +155,10 @@ class HostConfig:
     cpuset_mems: str = ""
     blkio_weight: int = 0
     blkio_throttle: BlkioThrottle = field(default_factory=BlkioThrottle)
+    blkio_weight_device: tuple[WeightDevice, ...] = ()
+    # microseconds; the daemon's cpu-rt-* settings give the parent cgroups their share
+    cpu_realtime_period: int = 0
+    cpu_realtime_runtime: int = 0
     device_cgroup_rules: tuple[str, ...] = ()
     devices: tuple[DeviceMapping, ...] = ()
     cgroupns_mode: str = ""  # "host" or "private"; "" is the daemon's default

@@ -37,6 +37,7 @@ from pier.containers.user import resolve_user
 from pier.containers.volumes_step import VolumeMounts
 from pier.errors import InvalidParameter
 from pier.runtime.base import CreateRequest, Tasks
+from pier.runtime.cgroups import init_realtime
 from pier.runtime.spec import HostFacts, NamespaceMode, NamespaceSpec
 from pier.snapshots.mount import mount_all, unmount
 from pier.snapshots.types import Mount
@@ -167,6 +168,13 @@ class RunPath:
         return SpecPart(init_path=found)
 
     async def _write_bundle(self, record: Container, parts: Sequence[SpecPart]) -> None:
+        if self._config.cpu_rt_period or self._config.cpu_rt_runtime:
+            await asyncio.to_thread(
+                init_realtime,
+                record.host_config.cgroup_parent or self._config.cgroup_parent,
+                period=self._config.cpu_rt_period,
+                runtime=self._config.cpu_rt_runtime,
+            )
         spec = merge_parts(
             record, parts, cgroup_parent=self._config.cgroup_parent, facts=self._facts
         )

@@ -29,6 +29,7 @@ class CgroupCaps:
     pids_limit: bool = False
     cpu_shares: bool = False
     cpu_cfs: bool = False
+    cpu_realtime: bool = False  # v1 only (moby: always false on v2)
     cpuset: bool = False
     blkio_weight: bool = False
     blkio_weight_device: bool = False
@@ -86,6 +87,7 @@ def caps_v1(v1: dict[str, Path]) -> CgroupCaps:
         pids_limit="pids" in v1,
         cpu_shares=has("cpu", "cpu.shares"),
         cpu_cfs=has("cpu", "cpu.cfs_quota_us"),
+        cpu_realtime=has("cpu", "cpu.rt_period_us"),
         cpuset=cpuset is not None,
         blkio_weight=has("blkio", "blkio.weight"),
         blkio_weight_device=has("blkio", "blkio.weight_device"),

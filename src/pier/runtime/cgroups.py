@@ -253,3 +253,27 @@ def remove(cgroups_path: str, mounts: CgroupMounts | None = None) -> None:
                     raise SystemFailure(f"cannot remove cgroup {dirpath}: {exc}") from exc
     if busy:
         raise SystemFailure(f"cgroups still in use: {', '.join(busy)}")
+
+
+def init_realtime(
+    parent: str, *, period: int, runtime: int, mounts: CgroupMounts | None = None
+) -> None:
+    """moby's initCPURtController: every cgroup from the top down to `parent` (the
+    container's parent) gets the real-time period and runtime, since a cgroup's
+    runtime cannot exceed its parent's, and a new v1 cgroup has none. Only v1 has
+    real-time groups."""
+    m = mounts or read_mounts()
+    root = m.v1.get("cpu")
+    if root is None or not (period or runtime):
+        return
+    path = root
+    try:
+        for part in (p for p in parent.split("/") if p not in ("", ".", "..")):
+            path = path / part
+            path.mkdir(mode=0o755, exist_ok=True)
+            if period:
+                (path / "cpu.rt_period_us").write_text(str(period))
+            if runtime:
+                (path / "cpu.rt_runtime_us").write_text(str(runtime))
+    except OSError as exc:
+        raise SystemFailure(f"unable to init CPU RT controller: {exc}") from exc

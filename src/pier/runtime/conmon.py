@@ -191,6 +191,10 @@ class ConmonRuntime:
         self._stop_monitor(cid, graceful=True)
         if (self._launcher.runtime_root(runtime) / cid).exists():
             self._launcher.run_sync(self._launcher.runtime_argv(runtime, "delete", "--force", cid))
+        # A runtime that failed half-way through its create (a cgroup file it could
+        # not write) leaves the cgroups it made, and nothing else would remove them.
+        with contextlib.suppress(OSError, ValueError, KeyError, TypeError, SystemFailure):
+            cgroups.remove(json.loads((d / "config.json").read_text())["linux"]["cgroupsPath"])
         shutil.rmtree(d, ignore_errors=True)
 
     def _stop_monitor(self, cid: str, *, graceful: bool) -> None:

@@ -32,6 +32,10 @@ class Resources:
     write_bps: tuple[tuple[int, int, int], ...] = ()
     read_iops: tuple[tuple[int, int, int], ...] = ()
     write_iops: tuple[tuple[int, int, int], ...] = ()
+    # (major, minor, weight) per device
+    weight_device: tuple[tuple[int, int, int], ...] = ()
+    cpu_realtime_period: int | None = None  # microseconds
+    cpu_realtime_runtime: int | None = None
 
 
 def render_resources(r: Resources, *, update: bool = False) -> dict[str, Any]:
@@ -65,6 +69,10 @@ def render_resources(r: Resources, *, update: bool = False) -> dict[str, Any]:
         cpu["cpus"] = r.cpuset_cpus
     if r.cpuset_mems:
         cpu["mems"] = r.cpuset_mems
+    if r.cpu_realtime_period:
+        cpu["realtimePeriod"] = r.cpu_realtime_period
+    if r.cpu_realtime_runtime:
+        cpu["realtimeRuntime"] = r.cpu_realtime_runtime
     if cpu:
         out["cpu"] = cpu
     if r.pids_limit is not None and r.pids_limit > 0:
@@ -74,6 +82,10 @@ def render_resources(r: Resources, *, update: bool = False) -> dict[str, Any]:
     block_io: dict[str, Any] = {}
     if r.blkio_weight:
         block_io["weight"] = r.blkio_weight
+    if r.weight_device:
+        block_io["weightDevice"] = [
+            {"major": a, "minor": b, "weight": w} for a, b, w in r.weight_device
+        ]
     for key, devices in (
         ("throttleReadBpsDevice", r.read_bps),
         ("throttleWriteBpsDevice", r.write_bps),

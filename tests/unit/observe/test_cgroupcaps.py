@@ -62,3 +62,13 @@ def test_v1_hierarchies(tmp_path: Path) -> None:
 def test_cpuset_lists() -> None:
     assert parse_list("0-2,5") == frozenset({0, 1, 2, 5})
     assert parse_list("") == frozenset()
+
+
+def test_real_time_groups_are_v1_only(tmp_path: Path) -> None:
+    cpu = tmp_path / "cpu"
+    cpu.mkdir()
+    assert not caps_v1({"cpu": cpu}).cpu_realtime
+    (cpu / "cpu.rt_period_us").write_text("1000000\n")
+    assert caps_v1({"cpu": cpu}).cpu_realtime
+    (tmp_path / "cgroup.controllers").write_text("cpuset cpu io memory pids\n")
+    assert not caps_v2(tmp_path).cpu_realtime  # moby: no real-time groups on v2

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from pier.containers.limits import LimitsUpdate
-from pier.containers.model import BlkioThrottle, RestartPolicy, ThrottleDevice
+from pier.containers.model import BlkioThrottle, RestartPolicy, ThrottleDevice, WeightDevice
 from pier.errors import InvalidParameter
 
 
@@ -69,6 +69,23 @@ def _throttles(value: Any, field: str) -> tuple[ThrottleDevice, ...]:
     return tuple(out)
 
 
+def _weight_devices(value: Any) -> tuple[WeightDevice, ...]:
+    field = "BlkioWeightDevice"
+    if not value:
+        return ()
+    if not isinstance(value, list) or not all(isinstance(i, Mapping) for i in value):
+        raise InvalidParameter(f"json: cannot unmarshal into Go struct field {field}")
+    return tuple(
+        WeightDevice(
+            path=_str(item.get("Path"), f"{field}.Path"),
+            major=-1,
+            minor=-1,
+            weight=_int(item.get("Weight"), f"{field}.Weight"),
+        )
+        for item in value
+    )
+
+
 _RESOURCE_INTS = {
     "memory": "Memory",
     "memory_swap": "MemorySwap",
@@ -110,6 +127,9 @@ def parse_limit_fields(hc: Mapping[str, Any]) -> dict[str, Any]:
             read_iops=_throttles(hc.get("BlkioDeviceReadIOps"), "BlkioDeviceReadIOps"),
             write_iops=_throttles(hc.get("BlkioDeviceWriteIOps"), "BlkioDeviceWriteIOps"),
         ),
+        "blkio_weight_device": _weight_devices(hc.get("BlkioWeightDevice")),
+        "cpu_realtime_period": _int(hc.get("CpuRealtimePeriod"), "CpuRealtimePeriod"),
+        "cpu_realtime_runtime": _int(hc.get("CpuRealtimeRuntime"), "CpuRealtimeRuntime"),
         "device_cgroup_rules": tuple(rules),
         "cgroupns_mode": _str(hc.get("CgroupnsMode"), "CgroupnsMode"),
     }
