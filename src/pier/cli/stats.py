@@ -2,7 +2,8 @@
 
 One reader thread per container streams its stats (a frame a second from the daemon);
 the table is redrawn every half second in one write, the cursor moved home and each
-line cleared to its end, so a terminal does not flicker (docker's way).
+line cleared to its end, so a terminal does not flicker (docker's way). Without
+container names the table follows the daemon's container events as docker's does.
 """
 
 from __future__ import annotations
@@ -167,6 +168,72 @@ def _collect(client: Client, entry: Entry, stream: bool, first: threading.Event,
         first.set()
 
 
+class Board:
+    """The containers shown, in the order they came, each with its collector (the
+    docker CLI's cStats): added from the list and from events, removed by events."""
+
+    def __init__(self, client: Client, *, stream: bool, trunc: bool) -> None:
+        self._client = client
+        self._stream = stream
+        self._trunc = trunc
+        self._lock = threading.Lock()
+        self._entries: list[Entry] = []
+        self.errors: dict[str, str] = {}
+
+    def add(self, container: str) -> threading.Event | None:
+        """Start collecting `container` unless it is shown already; the event is set
+        at its first figures (or failure)."""
+        with self._lock:
+            if any(e.container == container for e in self._entries):
+                return None
+            entry = Entry(container, trunc=self._trunc)
+            self._entries.append(entry)
+        first = threading.Event()
+        threading.Thread(
+            target=_collect,
+            args=(self._client, entry, self._stream, first, self.errors),
+            daemon=True,
+        ).start()
+        return first
+
+    def remove(self, container: str) -> None:
+        with self._lock:
+            self._entries = [e for e in self._entries if e.container != container]
+
+    def shown(self) -> list[Entry]:
+        with self._lock:
+            return [e for e in self._entries if e.container not in self.errors]
+
+
+def _follow(client: Client, board: Board, show_all: bool, subscribed: threading.Event) -> None:
+    """docker's event handlers of `stats` without names: a container that starts (or,
+    with -a, is created) joins the table, one that dies leaves it unless -a."""
+    import json
+
+    try:
+        resp = client.request(
+            "GET", "/events", params={"filters": json.dumps({"type": ["container"]})}
+        )
+    except (ClientError, OSError):
+        return
+    finally:
+        subscribed.set()
+    try:
+        with resp:
+            for line in resp.iter_lines():
+                if not line.strip():
+                    continue
+                event = json.loads(line)
+                action = event.get("Action") or ""
+                key = str((event.get("Actor") or {}).get("ID") or event.get("id") or "")[:12]
+                if action == "start" or (show_all and action == "create"):
+                    board.add(key)
+                elif action == "die" and not show_all:
+                    board.remove(key)
+    except (ClientError, OSError, ValueError):
+        return
+
+
 def stats(ctx: Context, argv: list[str]) -> int:
     import sys
     import time
@@ -175,31 +242,32 @@ def stats(ctx: Context, argv: list[str]) -> int:
 
     opts = ctx.parse(STATS, argv)
     stream = not opts["no-stream"]
-    trunc = not opts["no-trunc"]
-    if opts.args:
-        names = list(opts.args)
-    else:
+    board = Board(ctx.client, stream=stream, trunc=not opts["no-trunc"])
+    show_all = not opts.args
+    if show_all:
+        if stream:
+            # Subscribed before the list is read, so a container started in between
+            # is not missed (docker's order).
+            subscribed = threading.Event()
+            threading.Thread(
+                target=_follow, args=(ctx.client, board, opts["all"], subscribed), daemon=True
+            ).start()
+            subscribed.wait()
         params: dict[str, Any] = {"all": 1} if opts["all"] else {}
         names = [c["Id"][:12] for c in ctx.client.get_json("/containers/json", **params)]
-    entries = [Entry(name, trunc=trunc) for name in names]
-    errors: dict[str, str] = {}
-    firsts = []
-    for entry in entries:
-        first = threading.Event()
-        firsts.append(first)
-        threading.Thread(
-            target=_collect, args=(ctx.client, entry, stream, first, errors), daemon=True
-        ).start()
+    else:
+        names = list(opts.args)
+    firsts = [first for name in names if (first := board.add(name)) is not None]
     for first in firsts:
         first.wait()
-    if opts.args and errors:
-        raise StatusError(1, "\n".join(errors[n] for n in names if n in errors))
+    if not show_all and board.errors:
+        raise StatusError(1, "\n".join(board.errors[n] for n in names if n in board.errors))
     fmt = formatter.chosen(opts["format"] or "", TABLE)
     terminal = stream and sys.stdout.isatty()
     if terminal:
         ctx.out("\033[2J")
     while True:
-        shown = [e for e in entries if e.container not in errors]
+        shown = board.shown()
         text = formatter.render(fmt, shown, HEADERS, Entry.go_type)
         if stream:
             # Home, every line cleared to its end, the rest of the screen cleared: one
@@ -208,6 +276,7 @@ def stats(ctx: Context, argv: list[str]) -> int:
             text = "\033[H" + "".join(f"{line}\033[K\n" for line in lines) + "\033[J"
         ctx.out(text)
         sys.stdout.flush()
-        if not stream or (not shown and not opts["all"]):
+        # Without names the table follows the containers until interrupted, even empty.
+        if not stream or (not shown and not show_all):
             return 0
         time.sleep(0.5)
