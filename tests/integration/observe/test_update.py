@@ -58,7 +58,13 @@ def test_limits_of_a_running_container_change_in_the_cgroup(pier: PierDaemon) ->
     assert _cgroup_file(pid, "memory", "memory.soft_limit_in_bytes", "memory.low") == str(32 * MB)
     assert _cgroup_file(pid, "pids", "pids.max", "pids.max") == "50"
     assert _cgroup_file(pid, "cpuset", "cpuset.cpus", "cpuset.cpus") == "0"
-    if read_mounts().mode is not CgroupMode.V2:
+    if read_mounts().mode is CgroupMode.V2:
+        # the runtimes' translation (crun's and runc's alike, cgroup-v2.rst formats):
+        # a weight from the shares, quota and period on one line, swap without memory
+        assert _cgroup_file(pid, "cpu", "", "cpu.weight") == "20"
+        assert _cgroup_file(pid, "cpu", "", "cpu.max") == "50000 100000"
+        assert _cgroup_file(pid, "memory", "", "memory.swap.max") == str(64 * MB)
+    else:
         assert _cgroup_file(pid, "cpu", "cpu.shares", "") == "512"
         assert _cgroup_file(pid, "cpu", "cpu.cfs_quota_us", "") == "50000"
         assert _cgroup_file(pid, "memory", "memory.memsw.limit_in_bytes", "") == str(128 * MB)
