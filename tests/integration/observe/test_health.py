@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from pier.client.errors import APIError
-from pier_testing.api import create, inspect
+from pier_testing.api import create, demux, inspect
 from pier_testing.daemon import PierDaemon
 
 MS = 1_000_000
@@ -248,3 +248,53 @@ def test_inspect_with_health_matches_the_contract(pier: PierDaemon) -> None:
     )
     errors = [e.message for e in validator.iter_errors(inspect(pier.client, cid))]
     assert errors == []
+
+
+# What a process can see of how it was made: who it runs as, where, with which
+# environment, capabilities, no-new-privileges flag, limits and OOM score.
+_SELF = (
+    'echo "$(id -u):$(id -g):$(id -G):$(pwd):$MARK:$HOSTNAME"; '
+    "grep -E '^(CapInh|CapPrm|CapEff|CapBnd|CapAmb|NoNewPrivs|Seccomp):' /proc/self/status; "
+    "cat /proc/self/oom_score_adj; ulimit -n"
+)
+
+
+def test_a_probe_runs_as_an_exec_would(pier: PierDaemon) -> None:
+    """Probes and execs share the spec-building and the user resolution (only the way
+    to the runtime differs): what a probe sees of itself is what an exec sees."""
+    cid = _start(
+        pier,
+        _check(["CMD-SHELL", _SELF]),
+        User="nobody",
+        WorkingDir="/tmp",
+        Env=["MARK=probe-and-exec"],
+        HostConfig={
+            "CapDrop": ["ALL"],
+            "CapAdd": ["NET_RAW", "CHOWN"],
+            "SecurityOpt": ["no-new-privileges"],
+            "OomScoreAdj": 123,
+            "Ulimits": [{"Name": "nofile", "Soft": 1000, "Hard": 2000}],
+            "GroupAdd": ["daemon"],
+        },
+    )
+    probed = _health_when(pier, cid, "healthy")["Log"][-1]["Output"]
+    eid = str(
+        pier.client.post_json(
+            f"/containers/{cid}/exec",
+            {"Cmd": ["sh", "-c", _SELF], "AttachStdout": True, "AttachStderr": True},
+        )["Id"]
+    )
+    stream = pier.client.hijack("POST", f"/exec/{eid}/start", json={"Detach": False})
+    try:
+        raw = b""
+        while chunk := stream.recv():
+            raw += chunk
+    finally:
+        stream.close()
+    out, err = demux(raw)
+    assert err == b""
+    assert probed == out.decode()
+    first = probed.splitlines()[0]
+    assert first.startswith("65534:65534:65534 1:/tmp:probe-and-exec:"), first
+    assert "CapBnd:\t0000000000002001" in probed  # CHOWN and NET_RAW only
+    assert "NoNewPrivs:\t1" in probed and probed.splitlines()[-1] == "1000"
