@@ -140,7 +140,9 @@ class Engine:
             lock=self.containers.lifecycle_lock,
             events=self.events,
         )
-        self.attacher = Attacher(containers=self.containers, runtime=self.runtime)
+        self.attacher = Attacher(
+            containers=self.containers, runtime=self.runtime, events=self.events
+        )
         self.builder = Builder(
             images=self.images,
             containers=self.containers,

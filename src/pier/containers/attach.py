@@ -20,10 +20,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+from pier.containers.announce import event_attrs
 from pier.containers.logs import LogFile, LogOptions, LogRecord, follow, read_logs
 from pier.containers.model import Container, Status
 from pier.containers.streams import Chunk, ClientInput, ClientStream
 from pier.errors import Conflict, InvalidParameter
+from pier.events import EventBus
 from pier.runtime.base import Tasks
 
 log = logging.getLogger(__name__)
@@ -78,9 +80,10 @@ class AttachHost(Protocol):
 
 
 class Attacher:
-    def __init__(self, *, containers: AttachHost, runtime: Tasks) -> None:
+    def __init__(self, *, containers: AttachHost, runtime: Tasks, events: EventBus) -> None:
         self._containers = containers
         self._runtime = runtime
+        self._events = events
 
     def prepare(self, container: Container, options: AttachOptions, ref: str) -> AttachSession:
         """Check the request (`ref` is the container as the client named it) before
@@ -99,7 +102,12 @@ class Attacher:
             # Docker watches for the detach sequence only on a TTY: piped binary stdin
             # may contain ctrl-p ctrl-q and must reach the container whole.
             keys = b""
-        return AttachSession(self._containers, self._runtime, container, options, keys)
+        return AttachSession(
+            self._containers, self._runtime, container, options, keys, self._announce
+        )
+
+    def _announce(self, action: str, container: Container) -> None:
+        self._events.publish("container", action, container.id, event_attrs(container))
 
     async def log_batches(
         self, container: Container, options: LogOptions
@@ -122,7 +130,9 @@ class AttachSession:
         container: Container,
         options: AttachOptions,
         detach_keys: bytes,
+        announce: Callable[[str, Container], None],
     ) -> None:
+        self._announce = announce
         self._containers = containers
         self._runtime = runtime
         self._c = container
@@ -147,6 +157,8 @@ class AttachSession:
                 log_path, LogOptions(), running=lambda: False, ended_event=asyncio.Event()
             ):
                 await self._write(client, batch)
+        # dockerd announces an attach once the logs asked for were sent, stream or not.
+        self._announce("attach", self._containers.get(cid))
         if not self._opts.stream:
             return
         stopped = self._containers.stopped_event(cid)
@@ -169,10 +181,12 @@ class AttachSession:
         else:
             return
         try:
-            await self._pump(client, stopped)
+            escaped = await self._pump(client, stopped)
         finally:
             if self._stdin_sock is not None:
                 self._stdin_sock.close()
+        if escaped:  # the detach keys, as moby's EscapeError
+            self._announce("detach", self._containers.get(cid))
 
     def _wants_stdin(self, c: Container) -> bool:
         return self._opts.stdin and c.config.open_stdin
@@ -188,7 +202,8 @@ class AttachSession:
         sock.setblocking(False)
         return sock
 
-    async def _pump(self, client: ClientStream, exited: asyncio.Event) -> None:
+    async def _pump(self, client: ClientStream, exited: asyncio.Event) -> bool:
+        """Whether the client left with the detach keys."""
         cid = self._c.id
         log_file = LogFile(self._containers.log_path(cid), self._offset, raw=True)
         detached = asyncio.Event()
@@ -213,7 +228,7 @@ class AttachSession:
                 await self._write(client, batch)
 
         out_task = asyncio.create_task(output())
-        helpers = [stdin_task]
+        helpers: list[asyncio.Task[bool] | asyncio.Task[None]] = [stdin_task]
         if self._stdin_sock is not None:
             helpers.append(asyncio.create_task(_discard(self._stdin_sock)))
         closed = asyncio.ensure_future(client.wait_closed())
@@ -227,9 +242,10 @@ class AttachSession:
             for task in (out_task, *helpers):
                 with contextlib.suppress(asyncio.CancelledError, ConnectionError, OSError):
                     await task
+        return stdin_task.done() and not stdin_task.cancelled() and stdin_task.result() is True
 
 
-async def drain_stdin(closed: asyncio.Future[None], stdin: asyncio.Task[None]) -> None:
+async def drain_stdin(closed: asyncio.Future[None], stdin: asyncio.Task[bool]) -> None:
     """A client that sent stdin and then went away (no half-close) still gets what it
     sent to the process: the stdin pump reads what is queued, up to the EOF."""
     if closed.done() and not stdin.done():
@@ -252,9 +268,9 @@ async def pump_stdin(
     stop: asyncio.Event,
     *,
     close_stdin: bool,
-) -> None:
+) -> bool:
     """Copy the client's bytes to a conmon attach socket until the detach sequence
-    (then set `stop`) or EOF. At EOF, as moby's CopyStreams: with `close_stdin`
+    (then set `stop` and return True) or EOF. At EOF, as moby's CopyStreams: with `close_stdin`
     (StdinOnce without a TTY) the process's stdin is closed and output goes on;
     otherwise the process keeps its stdin and the session ends (`stop`)."""
     loop = asyncio.get_running_loop()
@@ -267,7 +283,7 @@ async def pump_stdin(
                     sock.shutdown(socket.SHUT_WR)
             else:
                 stop.set()
-            return
+            return False
         data, hit = matcher.feed(data)
         # Each send on the SEQPACKET socket is one message, and conmon reads a
         # message into a 32 KiB buffer, dropping the rest: send in small pieces.
@@ -275,20 +291,21 @@ async def pump_stdin(
             await loop.sock_sendall(sock, data[start : start + STDIN_PACKET])
         if hit:
             stop.set()
-            return
+            return True
 
 
-async def watch_detach(client: ClientInput, keys: bytes, detached: asyncio.Event) -> None:
-    """Read (and drop) the client's bytes, watching for the detach sequence only."""
+async def watch_detach(client: ClientInput, keys: bytes, detached: asyncio.Event) -> bool:
+    """Read (and drop) the client's bytes, watching for the detach sequence only
+    (True when it came)."""
     matcher = DetachMatcher(keys)
     while True:
         data = await client.read()
         if not data:
-            return
+            return False
         _, hit = matcher.feed(data)
         if hit:
             detached.set()
-            return
+            return True
 
 
 class DetachMatcher:

@@ -76,3 +76,31 @@ def test_resize_top_copy_export_and_commit_events(pier: PierDaemon) -> None:
     assert attrs[6] == {**base, "comment": "", "imageID": tagged, "imageRef": "snap:v1"}
     pier.client.delete(f"/images/{plain}")
     pier.client.delete("/images/snap:v1")
+
+
+def test_attach_and_detach_events(pier: PierDaemon) -> None:
+    # moby's ContainerAttach: `attach` once the asked-for logs are sent (stream or
+    # not), `detach` when the client leaves with the detach keys.
+    cid = create(
+        pier.client, ["sleep", "300"], name="attached", Tty=True, OpenStdin=True, Labels=LABELS
+    )
+    pier.client.post(f"/containers/{cid}/start")
+    since = time.time()
+    pier.client.request("POST", f"/containers/{cid}/attach", params={"logs": 1, "stdout": 1}).read()
+    stream = pier.client.hijack(
+        "POST",
+        f"/containers/{cid}/attach",
+        params={"stream": 1, "stdin": 1, "stdout": 1, "detachKeys": "ctrl-p,ctrl-q"},
+    )
+    try:
+        stream.sendall(b"\x10\x11")
+        while stream.recv():
+            pass  # the daemon ends the session at the keys
+    finally:
+        stream.close()
+    pier.client.post(f"/containers/{cid}/stop", t=0)  # a later event: the others are in
+    events = _container_events(pier, cid, since)
+    events = events[[e["Action"] for e in events].index("start") + 1 :]
+    assert [e["Action"] for e in events][:3] == ["attach", "attach", "detach"]
+    base = {"image": "busybox", "name": "attached", **LABELS}
+    assert [e["Actor"]["Attributes"] for e in events[:3]] == [base] * 3
