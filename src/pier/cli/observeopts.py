@@ -33,15 +33,31 @@ def _throttle(text: str, rate: Any) -> dict[str, Any]:
     return {"Path": path, "Rate": rate(value)}
 
 
+def _weight_device(text: str) -> dict[str, Any]:
+    # the docker CLI's ValidateWeightDevice
+    path, sep, value = text.partition(":")
+    if not sep or not path:
+        raise ValueError(f"bad format: {text}")
+    if not path.startswith("/dev/"):
+        raise ValueError(f"bad format for device path: {text}")
+    if not value.isdigit() or int(value) > 65535 or 0 < int(value) < 10 or int(value) > 1000:
+        raise ValueError(f"invalid weight for device: {text}")
+    return {"Path": path, "Weight": int(value)}
+
+
 OBSERVE_FLAGS: tuple[Flag, ...] = (
     Flag(name="blkio-weight", kind=INT, type_name="uint16",
          help="Block IO (relative weight), between 10 and 1000, or 0 to disable (default 0)"),
+    Flag(name="blkio-weight-device", kind=LIST,
+         help="Block IO weight (relative device weight) (default [])"),
     Flag(name="cgroup-parent", kind=STRING,
          help="Optional parent cgroup for the container"),
     Flag(name="cgroupns", kind=STRING,
          help="Cgroup namespace to use (host|private)"),
     Flag(name="cpu-period", kind=INT, help="Limit CPU CFS (Completely Fair Scheduler) period"),
     Flag(name="cpu-quota", kind=INT, help="Limit CPU CFS (Completely Fair Scheduler) quota"),
+    Flag(name="cpu-rt-period", kind=INT, help="Limit CPU real-time period in microseconds"),
+    Flag(name="cpu-rt-runtime", kind=INT, help="Limit CPU real-time runtime in microseconds"),
     Flag(name="cpu-shares", short="c", kind=INT, help="CPU shares (relative weight)"),
     Flag(name="cpuset-cpus", kind=STRING, help="CPUs in which to allow execution (0-3, 0,1)"),
     Flag(name="cpuset-mems", kind=STRING, help="MEMs in which to allow execution (0-3, 0,1)"),
@@ -141,6 +157,8 @@ def apply(opts: Any, config: dict[str, Any]) -> None:
         ("cpu-shares", "CpuShares"),
         ("cpu-period", "CpuPeriod"),
         ("cpu-quota", "CpuQuota"),
+        ("cpu-rt-period", "CpuRealtimePeriod"),
+        ("cpu-rt-runtime", "CpuRealtimeRuntime"),
         ("blkio-weight", "BlkioWeight"),
         ("oom-score-adj", "OomScoreAdj"),
     ):
@@ -158,6 +176,16 @@ def apply(opts: Any, config: dict[str, Any]) -> None:
         hc["PidsLimit"] = opts["pids-limit"]
     if opts["device-cgroup-rule"]:
         hc["DeviceCgroupRules"] = list(opts["device-cgroup-rule"])
+    weights = []
+    for item in opts["blkio-weight-device"]:
+        try:
+            weights.append(_weight_device(item))
+        except ValueError as exc:
+            raise ObserveOptionError(
+                f'invalid argument "{item}" for "--blkio-weight-device" flag: {exc}'
+            ) from None
+    if weights:
+        hc["BlkioWeightDevice"] = weights
     for flag, key, rate in (
         ("device-read-bps", "BlkioDeviceReadBps", _bytes),
         ("device-write-bps", "BlkioDeviceWriteBps", _bytes),

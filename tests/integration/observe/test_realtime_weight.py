@@ -7,6 +7,7 @@ warning where the blkio hierarchy has no blkio.weight_device."""
 from __future__ import annotations
 
 import json
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -108,3 +109,39 @@ def test_weight_device(pier: PierDaemon) -> None:
             "mounted. Weight-device discarded."
         ]
         assert shown == []
+
+
+@pytest.mark.parametrize("binary", ["docker", "pier"])
+def test_the_clis_send_them(pier: PierDaemon, binary: str) -> None:
+    from pier_testing.binaries import PIER
+
+    exe = "/usr/local/bin/docker" if binary == "docker" else str(PIER)
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [exe, *args], env=pier.env(), capture_output=True, text=True, timeout=60
+        )
+
+    bad = cli("create", "--blkio-weight-device", "/dev/null:5", "busybox")
+    assert bad.returncode == 125
+    # the docker CLI's ValidateWeightDevice (each CLI words the usage part its own way)
+    assert (
+        'invalid argument "/dev/null:5" for "--blkio-weight-device" flag: '
+        "invalid weight for device: /dev/null:5\n"
+    ) in bad.stderr
+    made = cli("create", "--blkio-weight-device", "/dev/null:300", "busybox", "true")
+    assert made.returncode == 0, made.stderr
+    shown = inspect(pier.client, made.stdout.strip())["HostConfig"]["BlkioWeightDevice"]
+    assert shown == ([{"Path": "/dev/null", "Weight": 300}] if CAPS.blkio_weight_device else [])
+    if CAPS.cpu_realtime:
+        rt = cli("create", "--cpu-rt-period", "1000", "--cpu-rt-runtime", "2000", "busybox", "true")
+        assert rt.returncode == 1
+        assert rt.stderr == (
+            "Error response from daemon: cpu real-time runtime cannot be higher than "
+            "cpu real-time period\n"
+        )
+        ok = cli(
+            "create", "--cpu-rt-period", "100000", "--cpu-rt-runtime", "2000", "busybox", "true"
+        )
+        hc = inspect(pier.client, ok.stdout.strip())["HostConfig"]
+        assert (hc["CpuRealtimePeriod"], hc["CpuRealtimeRuntime"]) == (100000, 2000)
