@@ -100,3 +100,31 @@ def test_read_only_mount_refuses_a_copy_on_a_writable_root(
     assert not (tmp_path / "ro" / "f.txt").exists()
     _put(pier, cid, "/tmp", _tar("f.txt"))
     assert _exists(pier, cid, "/tmp/f.txt")
+
+
+def test_docker_cp_into_a_read_only_container(pier: PierDaemon, tmp_path: Path) -> None:
+    import subprocess
+
+    def docker(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            ["/usr/local/bin/docker", *args],
+            env=pier.env(),
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+
+    made = docker("run", "-d", "--read-only", "-v", "/data", "busybox", "sleep", "300")
+    assert made.returncode == 0, made.stderr
+    cid = made.stdout.strip()
+    src = tmp_path / "f.txt"
+    src.write_text("hello\n")
+    refused = docker("cp", str(src), f"{cid}:/tmp/")
+    assert (refused.returncode, refused.stderr) == (
+        1,
+        "Error response from daemon: container rootfs is marked read-only\n",
+    )
+    done = docker("cp", str(src), f"{cid}:/data/")
+    assert done.returncode == 0, done.stderr
+    back = docker("exec", cid, "cat", "/data/f.txt")
+    assert back.stdout == "hello\n"
