@@ -81,10 +81,12 @@ class LocalContentStore:
             try:
                 ref = (entry / "ref").read_text()
                 started = float((entry / "startedat").read_text())
-                size = (entry / "data").stat().st_size
+                st = (entry / "data").stat()
             except (FileNotFoundError, ValueError):
                 continue
-            out.append(IngestStatus(ref=ref, offset=size, started_at=started))
+            out.append(
+                IngestStatus(ref=ref, offset=st.st_size, started_at=started, updated_at=st.st_mtime)
+            )
         return out
 
     def abort(self, ref: str) -> None:
@@ -139,6 +141,7 @@ class LocalWriter:
         self._expected = expected
         self._hash = hashlib.sha256()
         self._offset = 0
+        self._followed = False
         data = directory / "data"
         if resume and data.is_file():
             # The hash state is not kept on disk: read back what is there.
@@ -160,6 +163,8 @@ class LocalWriter:
             raise SystemFailure(f"ingest {self._ref!r} is closed")
         try:
             n = self._file.write(data)
+            if self._followed:
+                self._file.flush()
         except OSError as exc:
             raise SystemFailure(f"failed to write content: {exc}") from exc
         self._hash.update(data)
@@ -168,6 +173,12 @@ class LocalWriter:
 
     def digest(self) -> str:
         return "sha256:" + self._hash.hexdigest()
+
+    def open_written(self) -> BinaryIO:
+        # From now on each write is flushed to the file, where a reader of the same
+        # inode sees it; the commit renames the inode, an open reader keeps it.
+        self._followed = True
+        return (self._dir / "data").open("rb")
 
     def commit(self, size: int | None = None, expected: str | None = None) -> Info:
         if self._file is None:

@@ -26,6 +26,7 @@ class IngestStatus:
     ref: str
     offset: int  # bytes written so far
     started_at: float
+    updated_at: float = 0.0  # last write (unix seconds); 0 when unknown
 
 
 class Writer(Protocol):
@@ -38,6 +39,13 @@ class Writer(Protocol):
 
     def digest(self) -> str:
         """Digest of the bytes written so far."""
+        ...
+
+    def open_written(self) -> BinaryIO:
+        """A new reader of this ingest's bytes from the start: those written so far, and
+        those written later as they come (it reads the same file, which stays readable
+        through a commit). Lets a consumer use the content while it arrives instead of
+        reading it back once committed."""
         ...
 
     def commit(self, size: int | None = None, expected: str | None = None) -> Info:

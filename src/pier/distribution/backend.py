@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import builtins
 import contextlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
 from pier.content.store import ContentStore
-from pier.images.ingest import IngestProgress
+from pier.images.ingest import IngestProgress, LayerSource
 from pier.images.model import ImageRecord, LayerBlob, ManifestRef
 from pier.oci import reference as refs
 
@@ -37,6 +37,7 @@ class ImageBackend(Protocol):
         manifests: Sequence[ManifestRef] = (),
         parent: str = "",
         progress: IngestProgress | None = None,
+        sources: Mapping[int, LayerSource] | None = None,
     ) -> ImageRecord: ...
 
     async def tag(self, ref: str, repo: str, tag: str | None) -> None: ...

@@ -19,6 +19,7 @@ import aiohttp
 from pier.content.store import ContentStore, Writer
 from pier.distribution import manifests as mf
 from pier.distribution.client import Repository
+from pier.distribution.stream import LayerStream
 from pier.errors import Conflict, InvalidParameter, NotFound, Unavailable
 from pier.oci import digest as dg
 
@@ -94,16 +95,20 @@ class BlobDownloader:
         desc: mf.Descriptor,
         on_bytes: OnBytes,
         on_verify: Callable[[], None],
+        tap: LayerStream | None = None,
     ) -> None:
+        """Download `desc` into the content store unless it is there. With `tap`, the
+        bytes are handed to it as they are written (the caller finishes it)."""
         while (pending := self._inflight.get(desc.digest)) is not None:
             with contextlib.suppress(Exception):
                 await asyncio.shield(pending)
         if await self.have(desc):
+            await self._attach_stored(desc, tap)
             return
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._inflight[desc.digest] = done
         try:
-            await self._download(repo, desc, on_bytes, on_verify)
+            await self._download(repo, desc, on_bytes, on_verify, tap)
             done.set_result(None)
         except BaseException as exc:
             done.set_exception(exc)
@@ -118,15 +123,24 @@ class BlobDownloader:
         desc: mf.Descriptor,
         on_bytes: OnBytes,
         on_verify: Callable[[], None],
+        tap: LayerStream | None,
     ) -> None:
         ref = f"pull-{desc.digest}"
+
+        def start() -> Writer:
+            writer = self._content.writer(ref, desc.digest, resume=True)
+            if tap is not None:
+                tap.attach(writer.open_written(), writer.offset)
+            return writer
+
         try:
-            writer = await asyncio.to_thread(self._content.writer, ref, desc.digest, resume=True)
+            writer = await asyncio.to_thread(start)
         except Conflict:
-            return  # committed meanwhile
+            await self._attach_stored(desc, tap)  # committed meanwhile
+            return
         keep = True  # an interrupted download keeps its partial ingest for the next pull
         try:
-            await self._fill(repo, desc, writer, on_bytes)
+            await self._fill(repo, desc, writer, on_bytes, tap)
             keep = False
             on_verify()
             try:
@@ -144,13 +158,22 @@ class BlobDownloader:
             else:
                 await asyncio.to_thread(writer.close)
 
+    async def _attach_stored(self, desc: mf.Descriptor, tap: LayerStream | None) -> None:
+        if tap is not None:
+            tap.attach(await asyncio.to_thread(self._content.open, desc.digest), desc.size)
+
     async def _fill(
-        self, repo: Repository, desc: mf.Descriptor, writer: Writer, on_bytes: OnBytes
+        self,
+        repo: Repository,
+        desc: mf.Descriptor,
+        writer: Writer,
+        on_bytes: OnBytes,
+        tap: LayerStream | None,
     ) -> None:
         attempt = 0
         while True:
             try:
-                await self._transfer(repo, desc, writer, on_bytes)
+                await self._transfer(repo, desc, writer, on_bytes, tap)
                 return
             except (aiohttp.ClientPayloadError, aiohttp.ClientConnectionError, TimeoutError) as exc:
                 attempt += 1
@@ -165,7 +188,12 @@ class BlobDownloader:
             await asyncio.sleep(RETRY_DELAY * attempt)
 
     async def _transfer(
-        self, repo: Repository, desc: mf.Descriptor, writer: Writer, on_bytes: OnBytes
+        self,
+        repo: Repository,
+        desc: mf.Descriptor,
+        writer: Writer,
+        on_bytes: OnBytes,
+        tap: LayerStream | None,
     ) -> None:
         offset = writer.offset
         if offset >= desc.size:
@@ -196,12 +224,16 @@ class BlobDownloader:
                     if len(buf) >= _CHUNK:
                         await asyncio.to_thread(writer.write, bytes(buf))
                         buf.clear()
+                        if tap is not None:
+                            tap.advance(writer.offset)
                     on_bytes(current, desc.size)
             finally:
                 # What arrived before a drop is a good prefix: keep it, so the retry (or
                 # the next pull) asks only for the rest.
                 if buf and current <= desc.size:
                     await asyncio.to_thread(writer.write, bytes(buf))
+                    if tap is not None:
+                        tap.advance(writer.offset)
             if current < desc.size:
                 raise aiohttp.ClientPayloadError(f"short read: {current} of {desc.size} bytes")
         finally:

@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from pier.distribution import manifests as mf
 from pier.distribution.auth import AuthConfig
@@ -21,6 +22,7 @@ from pier.distribution.backend import ImageBackend, lease
 from pier.distribution.client import RegistryCallFailed, RegistryClient, Repository
 from pier.distribution.fetch import BlobDownloader, get_manifest, get_small_blob
 from pier.distribution.progress import Progress
+from pier.distribution.stream import LayerStream
 from pier.errors import InvalidParameter, NoSuchImage, NotFound, PierError, Unavailable
 from pier.images.model import LAYER_MEDIA_TYPES, LayerBlob, ManifestRef
 from pier.oci import digest as dg
@@ -172,86 +174,145 @@ class Puller:
         image_id = dg.from_bytes(config)
         # Downloaded blobs are unreferenced until the ingest records them: leased.
         with lease(self._images, f"pull {ref}"):
-            blobs, downloaded = await self._layers(repo, manifest, spec, progress)
-            new = await self._record(
-                ref, resolved.digest, image_id, config, blobs, downloaded, progress
-            )
+            blobs, todo = await self._plan(manifest, spec, progress)
+            if await self._exists(image_id):
+                downloaded = await self._download(repo, manifest, todo, {}, progress)
+                new = await self._record_existing(ref, resolved.digest, image_id, downloaded)
+            else:
+                await self._fetch_and_ingest(
+                    repo, ref, resolved.digest, manifest, config, blobs, todo, progress
+                )
+                new = True
         progress.message("", "Digest: " + resolved.digest)
         await self._images.log_event("pull", image_id, ref.familiar())
         return new
 
-    async def _layers(
-        self, repo: Repository, manifest: mf.Manifest, spec: ImageSpec, progress: Progress
-    ) -> tuple[list[LayerBlob], list[str]]:
-        """Every layer's blob, downloading the ones not here; and the digests downloaded."""
+    async def _plan(
+        self, manifest: mf.Manifest, spec: ImageSpec, progress: Progress
+    ) -> tuple[list[LayerBlob], list[int]]:
+        """Every layer's blob, and the indexes of those to download (the others are
+        here: "Already exists")."""
         chain = dg.chain_ids(list(spec.diff_ids))
         known = await self._images.known_layers(chain)
-        blobs: dict[int, LayerBlob] = {}
+        blobs: list[LayerBlob] = []
         todo: list[int] = []
         for i, desc in enumerate(manifest.layers):
             ident = dg.short_id(desc.digest)
             if chain[i] in known:
                 progress.message(ident, "Already exists")
-                blobs[i] = known[chain[i]]
+                blobs.append(known[chain[i]])
             else:
-                blobs[i] = LayerBlob(
-                    digest=desc.digest, media_type=layer_media_type(desc), size=desc.size
+                blobs.append(
+                    LayerBlob(digest=desc.digest, media_type=layer_media_type(desc), size=desc.size)
                 )
                 progress.message(ident, "Pulling fs layer")
                 todo.append(i)
         for i in todo[CONCURRENT_DOWNLOADS:]:
             progress.message(dg.short_id(manifest.layers[i].digest), "Waiting")
+        return blobs, todo
+
+    async def _exists(self, image_id: str) -> bool:
+        try:
+            await self._images.resolve(image_id)
+        except NoSuchImage:
+            return False
+        return True
+
+    def _downloads(
+        self,
+        repo: Repository,
+        manifest: mf.Manifest,
+        todo: Sequence[int],
+        streams: Mapping[int, LayerStream],
+        progress: Progress,
+    ) -> list[asyncio.Future[None]]:
+        """One task per layer to download, 3 at once; each finishes (or fails) its
+        layer's stream, if it has one, after saying "Download complete"."""
         gate = asyncio.Semaphore(CONCURRENT_DOWNLOADS)
 
-        async def one(desc: mf.Descriptor) -> None:
+        async def one(desc: mf.Descriptor, stream: LayerStream | None) -> None:
             ident = dg.short_id(desc.digest)
-            async with gate:
-                await self._downloader.download(
-                    repo,
-                    desc,
-                    lambda cur, total: progress.update(ident, "Downloading", cur, total),
-                    lambda: progress.message(ident, "Verifying Checksum"),
-                )
-            progress.message(ident, "Download complete")
+            try:
+                async with gate:
+                    await self._downloader.download(
+                        repo,
+                        desc,
+                        lambda cur, total: progress.update(ident, "Downloading", cur, total),
+                        lambda: progress.message(ident, "Verifying Checksum"),
+                        stream,
+                    )
+                progress.message(ident, "Download complete")
+            except BaseException as exc:
+                if stream is not None:
+                    stream.fail(exc)
+                raise
+            if stream is not None:
+                stream.finish()
 
+        return [asyncio.ensure_future(one(manifest.layers[i], streams.get(i))) for i in todo]
+
+    async def _download(
+        self,
+        repo: Repository,
+        manifest: mf.Manifest,
+        todo: Sequence[int],
+        streams: Mapping[int, LayerStream],
+        progress: Progress,
+    ) -> list[str]:
+        """Download the layers `todo`; returns their digests. All or nothing."""
         digests = [manifest.layers[i].digest for i in todo]
-        tasks = [asyncio.ensure_future(one(manifest.layers[i])) for i in todo]
         try:
-            await _all_or_nothing(tasks)
+            await _all_or_nothing(self._downloads(repo, manifest, todo, streams, progress))
         except BaseException:
             await self._images.discard_blobs(digests)
             raise
-        return [blobs[i] for i in range(len(manifest.layers))], digests
+        return digests
 
-    async def _record(
+    async def _fetch_and_ingest(
         self,
+        repo: Repository,
         ref: refs.Reference,
         manifest_digest: str,
-        image_id: str,
+        manifest: mf.Manifest,
         config: bytes,
         blobs: list[LayerBlob],
-        downloaded: list[str],
+        todo: Sequence[int],
         progress: Progress,
-    ) -> bool:
+    ) -> None:
+        """Download the new layers and unpack each while it arrives, then record the
+        image. Downloads and unpacking run side by side; the first failure of either
+        stops the other, and whatever this pull stored goes."""
         tags = [ref] if ref.tag and not ref.digest else []
         manifests = [ManifestRef(repository=ref.name, digest=manifest_digest)]
+        streams = {i: LayerStream() for i in todo}
+        downloads = self._downloads(repo, manifest, todo, streams, progress)
+        ingest = asyncio.ensure_future(
+            self._images.ingest(
+                layers=blobs,
+                config=config,
+                tags=tags,
+                manifests=manifests,
+                progress=_IngestProgress(progress, blobs),
+                sources={i: s.open for i, s in streams.items()},
+            )
+        )
         try:
-            existing = await self._images.resolve(image_id)
-        except NoSuchImage:
-            existing = None
-        if existing is None:
-            hooks = _IngestProgress(progress, blobs)
-            try:
-                await self._images.ingest(
-                    layers=blobs, config=config, tags=tags, manifests=manifests, progress=hooks
-                )
-            except BaseException:
-                await self._images.discard_blobs(downloaded)
-                raise
-            return True
+            await _downloads_then_ingest(downloads, ingest)
+        except BaseException:
+            await self._images.discard_blobs([manifest.layers[i].digest for i in todo])
+            raise
+        finally:
+            for stream in streams.values():
+                stream.close()
+
+    async def _record_existing(
+        self, ref: refs.Reference, manifest_digest: str, image_id: str, downloaded: list[str]
+    ) -> bool:
+        """The image is here already: tag it and note the manifest; True when the tag
+        moved."""
         await self._images.discard_blobs(downloaded)
         new = False
-        if tags:
+        if ref.tag and not ref.digest:
             try:
                 current = (await self._images.resolve(str(ref))).id
             except NotFound:
@@ -274,7 +335,9 @@ class _IngestProgress:
         return None  # said already ("Already exists") before the download
 
     def layer_started(self, index: int, blob: LayerBlob) -> None:
-        self._progress.update(dg.short_id(blob.digest), "Extracting", 0, blob.size)
+        # Unpacking starts with the download; Docker's order ("Download complete", then
+        # "Extracting") is kept by saying it all when the layer is done.
+        return None
 
     def layer_done(self, index: int, blob: LayerBlob) -> None:
         ident = dg.short_id(blob.digest)
@@ -297,6 +360,37 @@ async def _all_or_nothing(tasks: Sequence[asyncio.Future[None]]) -> None:
         for task in tasks:
             with contextlib.suppress(BaseException):
                 await task
+
+
+async def _downloads_then_ingest(
+    downloads: Sequence[asyncio.Future[None]], ingest: asyncio.Future[Any]
+) -> None:
+    """Wait for the downloads and the ingest reading them. A failed download cancels the
+    others (their streams fail, so the ingest stops reading and fails too); a failed
+    ingest cancels the downloads. The ingest runs in a thread that cannot be cancelled:
+    it is always waited for, so nothing it makes outlives the pull. The download's
+    error wins over the ingest's (which only says its stream failed)."""
+    pending: set[asyncio.Future[Any]] = {*downloads, ingest}
+    error: BaseException | None = None
+    try:
+        while pending and error is None:
+            done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_EXCEPTION)
+            for task in done:
+                if task.exception() is not None and (error is None or task is not ingest):
+                    error = task.exception()
+    finally:
+        for task in downloads:
+            task.cancel()
+        for task in downloads:
+            with contextlib.suppress(BaseException):
+                await task
+        with contextlib.suppress(BaseException):
+            await asyncio.shield(ingest)
+    if error is not None:
+        for task in downloads:
+            if task.done() and not task.cancelled() and task.exception() is not None:
+                raise task.exception()  # type: ignore[misc]
+        raise error
 
 
 async def list_tags(repo: Repository, ref: refs.Reference) -> list[str]:

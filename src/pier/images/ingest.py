@@ -19,14 +19,15 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import functools
 import threading
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import BinaryIO, Protocol
 
 from pier import timefmt
 from pier.content.store import ContentStore
@@ -50,6 +51,11 @@ class IngestProgress(Protocol):
     def layer_started(self, index: int, blob: LayerBlob) -> None: ...
 
     def layer_done(self, index: int, blob: LayerBlob) -> None: ...
+
+
+# Opens a layer's blob while it still arrives (a pull's download): reading it ends only
+# once the blob is committed to the content store, verified.
+LayerSource = Callable[[], BinaryIO]
 
 
 class _Silent:
@@ -104,9 +110,12 @@ class Ingester:
         manifests: Sequence[ManifestRef] = (),
         parent: str = "",
         progress: IngestProgress | None = None,
+        sources: Mapping[int, LayerSource] | None = None,
     ) -> str:
-        """Record the image made of `layers` (bottom first, blobs already in the content
-        store) and `config`; returns its ID. `tags` must be normalised and tagged."""
+        """Record the image made of `layers` (bottom first, blobs in the content store,
+        or arriving there: `sources` reads layer i as it comes) and `config`; returns
+        its ID. `tags` must be normalised and tagged."""
+        sources = sources or {}
         pending: dict[int, _Staged] = {}
         try:
             spec = ImageSpec.from_bytes(config)
@@ -122,9 +131,13 @@ class Ingester:
                     raise InvalidParameter(f"{ref}: a tag is needed")
             manifest_rows = [_manifest_row(m, image_id) for m in manifests]
             chain = dg.chain_ids(spec.diff_ids)
-            for blob in layers:
-                self._check_blob(blob)
-            pending.update(self._unpack(layers, spec.diff_ids, chain, progress or _Silent()))
+            for index, blob in enumerate(layers):
+                _check_media_type(blob)
+                if index not in sources:
+                    self._check_blob(blob)
+            pending.update(
+                self._unpack(layers, spec.diff_ids, chain, progress or _Silent(), sources)
+            )
             with self._lock:
                 committed: list[str] = []
                 try:
@@ -163,8 +176,6 @@ class Ingester:
         return image_id
 
     def _check_blob(self, blob: LayerBlob) -> None:
-        if blob.media_type not in LAYER_MEDIA_TYPES:
-            raise InvalidParameter(f"unsupported layer media type {blob.media_type!r}")
         info = self._content.info(dg.validate(blob.digest))
         if info.size != blob.size:
             raise InvalidParameter(
@@ -177,6 +188,7 @@ class Ingester:
         diff_ids: Sequence[str],
         chain: Sequence[str],
         progress: IngestProgress,
+        sources: Mapping[int, LayerSource],
     ) -> dict[int, _Staged]:
         """Unpack every layer not recorded yet, concurrently; all or nothing."""
         futures: dict[int, Future[_Staged]] = {}
@@ -193,6 +205,7 @@ class Ingester:
                 blob,
                 diff_ids[index],
                 progress,
+                sources.get(index),
             )
         staged: dict[int, _Staged] = {}
         error: BaseException | None = None
@@ -210,14 +223,21 @@ class Ingester:
         return staged
 
     def _unpack_one(
-        self, index: int, blob: LayerBlob, diff_id: str, progress: IngestProgress
+        self,
+        index: int,
+        blob: LayerBlob,
+        diff_id: str,
+        progress: IngestProgress,
+        source: LayerSource | None,
     ) -> _Staged:
         key = f"extract-{uuid.uuid4().hex}"
         self._snapshots.prepare(key)
         try:
             progress.layer_started(index, blob)
-            with self._content.open(blob.digest) as f:
+            with (source or functools.partial(self._content.open, blob.digest))() as f:
                 result = apply_layer(f, Path(self._snapshots.fs_path(key)))
+            if source is not None:
+                self._check_blob(blob)  # the stream ended: its blob is committed
             if result.compressed_digest != blob.digest or result.compressed_size != blob.size:
                 raise InvalidParameter(
                     f"layer {blob.digest}: content does not match its digest "
@@ -282,6 +302,11 @@ class Ingester:
         with self._content.writer(f"config-{image_id}", expected=image_id) as w:
             w.write(config)
             w.commit(len(config), image_id)
+
+
+def _check_media_type(blob: LayerBlob) -> None:
+    if blob.media_type not in LAYER_MEDIA_TYPES:
+        raise InvalidParameter(f"unsupported layer media type {blob.media_type!r}")
 
 
 def _manifest_row(m: ManifestRef, image_id: str) -> ManifestRow:

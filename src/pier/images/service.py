@@ -26,7 +26,7 @@ from pier.images.archive import import_tar
 from pier.images.blobs import LayerBlobs
 from pier.images.catalog import Catalog
 from pier.images.gc import Collected, GarbageCollector, LayerCollector, Sweeper
-from pier.images.ingest import Ingester, IngestProgress
+from pier.images.ingest import Ingester, IngestProgress, LayerSource
 from pier.images.model import (
     MEDIA_TYPE_TAR,
     EventPublisher,
@@ -210,9 +210,11 @@ class ImageService:
         manifests: Sequence[ManifestRef] = (),
         parent: str = "",
         progress: IngestProgress | None = None,
+        sources: Mapping[int, LayerSource] | None = None,
     ) -> ImageRecord:
-        """Record an image from layer blobs already in the content store (see
-        `pier.images.ingest`). Publishes no event: the caller logs its own (pull, load)."""
+        """Record an image from layer blobs in the content store, or arriving there
+        (`sources`; see `pier.images.ingest`). Publishes no event: the caller logs its
+        own (pull, load)."""
 
         def work() -> ImageRecord:
             image_id = self._ingester.ingest(
@@ -222,6 +224,7 @@ class ImageService:
                 manifests=manifests,
                 parent=parent,
                 progress=progress,
+                sources=sources,
             )
             return self._catalog.get(image_id)
 

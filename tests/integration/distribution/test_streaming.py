@@ -1,0 +1,52 @@
+"""A pull unpacks each layer while it downloads: a small layer is unpacked and done while
+a big one is still arriving, and each layer's messages keep Docker's order."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from pier_testing.build import build
+from pier_testing.daemon import PierDaemon
+from pier_testing.proxy import FaultyProxy
+from pier_testing.registry import DistributionRegistry
+from pier_testing.transfer import pull, push, random_image
+
+
+def _order(messages: list[dict[str, Any]]) -> list[tuple[str, str]]:
+    return [(m["id"], m["status"]) for m in messages if m.get("id") and "status" in m]
+
+
+def test_a_small_layer_is_unpacked_while_a_big_one_downloads(
+    pier: PierDaemon, registry: DistributionRegistry, work: Path
+) -> None:
+    base = f"{registry.address}/stream/base"
+    random_image(pier.client, work, base, 50_000)
+    repo = f"{registry.address}/stream/img"
+    built = build(
+        pier,
+        {"Dockerfile": f"FROM {base}\nCOPY big.bin /big.bin\n", "big.bin": os.urandom(2_000_000)},
+        t=repo,
+    )
+    assert built.status == 200, built.lines
+    image_id = pier.client.get_json(f"/images/{repo}/json")["Id"]
+    push(pier.client, repo)
+    pier.client.delete(f"/images/{repo}:latest")
+    pier.client.delete(f"/images/{base}:latest")
+
+    # 1 MB/s: the big layer (2 MB, incompressible) takes about 2 s to arrive.
+    slow = FaultyProxy(("127.0.0.1", registry.port), rate=1_000_000).start()
+    try:
+        messages = pull(pier.client, f"{slow.address}/stream/img")
+    finally:
+        slow.stop()
+    order = _order(messages)
+    sizes = {m["id"]: m["progressDetail"]["total"] for m in messages if m.get("progressDetail")}
+    small, big = sorted(sizes, key=lambda i: sizes[i])
+    assert order.index((small, "Pull complete")) < order.index((big, "Download complete")), order
+    for ident in (small, big):
+        steps = [order.index((ident, s)) for s in ("Download complete", "Pull complete")]
+        extracting = [i for i, (who, s) in enumerate(order) if who == ident and s == "Extracting"]
+        assert extracting and steps[0] < extracting[0] and extracting[-1] < steps[1], order
+    assert pier.client.get_json(f"/images/{slow.address}/stream/img/json")["Id"] == image_id
