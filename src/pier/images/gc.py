@@ -5,7 +5,8 @@ image uses go, with their snapshots and blobs, unless a container's root file sy
 (or another snapshot) still stands on them.
 
 `GarbageCollector` is the whole sweep, run at daemon start and (debounced) after
-removals: it removes every snapshot, blob and ingest that nothing references, and
+removals: it removes every snapshot, blob and ingest that nothing references (a pull's
+interrupted download excepted for a day: the next pull resumes it), and
 the snapshot directories no snapshot owns. The references are: the containers' root
 file systems, the layers of every image (and their parents), the blobs those layers
 and the image records name (configs, manifests), and whatever an open lease holds
@@ -21,6 +22,7 @@ import asyncio
 import contextlib
 import logging
 import threading
+import time
 from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
 
@@ -28,9 +30,18 @@ from pier.content.leases import Leases
 from pier.content.store import ContentStore
 from pier.errors import Conflict, NotFound, PierError
 from pier.images.store import ImageStore
+from pier.oci import digest as dg
 from pier.snapshots.types import Kind, Snapshotter
 
 log = logging.getLogger(__name__)
+
+# A pull's download is the ingest `pull-<digest>` (pier.distribution.fetch); when the
+# pull is cut (a dropped connection, pierd killed) the next pull resumes it with
+# `Range`. containerd keeps such ingests under the pull's lease, which expires after
+# 24 hours; an ingest written to within that time is kept by the sweep for the same
+# reason, older ones are garbage.
+RESUMABLE_PREFIX = "pull-"
+RESUMABLE_FOR = 24 * 3600.0
 
 
 class LayerCollector:
@@ -97,8 +108,10 @@ class GarbageCollector:
         snapshotter: Snapshotter,
         leases: Leases,
         rootfs_keys: Callable[[], Iterable[str]] | None,
+        resumable_for: float = RESUMABLE_FOR,
     ) -> None:
         self._store = store
+        self._resumable_for = resumable_for
         self._content = content
         self._snapshots = snapshotter
         self._leases = leases
@@ -110,7 +123,14 @@ class GarbageCollector:
         # 1. What exists.
         snapshots = {s.key: s for s in self._snapshots.walk()}
         blobs = [info.digest for info in self._content.walk()]
-        ingests = [i.ref for i in self._content.ingests()]
+        now = time.time()
+        ingests = [
+            i.ref
+            for i in self._content.ingests()
+            if not (
+                _resumable(i.ref) and now - max(i.updated_at, i.started_at) < self._resumable_for
+            )
+        ]
         # 2. What in-flight work holds, read after the listing (see the module's doc).
         held = self._leases.held()
         writing = self._content.writing()
@@ -173,6 +193,10 @@ class GarbageCollector:
                 continue
             removed.append(key)
         return removed
+
+
+def _resumable(ref: str) -> bool:
+    return ref.startswith(RESUMABLE_PREFIX) and dg.is_digest(ref[len(RESUMABLE_PREFIX) :])
 
 
 def _with_parents(roots: set[str], parents: dict[str, str | None]) -> set[str]:
