@@ -91,6 +91,10 @@ class DaemonConfig:
     iptables: bool = True
     nft_table: str = "pier"
     dns: tuple[str, ...] = ()
+    # dockerd's old `cluster-store`, given a new meaning: the etcd cluster swarm mode
+    # keeps its state in (`etcd://host:port`, `http://...`, `unix:///path`, several
+    # separated by commas). Empty: `swarm init` starts an etcd member of its own.
+    cluster_store: tuple[str, ...] = ()
 
     @property
     def pidfile_path(self) -> Path:
@@ -147,6 +151,8 @@ def load_config_file(path: Path) -> dict[str, Any]:
             out["log_opts"] = MappingProxyType({str(k): str(v) for k, v in value.items()})
         elif key == "hosts":
             out["hosts"] = tuple(str(h) for h in value)
+        elif key == "cluster-store":
+            out["cluster_store"] = parse_cluster_store(value)
         elif key == "dns":
             out["dns"] = tuple(str(d) for d in value)
         elif key == "default-address-pools":
@@ -165,3 +171,20 @@ def load_config_file(path: Path) -> dict[str, Any]:
                 f"the following directives don't match any configuration option: {key}"
             )
     return out
+
+
+def parse_cluster_store(value: Any) -> tuple[str, ...]:
+    items = value.split(",") if isinstance(value, str) else [str(v) for v in value]
+    out = []
+    for item in (i.strip() for i in items):
+        if not item:
+            continue
+        if item.startswith("etcd://"):
+            item = "http://" + item[len("etcd://") :]
+        if not item.startswith(("http://", "https://", "unix:///")):
+            raise InvalidParameter(
+                f"invalid cluster-store {item!r}: use etcd://host:port, http(s)://host:port "
+                "or unix:///path"
+            )
+        out.append(item)
+    return tuple(out)

@@ -8,10 +8,13 @@ import asyncio
 import logging
 import os
 import shutil
+from collections.abc import AsyncIterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
+from pier import __version__
 from pier.api.metrics import Metrics, MetricsSources
 from pier.api.routers import archives as archives_router
 from pier.api.routers import build as build_router
@@ -27,6 +30,7 @@ from pier.api.routers import swarm as swarm_router
 from pier.api.routers import system as system_router
 from pier.api.routers import volumes as volumes_router
 from pier.api.routing import Route
+from pier.api.wire.containers import parse_create
 from pier.build.builder import Builder
 from pier.build.commit import Committer
 from pier.build.pull import DistributionPuller
@@ -35,6 +39,7 @@ from pier.containers.attach import Attacher
 from pier.containers.exec import ExecService
 from pier.containers.files import ContainerFiles
 from pier.containers.health import HealthMonitor
+from pier.containers.logs import LogOptions, LogRecord
 from pier.containers.model import Container, Status
 from pier.containers.service import ContainerService
 from pier.containers.store import ContainerStore
@@ -56,6 +61,8 @@ from pier.runtime.cgroupstats import ContainerStats
 from pier.runtime.conmon import ConmonRuntime
 from pier.runtime.spec import HostFacts
 from pier.snapshots.overlay import OverlaySnapshotter
+from pier.swarm.build import build_swarm
+from pier.swarm.lifecycle import NodeFacts, SwarmSettings
 from pier.system import SystemInfo
 from pier.volumes.service import VolumeService
 
@@ -169,6 +176,19 @@ class Engine:
             if config.metrics_addr
             else None
         )
+        self.swarm = build_swarm(
+            settings=SwarmSettings(
+                data_root=config.data_root / "swarm",
+                exec_root=config.exec_root / "swarm",
+                cluster_store=config.cluster_store,
+            ),
+            containers=self.containers,
+            events=self.events,
+            create=self._create_task_container,
+            published=self._published_ports,
+            local_logs=self._container_logs,
+            facts=self._node_facts,
+        )
         self.system = SystemInfo(
             config=config,
             container_statuses=lambda: (c.state.status for c in self.store),
@@ -177,6 +197,8 @@ class Engine:
             daemon_id=self._daemon_id(),
             network_drivers=tuple(self.networks.driver_names()),
             event_listeners=lambda: self.events.listeners,
+            swarm_info=self.swarm.info,
+            swarm_status=self.swarm.status,
         )
 
     async def start(self) -> None:
@@ -190,6 +212,7 @@ class Engine:
         # After the restore (which finishes interrupted removals): what a crash left
         # half-made or unreferenced goes.
         await self.images.collect_garbage()
+        await self.swarm.start()  # after the restore: its agent sees the task containers
         if self.metrics is not None:
             await self.metrics.start()
 
@@ -210,7 +233,7 @@ class Engine:
             *exec_router.routes(self.execs),
             *build_router.routes(self.builder, self.committer),
             *networks_router.routes(self.networks, self.containers),
-            *swarm_router.routes(),
+            *swarm_router.routes(self.swarm),
             *volumes_router.routes(self.volumes),
             *container_files_router.routes(self.files),
             *disk_router.routes(self.containers, self.images, self.volumes, self._network_settings),
@@ -220,6 +243,7 @@ class Engine:
         await self.builder.close()
         if self.metrics is not None:
             await self.metrics.close()
+        await self.swarm.close()  # before the containers: its agent uses them
         await self.health.close()
         await self.execs.close()
         await self.containers.close()
@@ -242,6 +266,34 @@ class Engine:
             return await self.runtime.stats(c.id, self.containers.runtime_config(c))
         except PierError:
             return None  # it exited meanwhile
+
+    async def _create_task_container(self, name: str, body: Mapping[str, Any]) -> str:
+        """A swarm task's container, made as POST /containers/create makes one."""
+        config, host_config = parse_create(body)
+        result = await self.containers.create(name=name, config=config, host_config=host_config)
+        return result.id
+
+    def _published_ports(self, cid: str) -> dict[tuple[int, str], int]:
+        c = self.containers.get(cid)
+        return {(p.container_port, p.proto): p.host_port for p in self._network_settings(c).ports}
+
+    def _container_logs(self, cid: str, options: LogOptions) -> AsyncIterator[list[LogRecord]]:
+        return self.attacher.log_batches(self.containers.get(cid), options)
+
+    def _node_facts(self) -> NodeFacts:
+        import socket
+
+        return NodeFacts(
+            hostname=socket.gethostname(),
+            engine_version=__version__,
+            ncpu=os.cpu_count() or 1,
+            memory=os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"),
+            plugins=(
+                *(("Log", d) for d in ("json-file", "local")),
+                *(("Network", d) for d in self.networks.driver_names()),
+                ("Volume", "local"),
+            ),
+        )
 
     def _users_of_volume(self, name: str) -> list[str]:
         return [c.id for c in self.store if _uses_volume(c, name)]

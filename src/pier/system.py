@@ -9,9 +9,10 @@ import os
 import platform
 import socket
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from pier import API_VERSION, MIN_API_VERSION, __version__
 from pier.config import DaemonConfig
@@ -76,6 +77,7 @@ class InfoFacts:
     logging_driver: str = "json-file"
     log_drivers: tuple[str, ...] = ("json-file", "local", "none")
     event_listeners: int = 0
+    swarm: Mapping[str, Any] | None = None  # /info's Swarm block; None: inactive
 
 
 def _arch() -> str:
@@ -142,7 +144,11 @@ class SystemInfo:
         network_drivers: tuple[str, ...] = ("bridge", "host", "null"),
         caps: CgroupCaps | None = None,
         event_listeners: Callable[[], int] = lambda: 0,
+        swarm_info: Callable[[], Awaitable[Mapping[str, Any]]] | None = None,
+        swarm_status: Callable[[], str] = lambda: "inactive",
     ) -> None:
+        self._swarm_info = swarm_info
+        self._swarm_status = swarm_status
         self._caps = caps or cgroupcaps.detect()
         self._event_listeners = event_listeners
         self._network_drivers = network_drivers
@@ -151,6 +157,10 @@ class SystemInfo:
         self._image_count = image_count
         self._warnings = warnings
         self._id = daemon_id
+
+    def swarm_status(self) -> str:
+        """The `Swarm` header of /_ping: inactive, active/manager, active/worker."""
+        return self._swarm_status()
 
     def version(self) -> VersionFacts:
         return VersionFacts(
@@ -192,4 +202,5 @@ class SystemInfo:
             caps=self._caps,
             logging_driver=config.log_driver,
             event_listeners=self._event_listeners(),
+            swarm=await self._swarm_info() if self._swarm_info else None,
         )

@@ -103,7 +103,7 @@ class Etcd:
                 raise EtcdError(f"etcd: {message}")
             self._current = index
             return answer
-        raise Unavailable(f"the cluster store is unreachable: {last}")
+        raise Unavailable(f"the cluster store is unreachable: {last!r}")
 
     # -- key-value -----------------------------------------------------------
 

@@ -76,13 +76,6 @@ def test_leave_says_not_part_of_a_swarm(pier: PierDaemon) -> None:
     assert _answer(pier, "POST", "/swarm/leave?force=1") == (503, {"message": NOT_IN_A_SWARM})
 
 
-@pytest.mark.parametrize("path", ["/swarm/init", "/swarm/join"], ids=["init", "join"])
-def test_init_and_join_are_unavailable(pier: PierDaemon, path: str) -> None:
-    status, body = _answer(pier, "POST", path)
-    assert status == 503
-    assert "swarm" in str(body["message"])
-
-
 def test_info_reports_an_inactive_node(pier: PierDaemon) -> None:
     assert pier.client.get_json("/info")["Swarm"] == {
         "NodeID": "",

@@ -1,70 +1,220 @@
-"""/swarm, /nodes, /services, /tasks, /secrets, /configs: a node outside any swarm.
+"""/swarm, /nodes, /services, /tasks (and /secrets, /configs, which Pier refuses).
 
-Until Pier runs services, every endpoint answers as dockerd does on an inactive node:
-503 with moby's wording (daemon/cluster errors.go, cluster.go errNoManager). Clients
-depend on it: docker-py tears a test session down with `POST /swarm/leave` and accepts
-only that 503; the docker CLI prints the message as it is.
+Handlers read Docker's request, make one call on the swarm service and write its
+answer; the service says, in moby's words, when this node is in no swarm (503) or is
+not a manager (503). docker-py tears a test session down with `POST /swarm/leave` and
+accepts only that 503 when the node is in no swarm.
 """
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Mapping, Sequence
+from typing import Any, Protocol
+
 from aiohttp import web
 
-from pier.api.routing import Route
-from pier.errors import Unavailable
-
-NOT_A_MANAGER = (
-    'This node is not a swarm manager. Use "docker swarm init" or "docker swarm join" '
-    "to connect this node to swarm and try again."
-)
-NOT_IN_A_SWARM = "This node is not part of a swarm"
-# Init and join would succeed on dockerd; Pier cannot start a swarm yet. Still 503,
-# the status of every other swarm refusal, so clients treat it as "swarm unavailable".
-NO_SWARM_MODE = "Pier does not support swarm mode yet: this node cannot create or join a swarm"
+from pier.api.routing import Route, json_response, query_bool, query_filters, read_json
+from pier.errors import InvalidParameter, NotFound
 
 
-async def _not_a_manager(request: web.Request) -> web.StreamResponse:
-    raise Unavailable(NOT_A_MANAGER)
+class Swarm(Protocol):
+    async def init(self, req: Mapping[str, Any]) -> str: ...
+    async def join(self, req: Mapping[str, Any]) -> None: ...
+    async def leave(self, *, force: bool) -> None: ...
+    async def inspect(self) -> dict[str, Any]: ...
+    async def update(self, spec: Mapping[str, Any], **kwargs: Any) -> None: ...
+    def unlock_key(self) -> None: ...
+    def unlock(self) -> None: ...
+    def refuse(self, what: str) -> None: ...
+    def check_manager(self) -> None: ...
+    async def nodes(self, filters: Mapping[str, Sequence[str]]) -> list[dict[str, Any]]: ...
+    async def node(self, ref: str) -> dict[str, Any]: ...
+    async def update_node(self, ref: str, *, version: int, spec: Mapping[str, Any]) -> None: ...
+    async def remove_node(self, ref: str, *, force: bool) -> None: ...
+    async def create_service(self, spec: Mapping[str, Any]) -> str: ...
+    async def services(
+        self, filters: Mapping[str, Sequence[str]], *, status: bool
+    ) -> list[dict[str, Any]]: ...
+    async def service(self, ref: str, *, insert_defaults: bool) -> dict[str, Any]: ...
+    async def update_service(
+        self, ref: str, *, version: int, spec: Mapping[str, Any], rollback: bool
+    ) -> list[str]: ...
+    async def remove_service(self, ref: str) -> None: ...
+    async def tasks(self, filters: Mapping[str, Sequence[str]]) -> list[dict[str, Any]]: ...
+    async def task(self, ref: str) -> dict[str, Any]: ...
+    def logs(self, kind: str, ref: str, options: Mapping[str, str]) -> AsyncIterator[bytes]: ...
 
 
-async def _not_in_a_swarm(request: web.Request) -> web.StreamResponse:
-    raise Unavailable(NOT_IN_A_SWARM)
+def _version(request: web.Request, what: str) -> int:
+    raw = request.query.get("version", "")
+    try:
+        value = int(raw)
+        if value < 0:
+            raise ValueError
+    except ValueError:
+        raise InvalidParameter(
+            f"invalid {what} version '{raw}': strconv.ParseUint: parsing {raw!r}: invalid syntax"
+        ) from None
+    return value
 
 
-async def _no_swarm_mode(request: web.Request) -> web.StreamResponse:
-    raise Unavailable(NO_SWARM_MODE)
+def _ok() -> web.Response:
+    return web.Response(status=200)
 
 
-def _object_routes(kind: str, *, inspect_logs: bool = False) -> list[Route]:
-    """The list/create/inspect/update/remove set that nodes, services, secrets and
-    configs share (moby's router registers each; all need a manager)."""
-    routes = [
-        Route("GET", f"/{kind}", _not_a_manager),
-        Route("GET", f"/{kind}/{{id}}", _not_a_manager),
-        Route("DELETE", f"/{kind}/{{id}}", _not_a_manager),
-        Route("POST", f"/{kind}/{{id}}/update", _not_a_manager),
-    ]
-    if kind != "nodes":  # nodes join; they are not created through the API
-        routes.append(Route("POST", f"/{kind}/create", _not_a_manager))
-    if inspect_logs:
-        routes.append(Route("GET", f"/{kind}/{{id}}/logs", _not_a_manager))
-    return routes
+def routes(swarm: Swarm) -> list[Route]:
+    async def init(request: web.Request) -> web.StreamResponse:
+        return json_response(await swarm.init(await read_json(request)))
 
+    async def join(request: web.Request) -> web.StreamResponse:
+        await swarm.join(await read_json(request))
+        return _ok()
 
-def routes() -> list[Route]:
+    async def leave(request: web.Request) -> web.StreamResponse:
+        await swarm.leave(force=query_bool(request, "force"))
+        return _ok()
+
+    async def inspect(request: web.Request) -> web.StreamResponse:
+        return json_response(await swarm.inspect())
+
+    async def update(request: web.Request) -> web.StreamResponse:
+        swarm.check_manager()  # 503 off a manager comes before a bad version
+        version = _version(request, "swarm")
+        await swarm.update(
+            await read_json(request),
+            version=version,
+            rotate_worker=query_bool(request, "rotateWorkerToken"),
+            rotate_manager=query_bool(request, "rotateManagerToken"),
+            rotate_unlock=query_bool(request, "rotateManagerUnlockKey"),
+        )
+        return _ok()
+
+    async def unlock_key(request: web.Request) -> web.StreamResponse:
+        swarm.unlock_key()
+        return _ok()
+
+    async def unlock(request: web.Request) -> web.StreamResponse:
+        swarm.unlock()
+        return _ok()
+
+    async def nodes(request: web.Request) -> web.StreamResponse:
+        return json_response(await swarm.nodes(query_filters(request)))
+
+    async def node(request: web.Request) -> web.StreamResponse:
+        return json_response(await swarm.node(request.match_info["id"]))
+
+    async def update_node(request: web.Request) -> web.StreamResponse:
+        swarm.check_manager()  # 503 off a manager comes before a bad version
+        version = _version(request, "node")
+        await swarm.update_node(
+            request.match_info["id"], version=version, spec=await read_json(request)
+        )
+        return _ok()
+
+    async def remove_node(request: web.Request) -> web.StreamResponse:
+        await swarm.remove_node(request.match_info["id"], force=query_bool(request, "force"))
+        return _ok()
+
+    async def create_service(request: web.Request) -> web.StreamResponse:
+        swarm.check_manager()
+        sid = await swarm.create_service(await read_json(request, allow_empty=False))
+        return json_response({"ID": sid, "Warnings": None}, 201)
+
+    async def services(request: web.Request) -> web.StreamResponse:
+        return json_response(
+            await swarm.services(query_filters(request), status=query_bool(request, "status"))
+        )
+
+    async def service(request: web.Request) -> web.StreamResponse:
+        return json_response(
+            await swarm.service(
+                request.match_info["id"], insert_defaults=query_bool(request, "insertDefaults")
+            )
+        )
+
+    async def update_service(request: web.Request) -> web.StreamResponse:
+        swarm.check_manager()  # 503 off a manager comes before a bad version
+        version = _version(request, "service")
+        rollback = request.query.get("rollback", "")
+        if rollback not in ("", "previous"):
+            raise InvalidParameter(f"unrecognized rollback option {rollback}")
+        warnings = await swarm.update_service(
+            request.match_info["id"],
+            version=version,
+            spec=await read_json(request),
+            rollback=rollback == "previous",
+        )
+        return json_response({"Warnings": warnings or None})
+
+    async def remove_service(request: web.Request) -> web.StreamResponse:
+        await swarm.remove_service(request.match_info["id"])
+        return _ok()
+
+    async def tasks(request: web.Request) -> web.StreamResponse:
+        return json_response(await swarm.tasks(query_filters(request)))
+
+    async def task(request: web.Request) -> web.StreamResponse:
+        return json_response(await swarm.task(request.match_info["id"]))
+
+    def logs(kind: str) -> Any:
+        async def handler(request: web.Request) -> web.StreamResponse:
+            stream = swarm.logs(kind, request.match_info["id"], request.query)
+            first = await anext(stream, b"")  # errors before the 200
+            response = web.StreamResponse(status=200)
+            response.content_type = "application/vnd.docker.multiplexed-stream"
+            response.enable_chunked_encoding()
+            await response.prepare(request)
+            if first:
+                await response.write(first)
+            async for chunk in stream:
+                await response.write(chunk)
+            await response.write_eof()
+            return response
+
+        return handler
+
+    def refused(what: str, kind: str) -> list[Route]:
+        async def listing(request: web.Request) -> web.StreamResponse:
+            swarm.check_manager()  # none exist: Pier refuses to make them
+            return json_response([])
+
+        async def missing(request: web.Request) -> web.StreamResponse:
+            swarm.check_manager()
+            raise NotFound(f"{kind} {request.match_info['id']} not found")
+
+        async def create(request: web.Request) -> web.StreamResponse:
+            swarm.refuse(what)
+            return _ok()
+
+        return [
+            Route("GET", f"/{kind}s", listing),
+            Route("POST", f"/{kind}s/create", create),
+            Route("GET", f"/{kind}s/{{id}}", missing),
+            Route("DELETE", f"/{kind}s/{{id}}", missing),
+            Route("POST", f"/{kind}s/{{id}}/update", missing),
+        ]
+
     return [
-        Route("GET", "/swarm", _not_a_manager),
-        Route("POST", "/swarm/init", _no_swarm_mode),
-        Route("POST", "/swarm/join", _no_swarm_mode),
-        Route("POST", "/swarm/leave", _not_in_a_swarm),
-        Route("POST", "/swarm/update", _not_a_manager),
-        Route("GET", "/swarm/unlockkey", _not_a_manager),
-        Route("POST", "/swarm/unlock", _not_a_manager),
-        *_object_routes("nodes"),
-        *_object_routes("services", inspect_logs=True),
-        *_object_routes("secrets"),
-        *_object_routes("configs"),
-        Route("GET", "/tasks", _not_a_manager),
-        Route("GET", "/tasks/{id}", _not_a_manager),
-        Route("GET", "/tasks/{id}/logs", _not_a_manager),
+        Route("GET", "/swarm", inspect),
+        Route("POST", "/swarm/init", init),
+        Route("POST", "/swarm/join", join),
+        Route("POST", "/swarm/leave", leave),
+        Route("POST", "/swarm/update", update),
+        Route("GET", "/swarm/unlockkey", unlock_key),
+        Route("POST", "/swarm/unlock", unlock),
+        Route("GET", "/nodes", nodes),
+        Route("GET", "/nodes/{id}", node),
+        Route("POST", "/nodes/{id}/update", update_node),
+        Route("DELETE", "/nodes/{id}", remove_node),
+        Route("POST", "/services/create", create_service),
+        Route("GET", "/services", services),
+        Route("GET", "/services/{id}", service),
+        Route("POST", "/services/{id}/update", update_service),
+        Route("DELETE", "/services/{id}", remove_service),
+        Route("GET", "/services/{id}/logs", logs("service")),
+        Route("GET", "/tasks", tasks),
+        Route("GET", "/tasks/{id}", task),
+        Route("GET", "/tasks/{id}/logs", logs("task")),
+        *refused("secrets", "secret"),
+        *refused("configs", "config"),
     ]

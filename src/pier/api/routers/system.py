@@ -20,6 +20,7 @@ from pier.system import InfoFacts, VersionFacts
 class System(Protocol):
     def version(self) -> VersionFacts: ...
     async def info(self) -> InfoFacts: ...
+    def swarm_status(self) -> str: ...
 
 
 class EventSource(Protocol):
@@ -42,7 +43,7 @@ def routes(system: System, events: EventSource) -> list[Route]:
                 "Api-Version": API_VERSION,
                 "Builder-Version": "1",
                 "Docker-Experimental": "false",
-                "Swarm": "inactive",
+                "Swarm": system.swarm_status(),
                 "Cache-Control": "no-cache, no-store, must-revalidate",
                 "Pragma": "no-cache",
             }

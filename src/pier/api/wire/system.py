@@ -7,8 +7,7 @@ from typing import Any
 from pier.system import InfoFacts, VersionFacts
 from pier.timefmt import format_ns
 
-# A node outside any swarm, as dockerd reports it (api/types/swarm Info); Pier has no
-# swarm mode, so this is the only state it can be in.
+# A node outside any swarm, as dockerd reports it (api/types/swarm Info).
 _INACTIVE_SWARM: dict[str, Any] = {
     "NodeID": "",
     "NodeAddr": "",
@@ -112,7 +111,7 @@ def render_info(i: InfoFacts) -> dict[str, Any]:
             for rt in i.runtimes
         },
         "DefaultRuntime": i.default_runtime,
-        "Swarm": dict(_INACTIVE_SWARM),
+        "Swarm": dict(i.swarm) if i.swarm is not None else dict(_INACTIVE_SWARM),
         "LiveRestoreEnabled": True,
         "Isolation": "",
         "InitBinary": i.init_binary,

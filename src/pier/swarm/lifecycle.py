@@ -1,0 +1,562 @@
+"""Swarm lifecycle of this node: init, join, leave, inspect, update, and the join
+requests a manager answers for other nodes.
+
+Without a configured `cluster-store`, `init` starts an etcd member supervised by
+pierd, and each manager that joins adds one (member add, then a start with
+`--initial-cluster-state existing`). With one, every node is a client of that store.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import platform
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+from pier import timefmt
+from pier.cluster.etcd import Etcd
+from pier.cluster.member import EtcdMember, peer_url
+from pier.errors import (
+    Conflict,
+    InvalidParameter,
+    NotImplementedByPier,
+    PierError,
+    Unavailable,
+)
+from pier.swarm import addresses, docs, ids, localstate
+from pier.swarm.localstate import LocalState
+from pier.swarm.nodeserver import LogSource, NodeServer
+from pier.swarm.session import Agent, Session, Worker
+
+log = logging.getLogger(__name__)
+
+NOT_IN_SWARM = "This node is not part of a swarm"
+ALREADY_IN_SWARM = (
+    'This node is already part of a swarm. Use "docker swarm leave" to leave this swarm '
+    "and join another one."
+)
+NOT_A_MANAGER = (
+    "This node is not a swarm manager. Worker nodes can't be used to view or modify "
+    "cluster state. Please run this command on a manager node or promote the current "
+    "node to a manager."
+)
+NO_SWARM = (
+    'This node is not a swarm manager. Use "docker swarm init" or "docker swarm join" '
+    "to connect this node to swarm and try again."
+)
+INVALID_TOKEN = "A valid join token is necessary to join this cluster"
+NO_AUTOLOCK = "Pier does not support autolock: swarm state is kept unencrypted in etcd"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class NodeFacts:
+    hostname: str
+    engine_version: str
+    ncpu: int
+    memory: int
+    plugins: tuple[tuple[str, str], ...]  # (type, name)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SwarmSettings:
+    data_root: Path  # <data root>/swarm
+    exec_root: Path  # <exec root>/swarm
+    cluster_store: tuple[str, ...]  # daemon.json cluster-store; empty: supervise etcd
+
+
+class SwarmLifecycle:
+    def __init__(
+        self,
+        *,
+        settings: SwarmSettings,
+        facts: Callable[[], NodeFacts],
+        agent: Callable[[Session], Agent],
+        orchestrator: Callable[[Session], Worker],
+        logs: LogSource,
+    ) -> None:
+        self._settings = settings
+        self._facts = facts
+        self._agent = agent
+        self._orchestrator = orchestrator
+        self._server = NodeServer(join=self._answer_join, logs=logs)
+        self._session: Session | None = None
+        self._lock = asyncio.Lock()
+
+    # -- state -------------------------------------------------------------------
+
+    @property
+    def _state_file(self) -> Path:
+        return self._settings.data_root / "state.json"
+
+    @property
+    def session(self) -> Session | None:
+        return self._session
+
+    def active(self) -> Session:
+        if self._session is None:
+            raise Unavailable(NO_SWARM)
+        return self._session
+
+    def manager(self) -> Session:
+        session = self.active()
+        if not session.manager:
+            raise Unavailable(NOT_A_MANAGER)
+        return session
+
+    def _member(self, node_id: str) -> EtcdMember:
+        return EtcdMember(
+            name=node_id,
+            socket_dir=self._settings.exec_root / "etcd",
+            data_dir=self._settings.data_root / "etcd" / "data",
+        )
+
+    async def start(self) -> None:
+        """At daemon start: be the node this daemon was, if it was in a swarm."""
+        state = localstate.load(self._state_file)
+        if state is None:
+            return
+        try:
+            await self._connect(
+                state, member=self._member(state.node_id) if state.own_member else None
+            )
+        except PierError as exc:
+            log.error("cannot rejoin the swarm: %s", exc)
+
+    async def _connect(
+        self, state: LocalState, *, member: EtcdMember | None, start_member: bool = True
+    ) -> Session:
+        if member is not None and start_member:
+            await member.start()
+        etcd = Etcd(endpoints=state.endpoints)
+        session = Session(
+            state=state,
+            etcd=etcd,
+            member=member,
+            agent=self._agent,
+            orchestrator=self._orchestrator,
+        )
+        try:
+            host, port = addresses.split(state.listen_addr, "ListenAddr")
+            await self._server.start(host, port)
+            try:
+                await session.start()
+            except BaseException:
+                await self._server.close()
+                raise
+        except BaseException:
+            await etcd.close()
+            if member is not None:
+                await member.stop()
+            raise
+        self._session = session
+        return session
+
+    async def close(self) -> None:
+        session, self._session = self._session, None
+        if session is not None:
+            await self._disconnect(session, revoke=False)
+
+    async def _disconnect(self, session: Session, *, revoke: bool) -> None:
+        await session.close(revoke=revoke)
+        await self._server.close()
+        await session.etcd.close()
+        if session.member is not None:
+            await session.member.stop()
+
+    # -- init ----------------------------------------------------------------------
+
+    async def init(self, req: Mapping[str, Any]) -> str:
+        async with self._lock:
+            if self._session is not None:
+                raise Unavailable(ALREADY_IN_SWARM)
+            spec = req.get("Spec") or {}
+            if req.get("AutoLockManagers") or (spec.get("EncryptionConfig") or {}).get(
+                "AutoLockManagers"
+            ):
+                raise InvalidParameter(NO_AUTOLOCK)
+            if spec.get("Name") not in (None, "", "default"):
+                raise InvalidParameter('swarm spec must be named "default"')
+            listen_host, listen_port = addresses.split(
+                str(req.get("ListenAddr") or "0.0.0.0:2377"), "ListenAddr"
+            )
+            adv_host, adv_port = addresses.advertise(
+                listen_host, str(req.get("AdvertiseAddr") or ""), listen_port
+            )
+            node_id, cluster_id = ids.new_id(), ids.new_id()
+            own = not self._settings.cluster_store
+            member = self._member(node_id) if own else None
+            if member is not None:
+                member.remove_data()  # what an earlier swarm left
+            state = LocalState(
+                node_id=node_id,
+                cluster_id=cluster_id,
+                manager=True,
+                endpoints=(member.client_endpoint,) if member else self._settings.cluster_store,
+                listen_addr=addresses.join(listen_host, listen_port),
+                advertise_addr=addresses.join(adv_host, adv_port),
+                own_member=own,
+            )
+            if member is not None:
+                await member.start()
+            etcd = Etcd(endpoints=state.endpoints)
+            try:
+                now = timefmt.now()
+                cluster = {
+                    "ID": cluster_id,
+                    "CreatedAt": now,
+                    "UpdatedAt": now,
+                    "Spec": docs.default_cluster_spec(spec),
+                    "JoinTokens": {
+                        "Worker": ids.new_token(cluster_id),
+                        "Manager": ids.new_token(cluster_id),
+                    },
+                }
+                if not await etcd.create(b"/pier/swarm/cluster/", _json(cluster)):
+                    raise Conflict(
+                        "the cluster store already holds a swarm: join it instead of "
+                        "initialising a new one"
+                    )
+                await etcd.put(
+                    f"/pier/swarm/nodes/{node_id}".encode(),
+                    _json(self._node_doc(state, "manager", req, member)),
+                )
+            except BaseException:
+                await etcd.close()
+                if member is not None:
+                    await member.stop()
+                    member.remove_data()
+                raise
+            await etcd.close()
+            await self._connect(state, member=member, start_member=False)
+            localstate.save(self._state_file, state)
+            return node_id
+
+    def _node_doc(
+        self, state: LocalState, role: str, req: Mapping[str, Any], member: EtcdMember | None
+    ) -> dict[str, Any]:
+        facts = self._facts()
+        now = timefmt.now()
+        doc: dict[str, Any] = {
+            "ID": state.node_id,
+            "CreatedAt": now,
+            "UpdatedAt": now,
+            "Spec": {
+                "Labels": {},
+                "Role": role,
+                "Availability": str(req.get("Availability") or "active"),
+            },
+            "Description": {
+                "Hostname": facts.hostname,
+                "Platform": {"Architecture": platform.machine(), "OS": "linux"},
+                "Resources": {"NanoCPUs": facts.ncpu * docs.SECOND, "MemoryBytes": facts.memory},
+                "Engine": {
+                    "EngineVersion": facts.engine_version,
+                    "Plugins": [{"Type": t, "Name": n} for t, n in facts.plugins],
+                },
+                "TLSInfo": {"TrustRoot": "", "CertIssuerSubject": "", "CertIssuerPublicKey": ""},
+            },
+            "Status": {"State": "ready", "Addr": state.advertise_host},
+            "_Pier": {"ListenAddr": state.advertise_addr},
+        }
+        if role == "manager":
+            doc["ManagerStatus"] = {"Reachability": "reachable", "Addr": state.advertise_addr}
+        if member is not None:
+            doc["_Pier"]["Etcd"] = {
+                "Client": member.client_endpoint,
+                "Peer": str(member.peer_socket),
+            }
+        return doc
+
+    # -- join ----------------------------------------------------------------------
+
+    async def join(self, req: Mapping[str, Any]) -> None:
+        async with self._lock:
+            if self._session is not None:
+                raise Unavailable(ALREADY_IN_SWARM)
+            remotes = req.get("RemoteAddrs") or []
+            if not remotes:
+                raise InvalidParameter("at least 1 RemoteAddr is required to join")
+            token = str(req.get("JoinToken") or "")
+            cluster_id = ids.token_cluster(token)
+            if cluster_id is None:
+                raise InvalidParameter("invalid join token")
+            listen_host, listen_port = addresses.split(
+                str(req.get("ListenAddr") or "0.0.0.0:2377"), "ListenAddr"
+            )
+            adv_host, adv_port = addresses.advertise(
+                listen_host, str(req.get("AdvertiseAddr") or ""), listen_port
+            )
+            node_id = ids.new_id()
+            member = self._member(node_id) if not self._settings.cluster_store else None
+            if member is not None:
+                member.remove_data()
+            facts = {
+                "ListenAddr": addresses.join(listen_host, listen_port),
+                "AdvertiseAddr": addresses.join(adv_host, adv_port),
+                "Availability": str(req.get("Availability") or "active"),
+            }
+            ask: dict[str, Any] = {
+                "Token": token,
+                "NodeID": node_id,
+                "Facts": facts,
+                "Etcd": (
+                    {"Client": member.client_endpoint, "Peer": str(member.peer_socket)}
+                    if member
+                    else None
+                ),
+                "Node": None,
+            }
+            state = LocalState(
+                node_id=node_id,
+                cluster_id=cluster_id,
+                manager=False,
+                endpoints=(),
+                listen_addr=facts["ListenAddr"],
+                advertise_addr=facts["AdvertiseAddr"],
+                own_member=False,
+            )
+            ask["Node"] = self._node_doc(state, "worker", req, None)
+            answer = await _ask_join(str(remotes[0]), ask)
+            manager = answer["Role"] == "manager"
+            if manager and member is not None:
+                for name, socket in answer["Members"].items():
+                    member.link_peer(name, socket)
+                await member.start(initial=answer["Members"], existing=True)
+            endpoints = tuple(answer["Endpoints"])
+            if manager and member is not None:
+                endpoints = (member.client_endpoint, *endpoints)
+            state = LocalState(
+                node_id=node_id,
+                cluster_id=cluster_id,
+                manager=manager,
+                endpoints=endpoints,
+                listen_addr=state.listen_addr,
+                advertise_addr=state.advertise_addr,
+                own_member=manager and member is not None,
+            )
+            await self._connect(state, member=member if manager else None, start_member=False)
+            localstate.save(self._state_file, state)
+
+    async def _answer_join(self, ask: Mapping[str, Any]) -> dict[str, Any]:
+        """A manager lets a node in: check its token, record it, and for a manager
+        add its etcd member first."""
+        session = self.manager()
+        cluster = await session.store.get("cluster", "")
+        if cluster is None:
+            raise Unavailable("the swarm has no cluster record")
+        tokens = cluster["JoinTokens"]
+        token = ask.get("Token")
+        if token == tokens["Manager"]:
+            role = "manager"
+        elif token == tokens["Worker"]:
+            role = "worker"
+        else:
+            raise InvalidParameter(INVALID_TOKEN)
+        node_id = str(ask["NodeID"])
+        node = dict(ask["Node"])
+        node["Spec"] = {**node["Spec"], "Role": role}
+        members: dict[str, str] = {}
+        etcd_info = ask.get("Etcd")
+        if role == "manager":
+            node["ManagerStatus"] = {
+                "Reachability": "reachable",
+                "Addr": ask["Facts"]["AdvertiseAddr"],
+            }
+            if etcd_info and session.member is not None:
+                node.setdefault("_Pier", {})["Etcd"] = etcd_info
+        # Written before the member is added: from then until the new member runs, the
+        # cluster may have no quorum (one member of two), and no write would pass.
+        await session.store.put("nodes", node_id, node)
+        endpoints = [
+            n["_Pier"]["Etcd"]["Client"]
+            for n in await session.store.list("nodes")
+            if n.get("_Pier", {}).get("Etcd") and n.id != node_id
+        ] or list(session.etcd.endpoints)
+        if role == "manager" and etcd_info and session.member is not None:
+            members = await self._add_member(session, node_id, str(etcd_info["Peer"]))
+        return {"Role": role, "Endpoints": endpoints, "Members": members}
+
+    async def _add_member(self, session: Session, node_id: str, peer: str) -> dict[str, str]:
+        assert session.member is not None
+        nodes = {n.id: n for n in await session.store.list("nodes")}
+        for n in nodes.values():
+            etcd = n.get("_Pier", {}).get("Etcd")
+            if etcd:
+                session.member.link_peer(n.id, etcd["Peer"])
+        session.member.link_peer(node_id, peer)
+        # Other managers learn the new peer's socket from its node record; etcd keeps
+        # retrying its peers meanwhile. A leader adds a voting member only once it has
+        # been connected to a quorum for 5 s (strict reconfiguration check).
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 30
+        while True:
+            try:
+                _, current = await session.etcd.member_add([peer_url(node_id)])
+                break
+            except PierError as exc:
+                if loop.time() > deadline:
+                    raise
+                log.info("etcd member add waits: %s", exc)
+                await asyncio.sleep(0.5)
+        by_name: dict[str, str] = {}
+        for m in current:
+            name = m.name or node_id
+            if name == node_id:
+                by_name[name] = peer
+            elif name in nodes and nodes[name].get("_Pier", {}).get("Etcd"):
+                by_name[name] = nodes[name]["_Pier"]["Etcd"]["Peer"]
+        return by_name
+
+    # -- leave ---------------------------------------------------------------------
+
+    async def leave(self, *, force: bool) -> None:
+        async with self._lock:
+            session = self._session
+            if session is None:
+                raise Unavailable(NOT_IN_SWARM)
+            if session.manager and not force:
+                message = (
+                    "You are attempting to leave the swarm on a node that is participating "
+                    "as a manager. "
+                )
+                reachable, unreachable = await self._manager_counts(session)
+                # moby's removingManagerCausesLossOfQuorum and isLastManager
+                if reachable - 2 <= unreachable:
+                    if reachable == 1 and unreachable == 0:
+                        message += (
+                            "Removing the last manager erases all current state of the "
+                            "swarm. Use `--force` to ignore this message. "
+                        )
+                        raise Unavailable(message)
+                    message += (
+                        f"Removing this node leaves {reachable - 1} managers out of "
+                        f"{reachable + unreachable}. Without a Raft quorum your swarm will "
+                        "be inaccessible. "
+                    )
+                message += (
+                    "The only way to restore a swarm that has lost consensus is to "
+                    "reinitialize it with `--force-new-cluster`. Use `--force` to suppress "
+                    "this message."
+                )
+                raise Unavailable(message)
+            self._session = None
+            await session.close(revoke=True)
+            await session.leave()
+            if session.member is not None:
+                await self._leave_etcd(session)
+            await self._server.close()
+            await session.etcd.close()
+            if session.member is not None:
+                await session.member.stop()
+                session.member.remove_data()
+            localstate.forget(self._state_file)
+
+    async def _leave_etcd(self, session: Session) -> None:
+        try:
+            members = await session.etcd.members()
+            if len(members) > 1:
+                me = next((m for m in members if m.name == session.node_id), None)
+                if me is not None:
+                    await session.etcd.member_remove(me.id)
+                    session.etcd.set_endpoints(
+                        [e for e in session.etcd.endpoints if session.node_id not in e]
+                    )
+                    await session.store.put(
+                        "nodes", session.node_id, await self._without_etcd(session)
+                    )
+        except PierError as exc:
+            log.warning("leaving etcd: %s", exc)
+
+    async def _without_etcd(self, session: Session) -> dict[str, Any]:
+        doc = await session.store.get("nodes", session.node_id)
+        body = dict(doc.body) if doc else {}
+        body.get("_Pier", {}).pop("Etcd", None)
+        body.pop("ManagerStatus", None)
+        return body
+
+    async def _manager_counts(self, session: Session) -> tuple[int, int]:
+        alive = {d.id for d in await session.store.list("alive")}
+        managers = [
+            n.id for n in await session.store.list("nodes") if n["Spec"].get("Role") == "manager"
+        ]
+        reachable = sum(1 for m in managers if m in alive)
+        return reachable, len(managers) - reachable
+
+    # -- inspect / update ------------------------------------------------------------
+
+    async def inspect(self) -> dict[str, Any]:
+        session = self.manager()
+        doc = await session.store.get("cluster", "")
+        if doc is None:
+            raise Unavailable("the swarm has no cluster record")
+        return docs.render_swarm(doc, with_tokens=True)
+
+    async def update(
+        self,
+        spec: Mapping[str, Any],
+        *,
+        version: int,
+        rotate_worker: bool,
+        rotate_manager: bool,
+        rotate_unlock: bool,
+    ) -> None:
+        session = self.manager()
+        if (spec.get("EncryptionConfig") or {}).get("AutoLockManagers") or rotate_unlock:
+            raise InvalidParameter(NO_AUTOLOCK)
+        if spec.get("Name") not in (None, "", "default"):
+            raise InvalidParameter('swarm spec must be named "default"')
+        doc = await session.store.get("cluster", "")
+        if doc is None:
+            raise Unavailable("the swarm has no cluster record")
+        body = dict(doc.body)
+        body["Spec"] = docs.default_cluster_spec(spec)
+        body["UpdatedAt"] = timefmt.now()
+        tokens = dict(body["JoinTokens"])
+        if rotate_worker:
+            tokens["Worker"] = ids.new_token(body["ID"])
+        if rotate_manager:
+            tokens["Manager"] = ids.new_token(body["ID"])
+        body["JoinTokens"] = tokens
+        if await session.store.replace("cluster", "", body, revision=version) is None:
+            raise PierError(docs.OUT_OF_SEQUENCE)
+
+    def unlock_key(self) -> None:
+        self.manager()
+        raise InvalidParameter(NO_AUTOLOCK)
+
+    def unlock(self) -> None:
+        self.active()
+        raise InvalidParameter(NO_AUTOLOCK)
+
+    def refuse(self, what: str) -> None:
+        self.manager()
+        raise NotImplementedByPier(f"Pier does not support {what} in swarm mode")
+
+
+def _json(body: Mapping[str, Any]) -> bytes:
+    import json
+
+    return json.dumps(body, separators=(",", ":"), sort_keys=True).encode()
+
+
+async def _ask_join(remote: str, ask: Mapping[str, Any]) -> dict[str, Any]:
+    host, port = addresses.split(remote, "remoteAddr")
+    url = f"http://{addresses.join(host, port)}/join"
+    try:
+        async with (
+            aiohttp.ClientSession() as client,
+            client.post(url, json=ask, timeout=aiohttp.ClientTimeout(total=60)) as resp,
+        ):
+            answer = await resp.json(content_type=None)
+    except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+        raise Unavailable(f"cannot reach the manager at {remote}: {exc}") from exc
+    if resp.status != 200:
+        error = PierError(str(answer.get("message", answer)))
+        error.status = resp.status
+        raise error
+    return dict(answer)

@@ -1,0 +1,196 @@
+"""A node's live membership of a swarm: its lease, its leadership, the watch.
+
+While a node is in a swarm it keeps `alive/<node>` on a lease (renewed every
+heartbeat; the lease lives three). A manager also campaigns for `leader`, bound to the
+same lease, and the leader runs the orchestrator. If the lease is lost (etcd says so,
+or it could not be renewed for as long as it lives) the node fences itself: its agent
+stops every task it runs, since the orchestrator has given them to other nodes by
+then. It then takes a new lease and starts over from what the store says.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import Callable
+from typing import Protocol
+
+from pier.cluster.etcd import Etcd, WatchCompacted
+from pier.cluster.member import EtcdMember
+from pier.errors import PierError
+from pier.swarm import docs
+from pier.swarm.localstate import LocalState
+from pier.swarm.store import PREFIX, SwarmStore
+
+NODES = PREFIX + b"nodes/"
+
+log = logging.getLogger(__name__)
+
+
+class Worker(Protocol):
+    """Something the session runs while it holds a lease (agent) or leadership
+    (orchestrator): `run` until cancelled, `kick` when the store changed."""
+
+    async def run(self) -> None: ...
+    def kick(self) -> None: ...
+
+
+class Agent(Worker, Protocol):
+    async def fence(self) -> None:
+        """Stop every task this node runs (the lease is lost)."""
+
+    async def leave(self) -> None:
+        """Remove every task container of this node (it leaves the swarm)."""
+
+
+class Session:
+    def __init__(
+        self,
+        *,
+        state: LocalState,
+        etcd: Etcd,
+        member: EtcdMember | None,
+        agent: Callable[[Session], Agent],
+        orchestrator: Callable[[Session], Worker],
+    ) -> None:
+        self.state = state
+        self.etcd = etcd
+        self.store = SwarmStore(etcd=etcd)
+        self.member = member
+        self.node_id = state.node_id
+        self.lease = 0
+        self.leader: str | None = None
+        self._agent = agent(self)
+        self._orchestrator = orchestrator(self)
+        self._tasks: list[asyncio.Task[None]] = []
+        self._leading: asyncio.Task[None] | None = None
+        self._agent_task: asyncio.Task[None] | None = None
+        self._lost = asyncio.Event()
+
+    @property
+    def manager(self) -> bool:
+        return self.state.manager
+
+    async def heartbeat(self) -> int:
+        cluster = await self.store.get("cluster", "")
+        return docs.heartbeat_ns(cluster.body if cluster else {})
+
+    async def start(self) -> None:
+        await self._take_lease()
+        self._agent_task = asyncio.create_task(self._agent.run(), name="swarm-agent")
+        self._tasks = [
+            asyncio.create_task(self._keepalive(), name="swarm-keepalive"),
+            asyncio.create_task(self._watch(), name="swarm-watch"),
+        ]
+        if self.manager:
+            self._tasks.append(asyncio.create_task(self._campaign(), name="swarm-campaign"))
+
+    async def _take_lease(self) -> None:
+        ttl = docs.lease_ttl(await self.heartbeat())
+        self.lease = await self.etcd.grant(ttl)
+        await self.store.put(
+            "alive", self.node_id, {"Addr": self.state.advertise_host}, lease=self.lease
+        )
+
+    async def _keepalive(self) -> None:
+        loop = asyncio.get_running_loop()
+        last_ok = loop.time()
+        while True:
+            period = 1.0
+            try:
+                period = (await self.heartbeat()) / docs.SECOND
+                ttl = await self.etcd.keepalive(self.lease)
+                lost = ttl is None
+                if not lost:
+                    last_ok = loop.time()
+            except PierError as exc:
+                log.warning("lease renewal failed: %s", exc)
+                lost = loop.time() - last_ok > docs.lease_ttl(int(period * docs.SECOND))
+            if lost:
+                log.warning("node %s lost its lease: fencing its tasks", self.node_id)
+                await self._fence()
+                with contextlib.suppress(PierError):
+                    await self._take_lease()
+                    last_ok = loop.time()
+                    self._agent.kick()
+            await asyncio.sleep(period)
+
+    async def _fence(self) -> None:
+        await self._stop_leading()
+        await self._agent.fence()
+
+    async def _watch(self) -> None:
+        revision = await self.store.revision()
+        while True:
+            try:
+                async for message in self.store.watch(start_revision=revision + 1):
+                    revision = message.revision
+                    for event in message.events:
+                        if event.kv.key.endswith(b"/leader/"):
+                            self.leader = None
+                        elif event.kv.key.startswith(NODES) and event.kv.value:
+                            self._link_peer(event.kv.value)
+                    self._agent.kick()
+                    if self._leading is not None:
+                        self._orchestrator.kick()
+            except WatchCompacted:
+                revision = await self.store.revision()
+                self._agent.kick()
+                self._orchestrator.kick()
+
+    def _link_peer(self, raw: bytes) -> None:
+        """A manager joined: its etcd member must be reachable by the name in its peer
+        URL from this member's directory."""
+        if self.member is None:
+            return
+        node = json.loads(raw)
+        etcd = (node.get("_Pier") or {}).get("Etcd")
+        if etcd:
+            self.member.link_peer(node["ID"], etcd["Peer"])
+
+    async def _campaign(self) -> None:
+        while True:
+            try:
+                if self._leading is None and await self.store.claim(
+                    "leader", "", {"NodeID": self.node_id}, lease=self.lease
+                ):
+                    log.info("node %s is the leader", self.node_id)
+                    self._leading = asyncio.create_task(
+                        self._orchestrator.run(), name="swarm-orchestrator"
+                    )
+                holder = await self.store.get("leader", "")
+                self.leader = holder["NodeID"] if holder else None
+                if self.leader != self.node_id:
+                    await self._stop_leading()
+            except PierError as exc:
+                log.debug("campaign: %s", exc)
+            await asyncio.sleep(0.5)
+
+    async def _stop_leading(self) -> None:
+        task, self._leading = self._leading, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def leave(self) -> None:
+        await self._agent.leave()
+
+    async def close(self, *, revoke: bool = True) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks = []
+        await self._stop_leading()
+        if self._agent_task is not None:
+            self._agent_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._agent_task
+            self._agent_task = None
+        if revoke and self.lease:
+            with contextlib.suppress(PierError):
+                await self.etcd.revoke(self.lease)
