@@ -28,7 +28,7 @@ from pier.containers.inroot import make_dirs_in_root, open_in_root
 from pier.containers.model import Container
 from pier.errors import InvalidParameter, NotFound, SystemFailure
 from pier.images.unpack import extract_archive
-from pier.snapshots.mount import mount_all, mount_one, unmount
+from pier.snapshots.mount import mount_all, mount_one, remount_read_only, unmount
 from pier.snapshots.types import Mount
 
 # Go's os.FileMode bits (the stat header carries Go's mode, not st_mode).
@@ -259,6 +259,13 @@ def stopped_root(
                             Mount(type="bind", source=point.source, options=("rbind",)),
                             Path(f"/proc/self/fd/{fd}"),
                         )
+                    if point.read_only:
+                        # As in the container, so no entry written through a symlink
+                        # lands in it.
+                        with open_in_root(
+                            target, point.destination, os.O_PATH | os.O_DIRECTORY
+                        ) as fd:
+                            remount_read_only(Path(f"/proc/self/fd/{fd}"))
             yield target
         finally:
             for mountpoint in _mounts_under(target):

@@ -106,6 +106,12 @@ def mount_one(m: Mount, target: Path) -> None:
         _mount(m.source, str(target), m.type, flags, data)
 
 
+def remount_read_only(target: Path) -> None:
+    """Make the bind mount whose root `target` is read-only (a magic /proc/self/fd
+    link must be opened after the bind, or it names the directory underneath)."""
+    _mount("", str(target), None, MS_BIND | MS_REMOUNT | MS_RDONLY, "")
+
+
 def mount_all(mounts: Sequence[Mount], target: Path) -> None:
     """Mount each in order on `target`; on failure undo what was mounted."""
     done = 0

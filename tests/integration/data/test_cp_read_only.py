@@ -128,3 +128,16 @@ def test_docker_cp_into_a_read_only_container(pier: PierDaemon, tmp_path: Path) 
     assert done.returncode == 0, done.stderr
     back = docker("exec", cid, "cat", "/data/f.txt")
     assert back.stdout == "hello\n"
+
+
+def test_an_entry_through_a_symlink_never_writes_a_read_only_mount(
+    pier: PierDaemon, tmp_path: Path, running: bool
+) -> None:
+    # The destination is writable, but an entry goes through a symlink there into the
+    # read-only bind: the mount refuses the write (stopped containers get their
+    # read-only binds mounted read-only for the copy too).
+    cid = _container(pier, tmp_path, running, read_only=False)
+    _put(pier, cid, "/tmp", _tar("to-ro", link="/robind"))
+    with pytest.raises(APIError):
+        _put(pier, cid, "/tmp", _tar("to-ro/f.txt"))
+    assert not (tmp_path / "ro" / "f.txt").exists()
