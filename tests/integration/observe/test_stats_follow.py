@@ -1,6 +1,7 @@
 """`pier stats` without names follows the containers as docker's does (its event
 handlers in cli/command/container/stats.go): one that starts joins the table, one
-that dies leaves it; with -a a created one joins and a stopped one stays."""
+that dies leaves it; with -a a created one joins and a stopped one stays. The docker
+CLI itself does the same against pierd (it follows pierd's container events)."""
 
 from __future__ import annotations
 
@@ -20,9 +21,10 @@ class Screen:
     """The frames a streaming `pier stats` draws (each from cursor-home to the
     clear-below that ends it), read as they come."""
 
-    def __init__(self, pier: PierDaemon, *args: str) -> None:
+    def __init__(self, pier: PierDaemon, binary: str, *args: str) -> None:
+        exe = str(PIER) if binary == "pier" else "/usr/local/bin/docker"
         self.proc = subprocess.Popen(
-            [str(PIER), "-H", pier.host, "stats", "--format", "{{.Name}}", *args],
+            [exe, "stats", "--format", "{{.Name}}", *args],
             env=pier.env(),
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -44,7 +46,9 @@ class Screen:
         done = [f for f in frames if f.endswith(b"\033[J")]
         if not done:
             return None
-        return [line for line in done[-1].decode().split("\033[K\n") if line != "\033[J"]
+        # docker 28.2.2 writes each line twice, the second time padded: names only
+        lines = done[-1].decode().split("\033[K\n")
+        return [line.strip() for line in lines if line.strip() and line != "\033[J"]
 
     def shows(self, predicate: Callable[[list[str]], bool], timeout: float = 20) -> list[str]:
         deadline = time.monotonic() + timeout
@@ -61,12 +65,12 @@ class Screen:
         self._reader.join(10)
 
 
-@pytest.fixture
-def screen(pier: PierDaemon) -> Iterator[Callable[..., Screen]]:
+@pytest.fixture(params=["pier", "docker"])
+def screen(pier: PierDaemon, request: pytest.FixtureRequest) -> Iterator[Callable[..., Screen]]:
     opened: list[Screen] = []
 
     def open_(*args: str) -> Screen:
-        opened.append(Screen(pier, *args))
+        opened.append(Screen(pier, str(request.param), *args))
         return opened[-1]
 
     yield open_
@@ -90,7 +94,7 @@ def test_running_containers_come_and_go(pier: PierDaemon, screen: Callable[..., 
     pier.client.post("/containers/first/stop", t=0)
     s.shows(lambda f: f == ["second"])
     pier.client.post("/containers/second/stop", t=0)
-    s.shows(lambda f: f == [""])  # an empty table, still followed
+    s.shows(lambda f: f == [])  # an empty table, still followed
     _run(pier, "third")
     s.shows(lambda f: f == ["third"])
     assert s.proc.poll() is None
