@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import ctypes
-import ctypes.util
 import gzip
 import os
 import time
@@ -294,7 +293,9 @@ class _Inotify:
     IN_CLOEXEC = 0o2000000
 
     def __init__(self, path: Path) -> None:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        # The process's own symbols (libc's among them): find_library would run
+        # `ldconfig -p`, a process on the event loop at every attach and `logs -f`.
+        libc = ctypes.CDLL(None, use_errno=True)
         self._fd = libc.inotify_init1(self.IN_NONBLOCK | self.IN_CLOEXEC)
         if self._fd < 0:
             raise OSError(ctypes.get_errno(), "inotify_init1")

@@ -1,0 +1,52 @@
+"""What the run path leaves out to be fast, shown on a real pierd: a `--rm`
+container's overlay is volatile (no sync of the data root's disk at its unmount), a
+kept container's is not."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pier_testing.api import create, inspect, logs, wait, wait_for
+from pier_testing.daemon import PierDaemon
+
+
+def _volatile(rootfs: Path) -> bool:
+    # Newer kernels show the option as fsync=volatile.
+    return bool({"volatile", "fsync=volatile"} & set(_root_mount_options(rootfs)))
+
+
+def _root_mount_options(rootfs: Path) -> list[str]:
+    for line in Path("/proc/self/mountinfo").read_text().splitlines():
+        fields = line.split()
+        if fields[4] == str(rootfs):
+            return line.split(" - ", 1)[1].split()[2].split(",")
+    raise AssertionError(f"{rootfs} is not mounted")
+
+
+def _started(pier: PierDaemon, *, auto_remove: bool) -> str:
+    cid = create(
+        pier.client,
+        ["sh", "-c", "echo up; exec sleep 600"],
+        host_config={"AutoRemove": auto_remove, "NetworkMode": "none"},
+    )
+    pier.client.post(f"/containers/{cid}/start")
+    wait_for(lambda: logs(pier.client, cid)[0] == b"up\n")
+    return cid
+
+
+def test_auto_remove_container_layer_is_volatile(pier: PierDaemon) -> None:
+    cid = _started(pier, auto_remove=True)
+    rootfs = pier.data_root / "containers" / cid / "rootfs"
+    assert _volatile(rootfs)
+    pier.client.post(f"/containers/{cid}/kill")
+    assert wait(pier.client, cid, "removed") == 137
+    assert not rootfs.exists()
+
+
+def test_kept_container_layer_is_synced(pier: PierDaemon) -> None:
+    cid = _started(pier, auto_remove=False)
+    rootfs = pier.data_root / "containers" / cid / "rootfs"
+    assert not _volatile(rootfs)
+    pier.client.post(f"/containers/{cid}/kill")
+    assert wait(pier.client, cid) == 137
+    assert inspect(pier.client, cid)["State"]["Status"] == "exited"
