@@ -7,9 +7,12 @@ deep layer stacks.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
 import shutil
 import sqlite3
+import struct
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -35,6 +38,10 @@ CREATE INDEX IF NOT EXISTS snap_snapshots_parent ON snap_snapshots(parent);
 # mount(2) data is limited to one page; keep a margin for upperdir/workdir.
 _MAX_OPTIONS = 4096 - 1
 
+_FS_IOC_GETFLAGS = 0x80086601
+_FS_IOC_SETFLAGS = 0x40086602
+_FS_TOPDIR_FL = 0x00020000
+
 
 class OverlaySnapshotter:
     def __init__(self, *, root: Path, db: Database, leases: Leases | None = None) -> None:
@@ -42,6 +49,7 @@ class OverlaySnapshotter:
         self._db = db
         self._leases = leases if leases is not None else Leases()
         root.mkdir(parents=True, exist_ok=True)
+        mark_top_directory(root)
         db.ensure_schema(_SCHEMA)
 
     # -- queries ---------------------------------------------------------------------
@@ -219,6 +227,27 @@ def _info(row: sqlite3.Row) -> SnapshotInfo:
     return SnapshotInfo(
         key=row["key"], kind=Kind(row["kind"]), parent=row["parent"], created=row["created"]
     )
+
+
+def mark_top_directory(path: Path) -> None:
+    """Set ext4's "top of directory hierarchy" flag (`chattr +T`) on `path`, so each
+    snapshot directory made in it starts in a block group of its own, as top-level
+    directories do, instead of next to its siblings.
+
+    Why: ext4 without a journal (this machine's root) will not reuse an inode freed in
+    the last 30 s, and finds a free one by checking every such inode of the group, for
+    each file it creates. Snapshots of an image just removed leave thousands of them
+    beside the new ones: a pull right after `rmi` spent most of its time in that scan
+    (perf: `recently_deleted`), 5-7 s against 2-3 s with the flag, side by side.
+    Best effort: other file systems have no such flag."""
+    with contextlib.suppress(OSError):
+        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        try:
+            (flags,) = struct.unpack("i", fcntl.ioctl(fd, _FS_IOC_GETFLAGS, b"\0" * 4))
+            if not flags & _FS_TOPDIR_FL:
+                fcntl.ioctl(fd, _FS_IOC_SETFLAGS, struct.pack("i", flags | _FS_TOPDIR_FL))
+        finally:
+            os.close(fd)
 
 
 def _rmtree(path: Path) -> None:
