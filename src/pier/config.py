@@ -91,6 +91,16 @@ class DaemonConfig:
     iptables: bool = True
     nft_table: str = "pier"
     dns: tuple[str, ...] = ()
+    # API access, as dockerd's keys: the UNIX socket's group (`group`; None: `pier`
+    # when that group exists, else root's) and TLS for tcp:// and activated TCP
+    # sockets (`tls`, `tlsverify`, `tlscacert`, `tlscert`, `tlskey`; unset paths are
+    # ca.pem, cert.pem and key.pem in $DOCKER_CERT_PATH or ~/.docker, as dockerd's).
+    group: str | None = None
+    tls: bool = False
+    tlsverify: bool = False
+    tlscacert: Path | None = None
+    tlscert: Path | None = None
+    tlskey: Path | None = None
     # dockerd's old `cluster-store`, given a new meaning: the etcd cluster swarm mode
     # keeps its state in (`etcd://host:port`, `http://...`, `unix:///path`, several
     # separated by commas). Empty: `swarm init` starts an etcd member of its own.
@@ -140,6 +150,12 @@ def load_config_file(path: Path) -> dict[str, Any]:
         "nft-table": ("nft_table", str),
         "log-driver": ("log_driver", str),
         "metrics-addr": ("metrics_addr", str),
+        "group": ("group", str),
+        "tls": ("tls", bool),
+        "tlsverify": ("tlsverify", bool),
+        "tlscacert": ("tlscacert", Path),
+        "tlscert": ("tlscert", Path),
+        "tlskey": ("tlskey", Path),
     }
     for key, value in raw.items():
         if key in simple:

@@ -77,7 +77,9 @@ class ServiceLogs:
         if task is None or c is None:
             raise NotFound(f"task {task_id} has no container on this node")
         options = parse_options(query)
-        details = _details(task.body)
+        # moby adds the details only when asked (the CLI's --raw does not ask).
+        wanted = query.get("details", "") not in ("", "0", "false", "False")
+        details = _details(task.body) if wanted else b""
         async for batch in self._local(c.id, options):
             yield b"".join(
                 frame(

@@ -124,6 +124,8 @@ class Orchestrator:
                 await self._set_desired(t, "shutdown")
                 _unplace(placed, t)
             else:
+                if not t.get("NodeID"):
+                    await self._schedule(service, t, nodes, placed)
                 live.append(t)
         history = [t for t in tasks if t["DesiredState"] != "running" or t not in live]
         if servicespec.is_global(spec):
@@ -132,6 +134,45 @@ class Orchestrator:
             await self._replicated(service, live, history, restart_now, nodes, placed)
         await self._rollout.step(service, tasks, live, nodes, placed)
         await self._prune(service, tasks)
+
+    async def _schedule(
+        self, service: Doc, task: Doc, nodes: list[NodeView], placed: list[Placed]
+    ) -> None:
+        """A pending task gets a node once one fits."""
+        ports = host_ports(service.get("Endpoint", {}).get("Ports") or [])
+        chosen, why = pick(
+            nodes, service_id=service.id, template=task["Spec"], ports=ports, placed=placed
+        )
+
+        def change(body: dict[str, Any]) -> dict[str, Any] | None:
+            if body.get("NodeID") or body["DesiredState"] != "running":
+                return None
+            now = timefmt.now()
+            if chosen is None:
+                if body["Status"].get("Err") == why:
+                    return None
+                body["Status"] = {**body["Status"], "Err": why, "Timestamp": now}
+            else:
+                body["NodeID"] = chosen
+                body["Status"] = {
+                    "Timestamp": now,
+                    "State": "assigned",
+                    "Message": "assigned",
+                    "PortStatus": {},
+                }
+            body["UpdatedAt"] = now
+            return body
+
+        await mutate(self._store, "tasks", task.id, change)
+        if chosen is not None:
+            placed.append(
+                Placed(
+                    node_id=chosen,
+                    service_id=service.id,
+                    template=task["Spec"],
+                    host_ports=ports,
+                )
+            )
 
     @staticmethod
     def _slot_key(task: Doc) -> int | str:

@@ -4,6 +4,9 @@ roots, socket and cluster port; etcd members on UNIX sockets under their exec ro
 from __future__ import annotations
 
 import contextlib
+import json
+import os
+import signal
 import socket
 import time
 from collections.abc import Callable, Iterator
@@ -72,3 +75,68 @@ def nodes(scope: Scope, busybox_tar: Path, n: int) -> Iterator[list[PierDaemon]]
             d.destroy()
         left = {r for r in scope.snapshot() for d in daemons if str(d.base) in r}
         assert not left, f"the swarm left behind: {sorted(left)}"
+
+
+def swarm_of(daemons: list[PierDaemon], managers: int = 1) -> str:
+    """Init on the first daemon, join the next `managers - 1` as managers and the rest
+    as workers; the first's cluster address."""
+    port = free_port()
+    first = daemons[0]
+    first.client.post_json("/swarm/init", {"ListenAddr": f"127.0.0.1:{port}"})
+    tokens = first.client.get_json("/swarm")["JoinTokens"]
+    for i, d in enumerate(daemons[1:], start=1):
+        mine = free_port()
+        d.client.post_json(
+            "/swarm/join",
+            {
+                "ListenAddr": f"127.0.0.1:{mine}",
+                "RemoteAddrs": [f"127.0.0.1:{port}"],
+                "JoinToken": tokens["Manager" if i < managers else "Worker"],
+            },
+        )
+    return f"127.0.0.1:{port}"
+
+
+def node_id(daemon: PierDaemon) -> str:
+    return str(daemon.client.get_json("/info")["Swarm"]["NodeID"])
+
+
+def running_tasks(manager: PierDaemon, service: str) -> list[dict[str, Any]]:
+    tasks = manager.client.get_json(
+        "/tasks", filters=json.dumps({"service": [service], "desired-state": ["running"]})
+    )
+    return [t for t in tasks if t["Status"]["State"] == "running"]
+
+
+def task_containers(daemon: PierDaemon) -> dict[str, dict[str, Any]]:
+    """The daemon's containers that run swarm tasks, by task ID."""
+    found = {}
+    for c in daemon.client.get_json("/containers/json", all=1):
+        task = (c.get("Labels") or {}).get("com.docker.swarm.task.id")
+        if task:
+            found[task] = c
+    return found
+
+
+def kill_node(daemon: PierDaemon) -> None:
+    """A node dies: pierd and every container monitor and process under its roots."""
+    daemon.kill9()
+    marker = str(daemon.base).encode()
+    for _ in range(3):
+        for procs in Path("/sys/fs/cgroup/pids", daemon.cgroup_parent.strip("/")).glob(
+            "*/cgroup.procs"
+        ):
+            for pid in procs.read_text().split():
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(int(pid), signal.SIGKILL)
+        for entry in os.listdir("/proc"):
+            if not entry.isdigit():
+                continue
+            try:
+                cmdline = Path(f"/proc/{entry}/cmdline").read_bytes()
+            except OSError:
+                continue
+            if marker in cmdline:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(int(entry), signal.SIGKILL)
+        time.sleep(0.1)

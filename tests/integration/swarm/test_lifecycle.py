@@ -79,11 +79,10 @@ def test_init_join_inspect_update_leave(trio: list[PierDaemon]) -> None:
     _join(c, addr, tokens["Manager"])
     assert etcd_processes(str(c.base))  # the second member
     nodes_seen = until(
-        lambda: len(
-            [n for n in c.client.get_json("/nodes") if n["Status"]["State"] == "ready"]
-        )
-        == 3
-        and c.client.get_json("/nodes"),
+        lambda: (
+            len([n for n in c.client.get_json("/nodes") if n["Status"]["State"] == "ready"]) == 3
+            and c.client.get_json("/nodes")
+        ),
         what="three ready nodes",
     )
     roles = sorted(n["Spec"]["Role"] for n in nodes_seen)
@@ -121,9 +120,7 @@ def test_init_join_inspect_update_leave(trio: list[PierDaemon]) -> None:
     b.client.post("/swarm/leave")
     assert b.client.get_json("/info")["Swarm"]["LocalNodeState"] == "inactive"
     until(
-        lambda: any(
-            n["Status"]["State"] == "down" for n in a.client.get_json("/nodes")
-        ),
+        lambda: any(n["Status"]["State"] == "down" for n in a.client.get_json("/nodes")),
         what="the worker seen down",
     )
     c.client.post("/swarm/leave", force=1)
