@@ -105,6 +105,9 @@ class DaemonConfig:
     # keeps its state in (`etcd://host:port`, `http://...`, `unix:///path`, several
     # separated by commas). Empty: `swarm init` starts an etcd member of its own.
     cluster_store: tuple[str, ...] = ()
+    # dockerd's `userns-remap`: `default`, `user[:group]` or `uid[:gid]`, whose
+    # /etc/subuid and /etc/subgid ranges containers' user namespaces map to.
+    userns_remap: str = ""
 
     @property
     def pidfile_path(self) -> Path:
@@ -150,6 +153,7 @@ def load_config_file(path: Path) -> dict[str, Any]:
         "nft-table": ("nft_table", str),
         "log-driver": ("log_driver", str),
         "metrics-addr": ("metrics_addr", str),
+        "userns-remap": ("userns_remap", str),
         "group": ("group", str),
         "tls": ("tls", bool),
         "tlsverify": ("tlsverify", bool),

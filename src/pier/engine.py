@@ -43,6 +43,7 @@ from pier.containers.logs import LogOptions, LogRecord
 from pier.containers.model import Container, Status
 from pier.containers.service import ContainerService
 from pier.containers.store import ContainerStore
+from pier.containers.userns import load_remap, open_to_remapped_root
 from pier.content.leases import Leases
 from pier.content.local import LocalContentStore
 from pier.distribution.service import DistributionService
@@ -75,6 +76,9 @@ class Engine:
         config = self._check_runtimes(config)
         self.config = config
         secure_layout(config.data_root, config.exec_root)
+        self.remap = load_remap(config.userns_remap)
+        if self.remap is not None:
+            open_to_remapped_root(config.data_root, self.remap)
         tmp = config.data_root / "tmp"
         # Whatever a crash left half-made in tmp/ is not recorded anywhere: drop it.
         shutil.rmtree(tmp, ignore_errors=True)
@@ -136,6 +140,7 @@ class Engine:
             networks=self.networks,
             volumes=self.volumes,
             check_runtime=self._runtime_usable,
+            remap=self.remap,
         )
         self.files = ContainerFiles(
             store=self.store,
@@ -199,6 +204,7 @@ class Engine:
             event_listeners=lambda: self.events.listeners,
             swarm_info=self.swarm.info,
             swarm_status=self.swarm.status,
+            userns=self.remap is not None,
         )
 
     async def start(self) -> None:

@@ -78,6 +78,7 @@ class InfoFacts:
     log_drivers: tuple[str, ...] = ("json-file", "local", "none")
     event_listeners: int = 0
     swarm: Mapping[str, Any] | None = None  # /info's Swarm block; None: inactive
+    userns: bool = False  # containers run in user namespaces (`--userns-remap`)
 
 
 def _arch() -> str:
@@ -146,7 +147,9 @@ class SystemInfo:
         event_listeners: Callable[[], int] = lambda: 0,
         swarm_info: Callable[[], Awaitable[Mapping[str, Any]]] | None = None,
         swarm_status: Callable[[], str] = lambda: "inactive",
+        userns: bool = False,
     ) -> None:
+        self._userns = userns
         self._swarm_info = swarm_info
         self._swarm_status = swarm_status
         self._caps = caps or cgroupcaps.detect()
@@ -203,4 +206,5 @@ class SystemInfo:
             logging_driver=config.log_driver,
             event_listeners=self._event_listeners(),
             swarm=await self._swarm_info() if self._swarm_info else None,
+            userns=self._userns,
         )

@@ -19,7 +19,7 @@ from typing import Any, Protocol
 
 from pier import timefmt
 from pier.config import DaemonConfig
-from pier.containers import health
+from pier.containers import health, userns
 from pier.containers.announce import Announcer
 from pier.containers.model import Container, ContainerConfig, HostConfig
 from pier.containers.mounts import MountPoint, MountRequests, plan_mounts
@@ -29,6 +29,7 @@ from pier.containers.paths import ContainerPaths
 from pier.containers.security import host_warnings, parse_security_opts
 from pier.containers.spec import merge_env
 from pier.containers.store import ContainerStore, check_name
+from pier.containers.userns import Remap
 from pier.containers.volumes_step import VolumeMounts
 from pier.errors import InvalidParameter, NoSuchContainer
 from pier.snapshots.types import Mount
@@ -93,7 +94,9 @@ class Creator:
         announce: Announcer,
         networks: ContainerNetworks,
         volume_mounts: VolumeMounts,
+        remap: Remap | None = None,
     ) -> None:
+        self._remap = remap
         self._networks = networks
         self._volume_mounts = volume_mounts
         self._config = config
@@ -109,6 +112,7 @@ class Creator:
         runtime = self._config.runtime(host_config.runtime or None)
         host_config = replace(host_config, runtime=runtime.name)
         host_config, net_warnings = self._network_mode(host_config)
+        userns.check_create(self._remap, host_config)
         plan = self._networks.plan(host_config.network_mode, host_config.endpoints)
         # Parsed before the image is looked up, so bad mounts are a 400 at once.
         requests = MountRequests(

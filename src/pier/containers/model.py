@@ -177,6 +177,8 @@ class HostConfig:
     mounts: tuple[Mapping[str, Any], ...] = ()
     tmpfs: Mapping[str, str] = field(default_factory=lambda: EMPTY)
     volumes_from: tuple[str, ...] = ()
+    # `--userns`: "" (the daemon's remapping, if any) or "host" (none).
+    userns_mode: str = ""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

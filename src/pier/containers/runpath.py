@@ -35,11 +35,13 @@ from pier.containers.networking import (
 from pier.containers.paths import ContainerPaths
 from pier.containers.spec import SpecPart, etc_mounts, merge_parts, namespaces
 from pier.containers.user import resolve_user
+from pier.containers.userns import Remap, chown_to_root, mapping_of
 from pier.containers.volumes_step import VolumeMounts
 from pier.errors import InvalidParameter
 from pier.runtime.base import CreateRequest, Tasks
 from pier.runtime.cgroups import init_realtime
 from pier.runtime.spec import HostFacts, NamespaceMode, NamespaceSpec
+from pier.snapshots.idmap import IdMapping, mount_rootfs_idmapped, open_userns
 from pier.snapshots.mount import mount_all, unmount
 from pier.snapshots.types import Mount
 
@@ -62,7 +64,9 @@ class RunPath:
         networks: ContainerNetworks,
         prepare_log: Callable[[Container], logconfig.LogPolicy],
         volume_mounts: VolumeMounts,
+        remap: Remap | None = None,
     ) -> None:
+        self._remap = remap
         self._volume_mounts = volume_mounts
         self._prepare_log = prepare_log
         self._networks = networks
@@ -83,6 +87,7 @@ class RunPath:
                 await self._mounts(record, undo),
                 await self._devices(record),
                 SpecPart(namespaces=namespaces(record.host_config, self._pid_of)),
+                SpecPart(user_namespace=mapping_of(self._remap, record)),
             ]
             sandbox = await self._network(record, undo)
             parts += [
@@ -106,7 +111,12 @@ class RunPath:
         mounts = await self._images.rootfs_mounts(record.id)
         if record.host_config.auto_remove:
             mounts = [_volatile(m) for m in mounts]
-        await asyncio.to_thread(mount_all, mounts, rootfs)
+        mapping = mapping_of(self._remap, record)
+        if mapping is None:
+            await asyncio.to_thread(mount_all, mounts, rootfs)
+        else:
+            scratch = self._paths.container_dir(record.id) / "idmap"
+            await asyncio.to_thread(_mount_idmapped, mounts, rootfs, scratch, mapping)
         undo.push_async_callback(asyncio.to_thread, unmount, rootfs)
         return SpecPart(rootfs=rootfs)
 
@@ -124,7 +134,13 @@ class RunPath:
         """Binds (a missing `-v` source made), volumes (filled from the image when new),
         tmpfs: see containers.volumes_step."""
         rootfs = self._paths.rootfs(record.id)
-        return SpecPart(mounts=await self._volume_mounts.mount(record, rootfs, undo))
+        specs = await self._volume_mounts.mount(record, rootfs, undo)
+        mapping = mapping_of(self._remap, record)
+        if mapping is not None:
+            volumes = {p.destination for p in record.binds if p.type == "volume"}
+            sources = [Path(m.source) for m in specs if m.destination in volumes]
+            await asyncio.to_thread(_own_new_volumes, sources, mapping)
+        return SpecPart(mounts=specs)
 
     async def _devices(self, record: Container) -> SpecPart:
         """`--device` nodes, read from the host at each start (see containers.devices)."""
@@ -158,6 +174,10 @@ class RunPath:
             host_gateway=self._networks.host_gateway(),
         )
         await asyncio.to_thread(_write_etc_files, cdir, record, files)
+        mapping = mapping_of(self._remap, record)
+        if mapping is not None:
+            etc = [cdir / name for name in ("hostname", "hosts", "resolv.conf")]
+            await asyncio.to_thread(chown_to_root, etc, mapping)
         return SpecPart(mounts=etc_mounts(cdir, record.host_config))
 
     def _init(self, record: Container) -> SpecPart:
@@ -216,6 +236,29 @@ def _volatile(mount: Mount) -> Mount:
     if mount.type != "overlay" or "volatile" in mount.options:
         return mount
     return replace(mount, options=(*mount.options, "volatile"))
+
+
+def _mount_idmapped(mounts: list[Mount], rootfs: Path, scratch: Path, mapping: IdMapping) -> None:
+    # A namespace of the mapping only for the time of the mount: the idmapped layer
+    # mounts keep what they need of it.
+    fd = open_userns(mapping)
+    try:
+        mount_rootfs_idmapped(
+            mounts, rootfs, scratch=scratch, userns_fd=fd, root=mapping.root_pair()
+        )
+    finally:
+        os.close(fd)
+
+
+def _own_new_volumes(sources: Sequence[Path], mapping: IdMapping) -> None:
+    # dockerd makes a remapped daemon's volumes owned by the remapped root; a volume
+    # still owned by host root (new, or filled by nothing) is given to it here, so
+    # the container's root can write to it.
+    root = mapping.root_pair()
+    for path in sources:
+        st = os.stat(path)
+        if (st.st_uid, st.st_gid) == (0, 0):
+            os.chown(path, *root)
 
 
 def _network_part(sandbox: Sandbox | None) -> SpecPart:

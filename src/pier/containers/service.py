@@ -44,6 +44,7 @@ from pier.containers.supervisor import Supervisor
 from pier.containers.teardown import Teardown
 from pier.containers.top import Top, TopResult
 from pier.containers.update import Updater
+from pier.containers.userns import Remap
 from pier.containers.volumes_step import ContainerVolumes, VolumeMounts
 from pier.errors import Conflict, InvalidParameter, NotModified, PierError
 from pier.events import EventBus
@@ -72,6 +73,7 @@ class ContainerService:
         volumes: ContainerVolumes,
         check_runtime: Callable[[RuntimeConfig], None] = lambda rt: None,
         caps: CgroupCaps | None = None,
+        remap: Remap | None = None,
     ) -> None:
         self._config = config
         self._store = store
@@ -90,6 +92,7 @@ class ContainerService:
             announce=self._announce,
             networks=networks,
             volume_mounts=volume_mounts,
+            remap=remap,
         )
         self._teardown = Teardown(
             store=store,
@@ -113,6 +116,7 @@ class ContainerService:
             networks=networks,
             volume_mounts=volume_mounts,
             prepare_log=self._prepare_log,
+            remap=remap,
         )
         self._supervisor = Supervisor(
             store=store,

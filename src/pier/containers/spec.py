@@ -37,6 +37,7 @@ from pier.runtime.spec import (
     Ulimit,
     build_config,
 )
+from pier.snapshots.idmap import IdMapping, IdRange
 
 DEFAULT_PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 ETC_FILES = ("resolv.conf", "hostname", "hosts")
@@ -57,6 +58,8 @@ class SpecPart:
     namespaces: Mapping[str, NamespaceSpec] = field(default_factory=lambda: _NO_NAMESPACES)
     init_path: str | None = None
     devices: tuple[DeviceSpec, ...] = ()  # `--device` nodes, added up in step order
+    # The daemon's remapping, for a user-namespaced container (containers.userns).
+    user_namespace: IdMapping | None = None
 
 
 def merge_parts(
@@ -112,7 +115,28 @@ def merge_parts(
         devices=tuple(d for part in parts for d in part.devices),
         cgroupns_private=None if not hc.cgroupns_mode else hc.cgroupns_mode == "private",
     )
-    return build_config(spec, facts)
+    config = build_config(spec, facts)
+    mapping = next((p.user_namespace for p in parts if p.user_namespace), None)
+    if mapping is not None:
+        _user_namespace(config, mapping, asked=hc.sysctls)
+    return config
+
+
+def _user_namespace(
+    config: dict[str, Any], mapping: IdMapping, *, asked: Mapping[str, str]
+) -> None:
+    """A new user namespace with the daemon's maps (moby's WithNamespaces); no ping
+    group range, which cannot be set up in one (moby's WithSysctls)."""
+    linux = config["linux"]
+    linux["namespaces"].append({"type": "user"})
+    linux["uidMappings"] = _oci_ranges(mapping.uids)
+    linux["gidMappings"] = _oci_ranges(mapping.gids)
+    if "net.ipv4.ping_group_range" not in asked:
+        linux.get("sysctl", {}).pop("net.ipv4.ping_group_range", None)
+
+
+def _oci_ranges(ranges: Sequence[IdRange]) -> list[dict[str, int]]:
+    return [{"containerID": r.container_id, "hostID": r.host_id, "size": r.size} for r in ranges]
 
 
 def _one(parts: Sequence[SpecPart], name: str) -> Any:

@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 from pier import __version__
+from pier.api.listeners import Listener, TlsOptions, close_listeners, open_listeners
 from pier.config import DEFAULT_HOST, DaemonConfig, load_config_file
 from pier.errors import PierError
 
@@ -54,6 +55,19 @@ def parse_args(argv: list[str]) -> DaemonConfig:
         help="manage NAT and published-port rules (nftables); false leaves them to you",
     )
     parser.add_argument("--dns", action="append", help="DNS server for containers")
+    parser.add_argument(
+        "-G", "--group", help="group of the UNIX socket (default pier, when it exists)"
+    )
+    parser.add_argument("--tls", action="store_true", default=None, help="serve TLS")
+    parser.add_argument(
+        "--tlsverify",
+        action="store_true",
+        default=None,
+        help="serve TLS and require client certificates signed by --tlscacert",
+    )
+    parser.add_argument("--tlscacert", type=Path, help="CA clients' certificates must chain to")
+    parser.add_argument("--tlscert", type=Path, help="the server's TLS certificate")
+    parser.add_argument("--tlskey", type=Path, help="the server's TLS key")
     parser.add_argument("-v", "--version", action="version", version=f"pierd {__version__}")
     args = parser.parse_args(argv)
     kwargs = {}
@@ -72,10 +86,28 @@ def parse_args(argv: list[str]) -> DaemonConfig:
         iptables=args.iptables,
         dns=tuple(args.dns) if args.dns else None,
         fix_hybrid_cgroups=args.fix_hybrid_cgroups,
+        group=args.group,
+        tls=args.tls,
+        tlsverify=args.tlsverify,
+        tlscacert=args.tlscacert,
+        tlscert=args.tlscert,
+        tlskey=args.tlskey,
     )
 
 
-async def serve(config: DaemonConfig) -> None:
+def tls_options(config: DaemonConfig) -> TlsOptions:
+    """dockerd's: unset paths default to $DOCKER_CERT_PATH or ~/.docker."""
+    certs = Path(os.environ.get("DOCKER_CERT_PATH") or Path.home() / ".docker")
+    return TlsOptions(
+        enabled=config.tls,
+        verify=config.tlsverify,
+        cacert=config.tlscacert or certs / "ca.pem",
+        cert=config.tlscert or certs / "cert.pem",
+        key=config.tlskey or certs / "key.pem",
+    )
+
+
+async def serve(config: DaemonConfig, listeners: list[Listener]) -> None:
     began = time.monotonic()
     from pier.api.server import ApiServer, build_app
     from pier.engine import Engine
@@ -88,12 +120,12 @@ async def serve(config: DaemonConfig) -> None:
         app = build_app(engine.routes(), scope=engine.leases.lease)
         if engine.metrics is not None:
             app.middlewares.append(engine.metrics.middleware)  # request counts, latencies
-        server = ApiServer(app=app, hosts=engine.config.hosts)
+        server = ApiServer(app=app, listeners=listeners)
         await server.start()
         done = time.monotonic()
         log.info(
             "API listening on %s (imports %.3f s, restore %.3f s)",
-            ", ".join(config.hosts),
+            ", ".join(f"{x.name}{' (mutual TLS)' if x.ssl_context else ''}" for x in listeners),
             imported - began,
             done - imported,
         )
@@ -143,12 +175,17 @@ def main(argv: list[str] | None = None) -> int:
     except PierError as exc:
         print(f"pierd: {exc}", file=sys.stderr)
         return 1
+    listeners: list[Listener] = []
     try:
-        asyncio.run(serve(config))
+        # Bound while pierd has no thread yet (the UNIX socket under a umask) and
+        # before the restore, so that a bad -H or TLS file fails at once.
+        listeners = open_listeners(config.hosts, group=config.group, tls=tls_options(config))
+        asyncio.run(serve(config, listeners))
     except PierError as exc:
         print(f"pierd: {exc}", file=sys.stderr)
         return 1
     finally:
+        close_listeners(listeners)
         with contextlib.suppress(OSError):
             if pidfile.read_text().strip() == str(os.getpid()):
                 pidfile.unlink()

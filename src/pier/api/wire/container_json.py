@@ -219,7 +219,7 @@ def render_host_config(h: HostConfig, *, cgroup_v2: bool | None = None) -> dict[
         "ReadonlyRootfs": h.readonly_rootfs,
         "SecurityOpt": list(h.security_opt) or None,
         "UTSMode": h.uts_mode,
-        "UsernsMode": "",
+        "UsernsMode": h.userns_mode,
         "ShmSize": h.shm_size or 67108864,
         "Runtime": h.runtime,
         "Isolation": "",

@@ -191,6 +191,7 @@ def parse_host_config(hc: Mapping[str, Any]) -> HostConfig:
         ipc_mode=str(hc.get("IpcMode") or ""),
         pid_mode=str(hc.get("PidMode") or ""),
         uts_mode=str(hc.get("UTSMode") or ""),
+        userns_mode=str(hc.get("UsernsMode") or ""),
         shm_size=_int(hc.get("ShmSize"), "ShmSize"),
         sysctls=_map(hc.get("Sysctls"), "Sysctls"),
         ulimits=ulimits,

@@ -118,7 +118,7 @@ def render_info(i: InfoFacts) -> dict[str, Any]:
         "ContainerdCommit": {"ID": "", "Expected": ""},
         "RuncCommit": {"ID": "", "Expected": ""},
         "InitCommit": {"ID": "", "Expected": ""},
-        "SecurityOptions": ["name=seccomp,profile=builtin"],
+        "SecurityOptions": ["name=seccomp,profile=builtin", *(["name=userns"] if i.userns else [])],
         "Warnings": list(i.warnings),
         "ProductLicense": "",
     }

@@ -18,7 +18,6 @@ _HOST_CONFIG: dict[str, str] = {
     "VolumeDriver": "--volume-driver",
     "DeviceRequests": "--gpus",
     "StorageOpt": "--storage-opt",
-    "UsernsMode": "--userns",
     "Cgroup": "--cgroup",
     "Isolation": "--isolation",
     "KernelMemoryTCP": "kernel TCP memory limits",
@@ -33,7 +32,6 @@ _HOST_CONFIG: dict[str, str] = {
 # Values that mean "nothing asked" besides the zero values.
 _NEUTRAL: dict[str, tuple[Any, ...]] = {
     "Isolation": ("default",),
-    "UsernsMode": ("host",),
     "VolumeDriver": ("local",),
 }
 

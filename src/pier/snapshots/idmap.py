@@ -1,0 +1,232 @@
+"""Identity mappings and idmapped mounts (Linux 5.12+, overlayfs on idmapped layers 5.19+).
+
+A user-namespaced container's root is an unprivileged host uid, so the image's files,
+owned by host root on disk, would look like `nobody`'s to it. An idmapped mount shows
+a directory's files shifted by the container's mapping without touching the disk:
+each lower layer of a container's overlay is mounted idmapped, the overlay is stacked
+on those, and the idmapped layer mounts are detached again (the overlay holds them),
+so the only mount left is the overlay, as without a user namespace.
+
+The upper directory is not idmapped: overlayfs makes its work directory as the
+mounter (host root), which an idmapped upper cannot represent, and the kernel then
+mounts the overlay read-only. What a remapped container writes is therefore stored
+with its host ids, as dockerd stores it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import ctypes.util
+import functools
+import os
+import subprocess
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from pier.errors import SystemFailure
+from pier.snapshots.mount import mount_one, unmount
+from pier.snapshots.types import Mount
+
+_SYS_OPEN_TREE = 428
+_SYS_MOVE_MOUNT = 429
+_SYS_MOUNT_SETATTR = 442
+_OPEN_TREE_CLONE = 1
+_OPEN_TREE_CLOEXEC = os.O_CLOEXEC
+_AT_FDCWD = -100
+_AT_EMPTY_PATH = 0x1000
+_AT_RECURSIVE = 0x8000
+_MOUNT_ATTR_IDMAP = 0x00100000
+_MOVE_MOUNT_F_EMPTY_PATH = 0x4
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class IdRange:
+    """`size` ids from `container_id` inside, `host_id` outside (a uid_map line)."""
+
+    container_id: int
+    host_id: int
+    size: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class IdMapping:
+    """A container's uid and gid maps (moby's IdentityMapping)."""
+
+    uids: tuple[IdRange, ...]
+    gids: tuple[IdRange, ...]
+
+    def root_pair(self) -> tuple[int, int]:
+        """The host uid and gid of the container's root."""
+        return self.host_uid(0), self.host_gid(0)
+
+    def host_uid(self, uid: int) -> int:
+        return _to_host(self.uids, uid)
+
+    def host_gid(self, gid: int) -> int:
+        return _to_host(self.gids, gid)
+
+
+def _to_host(ranges: Sequence[IdRange], cid: int) -> int:
+    for r in ranges:
+        if r.container_id <= cid < r.container_id + r.size:
+            return r.host_id + cid - r.container_id
+    raise SystemFailure(f"id {cid} is outside the container's mapping")
+
+
+def map_text(ranges: Sequence[IdRange]) -> str:
+    return "".join(f"{r.container_id} {r.host_id} {r.size}\n" for r in ranges)
+
+
+class _Calls:
+    def __init__(self) -> None:
+        lib = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        self.syscall = lib.syscall
+        self.syscall.restype = ctypes.c_long
+
+
+@functools.cache
+def _calls() -> _Calls:
+    return _Calls()
+
+
+class _MountAttr(ctypes.Structure):
+    _fields_ = (
+        ("attr_set", ctypes.c_uint64),
+        ("attr_clr", ctypes.c_uint64),
+        ("propagation", ctypes.c_uint64),
+        ("userns_fd", ctypes.c_uint64),
+    )
+
+
+def _check(rc: int, what: str, path: str) -> int:
+    if rc < 0:
+        err = ctypes.get_errno()
+        raise SystemFailure(f"idmapped mount of {path}: {what}: {os.strerror(err)}")
+    return rc
+
+
+def open_userns(mapping: IdMapping) -> int:
+    """A descriptor of a new user namespace with `mapping` (it lives while the
+    descriptor is open). Made by a short-lived `unshare` child: pierd has threads, so
+    it cannot fork and unshare itself."""
+    child = subprocess.Popen(
+        ["unshare", "--user", "sleep", "infinity"],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        own = os.readlink("/proc/self/ns/user")
+        deadline = time.monotonic() + 10
+        while os.readlink(f"/proc/{child.pid}/ns/user") == own:
+            if child.poll() is not None or time.monotonic() > deadline:
+                err = child.stderr.read().decode(errors="replace") if child.stderr else ""
+                raise SystemFailure(f"could not make a user namespace: {err.strip()}")
+            time.sleep(0.001)
+        with open(f"/proc/{child.pid}/uid_map", "w") as f:
+            f.write(map_text(mapping.uids))
+        with open(f"/proc/{child.pid}/gid_map", "w") as f:
+            f.write(map_text(mapping.gids))
+        return os.open(f"/proc/{child.pid}/ns/user", os.O_RDONLY | os.O_CLOEXEC)
+    except OSError as exc:
+        raise SystemFailure(f"could not make a user namespace: {exc}") from exc
+    finally:
+        child.kill()
+        child.wait()
+        if child.stderr is not None:
+            child.stderr.close()
+
+
+def bind_idmapped(source: str, target: Path, userns_fd: int) -> None:
+    """Mount `source` (recursively) on `target`, its ids shifted by the namespace's
+    mapping."""
+    calls = _calls()
+    tree = _check(
+        calls.syscall(
+            _SYS_OPEN_TREE,
+            _AT_FDCWD,
+            source.encode(),
+            _OPEN_TREE_CLONE | _OPEN_TREE_CLOEXEC | _AT_RECURSIVE,
+        ),
+        "open_tree",
+        source,
+    )
+    try:
+        attr = _MountAttr(_MOUNT_ATTR_IDMAP, 0, 0, userns_fd)
+        _check(
+            calls.syscall(
+                _SYS_MOUNT_SETATTR,
+                tree,
+                b"",
+                _AT_EMPTY_PATH | _AT_RECURSIVE,
+                ctypes.byref(attr),
+                ctypes.sizeof(attr),
+            ),
+            "mount_setattr",
+            source,
+        )
+        _check(
+            calls.syscall(
+                _SYS_MOVE_MOUNT,
+                tree,
+                b"",
+                _AT_FDCWD,
+                str(target).encode(),
+                _MOVE_MOUNT_F_EMPTY_PATH,
+            ),
+            "move_mount",
+            source,
+        )
+    finally:
+        os.close(tree)
+
+
+@contextlib.contextmanager
+def idmapped_layers(mount: Mount, scratch: Path, userns_fd: int) -> Iterator[Mount]:
+    """`mount` (an overlay) with its lower directories replaced by idmapped mounts
+    of them under `scratch`; they are detached when the block ends, after the overlay
+    was mounted (the overlay keeps them)."""
+    options = []
+    made: list[Path] = []
+    try:
+        for opt in mount.options:
+            if opt.startswith("lowerdir="):
+                lowers = []
+                for i, lower in enumerate(opt[len("lowerdir=") :].split(":")):
+                    target = scratch / str(i)
+                    target.mkdir(parents=True, exist_ok=True)
+                    bind_idmapped(lower, target, userns_fd)
+                    made.append(target)
+                    lowers.append(str(target))
+                opt = "lowerdir=" + ":".join(lowers)
+            options.append(opt)
+        yield Mount(type=mount.type, source=mount.source, options=tuple(options))
+    finally:
+        for target in made:
+            unmount(target)
+        with contextlib.suppress(OSError):
+            for target in made:
+                target.rmdir()
+            scratch.rmdir()
+
+
+def mount_rootfs_idmapped(
+    mounts: Sequence[Mount], target: Path, *, scratch: Path, userns_fd: int, root: tuple[int, int]
+) -> None:
+    """Mount a container's root file system for a remapped container: lower layers
+    idmapped, the upper directory's root owned by the container's root."""
+    if len(mounts) != 1:
+        raise SystemFailure(f"a root file system of {len(mounts)} mounts cannot be idmapped")
+    (m,) = mounts
+    if m.type == "overlay":
+        for opt in m.options:
+            if opt.startswith("upperdir="):
+                os.chown(opt[len("upperdir=") :], *root)
+        with idmapped_layers(m, scratch, userns_fd) as shifted:
+            mount_one(shifted, target)
+    else:  # a single writable directory: no layer below it
+        os.chown(m.source, *root)
+        mount_one(m, target)

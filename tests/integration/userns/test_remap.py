@@ -1,0 +1,78 @@
+"""Containers of a pierd started with `--userns-remap`: root inside is the start of
+the user's subordinate range outside."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from pier_testing.api import create, inspect, run
+
+from .conftest import RemappedDaemon, RemapUser
+
+
+def _status_ids(pid: int) -> tuple[list[int], list[int]]:
+    lines = Path(f"/proc/{pid}/status").read_text().splitlines()
+    fields = {line.split(":")[0]: line.split()[1:] for line in lines}
+    return [int(x) for x in fields["Uid"]], [int(x) for x in fields["Gid"]]
+
+
+def _started(pier: RemappedDaemon, cmd: list[str], **kw: object) -> tuple[str, int]:
+    cid = create(pier.client, cmd, **kw)  # type: ignore[arg-type]
+    pier.client.post(f"/containers/{cid}/start")
+    pid = int(inspect(pier.client, cid)["State"]["Pid"])
+    return cid, pid
+
+
+def test_root_inside_is_the_range_start_outside(
+    pier: RemappedDaemon, remap_user: RemapUser
+) -> None:
+    code, out, err = run(pier.client, ["id"])
+    assert (code, err) == (0, "")
+    assert out.startswith("uid=0(root) gid=0(root)"), out
+    cid, pid = _started(pier, ["sleep", "60"])
+    uids, gids = _status_ids(pid)
+    assert uids == [remap_user.uid_start] * 4
+    assert gids == [remap_user.gid_start] * 4
+    uid_map = Path(f"/proc/{pid}/uid_map").read_text().split()
+    assert uid_map == ["0", str(remap_user.uid_start), "65536"]
+    gid_map = Path(f"/proc/{pid}/gid_map").read_text().split()
+    assert gid_map == ["0", str(remap_user.gid_start), "65536"]
+    # The image's files are root's inside (idmapped layers), and root may write anywhere.
+    code, out, err = run(
+        pier.client, ["sh", "-c", "stat -c '%u:%g' /bin/busybox / && touch /etc/new && echo ok"]
+    )
+    assert (code, out, err) == (0, "0:0\n0:0\nok\n", "")
+    hc = inspect(pier.client, cid)["HostConfig"]
+    assert hc["UsernsMode"] == ""
+
+
+def test_userns_host_runs_as_host_root(pier: RemappedDaemon) -> None:
+    cid, pid = _started(pier, ["sleep", "60"], host_config={"UsernsMode": "host"})
+    assert _status_ids(pid) == ([0] * 4, [0] * 4)
+    assert Path(f"/proc/{pid}/uid_map").read_text().split() == ["0", "0", "4294967295"]
+    assert inspect(pier.client, cid)["HostConfig"]["UsernsMode"] == "host"
+    code, out, _ = run(
+        pier.client, ["stat", "-c", "%u", "/bin/busybox"], host_config={"UsernsMode": "host"}
+    )
+    assert (code, out) == (0, "0\n")
+
+
+def test_info_lists_userns(pier: RemappedDaemon) -> None:
+    info = pier.client.get_json("/info")
+    assert "name=userns" in info["SecurityOptions"]
+
+
+def test_volume_files_belong_to_the_mapped_root(
+    pier: RemappedDaemon, remap_user: RemapUser
+) -> None:
+    code, out, err = run(
+        pier.client,
+        ["sh", "-c", "echo hi > /data/f && mkdir /data/d && stat -c '%u' /data/f /data"],
+        host_config={"Binds": ["uvol:/data"]},
+    )
+    assert (code, out, err) == (0, "0\n0\n", "")
+    data = Path(pier.client.get_json("/volumes/uvol")["Mountpoint"])
+    for p in (data, data / "f", data / "d"):
+        st = os.stat(p)
+        assert (st.st_uid, st.st_gid) == (remap_user.uid_start, remap_user.gid_start), p
