@@ -15,16 +15,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 from collections.abc import Awaitable, Callable, Iterable
-from pathlib import Path
 
 from aiohttp import web
 from aiohttp.typedefs import Middleware
 
 from pier import API_VERSION, MIN_API_VERSION, __version__
 from pier.api.hijack import HIJACKED, HijackedStream
+from pier.api.listeners import Listener, close_listeners, open_listeners
 from pier.api.routing import Route, json_response
+from pier.api.tls import TlsSockSite
 from pier.errors import InvalidParameter, PierError
 
 log = logging.getLogger(__name__)
@@ -215,12 +215,20 @@ class ApiServer:
     `close()` stops listening, ends what clients still wait on (see InFlight), then
     lets aiohttp close the idle connections."""
 
-    def __init__(self, *, app: web.Application, hosts: Iterable[str]) -> None:
+    def __init__(
+        self,
+        *,
+        app: web.Application,
+        hosts: Iterable[str] = (),
+        listeners: Iterable[Listener] = (),
+    ) -> None:
         self._app = app
         self._inflight = app[_INFLIGHT]
         self._hosts = tuple(hosts)
+        # Sockets bound beforehand (pierd binds them before any thread exists: see
+        # pier.api.listeners); `hosts` are bound at start with the default options.
+        self._listeners = list(listeners)
         self._runner: web.AppRunner | None = None
-        self._paths: list[Path] = []
 
     @property
     def connections(self) -> int:
@@ -238,48 +246,24 @@ class ApiServer:
             self._app, access_log=None, handle_signals=False, shutdown_timeout=UNWIND_GRACE
         )
         await self._runner.setup()
-        for host in self._hosts:
-            scheme, _, rest = host.partition("://")
-            if scheme == "unix":
-                path = Path(rest)
-                path.parent.mkdir(parents=True, exist_ok=True)
-                if path.is_socket():
-                    path.unlink()
-                site = web.UnixSite(self._runner, str(path))
-                await site.start()
-                # Docker's socket is root:docker 0660; Pier's is root:pier when that
-                # group exists, else root only.
-                os.chmod(path, 0o660)
-                _chgrp(path, "pier")
-                self._paths.append(path)
-            elif scheme == "tcp":
-                raise InvalidParameter(
-                    f"refusing to listen on {host}: tcp:// needs TLS client certificates, "
-                    "which this version of pierd does not configure yet"
-                )
+        self._listeners.extend(open_listeners(self._hosts))
+        self._hosts = ()
+        for listener in self._listeners:
+            site: web.BaseSite
+            if listener.ssl_context is None:
+                site = web.SockSite(self._runner, listener.sock)
             else:
-                raise InvalidParameter(f"invalid host: {host}")
+                site = TlsSockSite(self._runner, listener.sock, listener.ssl_context)
+            await site.start()
 
     async def close(self) -> None:
         if self._runner is not None:
             for site in list(self._runner.sites):
                 await site.stop()  # no new connections from here on
-            for path in self._paths:
-                path.unlink(missing_ok=True)
+            close_listeners(self._listeners)
             await self._inflight.end()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._runner.cleanup()
             self._runner = None
-        for path in self._paths:
-            path.unlink(missing_ok=True)
-        self._paths.clear()
-
-
-def _chgrp(path: Path, group: str) -> None:
-    import grp
-
-    try:
-        gid = grp.getgrnam(group).gr_gid
-    except KeyError:
-        return
-    os.chown(path, -1, gid)
+        close_listeners(self._listeners)
+        self._listeners.clear()

@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import IO
 
 from pier.client.api import Client
 from pier.client.errors import ClientError
@@ -70,27 +71,35 @@ class PierDaemon:
         env["DOCKER_CONFIG"] = str(self.base / "docker-config")
         return env
 
+    def command(self) -> list[str]:
+        """pierd's command line (a subclass adds flags or listens elsewhere)."""
+        return [
+            *PIERD,
+            "-H",
+            self.host,
+            "--data-root",
+            str(self.data_root),
+            "--exec-root",
+            str(self.exec_root),
+            "--config-file",
+            str(self.config_file),
+            "--log-level",
+            "debug",
+        ]
+
+    def spawn(self, argv: list[str], log: IO[bytes]) -> subprocess.Popen[bytes]:
+        """Start pierd (a subclass hands it descriptors or a wrapper)."""
+        return subprocess.Popen(
+            argv,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+
     def start(self) -> None:
         with open(self.log, "ab") as log:
-            self.proc = subprocess.Popen(
-                [
-                    *PIERD,
-                    "-H",
-                    self.host,
-                    "--data-root",
-                    str(self.data_root),
-                    "--exec-root",
-                    str(self.exec_root),
-                    "--config-file",
-                    str(self.config_file),
-                    "--log-level",
-                    "debug",
-                ],
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                start_new_session=True,
-            )
+            self.proc = self.spawn(self.command(), log)
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
