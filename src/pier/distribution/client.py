@@ -162,10 +162,39 @@ class RegistryClient:
 
 
 def _unreachable(host: str, exc: BaseException) -> Unavailable:
+    if isinstance(exc, aiohttp.ClientSSLError) or "[SSL" in str(exc):
+        return Unavailable(f'Get "https://{host}/v2/": {_tls_reason(exc)}')
     reason = str(exc) or type(exc).__name__
     if isinstance(exc, TimeoutError):
         reason = "i/o timeout"
     return Unavailable(f'Get "https://{host}/v2/": dial tcp {host}: {reason}')
+
+
+# OpenSSL's verification failures in the words of Go's crypto/x509, which dockerd's
+# messages carry (clients and users match on them).
+_X509 = (
+    ("unable to get local issuer certificate", "certificate signed by unknown authority"),
+    ("self-signed certificate", "certificate signed by unknown authority"),
+    ("self signed certificate", "certificate signed by unknown authority"),
+    ("certificate has expired", "certificate has expired or is not yet valid"),
+    ("certificate is not yet valid", "certificate has expired or is not yet valid"),
+    ("mismatch", "certificate is not valid for this host"),
+)
+
+
+def _tls_reason(exc: BaseException) -> str:
+    if isinstance(exc, aiohttp.ClientConnectorCertificateError):
+        detail = str(exc.certificate_error)
+        for openssl, go in _X509:
+            if openssl in detail.lower():
+                return f"tls: failed to verify certificate: x509: {go}"
+        return f"tls: failed to verify certificate: {detail}"
+    detail = str(getattr(exc, "os_error", exc) or exc)
+    # An alert from the registry ("tlsv13 alert certificate required") as Go names it.
+    if "alert" in detail.lower():
+        alert = detail.lower().rsplit("alert", 1)[1].split("(")[0].strip(" ]")
+        return f"remote error: tls: {alert}"
+    return f"tls: {detail}"
 
 
 class Repository:
@@ -229,6 +258,11 @@ class Repository:
                 allow_redirects=True,
             )
         except aiohttp.ClientConnectorError as exc:
+            raise _unreachable(self.endpoint.host, exc) from exc
+        except aiohttp.ClientOSError as exc:
+            # The registry refused the TLS session after the handshake (an alert).
+            if "[SSL" not in str(exc):
+                raise
             raise _unreachable(self.endpoint.host, exc) from exc
         except TimeoutError as exc:
             raise _unreachable(self.endpoint.host, exc) from exc

@@ -12,6 +12,7 @@ certificate `client.cert`/`client.key` from there (Docker's layout; Pier reads i
 from __future__ import annotations
 
 import ipaddress
+import os
 import socket
 import ssl
 from collections.abc import Sequence
@@ -69,7 +70,9 @@ class RegistryHosts:
             self._insecure_hosts.add(entry)
         self._mirrors = tuple(_mirror_url(m) for m in mirrors)
         self._certs_dirs = tuple(certs_dirs)
-        self._contexts: dict[tuple[str, bool], ssl.SSLContext] = {}
+        self._contexts: dict[
+            tuple[str, bool], tuple[tuple[tuple[str, int, int], ...], ssl.SSLContext]
+        ] = {}
 
     def endpoints(self, domain: str) -> list[Endpoint]:
         """The endpoints to try for a repository of `domain`, in order."""
@@ -111,33 +114,67 @@ class RegistryHosts:
         return False
 
     def tls_context(self, hostport: str, *, verify: bool = True) -> ssl.SSLContext:
-        """The TLS settings for `hostport` (cached: building one reads the CA bundle)."""
+        """The TLS settings for `hostport`, read from certs.d as dockerd reads them on
+        each new connection: a changed directory gives a new context (and so new
+        connections); an unchanged one the cached context (building one reads the
+        system's CA bundle)."""
+        directories = [base / hostport for base in self._certs_dirs]
+        files = _listing(directories)
         key = (hostport, verify)
-        ctx = self._contexts.get(key)
-        if ctx is not None:
-            return ctx
+        cached = self._contexts.get(key)
+        if cached is not None and cached[0] == files:
+            return cached[1]
         ctx = ssl.create_default_context()
         if not verify:
             ctx.check_hostname = False
             ctx.verify_mode = ssl.CERT_NONE
-        for base in self._certs_dirs:
-            directory = base / hostport.replace(":", ":")
-            if not directory.is_dir():
-                continue
-            for crt in sorted(directory.glob("*.crt")):
-                try:
-                    ctx.load_verify_locations(cafile=str(crt))
-                except (ssl.SSLError, OSError) as exc:
-                    raise InvalidParameter(f"invalid CA certificate {crt}: {exc}") from exc
-            for cert in sorted(directory.glob("*.cert")):
-                keyfile = cert.with_suffix(".key")
-                if not keyfile.exists():
-                    raise InvalidParameter(
-                        f"missing key {keyfile.name} for client certificate {cert.name}"
-                    )
-                ctx.load_cert_chain(str(cert), str(keyfile))
-        self._contexts[key] = ctx
+        for directory in directories:
+            _load_certs_dir(ctx, directory)
+        self._contexts[key] = (files, ctx)
         return ctx
+
+
+def _listing(directories: Sequence[Path]) -> tuple[tuple[str, int, int], ...]:
+    out = []
+    for directory in directories:
+        try:
+            entries = list(os.scandir(directory))
+        except OSError:
+            continue
+        for entry in entries:
+            try:
+                st = entry.stat()
+            except OSError:
+                continue
+            out.append((entry.path, st.st_mtime_ns, st.st_size))
+    return tuple(sorted(out))
+
+
+def _load_certs_dir(ctx: ssl.SSLContext, directory: Path) -> None:
+    """moby's ReadCertsDirectory: `*.crt` are CAs (added to the system's), each
+    `X.cert` needs its `X.key` and each `X.key` its `X.cert`."""
+    if not directory.is_dir():
+        return
+    for crt in sorted(directory.glob("*.crt")):
+        try:
+            ctx.load_verify_locations(cafile=str(crt))
+        except (ssl.SSLError, OSError) as exc:
+            raise InvalidParameter(f"invalid CA certificate {crt}: {exc}") from exc
+    for cert in sorted(directory.glob("*.cert")):
+        keyfile = cert.with_suffix(".key")
+        if not keyfile.exists():
+            raise InvalidParameter(
+                f"missing key {keyfile.name} for client certificate {cert.name}. CA "
+                "certificates must use the extension .crt"
+            )
+        try:
+            ctx.load_cert_chain(str(cert), str(keyfile))
+        except (ssl.SSLError, OSError) as exc:
+            raise InvalidParameter(f"invalid client certificate {cert}: {exc}") from exc
+    for keyfile in sorted(directory.glob("*.key")):
+        cert = keyfile.with_suffix(".cert")
+        if not cert.exists():
+            raise InvalidParameter(f"missing client certificate {cert.name} for key {keyfile.name}")
 
 
 def _mirror_url(mirror: str) -> str:
