@@ -242,18 +242,9 @@ class BlobDownloader:
     async def _open(
         self, repo: Repository, desc: mf.Descriptor, headers: dict[str, str]
     ) -> aiohttp.ClientResponse:
-        # A foreign layer is fetched from its URLs first (Docker's rule), then the registry.
-        if desc.foreign:
-            for url in desc.urls:
-                if not url.startswith(("http://", "https://")):
-                    continue
-                try:
-                    resp = await repo.client.session().get(url, headers=headers)
-                except aiohttp.ClientError:
-                    continue
-                if resp.status in (200, 206):
-                    return resp
-                resp.release()
+        # A foreign (non-distributable) layer comes from the registry like any other:
+        # dockerd on Linux never follows a manifest's `urls` (only its Windows build
+        # does), so neither does Pier; a manifest cannot send the daemon elsewhere.
         return await repo.request(
             "GET", repo.url(f"blobs/{desc.digest}"), headers=headers, expect=(200, 206)
         )

@@ -158,8 +158,10 @@ class Descriptor:
 
     @property
     def foreign(self) -> bool:
-        """A layer the registry may not hold (Windows base layers, OCI non-distributable):
-        Docker skips it on push and fetches it from its `urls` on pull."""
+        """A foreign or OCI non-distributable layer (Windows base layers). dockerd 28 on
+        Linux pulls it from the registry like any other (its `urls` are for Windows) and
+        stores it as a plain layer, so a later push sends it as one (moby made pushing
+        non-distributable layers the default in 28)."""
         return self.media_type == DOCKER_FOREIGN_LAYER or self.media_type.startswith(
             OCI_NONDIST_PREFIX
         )

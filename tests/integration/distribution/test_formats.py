@@ -1,11 +1,13 @@
 """Manifest formats a pull meets: an OCI index choosing the platform (the host's by
 default, `platform=` when asked), `GET /distribution/{name}/json` listing them, and zstd
-layers (made by skopeo)."""
+layers (made by skopeo), and foreign layers as dockerd 28 on Linux handles them."""
 
 from __future__ import annotations
 
+import http.server
 import json
 import subprocess
+import threading
 import urllib.request
 from pathlib import Path
 
@@ -103,3 +105,70 @@ def test_zstd_layers(pier: PierDaemon, registry: DistributionRegistry, work: Pat
     assert out[-1] == f"Status: Downloaded newer image for {zst}:latest"
     rootfs = pier.client.get_json(f"/images/{zst}/json")["RootFS"]
     assert rootfs == pier.client.get_json(f"/images/{gz}/json")["RootFS"]
+
+
+def test_foreign_layer_comes_from_the_registry_and_is_pushed_as_a_plain_layer(
+    pier: PierDaemon, pier_registry: PierRegistry, work: Path
+) -> None:
+    """dockerd 28 on Linux pulls a foreign layer from the registry, never from its `urls`
+    (only its Windows build follows them), and pushes it back as an ordinary layer."""
+    repo = f"{pier_registry.address}/foreign/img"
+    image_id = _import(pier, work, repo, "plain", "linux/amd64")
+    aux = _pushed(pier, repo, "plain")
+    status, raw, _ = pier_registry.get(
+        f"/v2/foreign/img/manifests/{aux['Digest']}",
+        headers={"Accept": "application/vnd.docker.distribution.manifest.v2+json"},
+    )
+    assert status == 200
+    manifest = json.loads(raw)
+    visited: list[str] = []
+
+    class Counting(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            visited.append(self.path)
+            self.send_error(500)
+
+        def log_message(self, *args: object) -> None:
+            return None
+
+    elsewhere = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Counting)
+    serving = threading.Thread(target=elsewhere.serve_forever, daemon=True)
+    serving.start()
+    try:
+        layer = manifest["layers"][0]
+        layer["mediaType"] = "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip"
+        layer["urls"] = [f"http://127.0.0.1:{elsewhere.server_port}/layer.tar.gz"]
+        body = json.dumps(manifest).encode()
+        media_type = "application/vnd.docker.distribution.manifest.v2+json"
+        request = urllib.request.Request(
+            pier_registry.url("/v2/foreign/img/manifests/foreign"), data=body, method="PUT",
+            headers={"Content-Type": media_type},
+        )  # fmt: skip
+        with urllib.request.urlopen(request, timeout=30) as resp:
+            assert resp.status == 201
+        pier.client.delete(f"/images/{repo}:plain")
+        pulled = statuses(pull(pier.client, repo, "foreign"))
+        assert pulled[-1] == f"Status: Downloaded newer image for {repo}:foreign"
+    finally:
+        elsewhere.shutdown()
+        elsewhere.server_close()
+        serving.join(10)
+    assert visited == []
+    assert pier.client.get_json(f"/images/{repo}:foreign/json")["Id"] == image_id
+
+    # Pushed elsewhere, it is an ordinary layer of the registry.
+    pier.client.post(
+        f"/images/{repo}:foreign/tag", repo=f"{pier_registry.address}/foreign/copy", tag="1"
+    )
+    copied = _pushed(pier, f"{pier_registry.address}/foreign/copy", "1")
+    status, raw, _ = pier_registry.get(
+        f"/v2/foreign/copy/manifests/{copied['Digest']}",
+        headers={"Accept": media_type},
+    )
+    assert status == 200
+    layers = json.loads(raw)["layers"]
+    assert [lay["mediaType"] for lay in layers] == [
+        "application/vnd.docker.image.rootfs.diff.tar.gzip"
+    ]
+    assert "urls" not in layers[0]
+    assert layers[0]["digest"] == manifest["layers"][0]["digest"]
