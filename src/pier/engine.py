@@ -151,6 +151,7 @@ class Engine:
             rootfs_path=self.containers.paths.rootfs,
             lock=self.containers.lifecycle_lock,
             events=self.events,
+            remap=self.remap,
         )
         self.attacher = Attacher(
             containers=self.containers, runtime=self.runtime, events=self.events

@@ -203,8 +203,10 @@ def extract(
     *,
     copy_owner: bool,
     no_overwrite: bool,
+    root_owner: tuple[int, int] = (0, 0),
 ) -> None:
-    """`PUT /archive`: `body` extracted into the directory `path`."""
+    """`PUT /archive`: `body` extracted into the directory `path`, owned by the
+    container's root unless `copy_owner`."""
     try:
         with open_in_root(root, path, os.O_PATH) as fd:
             if not stat.S_ISDIR(os.fstat(fd).st_mode):
@@ -224,7 +226,7 @@ def extract(
         if not stat.S_ISDIR(st.st_mode) and member.isdir():
             raise SystemFailure(f'cannot overwrite non-directory "{where}" with directory "{dest}"')
 
-    owner = None if copy_owner else (0, 0)
+    owner = None if copy_owner else root_owner
     extract_archive(body, root, path, owner=owner, check=check if no_overwrite else None)
 
 

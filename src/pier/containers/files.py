@@ -16,6 +16,7 @@ from pier.containers.announce import Announcer
 from pier.containers.archive import PathStat
 from pier.containers.store import ContainerStore
 from pier.containers.tarout import TarBody
+from pier.containers.userns import Remap, mapping_of
 from pier.errors import Conflict
 from pier.events import EventBus
 from pier.snapshots.types import Mount
@@ -35,7 +36,9 @@ class ContainerFiles:
         rootfs_path: Callable[[str], Path],
         lock: Callable[[str], asyncio.Lock],
         events: EventBus,
+        remap: Remap | None = None,
     ) -> None:
+        self._remap = remap
         self._lock = lock
         self._announce = Announcer(store=store, events=events)
         self._store = store
@@ -110,6 +113,9 @@ class ContainerFiles:
     ) -> None:
         async with self._root(ref) as root:
             record = self._store.get(ref)
+            # A remapped container's root is a host uid: what is copied in is its.
+            mapping = mapping_of(self._remap, record)
+            root_owner = mapping.root_pair() if mapping is not None else (0, 0)
             rfd, wfd = os.pipe2(os.O_CLOEXEC)
             with contextlib.suppress(OSError):
                 fcntl.fcntl(wfd, fcntl.F_SETPIPE_SZ, pipes.PIPE_SIZE)
@@ -125,6 +131,7 @@ class ContainerFiles:
                         reader,
                         copy_owner=copy_owner,
                         no_overwrite=no_overwrite,
+                        root_owner=root_owner,
                     )
 
             job = asyncio.ensure_future(asyncio.to_thread(extract))

@@ -35,7 +35,7 @@ from pier.containers.networking import (
 from pier.containers.paths import ContainerPaths
 from pier.containers.spec import SpecPart, etc_mounts, merge_parts, namespaces
 from pier.containers.user import resolve_user
-from pier.containers.userns import Remap, chown_to_root, mapping_of
+from pier.containers.userns import Remap, chown_to_root, mapping_of, open_netns
 from pier.containers.volumes_step import VolumeMounts
 from pier.errors import InvalidParameter
 from pier.runtime.base import CreateRequest, Tasks
@@ -90,6 +90,8 @@ class RunPath:
                 SpecPart(user_namespace=mapping_of(self._remap, record)),
             ]
             sandbox = await self._network(record, undo)
+            if sandbox is not None and mapping_of(self._remap, record) is not None:
+                await asyncio.to_thread(open_netns, sandbox.netns)
             parts += [
                 _network_part(sandbox),
                 await self._etc_files(record, sandbox),  # after networking: the address

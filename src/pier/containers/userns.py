@@ -22,6 +22,7 @@ from pathlib import Path
 
 from pier.containers.model import Container, HostConfig
 from pier.errors import InvalidParameter, SystemFailure
+from pier.networking.netns import run_inside
 from pier.snapshots.idmap import IdMapping, IdRange
 
 DEFAULT_SPECIFIER = "default"
@@ -257,3 +258,29 @@ def open_to_remapped_root(data_root: Path, remap: Remap) -> None:
     _, gid = remap.mapping.root_pair()
     for path in (data_root, data_root / "containers"):
         os.chown(path, 0, gid)
+
+
+# Pier makes a container's network namespace as host root, so it belongs to the
+# initial user namespace and a remapped root holds no capability over it: it could
+# not bind a port below 1024 nor open a raw socket, and sysctls written by the
+# runtime from inside would be refused. pierd sets these two in the namespace
+# itself, as the spec sets them for other containers (moby: WithSysctls).
+_NETNS_SYSCTLS = {
+    "net/ipv4/ip_unprivileged_port_start": "0",
+    "net/ipv4/ping_group_range": "0 2147483647",
+}
+
+
+def open_netns(netns: Path) -> None:
+    """Unprivileged ports and ICMP sockets for everyone in the namespace at `netns`."""
+
+    def write() -> None:
+        for name, value in _NETNS_SYSCTLS.items():
+            path = Path("/proc/sys") / name
+            if path.exists():
+                path.write_text(value)
+
+    try:
+        run_inside(netns, write)
+    except OSError as exc:
+        raise SystemFailure(f"could not set up the network namespace {netns}: {exc}") from exc

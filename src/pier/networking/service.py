@@ -23,7 +23,7 @@ from pier.events import EventBus
 from pier.metadata import Database
 from pier.networking import ipam
 from pier.networking.attach import Attachments
-from pier.networking.bridge import BridgeDriver, host_routes
+from pier.networking.bridge import BridgeDriver
 from pier.networking.catalog import Catalog
 from pier.networking.dns import DnsServer
 from pier.networking.driver import HostDriver, NetworkDriver, NullDriver
@@ -39,6 +39,7 @@ from pier.networking.model import (
     Network,
     PortBinding,
 )
+from pier.networking.netlink import Netlink
 from pier.networking.ports import PortReservations
 from pier.networking.sandbox import Sandboxes
 from pier.networking.settings import NetworkSettings, NewNetwork, check_new
@@ -71,7 +72,8 @@ class NetworkService:
         self._events = events
         self._store = NetworkStore(db=db)
         self._catalog = Catalog(store=self._store)
-        self._bridge = BridgeDriver(marker=f"pier {exec_root}")
+        self._netlink = Netlink()  # closed last, in close()
+        self._bridge = BridgeDriver(marker=f"pier {exec_root}", netlink=self._netlink)
         self._drivers: dict[str, NetworkDriver] = {
             "bridge": self._bridge,
             "host": HostDriver(),
@@ -123,13 +125,16 @@ class NetworkService:
         await self._firewall.refresh()
 
     async def close(self) -> None:
-        await self._sandboxes.close()
-        if not self._sandboxes.all():
-            # Nothing runs: no device or rule stays on the host (made again at start).
-            for net in self._catalog.networks():
-                if net.is_bridge:
-                    await asyncio.to_thread(self._bridge.park, net)
-            await self._firewall.remove()
+        try:
+            await self._sandboxes.close()
+            if not self._sandboxes.all():
+                # Nothing runs: no device or rule stays on the host (made again at start).
+                for net in self._catalog.networks():
+                    if net.is_bridge:
+                        await asyncio.to_thread(self._bridge.park, net)
+                await self._firewall.remove()
+        finally:
+            await asyncio.to_thread(self._netlink.close)
 
     async def _ensure_predefined(self) -> None:
         old = self._catalog.by_name(DEFAULT_BRIDGE)
@@ -159,7 +164,7 @@ class NetworkService:
                 if n.name != DEFAULT_BRIDGE
                 for p in n.ipam
             ]
-            picked = ipam.pick_subnet(s.pools, [*taken, *host_routes()])
+            picked = ipam.pick_subnet(s.pools, [*taken, *self._bridge.host_routes()])
             subnet, gateway = str(picked), ipam.gateway_of(picked)
         return Network(
             id=old.id if old is not None else secrets.token_hex(32),
@@ -220,7 +225,8 @@ class NetworkService:
             gateway = cfg.gateway or ipam.gateway_of(subnet)
             pools.append(replace(cfg, subnet=str(subnet), gateway=gateway))
         if request.driver == "bridge" and not any(":" not in p.subnet for p in pools):
-            picked = ipam.pick_subnet(self._settings.pools, [*existing, *host_routes()])
+            routes = self._bridge.host_routes()
+            picked = ipam.pick_subnet(self._settings.pools, [*existing, *routes])
             pools.insert(0, IPAMConfig(subnet=str(picked), gateway=ipam.gateway_of(picked)))
         nid = secrets.token_hex(32)
         device = request.options.get(BRIDGE_OPTION) or f"br-{nid[:12]}"

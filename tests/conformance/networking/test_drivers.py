@@ -17,6 +17,7 @@ from pier.networking import netns
 from pier.networking.bridge import BridgeDriver
 from pier.networking.driver import EndpointPlan, HostDriver, NetworkDriver, NullDriver
 from pier.networking.model import IPAMConfig, Network
+from pier.networking.netlink import Netlink
 from pier_testing.netpool import claim_subnet, release_subnet, remove_networking
 
 
@@ -25,6 +26,13 @@ def subnet() -> Iterator[int]:
     n = claim_subnet("conformance")
     yield n
     release_subnet(n)
+
+
+@pytest.fixture
+def netlink() -> Iterator[Netlink]:
+    nl = Netlink()
+    yield nl
+    nl.close()
 
 
 @pytest.fixture
@@ -67,10 +75,12 @@ def _inside(ns: Path, *cmd: str) -> str:
 
 
 @pytest.mark.parametrize("kind", ["bridge", "host", "null"])
-def test_driver_contract(kind: str, subnet: int, namespace: Path, tmp_path: Path) -> None:
+def test_driver_contract(
+    kind: str, subnet: int, namespace: Path, tmp_path: Path, netlink: Netlink
+) -> None:
     marker = secrets.token_hex(4)
     drivers: dict[str, NetworkDriver] = {
-        "bridge": BridgeDriver(marker=f"pier {tmp_path}"),
+        "bridge": BridgeDriver(marker=f"pier {tmp_path}", netlink=netlink),
         "host": HostDriver(),
         "null": NullDriver(),
     }
@@ -103,11 +113,13 @@ def test_driver_contract(kind: str, subnet: int, namespace: Path, tmp_path: Path
             remove_networking(net.device, "none", str(tmp_path))
 
 
-def test_bridge_driver_never_touches_links_it_did_not_make(subnet: int, tmp_path: Path) -> None:
+def test_bridge_driver_never_touches_links_it_did_not_make(
+    subnet: int, tmp_path: Path, netlink: Netlink
+) -> None:
     name = f"ptx{secrets.token_hex(4)}"
     subprocess.run(["ip", "link", "add", name, "type", "bridge"], check=True)
     try:
-        driver = BridgeDriver(marker=f"pier {tmp_path}")
+        driver = BridgeDriver(marker=f"pier {tmp_path}", netlink=netlink)
         net = _network("bridge", subnet, "x")
         driver.delete(Network(**{**_as_dict(net), "device": name}))
         driver.remove_link(name)
@@ -119,3 +131,24 @@ def test_bridge_driver_never_touches_links_it_did_not_make(subnet: int, tmp_path
 
 def _as_dict(net: Network) -> dict[str, object]:
     return {f: getattr(net, f) for f in net.__dataclass_fields__}
+
+
+def test_netlink_keeps_no_unclaimed_messages(
+    subnet: int, namespace: Path, tmp_path: Path, netlink: Netlink
+) -> None:
+    """The host socket lives as long as the daemon: the acknowledgements the kernel
+    sends after a `get` request's answer (which pyroute2 queues and never reads) must
+    not pile up in it, one per operation."""
+    driver = BridgeDriver(marker=f"pier {tmp_path}", netlink=netlink)
+    net = _network("bridge", subnet, secrets.token_hex(4))
+    try:
+        driver.create(net)
+        for _ in range(20):
+            endpoint = driver.join(net, _plan(subnet), namespace)
+            assert net.device not in driver.our_links() or endpoint.host_ifname
+            driver.leave(net, endpoint)
+            driver.remove_link("no-such-link")
+        assert netlink.backlog() == 0
+    finally:
+        driver.delete(net)
+        remove_networking(net.device, "none", str(tmp_path))

@@ -1,0 +1,214 @@
+"""What keeps working in a remapped container, through the real docker CLI: the
+bridge network, exec, cp both ways, logs, health checks, both runtimes."""
+
+from __future__ import annotations
+
+import io
+import os
+import subprocess
+import tarfile
+from pathlib import Path
+
+import pytest
+
+from pier_testing.api import inspect, wait_for
+from pier_testing.binaries import DOCKER
+
+from .conftest import RemappedDaemon, RemapUser
+
+
+def docker(pier: RemappedDaemon, *args: str, timeout: float = 60) -> str:
+    out = subprocess.run(
+        [str(DOCKER), *args], env=pier.env(), capture_output=True, text=True, timeout=timeout
+    )
+    assert out.returncode == 0, (args, out.stdout, out.stderr)
+    return out.stdout
+
+
+def docker_fails(pier: RemappedDaemon, *args: str) -> subprocess.CompletedProcess[str]:
+    out = subprocess.run(
+        [str(DOCKER), *args], env=pier.env(), capture_output=True, text=True, timeout=60
+    )
+    assert out.returncode != 0, (args, out.stdout)
+    return out
+
+
+@pytest.mark.parametrize("runtime", ["crun", "runc"])
+def test_runtimes(pier: RemappedDaemon, remap_user: RemapUser, runtime: str) -> None:
+    out = docker(
+        pier,
+        "run",
+        "--rm",
+        "--runtime",
+        runtime,
+        "busybox",
+        "sh",
+        "-c",
+        "id -u; cat /proc/self/uid_map; touch /bin/new && stat -c %u /bin/new",
+    )
+    lines = [line.split() for line in out.splitlines()]
+    assert lines == [["0"], ["0", str(remap_user.uid_start), "65536"], ["0"]]
+
+
+def test_bridge_network_between_remapped_containers(pier: RemappedDaemon) -> None:
+    docker(pier, "network", "create", "unet")
+    try:
+        docker(
+            pier,
+            "run",
+            "-d",
+            "--name",
+            "web",
+            "--network",
+            "unet",
+            "busybox",
+            "sh",
+            "-c",
+            "echo hello > /index.html && httpd -f -p 80 -h /",
+        )
+        out = docker(
+            pier,
+            "run",
+            "--rm",
+            "--network",
+            "unet",
+            "busybox",
+            "sh",
+            "-c",
+            "for i in $(seq 50); do wget -qO- http://web/index.html && break; sleep 0.1; done",
+        )
+        assert out == "hello\n"
+        # The default bridge too, with a published port reached from the host.
+        docker(
+            pier,
+            "run",
+            "-d",
+            "--name",
+            "pub",
+            "-p",
+            "127.0.0.1::80",
+            "busybox",
+            "sh",
+            "-c",
+            "echo pub > /index.html && httpd -f -p 80 -h /",
+        )
+        port = docker(pier, "port", "pub", "80").strip().rsplit(":", 1)[1]
+
+        def served() -> bool:
+            got = subprocess.run(
+                ["wget", "-qO-", f"http://127.0.0.1:{port}/index.html"],
+                capture_output=True,
+                text=True,
+                timeout=10,
+            )
+            return got.stdout == "pub\n"
+
+        wait_for(served, timeout=10)
+    finally:
+        docker(pier, "rm", "-f", "web", "pub")
+        docker(pier, "network", "rm", "unet")
+
+
+def test_exec_runs_in_the_containers_namespace(pier: RemappedDaemon, remap_user: RemapUser) -> None:
+    docker(pier, "run", "-d", "--name", "ex", "busybox", "sleep", "60")
+    out = docker(
+        pier, "exec", "ex", "sh", "-c", "id -u; cat /proc/self/uid_map; echo $$ >/tmp/pid; sleep 0 "
+    )
+    lines = [line.split() for line in out.splitlines()]
+    assert lines == [["0"], ["0", str(remap_user.uid_start), "65536"]]
+    # An exec's process on the host: the mapped root, as the container's own.
+    proc = subprocess.Popen([str(DOCKER), "exec", "ex", "sleep", "30"], env=pier.env())
+    try:
+        pid = int(inspect(pier.client, "ex")["State"]["Pid"])
+
+        def child() -> list[int]:
+            out = subprocess.run(
+                ["pgrep", "-P", "0", "-f", "^sleep 30$"], capture_output=True, text=True
+            )
+            return [int(p) for p in out.stdout.split()]
+
+        wait_for(lambda: bool(_sleepers(pid)), timeout=10)
+        for sp in _sleepers(pid):
+            status = Path(f"/proc/{sp}/status").read_text()
+            uid_line = next(line for line in status.splitlines() if line.startswith("Uid:"))
+            assert uid_line.split()[1:] == [str(remap_user.uid_start)] * 4
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def _sleepers(init_pid: int) -> list[int]:
+    """`sleep 30` processes in the container's PID namespace."""
+    ns = os.readlink(f"/proc/{init_pid}/ns/pid")
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            if os.readlink(entry / "ns/pid") != ns:
+                continue
+            if (entry / "cmdline").read_bytes() == b"sleep\x0030\x00":
+                found.append(int(entry.name))
+        except OSError:
+            continue
+    return found
+
+
+def test_cp_logs_and_health(pier: RemappedDaemon, tmp_path: Path) -> None:
+    docker(
+        pier,
+        "run",
+        "-d",
+        "--name",
+        "hc",
+        "--health-cmd",
+        "test -f /tmp/ok",
+        "--health-interval",
+        "1s",
+        "busybox",
+        "sh",
+        "-c",
+        "echo started; touch /tmp/ok; echo made > /tmp/made; sleep 60",
+    )
+    wait_for(
+        lambda: inspect(pier.client, "hc")["State"].get("Health", {}).get("Status") == "healthy",
+        timeout=20,
+    )
+    assert docker(pier, "logs", "hc") == "started\n"
+    # cp out.
+    docker(pier, "cp", "hc:/tmp/made", str(tmp_path / "made"))
+    assert (tmp_path / "made").read_text() == "made\n"
+    # cp in: the file arrives, and the container's root can change it.
+    (tmp_path / "in").write_text("in\n")
+    docker(pier, "cp", str(tmp_path / "in"), "hc:/tmp/in")
+    out = docker(
+        pier, "exec", "hc", "sh", "-c", "cat /tmp/in && echo more >> /tmp/in && stat -c %u /tmp/in"
+    )
+    assert out == "in\n0\n"
+    docker(pier, "rm", "-f", "hc")
+
+
+@pytest.mark.parametrize(
+    ("opts", "message"),
+    [
+        (
+            ["--privileged"],
+            "privileged mode is incompatible with user namespaces.  You must run the container in the host namespace when running privileged mode",
+        ),
+        (
+            ["--network", "host"],
+            "cannot share the host's network namespace when user namespaces are enabled",
+        ),
+        (["--pid", "host"], "cannot share the host PID namespace when user namespaces are enabled"),
+    ],
+    ids=["privileged", "host-network", "host-pid"],
+)
+def test_host_namespaces_need_userns_host(
+    pier: RemappedDaemon, opts: list[str], message: str
+) -> None:
+    out = docker_fails(pier, "create", *opts, "busybox", "true")
+    assert out.stderr.strip() == f"Error response from daemon: {message}"
+    assert docker(pier, "ps", "-aq") == ""
+    # With --userns=host they are allowed.
+    cid = docker(pier, "create", "--userns", "host", *opts, "busybox", "true").strip()
+    docker(pier, "rm", cid)
