@@ -14,7 +14,7 @@ TEST_APT_PACKAGES := docker.io
 TEST_REGISTRY_PACKAGES := docker-registry skopeo
 PYTEST_ARGS ?=
 
-.PHONY: all deps test-deps install run test lint typecheck clean-run hybrid-cgroups crash soak
+.PHONY: all deps test-deps install run test test-cluster lint typecheck clean-run hybrid-cgroups crash soak
 
 all: install
 
@@ -67,7 +67,13 @@ run: install
 test: test-deps install
 	$(VENV)/bin/python -c 'from pier.runtime.cgroups import check_crun_usable, fix_hybrid; \
 		check_crun_usable() and fix_hybrid()'
-	$(VENV)/bin/pytest -n 2 --dist loadfile $(PYTEST_ARGS)
+	$(VENV)/bin/pytest -n 2 --dist loadfile -m "not slow" $(PYTEST_ARGS)
+
+# Swarm mode across several pierds and etcd members (long): `.ci/run` runs it after `test`.
+test-cluster: test-deps install
+	$(VENV)/bin/python -c 'from pier.runtime.cgroups import check_crun_usable, fix_hybrid; \
+		check_crun_usable() and fix_hybrid()'
+	$(VENV)/bin/pytest -n 0 -m slow tests/integration/swarm tests/e2e/swarm $(PYTEST_ARGS)
 
 # The crash-point suite in full: every mutating operation killed at CRASH_POINTS moments
 # (`make test` runs it with one moment each). One daemon, points in sequence.

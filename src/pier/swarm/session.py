@@ -67,7 +67,7 @@ class Session:
         self._tasks: list[asyncio.Task[None]] = []
         self._leading: asyncio.Task[None] | None = None
         self._agent_task: asyncio.Task[None] | None = None
-        self._lost = asyncio.Event()
+        self._clients: dict[str, str] = {}  # node ID -> its etcd member's client URL
 
     @property
     def manager(self) -> bool:
@@ -78,6 +78,7 @@ class Session:
         return docs.heartbeat_ns(cluster.body if cluster else {})
 
     async def start(self) -> None:
+        await self._learn_members()
         await self._take_lease()
         self._agent_task = asyncio.create_task(self._agent.run(), name="swarm-agent")
         self._tasks = [
@@ -130,8 +131,8 @@ class Session:
                     for event in message.events:
                         if event.kv.key.endswith(b"/leader/"):
                             self.leader = None
-                        elif event.kv.key.startswith(NODES) and event.kv.value:
-                            self._link_peer(event.kv.value)
+                        elif event.kv.key.startswith(NODES):
+                            self._node_changed(event.kv.key, event.kv.value)
                     self._agent.kick()
                     if self._leading is not None:
                         self._orchestrator.kick()
@@ -140,15 +141,34 @@ class Session:
                 self._agent.kick()
                 self._orchestrator.kick()
 
-    def _link_peer(self, raw: bytes) -> None:
-        """A manager joined: its etcd member must be reachable by the name in its peer
-        URL from this member's directory."""
-        if self.member is None:
-            return
-        node = json.loads(raw)
-        etcd = (node.get("_Pier") or {}).get("Etcd")
+    def _node_changed(self, key: bytes, raw: bytes) -> None:
+        """A manager joined or left: its etcd member must be reachable by the name in
+        its peer URL from this member's directory, and every client may use it."""
+        node_id = key.rsplit(b"/", 1)[1].decode()
+        etcd = (json.loads(raw).get("_Pier") or {}).get("Etcd") if raw else None
         if etcd:
-            self.member.link_peer(node["ID"], etcd["Peer"])
+            if self.member is not None:
+                self.member.link_peer(node_id, etcd["Peer"])
+            self._clients[node_id] = etcd["Client"]
+        else:
+            self._clients.pop(node_id, None)
+        self._use_endpoints()
+
+    def _use_endpoints(self) -> None:
+        """This node's own member first: it answers even when others are away."""
+        own = [self.member.client_endpoint] if self.member is not None else []
+        others = sorted(e for e in self._clients.values() if e not in own)
+        if own or others:
+            self.etcd.set_endpoints(own + others)
+
+    async def _learn_members(self) -> None:
+        for node in await self.store.list("nodes"):
+            etcd = node.get("_Pier", {}).get("Etcd")
+            if etcd:
+                self._clients[node.id] = etcd["Client"]
+                if self.member is not None:
+                    self.member.link_peer(node.id, etcd["Peer"])
+        self._use_endpoints()
 
     async def _campaign(self) -> None:
         while True:

@@ -68,6 +68,7 @@ def test_kv_txn_lease_and_watch(base: Path) -> None:
     asyncio.run(main())
 
 
+@pytest.mark.slow
 def test_three_members_fail_over_after_the_leader_dies(base: Path) -> None:
     async def main() -> None:
         first = member(base, "m1")

@@ -14,6 +14,8 @@ from pier.client.errors import APIError
 from pier_testing.daemon import PierDaemon
 from pier_testing.leaks import Scope
 
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope="module")
 def trio(leak_scope: Scope, busybox_tar: Path) -> Iterator[list[PierDaemon]]:
