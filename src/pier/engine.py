@@ -280,9 +280,12 @@ class Engine:
         result = await self.containers.create(name=name, config=config, host_config=host_config)
         return result.id
 
-    def _published_ports(self, cid: str) -> dict[tuple[int, str], int]:
+    def _published_ports(self, cid: str) -> dict[tuple[int, str], tuple[int, str]]:
         c = self.containers.get(cid)
-        return {(p.container_port, p.proto): p.host_port for p in self._network_settings(c).ports}
+        return {
+            (p.container_port, p.proto): (p.host_port, p.container_ip)
+            for p in self._network_settings(c).ports
+        }
 
     def _container_logs(self, cid: str, options: LogOptions) -> AsyncIterator[list[LogRecord]]:
         return self.attacher.log_batches(self.containers.get(cid), options)

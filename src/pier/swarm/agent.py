@@ -190,15 +190,23 @@ class NodeAgent:
                 ]
                 if host:
                     new["PortStatus"] = {"Ports": host}
-                body["_Ingress"] = [
-                    {
-                        "PublishedPort": p["PublishedPort"],
-                        "Addr": self._session.state.advertise_host,
-                        "Port": ports.get((int(p["TargetPort"]), p.get("Protocol") or "tcp"), 0),
-                    }
-                    for p in body.get("_Ports") or []
-                    if p.get("PublishMode") != "host"
-                ]
+                ingress = []
+                for p in body.get("_Ports") or []:
+                    if p.get("PublishMode") == "host":
+                        continue
+                    host_port, container_addr = ports.get(
+                        (int(p["TargetPort"]), p.get("Protocol") or "tcp"), (0, "")
+                    )
+                    ingress.append(
+                        {
+                            "PublishedPort": p["PublishedPort"],
+                            "TargetPort": p["TargetPort"],
+                            "Addr": self._session.state.advertise_host,
+                            "Port": host_port,
+                            "ContainerAddr": container_addr,
+                        }
+                    )
+                body["_Ingress"] = ingress
             if exit_code is not None and cs:
                 cs["ExitCode"] = exit_code
                 cs["PID"] = 0

@@ -8,6 +8,7 @@ from collections.abc import Callable
 
 from pier.containers.names import generate_name
 from pier.swarm.agent import NodeAgent
+from pier.swarm.ingress import IngressProxy
 from pier.swarm.lifecycle import NodeFacts, SwarmLifecycle, SwarmSettings
 from pier.swarm.logs import LocalLogs, ServiceLogs
 from pier.swarm.orchestrator import Orchestrator
@@ -43,6 +44,7 @@ def build_swarm(
         facts=facts,
         agent=lambda session: NodeAgent(session, containers=tasks),
         orchestrator=Orchestrator,
+        ingress=IngressProxy,
         logs=node_logs,  # type: ignore[arg-type]
     )
     holder.append(lifecycle)

@@ -77,12 +77,14 @@ class SwarmLifecycle:
         facts: Callable[[], NodeFacts],
         agent: Callable[[Session], Agent],
         orchestrator: Callable[[Session], Worker],
+        ingress: Callable[[Session], Worker],
         logs: LogSource,
     ) -> None:
         self._settings = settings
         self._facts = facts
         self._agent = agent
         self._orchestrator = orchestrator
+        self._ingress = ingress
         self._server = NodeServer(join=self._answer_join, logs=logs)
         self._session: Session | None = None
         self._lock = asyncio.Lock()
@@ -139,6 +141,7 @@ class SwarmLifecycle:
             member=member,
             agent=self._agent,
             orchestrator=self._orchestrator,
+            ingress=self._ingress,
         )
         try:
             host, port = addresses.split(state.listen_addr, "ListenAddr")

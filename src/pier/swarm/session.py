@@ -54,6 +54,7 @@ class Session:
         member: EtcdMember | None,
         agent: Callable[[Session], Agent],
         orchestrator: Callable[[Session], Worker],
+        ingress: Callable[[Session], Worker],
     ) -> None:
         self.state = state
         self.etcd = etcd
@@ -64,6 +65,7 @@ class Session:
         self.leader: str | None = None
         self._agent = agent(self)
         self._orchestrator = orchestrator(self)
+        self._ingress = ingress(self)
         self._tasks: list[asyncio.Task[None]] = []
         self._leading: asyncio.Task[None] | None = None
         self._agent_task: asyncio.Task[None] | None = None
@@ -82,6 +84,7 @@ class Session:
         await self._take_lease()
         self._agent_task = asyncio.create_task(self._agent.run(), name="swarm-agent")
         self._tasks = [
+            asyncio.create_task(self._ingress.run(), name="swarm-ingress"),
             asyncio.create_task(self._keepalive(), name="swarm-keepalive"),
             asyncio.create_task(self._watch(), name="swarm-watch"),
         ]
@@ -134,6 +137,7 @@ class Session:
                         elif event.kv.key.startswith(NODES):
                             self._node_changed(event.kv.key, event.kv.value)
                     self._agent.kick()
+                    self._ingress.kick()
                     if self._leading is not None:
                         self._orchestrator.kick()
             except WatchCompacted:

@@ -45,7 +45,8 @@ class EventSource(Protocol):
 
 
 CreateFromBody = Callable[[str, Mapping[str, Any]], Awaitable[str]]
-PublishedPorts = Callable[[str], Mapping[tuple[int, str], int]]
+# (container port, protocol) -> (host port, container address)
+PublishedPorts = Callable[[str], Mapping[tuple[int, str], tuple[int, str]]]
 
 
 class TaskContainers:
@@ -90,7 +91,7 @@ class TaskContainers:
             exit_code=c.state.exit_code,
         )
 
-    def published(self, cid: str) -> Mapping[tuple[int, str], int]:
+    def published(self, cid: str) -> Mapping[tuple[int, str], tuple[int, str]]:
         return self._published(cid)
 
     async def stop_and_remove(self, cid: str, grace: int) -> None:

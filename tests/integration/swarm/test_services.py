@@ -301,3 +301,48 @@ def test_secret_and_config_creation_is_refused(manager: PierDaemon) -> None:
     assert out.returncode == 1
     assert out.stderr == "Error response from daemon: Pier does not support secrets in swarm mode\n"
     assert docker(manager, "secret", "ls", "-q").stdout == ""
+
+
+def _get(port: int) -> str:
+    import urllib.request
+
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/index.html", timeout=5) as resp:
+        return str(resp.read().decode().strip())
+
+
+def test_ingress_port_reaches_tasks_on_every_node(
+    manager: PierDaemon, pair: list[PierDaemon]
+) -> None:
+    from swarmnodes import free_port
+
+    port = free_port()
+    out = docker(
+        manager,
+        "service",
+        "create",
+        "--name",
+        "mesh",
+        "--replicas",
+        "2",
+        "--publish",
+        f"{port}:80",
+        "busybox",
+        "sh",
+        "-c",
+        "echo $HOSTNAME > /index.html; exec httpd -f -p 80 -h /",
+    )
+    assert out.returncode == 0, out.stderr
+    service = manager.client.get_json("/services/mesh")
+    assert service["Endpoint"]["Ports"] == [
+        {"Protocol": "tcp", "TargetPort": 80, "PublishedPort": port, "PublishMode": "ingress"}
+    ]
+    tasks = running_tasks(manager, "mesh")
+    assert {t["NodeID"] for t in tasks} == {node_id(d) for d in pair}
+    hostnames = {c["Id"][:12] for d in pair for c in task_containers(d).values()}
+    # The nodes share loopback here: one of them holds the port and forwards to both.
+    seen = until(
+        lambda: {_get(port) for _ in range(6)} == hostnames and hostnames,
+        20,
+        "both tasks answering through the port",
+    )
+    assert seen
