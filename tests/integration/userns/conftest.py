@@ -1,4 +1,4 @@
-"""A pierd with `userns-remap: <user>` in its daemon.json, for a user this session makes with
+"""A pierd started with `--userns-remap <user>`, for a user this session makes with
 its own /etc/subuid and /etc/subgid ranges (removed at the end)."""
 
 from __future__ import annotations
@@ -28,13 +28,19 @@ class RemapUser:
 
 
 class RemappedDaemon(PierDaemon):
-    """A pierd whose daemon.json has `userns-remap`."""
+    """A pierd started with `--userns-remap <remap>`, or with `userns-remap` in its
+    daemon.json when `in_config`."""
 
-    def __init__(self, scope: Scope, *, remap: str) -> None:
+    def __init__(self, scope: Scope, *, remap: str, in_config: bool = False) -> None:
         super().__init__(scope)
-        config = json.loads(self.config_file.read_text())
-        config["userns-remap"] = remap
-        self.config_file.write_text(json.dumps(config))
+        self.flags = [] if in_config else ["--userns-remap", remap]
+        if in_config:
+            config = json.loads(self.config_file.read_text())
+            config["userns-remap"] = remap
+            self.config_file.write_text(json.dumps(config))
+
+    def command(self) -> list[str]:
+        return [*super().command(), *self.flags]
 
 
 @pytest.fixture(scope="session")

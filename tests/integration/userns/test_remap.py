@@ -7,8 +7,9 @@ import os
 from pathlib import Path
 
 from pier_testing.api import create, inspect, run
+from pier_testing.leaks import Scope
 
-from .conftest import RemappedDaemon, RemapUser
+from .conftest import RemappedDaemon, RemapUser, import_busybox
 
 
 def _status_ids(pid: int) -> tuple[list[int], list[int]]:
@@ -76,3 +77,35 @@ def test_volume_files_belong_to_the_mapped_root(
     for p in (data, data / "f", data / "d"):
         st = os.stat(p)
         assert (st.st_uid, st.st_gid) == (remap_user.uid_start, remap_user.gid_start), p
+
+
+def test_pierd_restart_keeps_the_mapping(pier: RemappedDaemon, remap_user: RemapUser) -> None:
+    cid, pid = _started(pier, ["sleep", "60"])
+    pier.restart()
+    # The running container was adopted with its namespace; a new one gets the same maps.
+    assert inspect(pier.client, cid)["State"]["Pid"] == pid
+    assert _status_ids(pid)[0] == [remap_user.uid_start] * 4
+    _, new_pid = _started(pier, ["sleep", "60"])
+    assert _status_ids(new_pid)[0] == [remap_user.uid_start] * 4
+    # Restarted after the daemon's restart, the old one is remapped again.
+    pier.client.post(f"/containers/{cid}/restart", t=0)
+    again = int(inspect(pier.client, cid)["State"]["Pid"])
+    assert again != pid
+    assert _status_ids(again)[0] == [remap_user.uid_start] * 4
+    code, out, _ = run(pier.client, ["stat", "-c", "%u", "/"])
+    assert (code, out) == (0, "0\n")
+
+
+def test_daemon_json_userns_remap(
+    remap_user: RemapUser, busybox_tar: Path, leak_scope: Scope
+) -> None:
+    daemon = RemappedDaemon(leak_scope, remap=remap_user.name, in_config=True)
+    try:
+        daemon.start()
+        import_busybox(daemon, busybox_tar)
+        assert "name=userns" in daemon.client.get_json("/info")["SecurityOptions"]
+        code, out, _ = run(daemon.client, ["cat", "/proc/self/uid_map"])
+        assert (code, out.split()) == (0, ["0", str(remap_user.uid_start), "65536"])
+        daemon.remove_all_containers()
+    finally:
+        daemon.destroy()
