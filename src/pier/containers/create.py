@@ -24,7 +24,11 @@ from pier.containers.announce import Announcer
 from pier.containers.model import Container, ContainerConfig, HostConfig
 from pier.containers.mounts import MountPoint, MountRequests, plan_mounts
 from pier.containers.names import generate_name
-from pier.containers.networking import ContainerNetworks
+from pier.containers.networking import (
+    ContainerNetworks,
+    check_links,
+    endpoints_with_links,
+)
 from pier.containers.paths import ContainerPaths
 from pier.containers.security import host_warnings, parse_security_opts
 from pier.containers.spec import merge_env
@@ -113,7 +117,7 @@ class Creator:
         host_config = replace(host_config, runtime=runtime.name)
         host_config, net_warnings = self._network_mode(host_config)
         userns.check_create(self._remap, host_config)
-        plan = self._networks.plan(host_config.network_mode, host_config.endpoints)
+        plan = self._networks.plan(host_config.network_mode, endpoints_with_links(host_config))
         # Parsed before the image is looked up, so bad mounts are a 400 at once.
         requests = MountRequests(
             binds=host_config.binds,
@@ -179,6 +183,7 @@ class Creator:
             hc = replace(hc, network_mode="bridge")  # dockerd stores the default's name
         if mode.startswith("container:"):
             self._store.get(mode.partition(":")[2])
+        check_links(mode, hc.links, self._store.get)
         if mode == "host" and (hc.port_bindings or hc.publish_all_ports):
             # dockerd discards them, and says so.
             hc = replace(hc, port_bindings=(), publish_all_ports=False)

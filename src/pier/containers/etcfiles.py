@@ -4,6 +4,7 @@ container, written in the container's directory."""
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,9 +34,10 @@ class EtcInputs:
 
 
 def hosts_file(
-    *, host_network: bool, extra_hosts: tuple[str, ...], own: tuple[str, str] | None
+    *, host_network: bool, extra_hosts: tuple[str, ...], own: Sequence[tuple[str, str]]
 ) -> str:
-    """`own` is (ip, "hostname aliases") when the container has an address."""
+    """`own` is (ip, "hostname aliases") per address of each of the container's
+    endpoints (libnetwork adds every endpoint's addresses)."""
     if host_network:
         try:
             text = Path("/etc/hosts").read_text()
@@ -47,8 +49,8 @@ def hosts_file(
         # "name:ip", the address possibly IPv6 (with colons): split at the first colon
         name, _, ip = entry.partition(":")
         text += f"{ip}\t{name}\n"
-    if own is not None:
-        text += f"{own[0]}\t{own[1]}\n"
+    for ip, names in own:
+        text += f"{ip}\t{names}\n"
     return text
 
 

@@ -31,6 +31,7 @@ from pier.containers.networking import (
     Sandbox,
     bindings_of,
     has_own_network,
+    link_targets,
 )
 from pier.containers.paths import ContainerPaths
 from pier.containers.spec import SpecPart, etc_mounts, merge_parts, namespaces
@@ -38,6 +39,7 @@ from pier.containers.user import resolve_user
 from pier.containers.userns import Remap, chown_to_root, mapping_of, open_netns
 from pier.containers.volumes_step import VolumeMounts
 from pier.errors import InvalidParameter
+from pier.networking.hostsfile import names_for
 from pier.runtime.base import CreateRequest, Tasks
 from pier.runtime.cgroups import init_realtime
 from pier.runtime.spec import HostFacts, NamespaceMode, NamespaceSpec
@@ -62,6 +64,7 @@ class RunPath:
         facts: HostFacts,
         pid_of: Callable[[str], int],
         networks: ContainerNetworks,
+        find: Callable[[str], Container] | None = None,
         prepare_log: Callable[[Container], logconfig.LogPolicy],
         volume_mounts: VolumeMounts,
         remap: Remap | None = None,
@@ -77,6 +80,7 @@ class RunPath:
         self._lifecycle = lifecycle
         self._facts = facts
         self._pid_of = pid_of
+        self._find = find
 
     async def run(self, record: Container, runtime: RuntimeConfig) -> tuple[int, str]:
         """Start `record`; returns the process's pid and the time it started."""
@@ -162,7 +166,9 @@ class RunPath:
             name=record.name,
             bindings=bindings_of(record),
             dns=record.host_config.dns,
-            links=record.host_config.links,
+            links=link_targets(record, self._find) if self._find is not None else (),
+            hosts_file=str(self._paths.container_dir(record.id) / "hosts"),
+            host_names=names_for(record.config.hostname, record.config.domainname),
         )
         undo.push_async_callback(self._networks.release, record.id)
         return sandbox
@@ -267,16 +273,13 @@ def _network_part(sandbox: Sandbox | None) -> SpecPart:
     if sandbox is None:
         return SpecPart()
     path = NamespaceSpec(mode=NamespaceMode.PATH, path=str(sandbox.netns))
-    return SpecPart(namespaces={"network": path})
+    return SpecPart(namespaces={"network": path}, env=sandbox.link_env)
 
 
 def _write_etc_files(cdir: Path, record: Container, files: EtcInputs) -> None:
     hc = record.host_config
     host_net = hc.network_mode == "host"
     _write_text(cdir / "hostname", record.config.hostname + "\n")
-    names = record.config.hostname
-    if record.config.domainname:
-        names = f"{record.config.hostname}.{record.config.domainname} {names}"
     extra = tuple(
         e.replace(":host-gateway", ":" + files.host_gateway) if files.host_gateway else e
         for e in hc.extra_hosts
@@ -286,7 +289,7 @@ def _write_etc_files(cdir: Path, record: Container, files: EtcInputs) -> None:
         hosts_file(
             host_network=host_net,
             extra_hosts=extra,
-            own=(files.own[0][0], names) if files.own else None,
+            own=files.own,
         ),
     )
     _write_text(

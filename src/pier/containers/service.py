@@ -79,6 +79,7 @@ class ContainerService:
         self._store = store
         self._images = images
         self._runtime = runtime
+        self._networks = networks
         self.paths = ContainerPaths(config.data_root / "containers")
         self.paths.root.mkdir(parents=True, exist_ok=True)
         self._lifecycle = LifecycleRegistry()
@@ -113,6 +114,7 @@ class ContainerService:
             lifecycle=self._lifecycle,
             facts=facts,
             pid_of=self._running_pid,
+            find=store.get,
             networks=networks,
             volume_mounts=volume_mounts,
             prepare_log=self._prepare_log,
@@ -321,6 +323,7 @@ class ContainerService:
         if name == record.name:
             raise Conflict("Renaming a container with the same name as its current name")
         renamed = self._store.save(replace(record, name=name))
+        await self._networks.rename(record.id, record.name, name)  # DNS names follow
         await self._announce("rename", renamed, oldName="/" + record.name)
 
     async def pause(self, ref: str) -> None:

@@ -60,6 +60,8 @@ class SpecPart:
     devices: tuple[DeviceSpec, ...] = ()  # `--device` nodes, added up in step order
     # The daemon's remapping, for a user-namespaced container (containers.userns).
     user_namespace: IdMapping | None = None
+    # Variables under the container's own (legacy links' <ALIAS>_PORT...), added up.
+    env: tuple[str, ...] = ()
 
 
 def merge_parts(
@@ -83,7 +85,12 @@ def merge_parts(
         domainname=record.config.domainname,
         process=ProcessSpec(
             args=(record.path, *record.args),
-            env=process_env(record.config.env, record.config.hostname, record.config.tty, user),
+            env=process_env(
+                merge_env([e for p in parts for e in p.env], record.config.env),
+                record.config.hostname,
+                record.config.tty,
+                user,
+            ),
             cwd=cwd,
             uid=user.uid,
             gid=user.gid,

@@ -1,5 +1,5 @@
 """The attachments of containers to networks: checked at create (moby's endpoint
-settings rules), recorded with their DNS names, and the legacy links' addresses."""
+settings rules) and recorded with their DNS names."""
 
 from __future__ import annotations
 
@@ -108,30 +108,3 @@ class Attachments:
             request=req,
             dns_names=names,
         )
-
-    def link_hosts(self, cid: str, links: Sequence[str]) -> tuple[tuple[str, str], ...]:
-        """Legacy --link name:alias: the linked container's address on a network both
-        are on, as /etc/hosts lines "alias short-id name" (dockerd's order)."""
-        mine = {a.network_id for a in self._catalog.of_container(cid)}
-        out = []
-        for link in links:
-            target, _, alias = link.lstrip("/").partition(":")
-            alias = alias.rsplit("/", 1)[-1] or target
-            for net_id in mine:
-                for other in self._catalog.endpoints_on(net_id):
-                    if target in (other.container_name, other.container_id[:12]) or (
-                        other.container_id.startswith(target) and len(target) >= 12
-                    ):
-                        ep = other.endpoint
-                        assert ep is not None
-                        names = dict.fromkeys(
-                            [alias, other.container_id[:12], other.container_name]
-                        )
-                        out.append((ep.ipv4, " ".join(names)))
-                        break
-                else:
-                    continue
-                break
-            else:
-                raise InvalidParameter(f"could not get container for {target}")
-        return tuple(out)

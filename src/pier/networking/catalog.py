@@ -8,6 +8,7 @@ from collections.abc import Iterable
 from dataclasses import replace
 
 from pier.errors import NoSuchNetwork
+from pier.networking.links import parse_link
 from pier.networking.model import Attachment, Network
 from pier.networking.store import NetworkStore
 
@@ -121,9 +122,15 @@ class Catalog:
             net = self._nets.get(mine.network_id)
             if net is None or not _has_dns(net):
                 continue
+            # A link made on this network ("target:alias") names the target for the
+            # linking container only (moby's endpoint aliases).
+            wanted = next(
+                (t.lower() for t, alias in map(parse_link, mine.request.links) if alias == name),
+                name,
+            )
             for other in self.on_network(mine.network_id):
                 ep = other.endpoint
-                if ep is None or name not in other.dns_names:
+                if ep is None or wanted not in other.dns_names:
                     continue
                 for addr in (ep.ipv4, ep.ipv6):
                     if addr and addr not in found:

@@ -13,7 +13,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from pier.errors import Forbidden, NotFound, PierError
-from pier.networking import ipam, netns
+from pier.networking import hostsfile, ipam, netns
 from pier.networking.catalog import Catalog
 from pier.networking.dns import DnsServer
 from pier.networking.driver import EndpointPlan, NetworkDriver
@@ -71,7 +71,14 @@ class Sandboxes:
     # -- start and stop ----------------------------------------------------------------
 
     async def setup(
-        self, cid: str, *, bindings: Sequence[PortBinding], dns: tuple[str, ...], name: str
+        self,
+        cid: str,
+        *,
+        bindings: Sequence[PortBinding],
+        dns: tuple[str, ...],
+        name: str,
+        hosts_file: str = "",
+        host_names: str = "",
     ) -> Sandbox:
         path = self.path(cid)
         await asyncio.to_thread(netns.remove, path)  # what a crash may have left
@@ -91,7 +98,14 @@ class Sandboxes:
                         first.endpoint.ipv4,
                         endpoint=f"{name} ({first.endpoint.endpoint_id})",
                     )
-                box = Sandbox(container_id=cid, netns=str(path), ports=ports, dns=dns)
+                box = Sandbox(
+                    container_id=cid,
+                    netns=str(path),
+                    ports=ports,
+                    dns=dns,
+                    hosts_file=hosts_file,
+                    host_names=host_names,
+                )
                 await asyncio.to_thread(self._store.save_sandbox, box, *joined)
                 self._catalog.remember(*joined)
                 self._live[cid] = box
@@ -171,13 +185,20 @@ class Sandboxes:
             self._catalog.put(joined)
         if self._has_dns(joined):
             await self._dns.serve(cid, Path(box.netns))
+        if box.hosts_file:
+            records = hosts_records(joined.endpoint, box.host_names)
+            await asyncio.to_thread(hostsfile.add, Path(box.hosts_file), records)
         self._publish("connect", self._catalog.get(joined.network_id), cid)
         return joined
 
     async def leave_live(self, cid: str, attachment: Attachment) -> None:
         net = self._catalog.get(attachment.network_id)
+        box = self._live.get(cid)
         if attachment.endpoint is not None:
             await asyncio.to_thread(self._driver(net).leave, net, attachment.endpoint)
+            if box is not None and box.hosts_file:
+                records = hosts_records(attachment.endpoint, box.host_names)
+                await asyncio.to_thread(hostsfile.remove, Path(box.hosts_file), records)
         self._publish("disconnect", net, cid)
 
     # -- helpers -----------------------------------------------------------------------
@@ -300,3 +321,10 @@ class Sandboxes:
         self._ports.close()
         if self._leaving:
             await asyncio.gather(*self._leaving, return_exceptions=True)
+
+
+def hosts_records(endpoint: Endpoint | None, names: str) -> list[tuple[str, str]]:
+    """An endpoint's /etc/hosts lines: each of its addresses with the container's names."""
+    if endpoint is None:
+        return []
+    return [(ip, names) for ip in (endpoint.ipv4, endpoint.ipv6) if ip]

@@ -18,7 +18,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from pier import timefmt
-from pier.errors import Conflict, Forbidden, NotFound
+from pier.errors import Conflict, Forbidden, NotFound, SystemFailure
 from pier.events import EventBus
 from pier.metadata import Database
 from pier.networking import ipam
@@ -28,6 +28,7 @@ from pier.networking.catalog import Catalog
 from pier.networking.dns import DnsServer
 from pier.networking.driver import HostDriver, NetworkDriver, NullDriver
 from pier.networking.firewall import Firewall
+from pier.networking.links import LinkTarget, hosts_entries, link_env
 from pier.networking.model import (
     BRIDGE_OPTION,
     DEFAULT_BRIDGE,
@@ -41,7 +42,7 @@ from pier.networking.model import (
 )
 from pier.networking.netlink import Netlink
 from pier.networking.ports import PortReservations
-from pier.networking.sandbox import Sandboxes
+from pier.networking.sandbox import Sandboxes, hosts_records
 from pier.networking.settings import NetworkSettings, NewNetwork, check_new
 from pier.networking.store import NetworkStore
 
@@ -56,6 +57,7 @@ class SandboxInfo:
     own_hosts: tuple[tuple[str, str], ...]  # (address, names) for /etc/hosts
     embedded_dns: bool
     link_hosts: tuple[tuple[str, str], ...] = ()  # --link targets: (address, names)
+    link_env: tuple[str, ...] = ()  # --link's variables (moby's Link.ToEnv)
 
 
 class NetworkService:
@@ -307,25 +309,68 @@ class NetworkService:
         name: str,
         bindings: Sequence[PortBinding],
         dns: Sequence[str],
-        links: Sequence[str] = (),
+        links: Sequence[LinkTarget] = (),
+        hosts_file: str = "",
+        host_names: str = "",
     ) -> SandboxInfo:
-        box = await self._sandboxes.setup(cid, bindings=bindings, dns=tuple(dns), name=name)
-        own = []
+        """Start `cid`'s networking. `links` are its legacy links on the default
+        bridge (targets checked running by the caller); `hosts_file` is the container's
+        /etc/hosts, whose lines for `host_names` follow later connects."""
+        addresses = self._link_addresses(links)
+        box = await self._sandboxes.setup(
+            cid,
+            bindings=bindings,
+            dns=tuple(dns),
+            name=name,
+            hosts_file=hosts_file,
+            host_names=host_names,
+        )
+        own: list[tuple[str, str]] = []
         embedded = False
         for a in self._catalog.of_container(cid):
             net = self._catalog.find(a.network_id)
-            if a.endpoint is not None and a.endpoint.ipv4:
-                own.append(a.endpoint.ipv4)
+            own += hosts_records(a.endpoint, host_names)
             embedded = embedded or (net is not None and net.is_bridge and not net.default_bridge)
         return SandboxInfo(
             netns=Path(box.netns),
-            own_hosts=tuple((ip, "") for ip in own[:1]),
+            own_hosts=tuple(own),
             embedded_dns=embedded,
-            link_hosts=self._attach.link_hosts(cid, links),
+            link_hosts=hosts_entries(links, addresses),
+            link_env=tuple(e for t in links for e in link_env(t, addresses[t.container_id][0])),
         )
+
+    def _link_addresses(self, links: Sequence[LinkTarget]) -> dict[str, tuple[str, str]]:
+        """Each link target's addresses on the default bridge (moby's addLegacyLinks
+        refuses a target that is not on it)."""
+        bridge = self._catalog.by_name(DEFAULT_BRIDGE)
+        out: dict[str, tuple[str, str]] = {}
+        for target in links:
+            a = self._catalog.attachment(target.container_id, bridge.id) if bridge else None
+            if a is None or a.endpoint is None:
+                raise SystemFailure(
+                    f"Cannot link to /{target.name}, as it does not belong to the default network"
+                )
+            out[target.container_id] = (a.endpoint.ipv4, a.endpoint.ipv6)
+        return out
 
     async def release(self, cid: str) -> None:
         await self._sandboxes.teardown(cid)
+
+    async def rename(self, cid: str, old: str, new: str) -> None:
+        """The container's names on its networks follow a rename (moby's rename:
+        DNS names rebuilt, the endpoint renamed)."""
+        renamed = [
+            replace(
+                a,
+                container_name=new,
+                dns_names=tuple(
+                    dict.fromkeys(new.lower() if n == old.lower() else n for n in a.dns_names)
+                ),
+            )
+            for a in self._catalog.of_container(cid)
+        ]
+        if renamed:
+            await asyncio.to_thread(self._catalog.put, *renamed)
 
     def host_gateway(self) -> str:
         """`host-gateway` in --add-host: the default bridge's gateway, as dockerd."""

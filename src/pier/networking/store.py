@@ -41,6 +41,10 @@ class Sandbox:
     ports: tuple[PortMapping, ...] = ()
     # The upstream resolvers its embedded DNS forwards to (--dns, else the daemon's).
     dns: tuple[str, ...] = ()
+    # Its /etc/hosts and the names of its own lines there: a network connected or
+    # disconnected while it runs adds or takes out its addresses' lines.
+    hosts_file: str = ""
+    host_names: str = ""
 
 
 class NetworkStore:

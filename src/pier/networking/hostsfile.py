@@ -1,0 +1,42 @@
+"""A running container's /etc/hosts as libnetwork keeps it: one line per address of
+each of its endpoints ("ip<TAB>names"), added when it joins a network, taken out
+when it leaves (moby's etchosts.Add and Delete).
+
+The file is bind-mounted into the container, so it is rewritten in place: a rename
+would leave the container with the old one. Blocking; called from a worker thread.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Sequence
+from pathlib import Path
+
+
+def names_for(hostname: str, domainname: str) -> str:
+    """moby's makeHostsRecs: the FQDN, then the bare host name when they differ."""
+    names = f"{hostname}.{domainname}" if domainname else hostname
+    short, dot, _ = names.partition(".")
+    return f"{names} {short}" if dot else names
+
+
+def add(path: Path, records: Sequence[tuple[str, str]]) -> None:
+    if not records:
+        return
+    with contextlib.suppress(FileNotFoundError), open(path, "a") as fh:
+        fh.write("".join(f"{ip}\t{names}\n" for ip, names in records))
+
+
+def remove(path: Path, records: Sequence[tuple[str, str]]) -> None:
+    if not records:
+        return
+    drop = {f"{ip}\t{names}" for ip, names in records}
+    try:
+        lines = path.read_text().splitlines(keepends=True)
+    except FileNotFoundError:
+        return
+    kept = [ln for ln in lines if ln.rstrip("\n") not in drop]
+    if len(kept) != len(lines):
+        with open(path, "r+") as fh:
+            fh.write("".join(kept))
+            fh.truncate()
