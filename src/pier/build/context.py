@@ -73,8 +73,9 @@ def extract(archive: Path, root: Path) -> dict[str, str]:
         stream = _open_maybe_compressed(raw)
         try:
             with tarfile.open(fileobj=stream, mode="r|") as tf:
+                unpacker = Unpacker(root)
                 for member in _members(tf):
-                    _extract_one(tf, member, root, digests)
+                    unpacker.extract(tf, member, digests)
         except (tarfile.TarError, EOFError, OSError, lzma.LZMAError) as exc:
             if isinstance(exc, InvalidParameter):
                 raise
@@ -100,45 +101,98 @@ def _members(tf: tarfile.TarFile) -> Iterator[tarfile.TarInfo]:
         yield member
 
 
+class Unpacker:
+    """Extracts one archive's entries under `root`, confined to it.
+
+    A fully cached rebuild is mostly this (the context is unpacked before the cache is
+    asked), so each entry costs few system calls: the directories already resolved
+    inside the root are remembered (resolving one costs an lstat per component), and a
+    file is created with O_EXCL, the slow path taken only when something is there. A
+    symlink entry can change what a remembered path leads to: it forgets them."""
+
+    def __init__(self, root: Path) -> None:
+        self._root = root
+        self._base = os.path.realpath(root)
+        self._dirs: dict[str, str] = {".": self._base}  # relative dir -> its real path
+
+    def _parent(self, rel: str) -> str:
+        parent = posixpath.dirname(rel) or "."
+        real = self._dirs.get(parent)
+        if real is None:
+            path = self._root / parent
+            real = str(_inside(self._root, path))
+            os.makedirs(real, exist_ok=True)
+            # makedirs may have followed nothing new: the path is checked, now it exists.
+            self._dirs[parent] = real
+        return real
+
+    def extract(self, tf: tarfile.TarFile, m: tarfile.TarInfo, digests: dict[str, str]) -> None:
+        rel = _clean(m.name)
+        if rel == ".":
+            return
+        parent = self._parent(rel)
+        target = os.path.join(parent, posixpath.basename(rel))
+        if m.isfile():
+            src = tf.extractfile(m)
+            assert src is not None
+            flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+            try:
+                fd = os.open(target, flags, 0o600)
+            except FileExistsError:
+                _make_room(target)
+                fd = os.open(target, flags, 0o600)
+            h = hashlib.sha256()
+            with os.fdopen(fd, "wb") as out:
+                while block := src.read(_CHUNK):
+                    h.update(block)
+                    out.write(block)
+                out.flush()
+                os.fchmod(fd, m.mode & 0o7777)
+                os.utime(fd, (m.mtime, m.mtime))
+            digests[rel] = h.hexdigest()
+            return
+        if m.isdir():
+            try:
+                os.mkdir(target)
+            except FileExistsError:
+                if not os.path.isdir(target) or os.path.islink(target):
+                    _make_room(target)
+                    os.mkdir(target)
+            os.chmod(target, m.mode & 0o7777)
+            self._dirs[rel] = os.path.join(parent, posixpath.basename(rel))
+        elif m.issym():
+            _make_room(target)
+            os.symlink(m.linkname, target)
+            self._dirs = {".": self._base}
+        elif m.islnk():
+            link = _clean(m.linkname)
+            source = _inside(self._root, self._root / link)
+            if not source.is_file():
+                raise InvalidParameter(
+                    f'invalid build context: hard link "{m.name}" to a missing file'
+                )
+            _make_room(target)
+            os.link(source, target)
+            if link in digests:
+                digests[rel] = digests[link]
+        else:
+            return  # devices and fifos have no place in a context
+        with contextlib.suppress(OSError):
+            os.utime(target, (m.mtime, m.mtime), follow_symlinks=False)
+
+
+def _make_room(target: str) -> None:
+    """Remove what is at `target` unless it is a directory (an entry met again)."""
+    with contextlib.suppress(FileNotFoundError):
+        if os.path.islink(target) or not os.path.isdir(target):
+            os.unlink(target)
+
+
 def _extract_one(
     tf: tarfile.TarFile, m: tarfile.TarInfo, root: Path, digests: dict[str, str]
 ) -> None:
-    rel = _clean(m.name)
-    if rel == ".":
-        return
-    target = root / rel
-    parent = _inside(root, target.parent)
-    parent.mkdir(parents=True, exist_ok=True)
-    target = parent / target.name
-    if target.is_symlink() or (target.exists() and not target.is_dir()):
-        target.unlink()
-    if m.isdir():
-        target.mkdir(exist_ok=True)
-        os.chmod(target, m.mode & 0o7777)
-    elif m.isfile():
-        src = tf.extractfile(m)
-        assert src is not None
-        h = hashlib.sha256()
-        with open(target, "wb") as out:
-            while block := src.read(_CHUNK):
-                h.update(block)
-                out.write(block)
-        os.chmod(target, m.mode & 0o7777)
-        digests[rel] = h.hexdigest()
-    elif m.issym():
-        os.symlink(m.linkname, target)
-    elif m.islnk():
-        link = _clean(m.linkname)
-        source = _inside(root, root / link)
-        if not source.is_file():
-            raise InvalidParameter(f'invalid build context: hard link "{m.name}" to a missing file')
-        os.link(source, target)
-        if link in digests:
-            digests[rel] = digests[link]
-    else:
-        return  # devices and fifos have no place in a context
-    with contextlib.suppress(OSError):
-        os.utime(target, (m.mtime, m.mtime), follow_symlinks=False)
+    """One entry on its own (ADD of a local archive)."""
+    Unpacker(root).extract(tf, m, digests)
 
 
 def _inside(root: Path, path: Path) -> Path:
