@@ -101,6 +101,24 @@ class DaemonConfig:
     tlscacert: Path | None = None
     tlscert: Path | None = None
     tlskey: Path | None = None
+    # Container defaults, as dockerd's keys: `no-new-privileges`, `seccomp-profile`
+    # (a file, `builtin` or `unconfined`; pierd reads the file at start into
+    # seccomp_profile_json), `default-ulimits` (name -> (soft, hard)) and Pier's own
+    # `default-pids-limit`: dockerd has no bound, Pier puts one on a container that
+    # asks for none (0: none), so that a fork bomb cannot take the host's pids.
+    no_new_privileges: bool = False
+    seccomp_profile: str = ""
+    seccomp_profile_json: str = ""
+    default_ulimits: Mapping[str, tuple[int, int]] = field(
+        default_factory=lambda: MappingProxyType({})
+    )
+    default_pids_limit: int = 4096
+    # dockerd's `icc` (traffic between containers of the default bridge) and
+    # `userland-proxy`/`userland-proxy-path`, accepted: Pier publishes ports on
+    # loopback with nftables alone, with no proxy process either way.
+    icc: bool = True
+    userland_proxy: bool = True
+    userland_proxy_path: str = ""
     # dockerd's old `cluster-store`, given a new meaning: the etcd cluster swarm mode
     # keeps its state in (`etcd://host:port`, `http://...`, `unix:///path`, several
     # separated by commas). Empty: `swarm init` starts an etcd member of its own.
@@ -160,6 +178,12 @@ def load_config_file(path: Path) -> dict[str, Any]:
         "tlscacert": ("tlscacert", Path),
         "tlscert": ("tlscert", Path),
         "tlskey": ("tlskey", Path),
+        "no-new-privileges": ("no_new_privileges", bool),
+        "seccomp-profile": ("seccomp_profile", str),
+        "default-pids-limit": ("default_pids_limit", int),
+        "icc": ("icc", bool),
+        "userland-proxy": ("userland_proxy", bool),
+        "userland-proxy-path": ("userland_proxy_path", str),
     }
     for key, value in raw.items():
         if key in simple:
@@ -169,6 +193,8 @@ def load_config_file(path: Path) -> dict[str, Any]:
             out[key.replace("-", "_")] = tuple(str(v) for v in value)
         elif key == "log-opts":
             out["log_opts"] = MappingProxyType({str(k): str(v) for k, v in value.items()})
+        elif key == "default-ulimits":
+            out["default_ulimits"] = parse_default_ulimits(value)
         elif key == "hosts":
             out["hosts"] = tuple(str(h) for h in value)
         elif key == "cluster-store":
@@ -208,3 +234,37 @@ def parse_cluster_store(value: Any) -> tuple[str, ...]:
             )
         out.append(item)
     return tuple(out)
+
+
+def parse_ulimit(text: str) -> tuple[str, tuple[int, int]]:
+    """`name=soft[:hard]`, as dockerd's `--default-ulimit` (and the CLI's `--ulimit`)."""
+    name, sep, limits = text.partition("=")
+    soft_text, _, hard_text = limits.partition(":")
+    try:
+        soft = int(soft_text)
+        hard = int(hard_text) if hard_text else soft
+    except ValueError:
+        raise InvalidParameter(f"invalid ulimit argument: {text}") from None
+    if not sep or not name:
+        raise InvalidParameter(f"invalid ulimit argument: {text}")
+    if soft > hard:
+        raise InvalidParameter(
+            f"ulimit soft limit must be less than or equal to hard limit: {soft} > {hard}"
+        )
+    return name, (soft, hard)
+
+
+def parse_default_ulimits(value: Any) -> Mapping[str, tuple[int, int]]:
+    """daemon.json's `{"nofile": {"Name": "nofile", "Soft": 1024, "Hard": 2048}}`."""
+    if not isinstance(value, dict):
+        raise InvalidParameter("default-ulimits: expected an object of ulimits by name")
+    out: dict[str, tuple[int, int]] = {}
+    for name, limit in value.items():
+        if not isinstance(limit, dict):
+            raise InvalidParameter(f"default-ulimits: {name}: expected an object")
+        try:
+            soft, hard = int(limit["Soft"]), int(limit["Hard"])
+        except (KeyError, TypeError, ValueError):
+            raise InvalidParameter(f"default-ulimits: {name}: Soft and Hard are numbers") from None
+        out[str(limit.get("Name") or name)] = (soft, hard)
+    return MappingProxyType(out)

@@ -34,6 +34,7 @@ from pier.containers.networking import (
     link_targets,
 )
 from pier.containers.paths import ContainerPaths
+from pier.containers.security import start_defaults
 from pier.containers.spec import SpecPart, etc_mounts, merge_parts, namespaces
 from pier.containers.user import resolve_user
 from pier.containers.userns import Remap, chown_to_root, mapping_of, open_netns
@@ -207,7 +208,10 @@ class RunPath:
                 runtime=self._config.cpu_rt_runtime,
             )
         spec = merge_parts(
-            record, parts, cgroup_parent=self._config.cgroup_parent, facts=self._facts
+            start_defaults(record, self._config),
+            parts,
+            cgroup_parent=self._config.cgroup_parent,
+            facts=self._facts,
         )
         await asyncio.to_thread(
             _write_json, self._paths.container_dir(record.id) / "config.json", spec

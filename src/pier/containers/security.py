@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from pier.config import DaemonConfig
+from pier.containers.model import Container, HostConfig, Ulimit
 from pier.errors import InvalidParameter
 from pier.runtime import seccomp
 
@@ -115,3 +117,73 @@ def _apparmor_enabled() -> bool:
         return Path("/sys/module/apparmor/parameters/enabled").read_text().strip() == "Y"
     except OSError:
         return False
+
+
+def _has_option(opts: Sequence[str], key: str) -> bool:
+    return any(opt == key or opt.startswith((f"{key}=", f"{key}:")) for opt in opts)
+
+
+def create_defaults(hc: HostConfig, config: DaemonConfig) -> HostConfig:
+    """daemon.json's defaults a new container keeps for its life, as dockerd keeps them:
+    `no-new-privileges` (moby sets the container's NoNewPrivileges at create, and its
+    execs inherit it) and `default-ulimits` merged under the container's own by name
+    (moby's mergeUlimits; its inspect shows the merged list too)."""
+    opts = hc.security_opt
+    if config.no_new_privileges and not _has_option(opts, "no-new-privileges"):
+        opts = (*opts, "no-new-privileges=true")
+    named = {u.name for u in hc.ulimits}
+    extra = tuple(
+        Ulimit(name=name, soft=soft, hard=hard)
+        for name, (soft, hard) in sorted(config.default_ulimits.items())
+        if name not in named
+    )
+    if opts == hc.security_opt and not extra:
+        return hc
+    return replace(hc, security_opt=opts, ulimits=(*hc.ulimits, *extra))
+
+
+def start_defaults(record: Container, config: DaemonConfig) -> Container:
+    """The record as one run's spec sees it, with the defaults dockerd applies when it
+    writes the spec (so a changed daemon.json reaches existing containers at their next
+    start, and inspect shows what the client asked): the daemon's seccomp profile for a
+    container that names none (moby's WithSeccomp; never for a privileged one), and
+    Pier's default pids limit for one that asks for no limit."""
+    hc = record.host_config
+    opts = hc.security_opt
+    if not hc.privileged and not _has_option(opts, "seccomp"):
+        if config.seccomp_profile == "unconfined":
+            opts = (*opts, "seccomp=unconfined")
+        elif config.seccomp_profile_json:
+            opts = (*opts, f"seccomp={config.seccomp_profile_json}")
+    pids = hc.pids_limit
+    if pids is None and config.default_pids_limit > 0 and _pids_controller():
+        pids = config.default_pids_limit
+    if opts == hc.security_opt and pids == hc.pids_limit:
+        return record
+    return replace(record, host_config=replace(hc, security_opt=opts, pids_limit=pids))
+
+
+def _pids_controller() -> bool:
+    """Whether the kernel has the pids controller enabled (cgroup v1 or v2)."""
+    try:
+        lines = Path("/proc/cgroups").read_text().splitlines()
+    except OSError:
+        return False
+    return any(line.split()[0] == "pids" and line.split()[-1] == "1" for line in lines[1:])
+
+
+def load_daemon_profile(config: DaemonConfig) -> DaemonConfig:
+    """Read daemon.json's `seccomp-profile` file at start (a bad one stops pierd with
+    moby's words, as dockerd refuses to start); `builtin` and `unconfined` are names."""
+    path = config.seccomp_profile
+    if path in ("", "builtin", "unconfined"):
+        return config
+    try:
+        text = Path(path).read_text()
+    except OSError as exc:
+        raise InvalidParameter(f"opening seccomp profile ({path}) failed: {exc}") from exc
+    try:
+        seccomp.load_profile(text)
+    except InvalidParameter as exc:
+        raise InvalidParameter(f"loading seccomp profile ({path}) failed: {exc}") from exc
+    return replace(config, seccomp_profile_json=text)

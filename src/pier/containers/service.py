@@ -21,7 +21,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from pier.config import DaemonConfig, RuntimeConfig
-from pier.containers import health, logconfig
+from pier.containers import health, logconfig, security
 from pier.containers import state as states
 from pier.containers.announce import Announcer
 from pier.containers.create import CreateResult, Creator, Images
@@ -202,6 +202,7 @@ class ContainerService:
             default_opts=self._config.log_opts,
         )
         host_config = replace(host_config, log_type=log_type, log_opts=log_opts)
+        host_config = security.create_defaults(host_config, self._config)
         host_config, warnings = self._updater.check_create(host_config)
         result = await self._creator.create(name=name, config=config, host_config=host_config)
         return replace(result, warnings=warnings + tuple(result.warnings))

@@ -15,11 +15,14 @@ import os
 import signal
 import sys
 import time
+from collections.abc import Mapping
 from pathlib import Path
+from types import MappingProxyType
 
 from pier import __version__
 from pier.api.listeners import Listener, TlsOptions, close_listeners, open_listeners
-from pier.config import DEFAULT_HOST, DaemonConfig, load_config_file
+from pier.config import DEFAULT_HOST, DaemonConfig, load_config_file, parse_ulimit
+from pier.containers.security import load_daemon_profile
 from pier.errors import PierError
 
 log = logging.getLogger("pierd")
@@ -68,6 +71,28 @@ def parse_args(argv: list[str]) -> DaemonConfig:
     parser.add_argument("--tlscacert", type=Path, help="CA clients' certificates must chain to")
     parser.add_argument("--tlscert", type=Path, help="the server's TLS certificate")
     parser.add_argument("--tlskey", type=Path, help="the server's TLS key")
+    parser.add_argument(
+        "--no-new-privileges",
+        action="store_true",
+        default=None,
+        help="containers get no-new-privileges unless they say otherwise",
+    )
+    parser.add_argument("--seccomp-profile", help="seccomp profile file, builtin or unconfined")
+    parser.add_argument(
+        "--default-ulimit", action="append", help="default ulimit of containers (name=soft:hard)"
+    )
+    parser.add_argument(
+        "--default-pids-limit",
+        type=int,
+        help="pids limit of containers that ask for none (0: no limit)",
+    )
+    parser.add_argument(
+        "--icc", type=_flag, default=None, help="traffic between containers on the default bridge"
+    )
+    parser.add_argument(
+        "--userland-proxy", type=_flag, default=None, help="accepted: Pier runs no proxy"
+    )
+    parser.add_argument("--userland-proxy-path", help="accepted: Pier runs no proxy")
     parser.add_argument("-v", "--version", action="version", version=f"pierd {__version__}")
     args = parser.parse_args(argv)
     kwargs = {}
@@ -92,7 +117,30 @@ def parse_args(argv: list[str]) -> DaemonConfig:
         tlscacert=args.tlscacert,
         tlscert=args.tlscert,
         tlskey=args.tlskey,
+        no_new_privileges=args.no_new_privileges,
+        seccomp_profile=args.seccomp_profile,
+        default_ulimits=_default_ulimits(config, args.default_ulimit),
+        default_pids_limit=args.default_pids_limit,
+        icc=args.icc,
+        userland_proxy=args.userland_proxy,
+        userland_proxy_path=args.userland_proxy_path,
     )
+
+
+def _flag(value: str) -> bool:
+    """A Go boolean flag's value (`--icc=false`)."""
+    return value.lower() in ("1", "t", "true", "yes")
+
+
+def _default_ulimits(
+    config: DaemonConfig, flags: list[str] | None
+) -> Mapping[str, tuple[int, int]] | None:
+    """`--default-ulimit` flags over daemon.json's `default-ulimits`, by name."""
+    if not flags:
+        return None
+    merged = dict(config.default_ulimits)
+    merged.update(parse_ulimit(flag) for flag in flags)
+    return MappingProxyType(merged)
 
 
 def tls_options(config: DaemonConfig) -> TlsOptions:
@@ -169,6 +217,11 @@ def main(argv: list[str] | None = None) -> int:
         ),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    try:
+        config = load_daemon_profile(config)
+    except PierError as exc:
+        print(f"pierd: {exc}", file=sys.stderr)
+        return 1
     pidfile = config.pidfile_path
     try:
         _write_pidfile(pidfile)

@@ -15,83 +15,19 @@ import subprocess
 import tarfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO
 
 import docker
 import pytest
 
 from pier_testing.api import create
 from pier_testing.binaries import DOCKER
+from pier_testing.custom import CustomDaemon, running
 from pier_testing.daemon import PIERD, PierDaemon
 from pier_testing.leaks import Scope
 from pier_testing.tls import Authority, Pair, docker_cert_path, issue, make_ca
 
 NOBODY = ["setpriv", "--reuid=65534", "--regid=65534"]
 SOCKET_GID = 4242  # a group no user of the host is in
-
-
-class CustomDaemon(PierDaemon):
-    """A test pierd with more flags, its own hosts, or descriptors to inherit."""
-
-    def __init__(self, scope: Scope, *, flags: list[str], hosts: list[str] | None = None) -> None:
-        super().__init__(scope)
-        self.flags = flags
-        self.hosts = hosts
-        self.activated: socket.socket | None = None
-
-    def command(self) -> list[str]:
-        argv = super().command()
-        if self.hosts is not None:
-            at = argv.index("-H")
-            del argv[at : at + 2]
-            for host in self.hosts:
-                argv += ["-H", host]
-        return argv + self.flags
-
-    def destroy(self) -> None:
-        if self.activated is not None:
-            # The socket's file is the activator's, which pierd leaves in place: gone,
-            # destroy() does not take the daemon for one still to stop.
-            self.socket.unlink(missing_ok=True)
-        super().destroy()
-
-    def spawn(self, argv: list[str], log: IO[bytes]) -> subprocess.Popen[bytes]:
-        if self.activated is None:
-            return super().spawn(argv, log)
-        # As systemd: the socket as descriptor 3, LISTEN_PID naming the process that
-        # execs pierd (the shell's pid is pierd's after exec).
-        fd = self.activated.fileno()
-        return subprocess.Popen(
-            ["bash", "-c", f'LISTEN_PID=$$ LISTEN_FDS=1 exec "$@" 3<&{fd}', "bash", *argv],
-            pass_fds=(fd,),
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-
-
-@contextlib.contextmanager
-def _running(daemon: CustomDaemon, scope: Scope, image: Path | None = None) -> Iterator[None]:
-    """As the suite's pierd fixture: started, busybox imported, nothing left at the end."""
-    try:
-        daemon.start()
-        if image is not None:
-            resp = daemon.client.request(
-                "POST",
-                "/images/create",
-                params={"fromSrc": "-", "repo": "busybox", "tag": "latest"},
-                body=image.read_bytes(),
-                headers={"Content-Type": "application/x-tar"},
-            )
-            assert b"sha256:" in resp.read()
-        yield
-        daemon.remove_all_containers()
-        daemon.stop()
-        left = {r for r in scope.snapshot() if str(daemon.base) in r}
-        assert not left, f"pierd left behind: {sorted(left)}"
-    finally:
-        daemon.destroy()
 
 
 def _free_port() -> int:
@@ -144,7 +80,7 @@ def test_default_socket_is_0660_and_root_or_pier(pier: PierDaemon) -> None:
 
 def test_group_flag_opens_the_socket_to_that_group(leak_scope: Scope) -> None:
     daemon = CustomDaemon(leak_scope, flags=["-G", str(SOCKET_GID)])
-    with _running(daemon, leak_scope):
+    with running(daemon, leak_scope):
         st = os.stat(daemon.socket)
         assert (stat.S_IMODE(st.st_mode), st.st_gid) == (0o660, SOCKET_GID)
         member = _docker_as_nobody(daemon, SOCKET_GID)
@@ -199,7 +135,7 @@ def tls_daemon(
         ],
     )
     daemon.hosts = [daemon.host, tcp]
-    with _running(daemon, leak_scope, busybox_tar):
+    with running(daemon, leak_scope, busybox_tar):
         yield daemon, tcp
 
 
@@ -322,7 +258,7 @@ def test_socket_activation(leak_scope: Scope, busybox_tar: Path) -> None:
     daemon.activated = activated
     ours = os.readlink(f"/proc/self/fd/{activated.fileno()}")
     try:
-        with _running(daemon, leak_scope, busybox_tar):
+        with running(daemon, leak_scope, busybox_tar):
             activated.close()  # answered through pierd's copy alone from here on
             assert daemon.proc is not None
             assert os.readlink(f"/proc/{daemon.proc.pid}/fd/3") == ours
@@ -342,7 +278,15 @@ def test_activated_tcp_socket_needs_mutual_tls(tmp_path: Path) -> None:
     fd = tcp.fileno()
     argv = [*PIERD, "--data-root", str(tmp_path / "d"), "--exec-root", str(tmp_path / "r")]
     out = subprocess.run(
-        ["bash", "-c", f'LISTEN_PID=$$ LISTEN_FDS=1 exec "$@" 3<&{fd}', "bash", *argv, "-H", "fd://"],
+        [
+            "bash",
+            "-c",
+            f'LISTEN_PID=$$ LISTEN_FDS=1 exec "$@" 3<&{fd}',
+            "bash",
+            *argv,
+            "-H",
+            "fd://",
+        ],
         pass_fds=(fd,),
         capture_output=True,
         text=True,

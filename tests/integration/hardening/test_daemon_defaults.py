@@ -1,0 +1,169 @@
+"""daemon.json's container defaults (issue 16, point 8): `no-new-privileges`,
+`seccomp-profile`, `default-ulimits`, Pier's `default-pids-limit`, and `icc` and
+`userland-proxy` accepted; each overridden by what a container asks for."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pier.client.api import Client
+from pier_testing.api import create, demux, inspect
+from pier_testing.custom import CustomDaemon, running
+from pier_testing.daemon import PIERD, PierDaemon
+from pier_testing.leaks import Scope
+
+# Allows everything but mkdir: enough to tell the daemon's profile from the default.
+NO_MKDIR = {
+    "defaultAction": "SCMP_ACT_ALLOW",
+    "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1}],
+}
+PROBE = (
+    "grep NoNewPrivs /proc/self/status; echo nofile $(ulimit -Sn) $(ulimit -Hn); "
+    "mkdir /tmp/d && echo mkdir ok"
+)
+
+
+@pytest.fixture(scope="module")
+def defaults_daemon(
+    leak_scope: Scope, busybox_tar: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[CustomDaemon]:
+    profile = tmp_path_factory.mktemp("seccomp") / "no-mkdir.json"
+    profile.write_text(json.dumps(NO_MKDIR))
+    daemon = CustomDaemon(
+        leak_scope,
+        flags=[],
+        config={
+            "no-new-privileges": True,
+            "seccomp-profile": str(profile),
+            "default-ulimits": {"nofile": {"Name": "nofile", "Soft": 1111, "Hard": 2222}},
+            "default-pids-limit": 77,
+            "icc": True,
+            "userland-proxy": False,
+            "userland-proxy-path": "/usr/bin/docker-proxy",
+        },
+    )
+    with running(daemon, leak_scope, busybox_tar):
+        yield daemon
+
+
+def _run(client: Client, cmd: str, **host_config: Any) -> tuple[str, str]:
+    """Run `sh -c cmd` to its end; (cid, output)."""
+    cid = create(client, ["sh", "-c", cmd], host_config=host_config or None)
+    client.post(f"/containers/{cid}/start")
+    client.post_json(f"/containers/{cid}/wait")
+    out, err = demux(
+        client.request("GET", f"/containers/{cid}/logs", params={"stdout": 1, "stderr": 1}).read()
+    )
+    return cid, (out + err).decode()
+
+
+def _pids_max(pid: int) -> str:
+    for line in Path(f"/proc/{pid}/cgroup").read_text().splitlines():
+        _, controllers, path = line.split(":", 2)
+        if "pids" in controllers.split(","):
+            return Path(f"/sys/fs/cgroup/pids{path}/pids.max").read_text().strip()
+        if controllers == "" and Path("/sys/fs/cgroup/cgroup.controllers").exists():
+            return Path(f"/sys/fs/cgroup{path}/pids.max").read_text().strip()
+    raise AssertionError("no pids cgroup")
+
+
+def test_defaults_apply_to_a_container_that_asks_nothing(defaults_daemon: CustomDaemon) -> None:
+    client = defaults_daemon.client
+    cid, out = _run(client, PROBE)
+    assert "NoNewPrivs:\t1" in out
+    assert "nofile 1111 2222" in out
+    assert "mkdir ok" not in out and "Operation not permitted" in out, out
+    hc = inspect(client, cid)["HostConfig"]
+    # What the client asked is what inspect shows; the merged ulimits as dockerd shows.
+    assert hc["PidsLimit"] is None
+    assert {"Name": "nofile", "Soft": 1111, "Hard": 2222} in hc["Ulimits"]
+
+
+def test_a_container_overrides_each_default(defaults_daemon: CustomDaemon) -> None:
+    client = defaults_daemon.client
+    _, out = _run(
+        client,
+        PROBE,
+        SecurityOpt=["no-new-privileges=false", "seccomp=unconfined"],
+        Ulimits=[{"Name": "nofile", "Soft": 500, "Hard": 600}],
+    )
+    assert "NoNewPrivs:\t0" in out
+    assert "nofile 500 600" in out
+    assert "mkdir ok" in out
+
+
+def test_execs_inherit_the_defaults(defaults_daemon: CustomDaemon) -> None:
+    client = defaults_daemon.client
+    cid = create(client, ["sleep", "60"])
+    client.post(f"/containers/{cid}/start")
+    exec_id = client.post_json(
+        f"/containers/{cid}/exec",
+        {"Cmd": ["sh", "-c", PROBE], "AttachStdout": True, "AttachStderr": True},
+    )["Id"]
+    raw = client.request("POST", f"/exec/{exec_id}/start", json={"Detach": False}).read()
+    out = b"".join(demux(raw)).decode()
+    assert "NoNewPrivs:\t1" in out
+    assert "nofile 1111 2222" in out
+    assert "mkdir ok" not in out  # the container's seccomp filter holds for its execs
+    client.delete(f"/containers/{cid}", force=1)
+
+
+def test_default_pids_limit_is_a_bound_the_container_can_raise(
+    defaults_daemon: CustomDaemon,
+) -> None:
+    client = defaults_daemon.client
+    for host_config, expected in (({}, "77"), ({"PidsLimit": 500}, "500")):
+        cid = create(client, ["sleep", "60"], host_config=host_config or None)
+        client.post(f"/containers/{cid}/start")
+        assert _pids_max(inspect(client, cid)["State"]["Pid"]) == expected
+        client.delete(f"/containers/{cid}", force=1)
+
+
+def test_piers_own_default_pids_limit(pier: PierDaemon) -> None:
+    """Docker puts no bound; Pier's default daemon does (4096)."""
+    cid = create(pier.client, ["sleep", "60"])
+    pier.client.post(f"/containers/{cid}/start")
+    assert _pids_max(inspect(pier.client, cid)["State"]["Pid"]) == "4096"
+    assert inspect(pier.client, cid)["HostConfig"]["PidsLimit"] is None
+
+
+@pytest.mark.parametrize(
+    ("config", "said"),
+    [
+        ({"seccomp-profile": "/nonexistent.json"}, "opening seccomp profile (/nonexistent.json)"),
+        ({"default-ulimits": {"nofile": {"Soft": "x"}}}, "default-ulimits: nofile"),
+        ({"no-such-key": 1}, "the following directives don't match any configuration option"),
+    ],
+    ids=["missing-profile", "bad-ulimit", "unknown-key"],
+)
+def test_bad_defaults_stop_pierd(tmp_path: Path, config: dict[str, Any], said: str) -> None:
+    config_file = tmp_path / "daemon.json"
+    config_file.write_text(json.dumps(config))
+    roots = ["--data-root", str(tmp_path / "d"), "--exec-root", str(tmp_path / "r")]
+    out = subprocess.run(
+        [*PIERD, *roots, "-H", f"unix://{tmp_path}/s.sock", "--config-file", str(config_file)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert out.returncode == 1 and said in out.stderr, out
+
+
+def test_bad_profile_content_stops_pierd(tmp_path: Path) -> None:
+    profile = tmp_path / "p.json"
+    profile.write_text("{not json")
+    roots = ["--data-root", str(tmp_path / "d"), "--exec-root", str(tmp_path / "r")]
+    out = subprocess.run(
+        [*PIERD, *roots, "-H", f"unix://{tmp_path}/s.sock", "--seccomp-profile", str(profile)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert out.returncode == 1
+    assert f"loading seccomp profile ({profile}) failed: Decoding seccomp profile" in out.stderr
