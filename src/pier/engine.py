@@ -61,6 +61,7 @@ from pier.runtime.cgroups import check_crun_usable, fix_hybrid
 from pier.runtime.cgroupstats import ContainerStats
 from pier.runtime.conmon import ConmonRuntime
 from pier.runtime.spec import HostFacts
+from pier.snapshots.idmap import idmapped_mounts_work
 from pier.snapshots.overlay import OverlaySnapshotter
 from pier.swarm.build import build_swarm
 from pier.swarm.lifecycle import NodeFacts, SwarmSettings
@@ -76,13 +77,19 @@ class Engine:
         config = self._check_runtimes(config)
         self.config = config
         secure_layout(config.data_root, config.exec_root)
-        self.remap = load_remap(config.userns_remap)
-        if self.remap is not None:
-            open_to_remapped_root(config.data_root, self.remap)
         tmp = config.data_root / "tmp"
         # Whatever a crash left half-made in tmp/ is not recorded anywhere: drop it.
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir(mode=0o700)
+        self.remap = load_remap(config.userns_remap)
+        if self.remap is not None:
+            open_to_remapped_root(config.data_root, self.remap)
+            if not idmapped_mounts_work(tmp / "idmap-probe"):
+                self.remap = replace(self.remap, idmapped=False)
+                self.warnings.append(
+                    "idmapped mounts do not work here: remapped containers use a copy of "
+                    "each image layer with shifted owners"
+                )
         self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="pier-io")
         self.db = Database(config.data_root / "pier.db")
         self.events = EventBus(journal=SqliteEventJournal(self.db))

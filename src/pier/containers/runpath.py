@@ -123,7 +123,10 @@ class RunPath:
             await asyncio.to_thread(mount_all, mounts, rootfs)
         else:
             scratch = self._paths.container_dir(record.id) / "idmap"
-            await asyncio.to_thread(_mount_idmapped, mounts, rootfs, scratch, mapping)
+            assert self._remap is not None
+            await asyncio.to_thread(
+                _mount_idmapped, mounts, rootfs, scratch, mapping, self._remap.idmapped
+            )
         undo.push_async_callback(asyncio.to_thread, unmount, rootfs)
         return SpecPart(rootfs=rootfs)
 
@@ -134,7 +137,11 @@ class RunPath:
         hc = record.host_config
         user = await asyncio.to_thread(resolve_user, rootfs, record.config.user, hc.group_add)
         cwd = record.config.working_dir or "/"
-        await asyncio.to_thread(make_dirs_in_root, rootfs, cwd, user.uid, user.gid)
+        owner = (user.uid, user.gid)
+        mapping = mapping_of(self._remap, record)
+        if mapping is not None:  # made through the host's view of the root
+            owner = (mapping.host_uid(user.uid), mapping.host_gid(user.gid))
+        await asyncio.to_thread(make_dirs_in_root, rootfs, cwd, *owner)
         return SpecPart(user=user, cwd=cwd)
 
     async def _mounts(self, record: Container, undo: contextlib.AsyncExitStack) -> SpecPart:
@@ -250,16 +257,17 @@ def _volatile(mount: Mount) -> Mount:
     return replace(mount, options=(*mount.options, "volatile"))
 
 
-def _mount_idmapped(mounts: list[Mount], rootfs: Path, scratch: Path, mapping: IdMapping) -> None:
+def _mount_idmapped(
+    mounts: list[Mount], rootfs: Path, scratch: Path, mapping: IdMapping, idmapped: bool
+) -> None:
     # A namespace of the mapping only for the time of the mount: the idmapped layer
     # mounts keep what they need of it.
-    fd = open_userns(mapping)
+    fd = open_userns(mapping) if idmapped else None
     try:
-        mount_rootfs_idmapped(
-            mounts, rootfs, scratch=scratch, userns_fd=fd, root=mapping.root_pair()
-        )
+        mount_rootfs_idmapped(mounts, rootfs, scratch=scratch, userns_fd=fd, mapping=mapping)
     finally:
-        os.close(fd)
+        if fd is not None:
+            os.close(fd)
 
 
 def _own_new_volumes(sources: Sequence[Path], mapping: IdMapping) -> None:

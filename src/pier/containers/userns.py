@@ -38,6 +38,9 @@ class Remap:
 
     name: str
     mapping: IdMapping
+    # Layers reached through idmapped mounts; False: through shifted copies (a kernel
+    # or data-root file system without them; see snapshots.idmap).
+    idmapped: bool = True
 
 
 def remapped(remap: Remap | None, hc: HostConfig) -> bool:

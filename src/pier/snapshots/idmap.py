@@ -38,6 +38,7 @@ _OPEN_TREE_CLOEXEC = os.O_CLOEXEC
 _AT_FDCWD = -100
 _AT_EMPTY_PATH = 0x1000
 _AT_RECURSIVE = 0x8000
+_MOUNT_ATTR_RDONLY = 0x00000001
 _MOUNT_ATTR_IDMAP = 0x00100000
 _MOVE_MOUNT_F_EMPTY_PATH = 0x4
 
@@ -141,8 +142,10 @@ def open_userns(mapping: IdMapping) -> int:
 
 
 def bind_idmapped(source: str, target: Path, userns_fd: int) -> None:
-    """Mount `source` (recursively) on `target`, its ids shifted by the namespace's
-    mapping."""
+    """Mount `source` (recursively, read-only) on `target`, its ids shifted by the
+    namespace's mapping. Read-only: a lower layer is never written through it, and
+    should a crash leave it mounted, a removal of the directory around it cannot
+    delete the layer's files."""
     calls = _calls()
     tree = _check(
         calls.syscall(
@@ -155,7 +158,7 @@ def bind_idmapped(source: str, target: Path, userns_fd: int) -> None:
         source,
     )
     try:
-        attr = _MountAttr(_MOUNT_ATTR_IDMAP, 0, 0, userns_fd)
+        attr = _MountAttr(_MOUNT_ATTR_IDMAP | _MOUNT_ATTR_RDONLY, 0, 0, userns_fd)
         _check(
             calls.syscall(
                 _SYS_MOUNT_SETATTR,
@@ -191,6 +194,9 @@ def idmapped_layers(mount: Mount, scratch: Path, userns_fd: int) -> Iterator[Mou
     was mounted (the overlay keeps them)."""
     options = []
     made: list[Path] = []
+    if scratch.is_dir():  # what a crash left between the layer mounts and their detach
+        for left in scratch.iterdir():
+            unmount(left)
     try:
         for opt in mount.options:
             if opt.startswith("lowerdir="):
@@ -214,10 +220,17 @@ def idmapped_layers(mount: Mount, scratch: Path, userns_fd: int) -> Iterator[Mou
 
 
 def mount_rootfs_idmapped(
-    mounts: Sequence[Mount], target: Path, *, scratch: Path, userns_fd: int, root: tuple[int, int]
+    mounts: Sequence[Mount],
+    target: Path,
+    *,
+    scratch: Path,
+    userns_fd: int | None,
+    mapping: IdMapping,
 ) -> None:
     """Mount a container's root file system for a remapped container: lower layers
-    idmapped, the upper directory's root owned by the container's root."""
+    idmapped (shifted copies when `userns_fd` is None: no idmapped mounts here), the
+    upper directory's root owned by the container's root."""
+    root = mapping.root_pair()
     if len(mounts) != 1:
         raise SystemFailure(f"a root file system of {len(mounts)} mounts cannot be idmapped")
     (m,) = mounts
@@ -225,8 +238,102 @@ def mount_rootfs_idmapped(
         for opt in m.options:
             if opt.startswith("upperdir="):
                 os.chown(opt[len("upperdir=") :], *root)
+        if userns_fd is None:
+            mount_one(shifted_layers(m, mapping), target)
+            return
         with idmapped_layers(m, scratch, userns_fd) as shifted:
             mount_one(shifted, target)
     else:  # a single writable directory: no layer below it
         os.chown(m.source, *root)
         mount_one(m, target)
+
+
+# -- without idmapped mounts: a shifted copy of each layer ------------------------------
+
+
+def shifted_copy(layer: Path, mapping: IdMapping) -> Path:
+    """A copy of the layer directory `layer` (a snapshot's `fs`) with every owner
+    shifted by `mapping`, made once beside it (`fs-<uid>.<gid>`, removed with the
+    snapshot) for kernels or file systems without idmapped mounts. Made under a
+    temporary name and renamed, so a crash never leaves half a copy in use."""
+    uid, gid = mapping.root_pair()
+    done = layer.with_name(f"{layer.name}-{uid}.{gid}")
+    if done.is_dir():
+        return done
+    tmp = layer.with_name(f"{done.name}.tmp")
+    if tmp.exists():
+        subprocess.run(["rm", "-rf", "--one-file-system", "--", str(tmp)], check=False)
+    result = subprocess.run(
+        ["cp", "-a", "--reflink=auto", "--", str(layer), str(tmp)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if result.returncode != 0:
+        raise SystemFailure(f"copying layer {layer} for a remapped root: {result.stderr.strip()}")
+    _shift_owners(tmp, mapping)
+    os.rename(tmp, done)
+    return done
+
+
+def _shift_owners(root: Path, mapping: IdMapping) -> None:
+    seen: set[int] = set()  # hard links are one inode: shifted once
+
+    def shift(path: str) -> None:
+        st = os.lstat(path)
+        if st.st_nlink > 1:
+            if st.st_ino in seen:
+                return
+            seen.add(st.st_ino)
+        os.lchown(path, mapping.host_uid(st.st_uid), mapping.host_gid(st.st_gid))
+        if not os.path.islink(path) and st.st_mode & 0o6000:
+            os.chmod(path, st.st_mode & 0o7777)  # chown clears setuid and setgid
+
+    shift(str(root))
+    for dirpath, dirnames, filenames in os.walk(root):
+        for name in dirnames + filenames:
+            shift(os.path.join(dirpath, name))
+
+
+def shifted_layers(mount: Mount, mapping: IdMapping) -> Mount:
+    """`mount` (an overlay) on shifted copies of its lower layers."""
+    options = []
+    for opt in mount.options:
+        if opt.startswith("lowerdir="):
+            lowers = [str(shifted_copy(Path(p), mapping)) for p in opt[9:].split(":")]
+            opt = "lowerdir=" + ":".join(lowers)
+        options.append(opt)
+    return Mount(type=mount.type, source=mount.source, options=tuple(options))
+
+
+def idmapped_mounts_work(scratch: Path) -> bool:
+    """Whether this kernel and the file system under `scratch` can stack an overlay
+    on an idmapped layer (Linux 5.19+ with a file system that allows idmapping)."""
+    mapping = IdMapping(
+        uids=(IdRange(container_id=0, host_id=100000, size=1),),
+        gids=(IdRange(container_id=0, host_id=100000, size=1),),
+    )
+    dirs = {name: scratch / name for name in ("low", "up", "work", "shifted", "merged")}
+    for d in dirs.values():
+        d.mkdir(parents=True, exist_ok=True)
+    fd = -1
+    try:
+        fd = open_userns(mapping)
+        bind_idmapped(str(dirs["low"]), dirs["shifted"], fd)
+        try:
+            options = (
+                f"lowerdir={dirs['shifted']}",
+                f"upperdir={dirs['up']}",
+                f"workdir={dirs['work']}",
+            )
+            mount_one(Mount(type="overlay", source="overlay", options=options), dirs["merged"])
+            unmount(dirs["merged"])
+        finally:
+            unmount(dirs["shifted"])
+        return True
+    except SystemFailure:
+        return False
+    finally:
+        if fd >= 0:
+            os.close(fd)
+        subprocess.run(["rm", "-rf", "--one-file-system", "--", str(scratch)], check=False)
