@@ -14,6 +14,7 @@ from typing import Protocol
 from pier.containers import archive, pipes, tarout
 from pier.containers.announce import Announcer
 from pier.containers.archive import PathStat
+from pier.containers.model import Container
 from pier.containers.store import ContainerStore
 from pier.containers.tarout import TarBody
 from pier.containers.userns import Remap, mapping_of
@@ -47,6 +48,17 @@ class ContainerFiles:
         self._rootfs_path = rootfs_path
         tmp_dir.mkdir(mode=0o700, exist_ok=True)
         archive.clean_up(tmp_dir)  # what a crash left mounted
+
+    def _root_owner(self, record: Container) -> tuple[int, int]:
+        """Who owns what is copied in: the container's root, a host uid for a remapped
+        one seen through its idmapped root (running); a stopped one's layer is
+        mounted as stored, with the container's own ids, unless its layers are
+        shifted copies (no idmapped mounts), whose upper keeps host ids."""
+        mapping = mapping_of(self._remap, record)
+        if mapping is None or self._remap is None:
+            return (0, 0)
+        running = record.state.has_process and record.state.pid > 0
+        return mapping.root_pair() if running or not self._remap.idmapped else (0, 0)
 
     @contextlib.asynccontextmanager
     async def _root(self, ref: str, *, with_mounts: bool = True) -> AsyncIterator[Path]:
@@ -113,9 +125,7 @@ class ContainerFiles:
     ) -> None:
         async with self._root(ref) as root:
             record = self._store.get(ref)
-            # A remapped container's root is a host uid: what is copied in is its.
-            mapping = mapping_of(self._remap, record)
-            root_owner = mapping.root_pair() if mapping is not None else (0, 0)
+            root_owner = self._root_owner(record)
             rfd, wfd = os.pipe2(os.O_CLOEXEC)
             with contextlib.suppress(OSError):
                 fcntl.fcntl(wfd, fcntl.F_SETPIPE_SZ, pipes.PIPE_SIZE)

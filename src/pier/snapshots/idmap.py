@@ -7,10 +7,12 @@ each lower layer of a container's overlay is mounted idmapped, the overlay is st
 on those, and the idmapped layer mounts are detached again (the overlay holds them),
 so the only mount left is the overlay, as without a user namespace.
 
-The upper directory is not idmapped: overlayfs makes its work directory as the
-mounter (host root), which an idmapped upper cannot represent, and the kernel then
-mounts the overlay read-only. What a remapped container writes is therefore stored
-with its host ids, as dockerd stores it.
+The upper directory (with its work directory) is idmapped too, so what a remapped
+container writes is stored with its own ids and a commit, a build step or a diff is
+the same layer as without a user namespace. overlayfs makes its work files and
+whiteouts as the mounter (host root), so the upper's mapping also gives host root an
+id, the first past the container's range (65536): without one, the kernel mounts the
+overlay read-only. Those files are never seen by the container.
 """
 
 from __future__ import annotations
@@ -141,11 +143,21 @@ def open_userns(mapping: IdMapping) -> int:
             child.stderr.close()
 
 
-def bind_idmapped(source: str, target: Path, userns_fd: int) -> None:
+def with_mounter(mapping: IdMapping) -> IdMapping:
+    """`mapping` plus host root at the first container id past it (the upper's)."""
+    uid = max(r.container_id + r.size for r in mapping.uids)
+    gid = max(r.container_id + r.size for r in mapping.gids)
+    return IdMapping(
+        uids=(*mapping.uids, IdRange(container_id=uid, host_id=0, size=1)),
+        gids=(*mapping.gids, IdRange(container_id=gid, host_id=0, size=1)),
+    )
+
+
+def bind_idmapped(source: str, target: Path, userns_fd: int, *, read_only: bool = True) -> None:
     """Mount `source` (recursively, read-only) on `target`, its ids shifted by the
-    namespace's mapping. Read-only: a lower layer is never written through it, and
-    should a crash leave it mounted, a removal of the directory around it cannot
-    delete the layer's files."""
+    namespace's mapping. Read-only unless asked: a lower layer is never written
+    through it, and should a crash leave it mounted, a removal of the directory
+    around it cannot delete the layer's files."""
     calls = _calls()
     tree = _check(
         calls.syscall(
@@ -158,7 +170,8 @@ def bind_idmapped(source: str, target: Path, userns_fd: int) -> None:
         source,
     )
     try:
-        attr = _MountAttr(_MOUNT_ATTR_IDMAP | _MOUNT_ATTR_RDONLY, 0, 0, userns_fd)
+        flags = _MOUNT_ATTR_IDMAP | (_MOUNT_ATTR_RDONLY if read_only else 0)
+        attr = _MountAttr(flags, 0, 0, userns_fd)
         _check(
             calls.syscall(
                 _SYS_MOUNT_SETATTR,
@@ -188,10 +201,11 @@ def bind_idmapped(source: str, target: Path, userns_fd: int) -> None:
 
 
 @contextlib.contextmanager
-def idmapped_layers(mount: Mount, scratch: Path, userns_fd: int) -> Iterator[Mount]:
+def idmapped_layers(mount: Mount, scratch: Path, userns_fd: int, upper_fd: int) -> Iterator[Mount]:
     """`mount` (an overlay) with its lower directories replaced by idmapped mounts
-    of them under `scratch`; they are detached when the block ends, after the overlay
-    was mounted (the overlay keeps them)."""
+    of them under `scratch` (read-only, `userns_fd`'s mapping), and its upper and work
+    directories by one of their common parent (writable, `upper_fd`'s); they are
+    detached when the block ends, after the overlay was mounted (it keeps them)."""
     options = []
     made: list[Path] = []
     if scratch.is_dir():  # what a crash left between the layer mounts and their detach
@@ -208,6 +222,14 @@ def idmapped_layers(mount: Mount, scratch: Path, userns_fd: int) -> Iterator[Mou
                     made.append(target)
                     lowers.append(str(target))
                 opt = "lowerdir=" + ":".join(lowers)
+            elif opt.startswith(("upperdir=", "workdir=")):
+                key, _, path = opt.partition("=")
+                parent = scratch / "upper"
+                if parent not in made:
+                    parent.mkdir(parents=True, exist_ok=True)
+                    bind_idmapped(os.path.dirname(path), parent, upper_fd, read_only=False)
+                    made.append(parent)
+                opt = f"{key}={parent / os.path.basename(path)}"
             options.append(opt)
         yield Mount(type=mount.type, source=mount.source, options=tuple(options))
     finally:
@@ -227,25 +249,33 @@ def mount_rootfs_idmapped(
     userns_fd: int | None,
     mapping: IdMapping,
 ) -> None:
-    """Mount a container's root file system for a remapped container: lower layers
-    idmapped (shifted copies when `userns_fd` is None: no idmapped mounts here), the
-    upper directory's root owned by the container's root."""
+    """Mount a container's root file system for a remapped container: every layer
+    idmapped; without idmapped mounts (`userns_fd` None), shifted copies of the lower
+    layers and an upper directory that keeps host ids, its root owned by the
+    container's root, as dockerd's."""
     root = mapping.root_pair()
     if len(mounts) != 1:
         raise SystemFailure(f"a root file system of {len(mounts)} mounts cannot be idmapped")
     (m,) = mounts
-    if m.type == "overlay":
-        for opt in m.options:
-            if opt.startswith("upperdir="):
-                os.chown(opt[len("upperdir=") :], *root)
-        if userns_fd is None:
+    if userns_fd is None:
+        if m.type == "overlay":
+            for opt in m.options:
+                if opt.startswith("upperdir="):
+                    os.chown(opt[len("upperdir=") :], *root)
             mount_one(shifted_layers(m, mapping), target)
-            return
-        with idmapped_layers(m, scratch, userns_fd) as shifted:
-            mount_one(shifted, target)
-    else:  # a single writable directory: no layer below it
-        os.chown(m.source, *root)
-        mount_one(m, target)
+        else:  # a single writable directory: no layer below it
+            os.chown(m.source, *root)
+            mount_one(m, target)
+        return
+    upper_fd = open_userns(with_mounter(mapping))
+    try:
+        if m.type == "overlay":
+            with idmapped_layers(m, scratch, userns_fd, upper_fd) as shifted:
+                mount_one(shifted, target)
+        else:
+            bind_idmapped(m.source, target, upper_fd, read_only=False)
+    finally:
+        os.close(upper_fd)
 
 
 # -- without idmapped mounts: a shifted copy of each layer ------------------------------

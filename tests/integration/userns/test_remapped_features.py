@@ -221,3 +221,33 @@ def test_every_escape_is_denied(pier: RemappedDaemon, opts: list[str]) -> None:
     out = docker(pier, "run", "--rm", *opts, "busybox", "sh", "-c", escapes.script())
     worked = [name for name, ok in escapes.parse(out).items() if ok]
     assert worked == []
+
+
+def test_commit_of_a_remapped_container_is_an_ordinary_layer(pier: RemappedDaemon) -> None:
+    docker(
+        pier,
+        "run",
+        "--name",
+        "cm",
+        "busybox",
+        "sh",
+        "-c",
+        "mkdir /made && echo x > /made/f && rm /bin/ls",
+    )
+    assert "A /made/f" in docker(pier, "diff", "cm").splitlines()
+    docker(pier, "commit", "cm", "committed:1")
+    # Owned by root (0) in the image: seen as such unmapped, by a --userns=host container.
+    out = docker(
+        pier,
+        "run",
+        "--rm",
+        "--userns",
+        "host",
+        "committed:1",
+        "sh",
+        "-c",
+        "stat -c %u:%g /made/f; test -e /bin/ls || echo gone",
+    )
+    assert out == "0:0\ngone\n"
+    docker(pier, "rm", "cm")
+    docker(pier, "rmi", "committed:1")
