@@ -3,8 +3,10 @@ bridge network, exec, cp both ways, logs, health checks, both runtimes."""
 
 from __future__ import annotations
 
+import io
 import os
 import subprocess
+import tarfile
 from pathlib import Path
 
 import pytest
@@ -251,3 +253,43 @@ def test_commit_of_a_remapped_container_is_an_ordinary_layer(pier: RemappedDaemo
     assert out == "0:0\ngone\n"
     docker(pier, "rm", "cm")
     docker(pier, "rmi", "committed:1")
+
+
+def test_build_steps_and_cp_of_a_stopped_container(pier: RemappedDaemon, tmp_path: Path) -> None:
+    (tmp_path / "Dockerfile").write_text(
+        "FROM busybox\nRUN mkdir /built && echo b > /built/f && id -u > /built/uid\n"
+    )
+    env = dict(pier.env(), DOCKER_BUILDKIT="0")
+    out = subprocess.run(
+        [str(DOCKER), "build", "-q", "-t", "built:1", str(tmp_path)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert out.returncode == 0, out.stderr
+    got = docker(
+        pier,
+        "run",
+        "--rm",
+        "--userns",
+        "host",
+        "built:1",
+        "sh",
+        "-c",
+        "stat -c %u /built/f; cat /built/uid",
+    )
+    assert got == "0\n0\n"
+    # A stopped remapped container: cp out shows its own ids, cp in gives them.
+    docker(pier, "create", "--name", "stopped", "built:1", "sh", "-c", "stat -c %u /in; cat /in")
+    (tmp_path / "in").write_text("in\n")
+    docker(pier, "cp", str(tmp_path / "in"), "stopped:/in")
+    docker(pier, "start", "-a", "stopped")
+    assert docker(pier, "logs", "stopped") == "0\nin\n"
+    raw = subprocess.run(
+        [str(DOCKER), "cp", "stopped:/built", "-"], env=pier.env(), capture_output=True, timeout=60
+    )
+    with tarfile.open(fileobj=io.BytesIO(raw.stdout)) as tf:
+        assert {m.uid for m in tf.getmembers()} == {0}
+    docker(pier, "rm", "stopped")
+    docker(pier, "rmi", "built:1")
