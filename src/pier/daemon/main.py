@@ -23,6 +23,7 @@ from pier import __version__
 from pier.api.listeners import Listener, TlsOptions, close_listeners, open_listeners
 from pier.config import DEFAULT_HOST, DaemonConfig, load_config_file, parse_ulimit
 from pier.containers.security import load_daemon_profile
+from pier.daemon import eventloop
 from pier.errors import PierError
 
 log = logging.getLogger("pierd")
@@ -233,7 +234,7 @@ def main(argv: list[str] | None = None) -> int:
         # Bound while pierd has no thread yet (the UNIX socket under a umask) and
         # before the restore, so that a bad -H or TLS file fails at once.
         listeners = open_listeners(config.hosts, group=config.group, tls=tls_options(config))
-        asyncio.run(serve(config, listeners))
+        eventloop.run(serve(config, listeners))
     except PierError as exc:
         print(f"pierd: {exc}", file=sys.stderr)
         return 1
