@@ -95,10 +95,13 @@ class StageRun:
         key = self.runner.key(
             self.head, {"cmd": probe_cmd, "config": _probe(config), "author": self.head.maintainer}
         )
-        if await self.runner.probe(self.head, key, self.write):
+        created_by = " ".join(probe_cmd)
+        if await self.runner.probe(
+            self.head, key, self.write, created_by=created_by, config=config
+        ):
             return
         await self.runner.commit(
-            self.head, key=key, config=config, created_by=" ".join(probe_cmd), layer=None
+            self.head, key=key, config=config, created_by=created_by, layer=None
         )
 
     async def triggers(self) -> None:
@@ -126,7 +129,9 @@ class StageRun:
         comment = "WORKDIR " + path
         probe_cmd = (*config_ops.shell_of(config), "#(nop) " + comment)
         key = self.runner.key(self.head, {"cmd": probe_cmd, "config": _probe(config)})
-        if await self.runner.probe(self.head, key, self.write):
+        if await self.runner.probe(
+            self.head, key, self.write, created_by=" ".join(probe_cmd), config=config
+        ):
             return
         async with self.runner.snapshot(self.head.image_id) as (root, layout):
             await asyncio.to_thread(_make_workdir, root, path)
@@ -163,7 +168,9 @@ class StageRun:
                 "mounts": [m.describe() for m in mounts],
             },
         )
-        if await self.runner.probe(self.head, key, self.write):
+        if await self.runner.probe(
+            self.head, key, self.write, created_by=" ".join(save_cmd), config=config
+        ):
             return
         env = (*config.env, *visible)
         async with contextlib.AsyncExitStack() as held:
@@ -262,7 +269,13 @@ class StageRun:
                     "exclude": list(excludes),
                 },
             )
-            if await self.runner.probe(self.head, key, self.write):
+            if await self.runner.probe(
+                self.head,
+                key,
+                self.write,
+                created_by=" ".join(probe_cmd),
+                config=self.head.config,
+            ):
                 return
             async with self.runner.snapshot(self.head.image_id) as (root, layout):
                 await asyncio.to_thread(

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from pier import timefmt
 from pier.build.cache import BuildCache, step_key
+from pier.build.cache_from import SourceCache
 from pier.build.model import BuildContainers, BuildImages, BuildRequest
 from pier.containers.logs import LogFile, follow
 from pier.containers.model import ContainerConfig, HostConfig
@@ -69,25 +70,29 @@ class StepRunner:
     request: BuildRequest
     workdir: Path  # the build's private directory (context, mount points, downloads)
     containers_made: list[str] = field(default_factory=list)
+    source_cache: SourceCache | None = None  # `--cache-from`, made at the first probe
 
     # -- cache -----------------------------------------------------------------------
 
     def key(self, head: Head, description: dict[str, object]) -> str:
         return step_key({"parent": head.image_id, "os": head.os, **description})
 
-    async def probe(self, head: Head, key: str, write: Write) -> bool:
-        """Move `head` to the cached image of this step, if there is one."""
+    async def probe(
+        self, head: Head, key: str, write: Write, *, created_by: str, config: ImageConfig
+    ) -> bool:
+        """Move `head` to the cached image of this step, if there is one (`created_by`
+        and `config`: what the step would commit, for `--cache-from`)."""
         if self.request.no_cache:
             return False
-        cached = await asyncio.to_thread(self.cache.lookup, head.image_id, key)
-        if cached is None:
-            return False
-        try:
-            rec = await self.images.resolve(cached)
-        except NotFound:
-            await asyncio.to_thread(self.cache.forget, head.image_id, key)
-            return False
-        if rec.parent != head.image_id:
+        rec = await self._local(head, key)
+        if self.request.cache_from:
+            if rec is not None and not await self._sources().is_ancestor(rec.id):
+                rec = None
+            if rec is None:
+                parent = await self.images.resolve(head.image_id) if head.image_id else None
+                found = await self._sources().find(parent, created_by, config)
+                rec = found.record if found is not None else None
+        if rec is None:
             return False
         await write(" ---> Using cache\n")
         maintainer = head.maintainer
@@ -96,6 +101,23 @@ class StepRunner:
         head.diff_ids, head.history, head.blobs = fresh.diff_ids, fresh.history, None
         head.maintainer = maintainer
         return True
+
+    async def _local(self, head: Head, key: str) -> ImageRecord | None:
+        """The builder's own cache: a child of `head` made by this step."""
+        cached = await asyncio.to_thread(self.cache.lookup, head.image_id, key)
+        if cached is None:
+            return None
+        try:
+            rec = await self.images.resolve(cached)
+        except NotFound:
+            await asyncio.to_thread(self.cache.forget, head.image_id, key)
+            return None
+        return rec if rec.parent == head.image_id else None
+
+    def _sources(self) -> SourceCache:
+        if self.source_cache is None:
+            self.source_cache = SourceCache(images=self.images, refs=self.request.cache_from)
+        return self.source_cache
 
     # -- commits ---------------------------------------------------------------------
 
