@@ -71,6 +71,7 @@ RUN_FLAGS: tuple[Flag, ...] = (
     Flag(name="tty", short="t", help="Allocate a pseudo-TTY"),
     Flag(name="user", short="u", kind=STRING,
          help="Username or UID (format: <name|uid>[:<group|gid>])"),
+    Flag(name="userns", kind=STRING, help="User namespace to use"),
     Flag(name="volume", short="v", kind=LIST, help="Bind mount a volume"),
     Flag(name="workdir", short="w", kind=STRING, help="Working directory inside the container"),
     *OBSERVE_FLAGS,
@@ -239,6 +240,7 @@ def create_body(
         "GroupAdd": opts["group-add"] or None,
         "IpcMode": opts["ipc"] or "",
         "PidMode": opts["pid"] or "",
+        "UsernsMode": _userns(opts["userns"] or ""),
         "Privileged": bool(opts["privileged"]),
         "ReadonlyRootfs": bool(opts["read-only"]),
         "Tmpfs": tmpfs or None,
@@ -288,6 +290,12 @@ def create_body(
     except ValueError as exc:
         raise OptionError(str(exc)) from None
     return config
+
+
+def _userns(mode: str) -> str:
+    if mode not in ("", "host"):  # the docker CLI's check: dockerd takes any value
+        raise OptionError("--userns: invalid USER mode")
+    return mode
 
 
 def _security_opts(options: list[str], host_config: dict[str, Any]) -> list[str]:

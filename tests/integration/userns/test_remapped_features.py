@@ -13,7 +13,7 @@ import pytest
 
 from pier_testing import escapes
 from pier_testing.api import inspect, wait_for
-from pier_testing.binaries import DOCKER
+from pier_testing.binaries import DOCKER, PIER
 
 from .conftest import RemappedDaemon, RemapUser
 
@@ -293,3 +293,28 @@ def test_build_steps_and_cp_of_a_stopped_container(pier: RemappedDaemon, tmp_pat
         assert {m.uid for m in tf.getmembers()} == {0}
     docker(pier, "rm", "stopped")
     docker(pier, "rmi", "built:1")
+
+
+def test_pier_cli_userns_flag(pier: RemappedDaemon, remap_user: RemapUser) -> None:
+    def pier_cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [str(PIER), *args], env=pier.env(), capture_output=True, text=True, timeout=60
+        )
+
+    out = pier_cli("run", "--rm", "--userns", "host", "busybox", "cat", "/proc/self/uid_map")
+    assert (out.returncode, out.stdout.split()) == (0, ["0", "0", "4294967295"])
+    out = pier_cli("run", "--rm", "busybox", "cat", "/proc/self/uid_map")
+    assert out.stdout.split() == ["0", str(remap_user.uid_start), "65536"]
+    # A bad mode: refused by the CLI as the docker CLI refuses it.
+    theirs = subprocess.run(
+        [str(DOCKER), "run", "--userns", "foo", "busybox", "true"],
+        env=pier.env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    ours = pier_cli("run", "--userns", "foo", "busybox", "true")
+    assert (ours.returncode, ours.stderr.splitlines()[0]) == (
+        theirs.returncode,
+        theirs.stderr.splitlines()[0].replace("docker:", "pier:"),
+    )
