@@ -90,6 +90,10 @@ class DaemonConfig:
     default_address_pools: tuple[tuple[str, int], ...] = ()
     iptables: bool = True
     nft_table: str = "pier"
+    # IPv6 on the default bridge (`ipv6`), with this subnet (`fixed-cidr-v6`; else a
+    # /64 of a ULA prefix derived from the daemon, as dockerd's).
+    ipv6: bool = False
+    fixed_cidr_v6: str = ""
     dns: tuple[str, ...] = ()
     # API access, as dockerd's keys: the UNIX socket's group (`group`; None: `pier`
     # when that group exists, else root's) and TLS for tcp:// and activated TCP
@@ -169,6 +173,8 @@ def load_config_file(path: Path) -> dict[str, Any]:
         "bip": ("bip", str),
         "iptables": ("iptables", bool),
         "nft-table": ("nft_table", str),
+        "ipv6": ("ipv6", bool),
+        "fixed-cidr-v6": ("fixed_cidr_v6", str),
         "log-driver": ("log_driver", str),
         "metrics-addr": ("metrics_addr", str),
         "userns-remap": ("userns_remap", str),

@@ -369,14 +369,16 @@ class Engine:
 
 def network_settings(config: DaemonConfig) -> NetworkSettings:
     pools = tuple(AddressPool(base=b, size=n) for b, n in config.default_address_pools)
-    return NetworkSettings(
+    settings = NetworkSettings(
         bridge=config.bridge,
         bip=config.bip,
         iptables=config.iptables,
         nft_table=config.nft_table,
         dns=config.dns,
-        **({"pools": pools} if pools else {}),
+        ipv6=config.ipv6,
+        fixed_cidr_v6=config.fixed_cidr_v6,
     )
+    return replace(settings, pools=pools) if pools else settings
 
 
 def _uses_volume(c: Container, name: str) -> bool:

@@ -58,6 +58,13 @@ class Attachments:
         v4 = next((p for p in net.ipam if ":" not in p.subnet), None)
         subnet = ipam.parse_net(v4.subnet) if v4 is not None else None
         ipam.check_static(subnet, net.ipam_static and not net.default_bridge, req.ipv4)
+        if req.ipv6:
+            v6 = next((p for p in net.ipam if ":" in p.subnet), None)
+            ipam.check_static(
+                ipam.parse_net(v6.subnet) if v6 is not None else None,
+                net.ipam_static and not net.default_bridge,
+                req.ipv6,
+            )
         if req.aliases and net.default_bridge:
             raise InvalidParameter(
                 "network-scoped aliases are only supported for user-defined networks"

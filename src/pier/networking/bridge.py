@@ -36,6 +36,11 @@ def _index(name: str) -> int | None:
         return None
 
 
+# IPv6 addresses are usable at once, without duplicate address detection's second or
+# two of "tentative" (libnetwork adds its addresses the same way).
+_NODAD = {"flags": 0x02}  # IFA_F_NODAD
+
+
 def _write_sysctl(path: str, value: str) -> None:
     with contextlib.suppress(OSError), open(path, "w") as fh:
         fh.write(value)
@@ -67,6 +72,10 @@ class BridgeDriver:
         mtu = net.options.get("com.docker.network.driver.mtu")
         extra = {"mtu": int(mtu)} if mtu else {}
         ipr.link("set", index=idx, ifalias=self._marker, **extra)
+        if any(":" in pool.subnet for pool in net.ipam):
+            # As dockerd for an IPv6 network: IPv6 on the bridge, and forwarding.
+            _write_sysctl(f"/proc/sys/net/ipv6/conf/{net.device}/disable_ipv6", "0")
+            _write_sysctl("/proc/sys/net/ipv6/conf/all/forwarding", "1")
         have = {(a.get("IFA_ADDRESS"), a["prefixlen"]) for a in ipr.get_addr(index=idx)}
         for pool in net.ipam:
             if not pool.gateway:
@@ -74,7 +83,13 @@ class BridgeDriver:
             subnet = parse_net(pool.subnet)
             if (pool.gateway, subnet.prefixlen) not in have:
                 with contextlib.suppress(NetlinkError):
-                    ipr.addr("add", index=idx, address=pool.gateway, prefixlen=subnet.prefixlen)
+                    ipr.addr(
+                        "add",
+                        index=idx,
+                        address=pool.gateway,
+                        prefixlen=subnet.prefixlen,
+                        **(_NODAD if subnet.version == 6 else {}),
+                    )
         ipr.link("set", index=idx, state="up")
         # Published ports on 127.0.0.1 are DNATed to the container: the kernel routes
         # loopback-sourced packets out of the bridge only with route_localnet.
@@ -204,7 +219,7 @@ def _configure_inside(ipr: IPRoute, plan: EndpointPlan) -> None:
     ipr.addr("add", index=idx, address=plan.ipv4, prefixlen=plan.prefix_len)
     if plan.ipv6:
         _write_sysctl(f"/proc/sys/net/ipv6/conf/{plan.ifname}/disable_ipv6", "0")
-        ipr.addr("add", index=idx, address=plan.ipv6, prefixlen=plan.ipv6_prefix_len)
+        ipr.addr("add", index=idx, address=plan.ipv6, prefixlen=plan.ipv6_prefix_len, **_NODAD)
     ipr.link("set", index=idx, state="up")
     lo = _index("lo")
     if lo is not None:

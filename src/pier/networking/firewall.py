@@ -29,6 +29,7 @@ class Firewall:
             nft.BridgeRules(
                 device=n.device,
                 subnets=tuple(p.subnet for p in n.ipam if ":" not in p.subnet),
+                subnets6=tuple(p.subnet for p in n.ipam if ":" in p.subnet),
                 internal=n.internal,
                 masquerade=n.options.get("com.docker.network.bridge.enable_ip_masquerade", "true")
                 != "false",

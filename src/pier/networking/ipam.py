@@ -3,6 +3,7 @@ for endpoints from a network's pool. Pure functions over what is in use."""
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -28,6 +29,14 @@ DEFAULT_POOLS = (
     AddressPool(base="172.24.0.0/13", size=16),
     AddressPool(base="192.168.0.0/16", size=20),
 )
+
+
+def ula_pool(seed: str) -> AddressPool:
+    """moby's deriveULABaseNetwork: a /48 of fd00::/8 from 40 bits of a hash of the
+    daemon's identity, split into /64s; stable for one daemon, distinct between them."""
+    gid = int.from_bytes(hashlib.sha256(seed.encode()).digest()[:8], "big") & (1 << 40) - 1
+    base = ipaddress.IPv6Address(int(ipaddress.IPv6Address("fd00::")) + (gid << 80))
+    return AddressPool(base=f"{base}/48", size=64)
 
 
 def parse_net(text: str, what: str = "subnet") -> IPNet:

@@ -14,6 +14,7 @@ import contextlib
 import errno
 import socket
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 from pier.errors import InvalidParameter, SystemFailure
@@ -102,15 +103,31 @@ class PortReservations:
         self._held: dict[str, list[tuple[PortMapping, socket.socket]]] = {}
 
     def reserve(
-        self, cid: str, bindings: Sequence[PortBinding], container_ip: str, *, endpoint: str
+        self,
+        cid: str,
+        bindings: Sequence[PortBinding],
+        container_ip: str,
+        *,
+        endpoint: str,
+        container_ip6: str = "",
     ) -> tuple[PortMapping, ...]:
-        """Bind every binding's host port, or none of them (Docker's wording)."""
+        """Bind every binding's host port, or none of them (Docker's wording). A
+        container with an IPv6 address is published on IPv6 too: a binding to any
+        address also gets "::" with the same port, as dockerd's; one to an IPv6 host
+        address goes to the container's IPv6 address. Without one, IPv6 host addresses
+        are not published (the kernel cannot translate IPv6 to IPv4; dockerd runs a
+        proxy process there)."""
         got: list[tuple[PortMapping, socket.socket]] = []
         try:
             for b in bindings:
                 if ":" in b.host_ip:
-                    continue  # IPv6 host addresses: not published by Pier yet
-                got.append(self._bind(b, container_ip, endpoint))
+                    if container_ip6:
+                        got.append(self._bind(b, container_ip6, endpoint))
+                    continue
+                mapping, sock = self._bind(b, container_ip, endpoint)
+                got.append((mapping, sock))
+                if container_ip6 and not b.host_ip:
+                    got.append(_companion(mapping, container_ip6, endpoint))
         except BaseException:
             for _, sock in got:
                 sock.close()
@@ -134,9 +151,11 @@ class PortReservations:
         for cid in list(self._held):
             self.release(cid)
 
-    def _held_by_us(self, proto: str, port: int) -> bool:
+    def _held_by_us(self, proto: str, port: int, v6: bool) -> bool:
         return any(
-            m.proto == proto and m.host_port == port for v in self._held.values() for m, _ in v
+            m.proto == proto and m.host_port == port and (":" in m.host_ip) == v6
+            for v in self._held.values()
+            for m, _ in v
         )
 
     def _bind(
@@ -152,7 +171,7 @@ class PortReservations:
             candidates = [0]  # the kernel picks from the ephemeral range
         last: OSError | None = None
         for port in candidates:
-            if port and self._held_by_us(b.proto, port):
+            if port and self._held_by_us(b.proto, port, ":" in host_ip):
                 last = OSError(errno.EADDRINUSE, "allocated")
                 continue
             try:
@@ -183,11 +202,31 @@ class PortReservations:
         )
 
 
+def _companion(
+    mapping: PortMapping, container_ip6: str, endpoint: str
+) -> tuple[PortMapping, socket.socket]:
+    """The IPv6 twin of a port published on every IPv4 address: same port, on "::"."""
+    try:
+        sock = _bind_exact(mapping.proto, "::", mapping.host_port)
+    except OSError as exc:
+        why = exc.strerror.lower() if exc.strerror else "failed"
+        raise SystemFailure(
+            f"driver failed programming external connectivity on endpoint {endpoint}: "
+            f"failed to bind host port for [::]:{mapping.host_port}:{container_ip6}:"
+            f"{mapping.container_port}/{mapping.proto}: {why}"
+        ) from None
+    return replace(mapping, host_ip="::", container_ip=container_ip6), sock
+
+
 def _bind_exact(proto: str, host_ip: str, port: int) -> socket.socket:
     kind = _SOCK_TYPE[proto]
     number = socket.IPPROTO_SCTP if proto == "sctp" else 0
-    sock = socket.socket(socket.AF_INET, kind, number)
+    v6 = ":" in host_ip
+    sock = socket.socket(socket.AF_INET6 if v6 else socket.AF_INET, kind, number)
     try:
+        if v6:
+            # "::" holds the port for IPv6 only: IPv4 has its own reservation.
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
         sock.bind((host_ip, port))
     except BaseException:
         sock.close()

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import secrets
 from collections.abc import Callable, Mapping, Sequence
@@ -92,11 +93,14 @@ class Sandboxes:
                 ports: tuple[PortMapping, ...] = ()
                 if bindings and first is not None and first.endpoint is not None:
                     ports = await asyncio.to_thread(
-                        self._ports.reserve,
-                        cid,
-                        bindings,
-                        first.endpoint.ipv4,
-                        endpoint=f"{name} ({first.endpoint.endpoint_id})",
+                        functools.partial(
+                            self._ports.reserve,
+                            cid,
+                            bindings,
+                            first.endpoint.ipv4,
+                            endpoint=f"{name} ({first.endpoint.endpoint_id})",
+                            container_ip6=first.endpoint.ipv6,
+                        )
                     )
                 box = Sandbox(
                     container_id=cid,
@@ -256,6 +260,8 @@ class Sandboxes:
         ipv6_len = 0
         if v6 is not None:
             sub6 = ipam.parse_net(v6.subnet)
+            if a.request.ipv6 and (a.request.ipv6 in used or a.request.ipv6 == v6.gateway):
+                raise Forbidden("Address already in use")
             ipv6 = a.request.ipv6 or ipam.allocate(
                 sub6, ip_range=v6.ip_range, gateway=v6.gateway, used=used
             )

@@ -74,6 +74,11 @@ class NetworkService:
         self._events = events
         self._store = NetworkStore(db=db)
         self._catalog = Catalog(store=self._store)
+        # As dockerd: without an IPv6 pool configured, IPv6 subnets come from a ULA
+        # /48 derived from the daemon's identity.
+        self._pools = settings.pools
+        if not any(":" in p.base for p in settings.pools):
+            self._pools = (*settings.pools, ipam.ula_pool(f"pier {exec_root}"))
         self._netlink = Netlink()  # closed last, in close()
         self._bridge = BridgeDriver(marker=f"pier {exec_root}", netlink=self._netlink)
         self._drivers: dict[str, NetworkDriver] = {
@@ -168,12 +173,16 @@ class NetworkService:
             ]
             picked = ipam.pick_subnet(s.pools, [*taken, *self._bridge.host_routes()])
             subnet, gateway = str(picked), ipam.gateway_of(picked)
+        pools = [IPAMConfig(subnet=subnet, gateway=gateway)]
+        if s.ipv6:
+            pools.append(self._default_v6(old))
         return Network(
             id=old.id if old is not None else secrets.token_hex(32),
             name=DEFAULT_BRIDGE,
             driver="bridge",
             created=old.created if old is not None else timefmt.now(),
-            ipam=(IPAMConfig(subnet=subnet, gateway=gateway),),
+            ipam=tuple(pools),
+            ipv6=s.ipv6,
             options={
                 BRIDGE_OPTION: s.bridge,
                 "com.docker.network.bridge.default_bridge": "true",
@@ -185,6 +194,19 @@ class NetworkService:
             device=s.bridge,
             default_bridge=True,
         )
+
+    def _default_v6(self, old: Network | None) -> IPAMConfig:
+        """The default bridge's IPv6 pool: `fixed-cidr-v6`, else the one it had, else
+        a /64 of the IPv6 pools."""
+        if self._settings.fixed_cidr_v6:
+            subnet = ipam.parse_net(self._settings.fixed_cidr_v6)
+            return IPAMConfig(subnet=str(subnet), gateway=ipam.gateway_of(subnet))
+        had = next((p for p in old.ipam if ":" in p.subnet), None) if old else None
+        if had is not None:
+            return had
+        taken = [ipam.parse_net(p.subnet) for n in self._catalog.networks() for p in n.ipam]
+        picked = ipam.pick_subnet(self._pools, taken, v6=True)
+        return IPAMConfig(subnet=str(picked), gateway=ipam.gateway_of(picked))
 
     # -- networks ------------------------------------------------------------------------
 
@@ -228,8 +250,11 @@ class NetworkService:
             pools.append(replace(cfg, subnet=str(subnet), gateway=gateway))
         if request.driver == "bridge" and not any(":" not in p.subnet for p in pools):
             routes = self._bridge.host_routes()
-            picked = ipam.pick_subnet(self._settings.pools, [*existing, *routes])
+            picked = ipam.pick_subnet(self._pools, [*existing, *routes])
             pools.insert(0, IPAMConfig(subnet=str(picked), gateway=ipam.gateway_of(picked)))
+        if request.driver == "bridge" and request.ipv6 and not any(":" in p.subnet for p in pools):
+            picked = ipam.pick_subnet(self._pools, existing, v6=True)
+            pools.append(IPAMConfig(subnet=str(picked), gateway=ipam.gateway_of(picked)))
         nid = secrets.token_hex(32)
         device = request.options.get(BRIDGE_OPTION) or f"br-{nid[:12]}"
         if any(n.device == device for n in self._catalog.networks()):

@@ -22,6 +22,8 @@ class NetworkSettings:
     iptables: bool = True  # `iptables`: false leaves the host's rules alone
     nft_table: str = "pier"  # Pier's own: the nftables table (ip family) it owns
     dns: tuple[str, ...] = ()  # `dns`: resolvers for containers, else the host's
+    ipv6: bool = False  # `ipv6`: the default bridge has IPv6 too
+    fixed_cidr_v6: str = ""  # `fixed-cidr-v6`: its IPv6 subnet, else one of the ULA pool
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -4,6 +4,7 @@ mounts, monitor and runtime processes, cgroups, network namespaces."""
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 import subprocess
 import time
@@ -11,6 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 CGROUP_ROOT = Path("/sys/fs/cgroup")
+
+FAMILIES = ("ip", "ip6")  # the nftables families of a daemon's tables
 
 
 @dataclass
@@ -83,11 +86,11 @@ class Scope:
         return found
 
     def _nft_rules(self) -> set[str]:
-        """Every rule and set element in the tables of our daemons."""
+        """Every rule and set element in the tables (IPv4 and IPv6) of our daemons."""
         found = set()
-        for table, base in list(self.nft_tables.items()):
+        for (table, base), family in itertools.product(list(self.nft_tables.items()), FAMILIES):
             out = subprocess.run(
-                ["nft", "list", "table", "ip", table], capture_output=True, text=True
+                ["nft", "list", "table", family, table], capture_output=True, text=True
             )
             if out.returncode != 0:
                 continue
@@ -97,7 +100,7 @@ class Scope:
                 if text.startswith(("chain ", "set ")):
                     chain = text.rstrip(" {")
                 elif text and not text.startswith(("type ", "}", "table ", "policy")):
-                    found.add(f"nft {base} {table} {chain}: {text}")
+                    found.add(f"nft {base} {family} {table} {chain}: {text}")
         return found
 
     def _netns(self) -> set[str]:

@@ -75,4 +75,5 @@ def remove_networking(bridge: str, table: str, exec_root: str) -> None:
         with contextlib.suppress(OSError):
             if alias.read_text().strip() == marker or name == bridge:
                 subprocess.run(["ip", "link", "del", name], capture_output=True)
-    subprocess.run(["nft", "delete", "table", "ip", table], capture_output=True, check=False)
+    for family in ("ip", "ip6"):
+        subprocess.run(["nft", "delete", "table", family, table], capture_output=True, check=False)
