@@ -8,15 +8,15 @@ CLI spells it, so the user knows what was not done.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from typing import Any
 
-from pier.errors import NotImplementedByPier
+from pier.errors import InvalidParameter, NotImplementedByPier
 
 # HostConfig field -> the option a user knows it by.
 _HOST_CONFIG: dict[str, str] = {
     "VolumeDriver": "--volume-driver",
-    "DeviceRequests": "--gpus",
     "StorageOpt": "--storage-opt",
     "Cgroup": "--cgroup",
     "Isolation": "--isolation",
@@ -52,11 +52,36 @@ def _refuse(option: str) -> None:
     raise NotImplementedByPier(f"{option} is not implemented in Pier yet")
 
 
+def _refuse_device_requests(requests: Any) -> None:
+    """`--gpus` and other DeviceRequests: Pier has no device driver (dockerd registers
+    one only where nvidia's hook is installed), so every request is one dockerd refuses
+    on such a host with its incompatibleDeviceRequest, a 400; dockerd says it at start,
+    Pier at create, before anything exists."""
+    if not isinstance(requests, list):
+        return  # the parser answers that with its own 400
+    for req in requests:
+        if not isinstance(req, Mapping) or not _asks_entry(req):
+            continue
+        driver = req.get("Driver") or ""
+        caps = req.get("Capabilities") or []
+        go_caps = (
+            "["
+            + " ".join(
+                "[" + " ".join(map(str, c)) + "]" if isinstance(c, list) else str(c) for c in caps
+            )
+            + "]"
+        )
+        raise InvalidParameter(
+            f"could not select device driver {json.dumps(str(driver))} with capabilities: {go_caps}"
+        )
+
+
 def refuse_unsupported(body: Mapping[str, Any]) -> None:
     """Raise for the first create-request field that asks for what Pier lacks."""
     hc = body.get("HostConfig") or {}
     if not isinstance(hc, Mapping):
         return  # the parser answers that with its own 400
+    _refuse_device_requests(hc.get("DeviceRequests"))
     for key, option in _HOST_CONFIG.items():
         if _asks(hc.get(key), _NEUTRAL.get(key, ())):
             _refuse(option)
