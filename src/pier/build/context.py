@@ -267,7 +267,7 @@ def fetch_remote(url: str, workdir: Path) -> tuple[Path | None, str | None]:
     """A remote context: (a context tar to unpack, None), or (None, Dockerfile text) for
     a plain-text URL, or a git checkout unpacked straight into `workdir/context`."""
     if is_git_url(url):
-        _git_clone(url, workdir / "context")
+        git_clone(url, workdir / "context")
         return None, None
     if not url.startswith(("http://", "https://")):
         raise InvalidParameter(f"remoteURL ({url}) could not be recognized as URL")
@@ -289,7 +289,10 @@ def fetch_remote(url: str, workdir: Path) -> tuple[Path | None, str | None]:
     return archive, None
 
 
-def _git_clone(url: str, dest: Path) -> None:
+def git_clone(url: str, dest: Path, *, keep_git: bool = False, what: str = "") -> str:
+    """Check out `url` (`repo#ref:subdir`, BuildKit's form) into `dest`, without its
+    `.git` unless `keep_git`; the repository's `subdir` becomes `dest`. Returns the
+    commit checked out."""
     repo, _, fragment = url.partition("#")
     ref, _, subdir = fragment.partition(":")
     if repo.startswith("github.com/"):
@@ -297,21 +300,34 @@ def _git_clone(url: str, dest: Path) -> None:
     args = ["git", "clone", "--quiet", "--depth", "1", "--recurse-submodules"]
     if ref:
         args += ["--branch", ref]
-    done = subprocess.run([*args, repo, str(dest)], capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [*args, "--", repo, str(dest)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "GIT_TERMINAL_PROMPT": "0"},
+    )
     if done.returncode != 0:
-        raise InvalidParameter(
-            f"unable to prepare context: unable to 'git clone' to temporary context "
-            f"directory: error fetching: {done.stderr.strip()}: exit status {done.returncode}"
+        prefix = what or (
+            "unable to prepare context: unable to 'git clone' to temporary context directory"
         )
-    shutil.rmtree(dest / ".git", ignore_errors=True)
+        raise InvalidParameter(
+            f"{prefix}: error fetching: {done.stderr.strip()}: exit status {done.returncode}"
+        )
+    commit = subprocess.run(
+        ["git", "-C", str(dest), "rev-parse", "HEAD"], capture_output=True, text=True
+    ).stdout.strip()
+    if not keep_git:
+        shutil.rmtree(dest / ".git", ignore_errors=True)
     if subdir:
         sub = _inside(dest, dest / subdir)
         if not sub.is_dir():
             raise InvalidParameter(f"subdirectory {subdir} not found in the repository")
-        tmp = dest.with_name("context-sub")
+        tmp = dest.with_name(dest.name + "-sub")
         sub.rename(tmp)
         shutil.rmtree(dest)
         tmp.rename(dest)
+    return commit
 
 
 def digest_tree(root: Path, digests: dict[str, str]) -> None:

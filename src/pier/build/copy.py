@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from pathlib import Path
 
-from pier.build.context import _extract_one, _open_maybe_compressed
+from pier.build.context import _extract_one, _open_maybe_compressed, git_clone
 from pier.errors import InvalidParameter
 
 _CHUNK = 1 << 20
@@ -239,6 +239,20 @@ def download(url: str, workdir: Path, checksum: str) -> Item:
         is_dir=False,
         decompress=False,
     )
+
+
+def git_checkout(url: str, workdir: Path, *, keep_git: bool) -> Item:
+    """ADD <git URL> as BuildKit: the repository's tree at the ref (`#ref:subdir`),
+    without `.git` unless `--keep-git-dir`, copied as a directory's contents are. Its
+    cache digest is the commit's (with the subdirectory and the .git choice), as
+    BuildKit keys a git source: a moved branch rebuilds the step, a clone's own files
+    in `.git` do not."""
+    target = workdir / f"git-{len(list(workdir.iterdir()))}"
+    commit = git_clone(url, target, keep_git=keep_git, what=f"failed to fetch {url}")
+    subdir = url.partition("#")[2].partition(":")[2]
+    key = f"{commit}\0{subdir}\0{keep_git}"
+    digest = "git:" + hashlib.sha256(key.encode()).hexdigest()
+    return Item(path=target, name=".", digest=digest, is_dir=True, decompress=False)
 
 
 def source_digest(items: Sequence[Item]) -> str:

@@ -20,7 +20,7 @@ from pathlib import Path
 from pier.build import config_ops, runmounts
 from pier.build import copy as copying
 from pier.build.buildargs import BuildArgs
-from pier.build.context import Context
+from pier.build.context import Context, is_git_url
 from pier.build.expand import env_mapping, expand, expose_words
 from pier.build.ignore import Matcher
 from pier.build.instructions import Instruction, instruction
@@ -320,6 +320,11 @@ class StageRun:
                     raw = Lexer(self.lex.escape, raw_quotes=True, raw_escapes=True)
                     data = raw.process_word(data, self.env())
                 out.append(copying.heredoc_item(doc.name, data.encode()))
+            elif add and is_git_url(src):
+                downloads = self.runner.workdir / "downloads"
+                downloads.mkdir(exist_ok=True)
+                keep = item.flag_bool("keep-git-dir")
+                out.append(copying.git_checkout(src, downloads, keep_git=keep))
             elif add and src.startswith(("http://", "https://")):
                 downloads = self.runner.workdir / "downloads"
                 downloads.mkdir(exist_ok=True)
