@@ -82,14 +82,13 @@ class Engine:
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir(mode=0o700)
         self.remap = load_remap(config.userns_remap)
-        if self.remap is not None:
-            open_to_remapped_root(config.data_root, self.remap)
-            if not idmapped_mounts_work(tmp / "idmap-probe"):
-                self.remap = replace(self.remap, idmapped=False)
-                self.warnings.append(
-                    "idmapped mounts do not work here: remapped containers use a copy of "
-                    "each image layer with shifted owners"
-                )
+        open_to_remapped_root(config.data_root, self.remap)
+        if self.remap is not None and not idmapped_mounts_work(tmp / "idmap-probe"):
+            self.remap = replace(self.remap, idmapped=False)
+            self.warnings.append(
+                "idmapped mounts do not work here: remapped containers use a copy of "
+                "each image layer with shifted owners"
+            )
         self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="pier-io")
         self.db = Database(config.data_root / "pier.db")
         self.events = EventBus(journal=SqliteEventJournal(self.db))

@@ -254,11 +254,13 @@ def chown_to_root(paths: Sequence[Path], mapping: IdMapping) -> None:
         os.chown(p, uid, gid)
 
 
-def open_to_remapped_root(data_root: Path, remap: Remap) -> None:
+def open_to_remapped_root(data_root: Path, remap: Remap | None) -> None:
     """The data root and the containers' directory (0710) get the remapped root's
     group, as dockerd's setupDaemonRoot gives them: the runtime reaches a container's
-    root file system with the container's credentials, which must traverse them."""
-    _, gid = remap.mapping.root_pair()
+    root file system with the container's credentials, which must traverse them
+    (crun: "make `<rootfs>` private: Permission denied" otherwise). Without a
+    remapping they go back to root's group."""
+    gid = remap.mapping.root_pair()[1] if remap is not None else 0
     for path in (data_root, data_root / "containers"):
         os.chown(path, 0, gid)
 

@@ -109,3 +109,25 @@ def test_daemon_json_userns_remap(
         daemon.remove_all_containers()
     finally:
         daemon.destroy()
+
+
+def test_the_data_root_lets_the_mapped_root_through(
+    pier: RemappedDaemon, remap_user: RemapUser
+) -> None:
+    # dockerd's setupDaemonRoot: 0710 with the remapped root's group, so the runtime,
+    # working as the container's root, reaches the container's root file system.
+    for path in (pier.data_root, pier.data_root / "containers"):
+        st = os.stat(path)
+        assert (st.st_gid, st.st_mode & 0o777) == (remap_user.gid_start, 0o710), path
+    flags = pier.flags
+    pier.flags = []
+    try:
+        pier.restart()  # without a remapping: root's group again
+        for path in (pier.data_root, pier.data_root / "containers"):
+            assert os.stat(path).st_gid == 0, path
+        assert "name=userns" not in pier.client.get_json("/info")["SecurityOptions"]
+    finally:
+        pier.flags = flags
+        pier.restart()
+    code, out, _ = run(pier.client, ["cat", "/proc/self/uid_map"])
+    assert (code, out.split()[1]) == (0, str(remap_user.uid_start))
