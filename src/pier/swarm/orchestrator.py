@@ -20,7 +20,7 @@ from pier import timefmt
 from pier.errors import PierError
 from pier.swarm import docs, ids, servicespec
 from pier.swarm.rollout import Rollout
-from pier.swarm.scheduler import NodeView, Placed, host_ports, pick
+from pier.swarm.scheduler import NodeView, Placed, fits, host_ports, pick
 from pier.swarm.session import Session
 from pier.swarm.store import Doc, mutate
 
@@ -214,22 +214,20 @@ class Orchestrator:
         template = service["Spec"]["TaskTemplate"]
         ports = host_ports(service.get("Endpoint", {}).get("Ports") or [])
         have = {t["NodeID"] for t in live}
-        from pier.swarm.scheduler import fits
-
         for node in nodes:
-            ok = fits(
-                node, service_id=service.id, template=template, ports=(), placed=[]
-            ) is None and (
-                not ports
-                or fits(node, service_id="", template={}, ports=ports, placed=placed) is None
+            # Where it runs, only constraints and availability are checked again (its own
+            # host ports and reservations are the ones it holds).
+            eligible = (
+                fits(node, service_id=service.id, template=template, ports=(), placed=[]) is None
             )
             if node.id in have:
-                if not ok:
+                if not eligible:
                     for t in live:
                         if t["NodeID"] == node.id:
                             await self._set_desired(t, "shutdown")
                 continue
-            if ok and self._may_restart(service, node.id, history):
+            room = fits(node, service_id=service.id, template=template, ports=ports, placed=placed)
+            if eligible and room is None and self._may_restart(service, node.id, history):
                 await self._new_task(service, nodes, placed, node_id=node.id)
 
     def _may_restart(self, service: Doc, slot: int | str, history: list[Doc]) -> bool:

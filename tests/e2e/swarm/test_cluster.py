@@ -1,0 +1,308 @@
+"""A three-node swarm made by scripts/cluster, each pierd in a network namespace of its
+own with an address on a test bridge and an etcd member, driven by the real docker
+CLI: node ls, service create/scale/update/rollback/logs/rm with Docker's convergence
+output, ingress and host-mode ports reached from the root namespace through each
+node's address, drain, a node killed (replaced within 10 s, back again), etcd's
+leader killed, a stale-version update refused. Traffic stays on the bridge."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import signal
+import subprocess
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+
+from pier.client.api import Client
+from pier.client.errors import APIError, ClientError
+from pier_testing.leaks import Scope
+from pier_testing.netpool import claim_subnet, release_subnet
+
+pytestmark = [pytest.mark.slow, pytest.mark.docker_cli]
+
+SCRIPT = Path(__file__).resolve().parents[3] / "scripts" / "cluster"
+DOCKER = "/usr/local/bin/docker"
+T = TypeVar("T")
+
+
+class Cluster:
+    def __init__(self, scope: Scope) -> None:
+        tag = secrets.token_hex(3)
+        self.dir = Path(f"/tmp/pcl-{tag}")
+        self.name = f"c{tag}"
+        self.subnet = claim_subnet(str(self.dir))
+        self.net = f"10.{self.subnet}.0"
+        self.env = {
+            **os.environ,
+            "PIER_CLUSTER_DIR": str(self.dir),
+            "PIER_CLUSTER_NAME": self.name,
+            "PIER_CLUSTER_NET": self.net,
+            "DOCKER": DOCKER,
+        }
+        scope.roots.add(f"{self.dir}/")
+        for i in (1, 2, 3):
+            scope.cgroup_parents.add(f"/pier-{self.name}-node{i}")
+
+    def script(self, *args: str, timeout: float = 300) -> str:
+        out = subprocess.run(
+            [str(SCRIPT), *args], env=self.env, capture_output=True, text=True, timeout=timeout
+        )
+        assert out.returncode == 0, out.stdout + out.stderr
+        return out.stdout
+
+    def addr(self, i: int) -> str:
+        return f"{self.net}.{10 + i}"
+
+    def socket(self, i: int) -> str:
+        return str(self.dir / f"node{i}" / "pier.sock")
+
+    def docker(self, i: int, *args: str, timeout: float = 90) -> subprocess.CompletedProcess[str]:
+        env = {**self.env, "DOCKER_HOST": f"unix://{self.socket(i)}"}
+        env["DOCKER_CONFIG"] = str(self.dir / "docker-config")
+        return subprocess.run(
+            [DOCKER, *args], env=env, capture_output=True, text=True, timeout=timeout
+        )
+
+    def client(self, i: int) -> Client:
+        return Client(self.socket(i), timeout=30)
+
+
+def until(check: Callable[[], T | None], timeout: float = 30, what: str = "") -> T:
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        try:
+            last = check()
+        except (ClientError, OSError, KeyError, StopIteration) as exc:
+            last = exc
+        if last and not isinstance(last, Exception):
+            return last
+        time.sleep(0.1)
+    raise AssertionError(f"not within {timeout} s: {what} (last: {last!r})")
+
+
+def get(url: str) -> str:
+    with urllib.request.urlopen(url, timeout=3) as resp:
+        return str(resp.read().decode().strip())
+
+
+@pytest.fixture(scope="module")
+def cluster(leak_scope: Scope) -> Iterator[Cluster]:
+    c = Cluster(leak_scope)
+    try:
+        c.script("up")
+        yield c
+    finally:
+        c.script("down")
+        release_subnet(c.subnet)
+        left = {r for r in leak_scope.snapshot() if str(c.dir) in r}
+        assert not left, f"the cluster left behind: {sorted(left)}"
+
+
+def running(c: Cluster, service: str, node: int = 1) -> list[dict[str, Any]]:
+    tasks = c.client(node).get_json(
+        "/tasks", filters=json.dumps({"service": [service], "desired-state": ["running"]})
+    )
+    return [t for t in tasks if t["Status"]["State"] == "running"]
+
+
+HTTPD = ["sh", "-c", "echo $HOSTNAME > /index.html; exec httpd -f -p 80 -h /"]
+
+
+def test_nodes_are_three_ready_managers(cluster: Cluster) -> None:
+    out = cluster.docker(
+        1, "node", "ls", "--format", "{{.Hostname}} {{.Status}} {{.ManagerStatus}}"
+    )
+    assert sorted(out.stdout.splitlines()) == [
+        f"{cluster.name}-node1 Ready Leader",
+        f"{cluster.name}-node2 Ready Reachable",
+        f"{cluster.name}-node3 Ready Reachable",
+    ]
+    info = cluster.client(2).get_json("/info")["Swarm"]
+    assert info["NodeAddr"] == cluster.addr(2) and info["Managers"] == 3
+
+
+def test_ingress_service_answers_on_every_node(cluster: Cluster) -> None:
+    out = cluster.docker(
+        1,
+        "service",
+        "create",
+        "--name",
+        "web",
+        "--replicas",
+        "3",
+        "-p",
+        "8080:80",
+        "busybox",
+        *HTTPD,
+    )
+    assert out.returncode == 0, out.stderr
+    assert "overall progress: 3 out of 3 tasks" in out.stdout
+    assert "verify: Service " in out.stdout and out.stdout.rstrip().endswith("converged")
+    tasks = running(cluster, "web")
+    assert len({t["NodeID"] for t in tasks}) == 3
+    containers = {t["Status"]["ContainerStatus"]["ContainerID"][:12] for t in tasks}
+    answers = {
+        get(f"http://{cluster.addr(i)}:8080/index.html") for i in (1, 2, 3) for _ in (1, 2, 3)
+    }
+    assert answers <= containers and len(answers) >= 2
+
+    # Scale, update and roll back with the CLI's convergence display.
+    assert cluster.docker(1, "service", "scale", "web=5").returncode == 0
+    assert len(running(cluster, "web")) == 5
+    update = cluster.docker(1, "service", "update", "--env-add", "V=2", "web")
+    assert update.returncode == 0, update.stderr
+    assert all(t["Spec"]["ContainerSpec"]["Env"] == ["V=2"] for t in running(cluster, "web"))
+    back = cluster.docker(1, "service", "rollback", "web")
+    assert back.returncode == 0 and "rollback: rollback completed" in back.stdout
+    until(
+        lambda: (
+            len(running(cluster, "web")) == 5
+            and not any(t["Spec"]["ContainerSpec"].get("Env") for t in running(cluster, "web"))
+        )
+    )
+
+    # A stale version is refused.
+    service = cluster.client(1).get_json("/services/web")
+    stale = service["Version"]["Index"] - 1
+    with pytest.raises(APIError) as refused:
+        cluster.client(2).post_json(
+            f"/services/{service['ID']}/update", service["Spec"], version=stale
+        )
+    assert (refused.value.status, str(refused.value)) == (
+        500,
+        "rpc error: code = Unknown desc = update out of sequence",
+    )
+
+    logs = cluster.docker(1, "service", "logs", "web")
+    assert logs.returncode == 0
+
+    assert cluster.docker(1, "service", "rm", "web").returncode == 0
+    until(lambda: not cluster.client(1).get_json("/tasks"), 30, "tasks gone")
+
+
+def test_host_mode_ports_on_each_node(cluster: Cluster) -> None:
+    out = cluster.docker(
+        1,
+        "service",
+        "create",
+        "--name",
+        "hm",
+        "--mode",
+        "global",
+        "-p",
+        "mode=host,published=8081,target=80",
+        "busybox",
+        *HTTPD,
+    )
+    assert out.returncode == 0, out.stderr
+    tasks = running(cluster, "hm")
+    assert len(tasks) == 3
+    by_node = {t["NodeID"]: t for t in tasks}
+    for i in (1, 2, 3):
+        me = cluster.client(i).get_json("/info")["Swarm"]["NodeID"]
+        task = by_node[me]
+        assert task["Status"]["PortStatus"]["Ports"][0]["PublishedPort"] == 8081
+        assert (
+            get(f"http://{cluster.addr(i)}:8081/index.html")
+            == (task["Status"]["ContainerStatus"]["ContainerID"][:12])
+        )
+    assert cluster.docker(1, "service", "rm", "hm").returncode == 0
+    until(lambda: not cluster.client(1).get_json("/tasks"), 30, "tasks gone")
+
+
+def test_drain_then_a_killed_node_is_replaced_within_10_s(cluster: Cluster) -> None:
+    out = cluster.docker(
+        1, "service", "create", "-d", "--name", "fo", "--replicas", "6", "busybox", "top"
+    )
+    assert out.returncode == 0, out.stderr
+    until(lambda: len(running(cluster, "fo")) == 6, 60, "six tasks")
+    node3 = cluster.client(3).get_json("/info")["Swarm"]["NodeID"]
+    assert cluster.docker(1, "node", "update", "--availability", "drain", node3).returncode == 0
+    until(lambda: len([t for t in running(cluster, "fo") if t["NodeID"] != node3]) == 6, 30)
+    assert cluster.docker(1, "node", "update", "--availability", "active", node3).returncode == 0
+
+    node2 = cluster.client(2).get_json("/info")["Swarm"]["NodeID"]
+    until(lambda: [t for t in running(cluster, "fo") if t["NodeID"] == node2], 10)
+    cluster.script("kill", "2")
+    started = time.monotonic()
+    until(
+        lambda: len([t for t in running(cluster, "fo") if t["NodeID"] != node2]) == 6,
+        10,
+        "six tasks on the live nodes",
+    )
+    assert time.monotonic() - started < 10
+    cluster.script("start", "2")
+    until(
+        lambda: all(n["Status"]["State"] == "ready" for n in cluster.client(1).get_json("/nodes")),
+        30,
+        "node 2 back",
+    )
+    assert len(running(cluster, "fo")) == 6
+    assert cluster.docker(1, "service", "rm", "fo").returncode == 0
+    until(lambda: not cluster.client(1).get_json("/tasks"), 30, "tasks gone")
+
+
+def test_killing_etcds_leader_loses_nothing(cluster: Cluster) -> None:
+    assert (
+        cluster.docker(
+            1, "service", "create", "-d", "--name", "keep", "--replicas", "3", "busybox", "top"
+        ).returncode
+        == 0
+    )
+    until(lambda: len(running(cluster, "keep")) == 3, 60)
+    before = {t["ID"] for t in running(cluster, "keep")}
+    leader = next(
+        n for n in cluster.client(1).get_json("/nodes") if n.get("ManagerStatus", {}).get("Leader")
+    )
+    # The swarm leader's node runs an etcd member too; kill whichever member leads etcd.
+    pids = _etcd_pids(cluster)
+    assert len(pids) == 3
+    victim = _etcd_leader_pid(cluster, pids)
+    os.kill(victim, signal.SIGKILL)
+    until(lambda: cluster.client(1).get_json("/services/keep"), 20, "service readable")
+    until(lambda: {t["ID"] for t in running(cluster, "keep")} == before, 20, "same tasks")
+    until(lambda: len(_etcd_pids(cluster)) == 3, 20, "the member restarted")
+    assert leader
+    assert cluster.docker(1, "service", "rm", "keep").returncode == 0
+    until(lambda: not cluster.client(1).get_json("/tasks"), 30, "tasks gone")
+
+
+def _etcd_pids(cluster: Cluster) -> dict[str, int]:
+    found = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            argv = Path(f"/proc/{entry}/cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if argv and argv[0].endswith(b"etcd") and str(cluster.dir).encode() in b" ".join(argv):
+            found[argv[argv.index(b"--name") + 1].decode()] = int(entry)
+    return found
+
+
+def _etcd_leader_pid(cluster: Cluster, pids: dict[str, int]) -> int:
+    import asyncio
+
+    from pier.cluster.etcd import Etcd
+
+    sockets = [f"unix://{p}" for p in cluster.dir.glob("node*/run/swarm/etcd/c-*:1")]
+
+    async def ask() -> int:
+        etcd = Etcd(endpoints=sockets)
+        try:
+            status = await etcd.status()
+            names = {m.id: m.name for m in await etcd.members()}
+            return pids[names[int(status["leader"])]]
+        finally:
+            await etcd.close()
+
+    return asyncio.run(ask())
