@@ -27,6 +27,27 @@ def add(path: Path, records: Sequence[tuple[str, str]]) -> None:
         fh.write("".join(f"{ip}\t{names}\n" for ip, names in records))
 
 
+def replace(path: Path, records: Sequence[tuple[str, str]]) -> None:
+    """The lines with these records' names get these records' addresses instead, in
+    the place of the first of them (moby's etchosts.Update)."""
+    pending = {n: [r for r in records if r[1] == n] for _, n in records}
+    try:
+        lines = path.read_text().splitlines(keepends=True)
+    except FileNotFoundError:
+        return
+    out: list[str] = []
+    for line in lines:
+        names = line.rstrip("\n").partition("\t")[2]
+        if names not in pending:
+            out.append(line)
+            continue
+        out += [f"{ip}\t{n}\n" for ip, n in pending.pop(names, []) or []]
+        pending[names] = []  # later lines of these names are dropped
+    with open(path, "r+") as fh:
+        fh.write("".join(out))
+        fh.truncate()
+
+
 def remove(path: Path, records: Sequence[tuple[str, str]]) -> None:
     if not records:
         return

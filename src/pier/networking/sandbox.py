@@ -80,6 +80,7 @@ class Sandboxes:
         name: str,
         hosts_file: str = "",
         host_names: str = "",
+        links: tuple[tuple[str, str], ...] = (),
     ) -> Sandbox:
         path = self.path(cid)
         await asyncio.to_thread(netns.remove, path)  # what a crash may have left
@@ -109,6 +110,7 @@ class Sandboxes:
                     dns=dns,
                     hosts_file=hosts_file,
                     host_names=host_names,
+                    links=links,
                 )
                 await asyncio.to_thread(self._store.save_sandbox, box, *joined)
                 self._catalog.remember(*joined)

@@ -21,14 +21,14 @@ from pier import timefmt
 from pier.errors import Conflict, Forbidden, NotFound, SystemFailure
 from pier.events import EventBus
 from pier.metadata import Database
-from pier.networking import ipam
+from pier.networking import hostsfile, ipam
 from pier.networking.attach import Attachments
 from pier.networking.bridge import BridgeDriver
 from pier.networking.catalog import Catalog
 from pier.networking.dns import DnsServer
 from pier.networking.driver import HostDriver, NetworkDriver, NullDriver
 from pier.networking.firewall import Firewall
-from pier.networking.links import LinkTarget, hosts_entries, link_env
+from pier.networking.links import LinkTarget, hosts_entries, hosts_names, link_env
 from pier.networking.model import (
     BRIDGE_OPTION,
     DEFAULT_BRIDGE,
@@ -349,7 +349,9 @@ class NetworkService:
             name=name,
             hosts_file=hosts_file,
             host_names=host_names,
+            links=tuple((t.container_id, hosts_names(t)) for t in links),
         )
+        await self._update_linkers(cid)
         own: list[tuple[str, str]] = []
         embedded = False
         for a in self._catalog.of_container(cid):
@@ -363,6 +365,19 @@ class NetworkService:
             link_hosts=hosts_entries(links, addresses),
             link_env=tuple(e for t in links for e in link_env(t, addresses[t.container_id][0])),
         )
+
+    async def _update_linkers(self, cid: str) -> None:
+        """Running containers linking to `cid` get its new addresses in their /etc/hosts
+        (moby's addLegacyLinks updates the parents' hosts entries)."""
+        bridge = self._catalog.by_name(DEFAULT_BRIDGE)
+        a = self._catalog.attachment(cid, bridge.id) if bridge is not None else None
+        if a is None or a.endpoint is None:
+            return
+        for box in self._sandboxes.all():
+            for target, names in box.links:
+                if target == cid and box.hosts_file:
+                    records = hosts_records(a.endpoint, names)
+                    await asyncio.to_thread(hostsfile.replace, Path(box.hosts_file), records)
 
     def _link_addresses(self, links: Sequence[LinkTarget]) -> dict[str, tuple[str, str]]:
         """Each link target's addresses on the default bridge (moby's addLegacyLinks

@@ -45,6 +45,9 @@ class Sandbox:
     # disconnected while it runs adds or takes out its addresses' lines.
     hosts_file: str = ""
     host_names: str = ""
+    # Its legacy links: (target container id, the names of the target's hosts lines),
+    # so a target started again with a new address is written in (moby's parent update).
+    links: tuple[tuple[str, str], ...] = ()
 
 
 class NetworkStore:

@@ -125,3 +125,23 @@ def test_connect_and_disconnect_follow_in_etc_hosts(docker: Docker) -> None:
     for net in ("first", "second"):
         ip = docker.inspect("both", f"{{{{.NetworkSettings.Networks.{net}.IPAddress}}}}")
         assert f"{ip}\t" in hosts, hosts
+
+
+def test_a_linked_container_started_again_is_written_in_its_linkers_hosts(
+    docker: Docker,
+) -> None:
+    docker.ok("run", "-d", "--name", "backend", "busybox", "sleep", "120")
+    docker.ok("run", "-d", "--name", "front", "--link", "backend:be", "busybox", "sleep", "120")
+    old = docker.inspect("backend", "{{.NetworkSettings.IPAddress}}")
+    assert f"{old}\tbe " in docker.ok("exec", "front", "cat", "/etc/hosts")
+    docker.ok("stop", "-t", "0", "backend")
+    docker.ok("run", "-d", "busybox", "sleep", "120")  # takes the next address
+    docker.ok("start", "backend")
+    new = docker.inspect("backend", "{{.NetworkSettings.IPAddress}}")
+    assert new != old
+    hosts = docker.ok("exec", "front", "cat", "/etc/hosts")
+    assert f"{new}\tbe " in hosts and f"{old}\t" not in hosts, hosts
+    assert (
+        docker.ok("exec", "front", "sh", "-c", "ping -c1 -W3 be >/dev/null && echo ok").strip()
+        == "ok"
+    )
