@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import IO, cast
 
 from pier import timefmt
+from pier.containers.logbulk import MARKERS, whole_chunk
 
 STDOUT, STDERR = 1, 2
 _STREAMS = {b"stdout": STDOUT, b"stderr": STDERR}
@@ -44,6 +45,9 @@ class LogRecord:
     # each line. The n-th line of one stamp is placed n nanoseconds after it, so every
     # line has its own monotonic time for `--timestamps` and since/until alike.
     seq: int = 0
+    # `data` holds many messages, each ending in a newline but perhaps the last (a
+    # chunk read whole: containers.logbulk); such a record has no time.
+    many: bool = False
 
     @property
     def time_ns(self) -> int:
@@ -95,6 +99,11 @@ class _Joiner:
         else:
             self._last_time, self._seq = raw_time, 0
         return LogRecord(raw_time, stream, data + b"\n", self._seq)
+
+    @property
+    def pending(self) -> bool:
+        """Pieces of a line wait for their end."""
+        return any(self._pending.values())
 
     def flush(self) -> Iterator[LogRecord]:
         """At the end of the container's output: the last line without a newline."""
@@ -189,11 +198,20 @@ class LogFile:
     the new one from its start. A `.gz` file (a compressed rotation) is read whole."""
 
     def __init__(
-        self, path: Path, offset: int = 0, *, raw: bool = False, joiner: _Joiner | None = None
+        self,
+        path: Path,
+        offset: int = 0,
+        *,
+        raw: bool = False,
+        joiner: _Joiner | None = None,
+        bulk: bool = False,
     ) -> None:
         self.path = path
         self.offset = offset
         self._joiner = joiner or _Joiner(raw=raw)
+        # Whole chunks of one stream become one record (see _bulk): for readers that
+        # want the bytes only, not each line's time (see containers.logbulk).
+        self._bulk = bulk
         self._fh: IO[bytes] | None = None
         self._inode: tuple[int, int] | None = None
         self._final = False  # the open file was renamed away: read it out, then switch
@@ -262,6 +280,12 @@ class LogFile:
                 return [], True
             return [], False
         self.offset += end + 1
+        if self._bulk and not self._joiner.pending:
+            for marker, stream in MARKERS:
+                payload = whole_chunk(data[:end], marker)
+                if payload is not None:
+                    again = full or (self._inode is not None and self._replaced())
+                    return [LogRecord(b"", stream, payload, many=True)], again
         out = []
         for line in data[:end].split(b"\n"):
             record = self._joiner.feed(line)
@@ -367,7 +391,12 @@ async def read_logs(
     left beside it, in batches of records (so a reader can write them out in few large
     writes)."""
     joiner = _Joiner()
-    readers = await asyncio.to_thread(_open_readers, path, options.tail, joiner)
+    keep_all = (
+        options.stdout and options.stderr and options.since_ns is None and options.until_ns is None
+    )
+    # Without times to print or compare, records need not be lines.
+    bulk = keep_all and not options.timestamps
+    readers = await asyncio.to_thread(_open_readers, path, options.tail, joiner, bulk)
 
     def wanted(record: LogRecord) -> bool:
         if record.stream == STDOUT and not options.stdout:
@@ -381,10 +410,6 @@ async def read_logs(
             if options.until_ns is not None and ns > options.until_ns:
                 return False
         return True
-
-    keep_all = (
-        options.stdout and options.stderr and options.since_ns is None and options.until_ns is None
-    )
 
     def select(batch: list[LogRecord]) -> list[LogRecord]:
         return batch if keep_all else [r for r in batch if wanted(r)]
@@ -431,7 +456,9 @@ def _identity(files: list[Path]) -> list[tuple[int, int] | None]:
     return out
 
 
-def _open_readers(path: Path, tail: int | None, joiner: _Joiner) -> list[LogFile]:
+def _open_readers(
+    path: Path, tail: int | None, joiner: _Joiner, bulk: bool = False
+) -> list[LogFile]:
     """Readers of the log's files from where `tail` starts, opened together. A rotation
     shifting the files while they are listed and opened would give a file twice or
     none: the names are looked at again after the opening, and it is all done again
@@ -443,12 +470,13 @@ def _open_readers(path: Path, tail: int | None, joiner: _Joiner) -> list[LogFile
         if tail is not None:
             start_index, start_offset = _tail_position(files, tail)
         readers = [
-            LogFile(f, start_offset if i == start_index else 0, joiner=joiner)
+            LogFile(f, start_offset if i == start_index else 0, joiner=joiner, bulk=bulk)
             for i, f in enumerate(files)
             if i >= start_index
         ]
         if not readers:
-            readers = [LogFile(path, os.path.getsize(path) if path.exists() else 0, joiner=joiner)]
+            size = os.path.getsize(path) if path.exists() else 0
+            readers = [LogFile(path, size, joiner=joiner, bulk=bulk)]
         for r in readers:
             r.open()
         if [*rotated_files(path), path] == files and _identity(files) == before:

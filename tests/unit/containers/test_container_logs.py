@@ -80,7 +80,21 @@ def test_stream_selection(log: Path) -> None:
     ("tail", "count"), [(0, 0), (1, 1), (2, 2), (100, 4)], ids=["zero", "one", "two", "more"]
 )
 def test_tail(log: Path, tail: int, count: int) -> None:
-    assert len(_collect(log, tail=tail)) == count
+    # Line by line (with times), and read in whole chunks (without): the same lines.
+    by_line = _collect(log, tail=tail, timestamps=True)
+    assert len(by_line) == count
+    assert b"".join(d for _, d in _collect(log, tail=tail)) == b"".join(d for _, d in by_line)
+
+
+def test_one_stream_is_read_in_whole_chunks(tmp_path: Path) -> None:
+    """Without times to print or compare, a chunk of one stream is one record."""
+    lines = [f"{T0} stdout F line-{i:06d}" for i in range(5000)]
+    lines[10:12] = [f"{T1} stdout P half-", f"{T1} stdout F line"]
+    path = _write(tmp_path / "big", *lines)
+    whole = _collect(path)
+    by_line = _collect(path, timestamps=True)
+    assert len(whole) == 1 < len(by_line) == 4999
+    assert whole[0] == (STDOUT, b"".join(d for _, d in by_line))
 
 
 def test_tail_over_many_blocks(tmp_path: Path) -> None:

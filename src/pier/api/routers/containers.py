@@ -22,6 +22,7 @@ from pier.api.routing import (
 )
 from pier.api.websocket import attach_websocket
 from pier.api.wire.containers import parse_create, render_inspect, render_summary
+from pier.api.wire.logframes import frame_messages
 from pier.containers.attach import AttachOptions
 from pier.containers.create import CreateResult
 from pier.containers.lifecycle import WaitResult
@@ -275,7 +276,12 @@ class _Handlers:
         async for batch in self._attacher.log_batches(c, options):
             # One write per batch: a write per line costs more than the parsing.
             payloads = ((r.time.encode() + b" " + r.data if stamp else r.data, r) for r in batch)
-            await response.write(b"".join(p if tty else frame(r.stream, p) for p, r in payloads))
+            await response.write(
+                b"".join(
+                    p if tty else frame_messages(r.stream, p) if r.many else frame(r.stream, p)
+                    for p, r in payloads
+                )
+            )
         await response.write_eof()
         return response
 
