@@ -37,7 +37,13 @@ from pier.containers.paths import ContainerPaths
 from pier.containers.security import start_defaults
 from pier.containers.spec import SpecPart, etc_mounts, merge_parts, namespaces
 from pier.containers.user import resolve_user
-from pier.containers.userns import Remap, chown_to_root, mapping_of, open_netns
+from pier.containers.userns import (
+    Remap,
+    chown_to_root,
+    mapping_of,
+    open_netns,
+    userns_part,
+)
 from pier.containers.volumes_step import VolumeMounts
 from pier.errors import InvalidParameter
 from pier.networking.hostsfile import names_for
@@ -92,7 +98,7 @@ class RunPath:
                 await self._mounts(record, undo),
                 await self._devices(record),
                 SpecPart(namespaces=namespaces(record.host_config, self._pid_of)),
-                SpecPart(user_namespace=mapping_of(self._remap, record)),
+                userns_part(self._remap, record, self._pid_of),
             ]
             sandbox = await self._network(record, undo)
             if sandbox is not None and mapping_of(self._remap, record) is not None:

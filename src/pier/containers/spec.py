@@ -60,6 +60,8 @@ class SpecPart:
     devices: tuple[DeviceSpec, ...] = ()  # `--device` nodes, added up in step order
     # The daemon's remapping, for a user-namespaced container (containers.userns).
     user_namespace: IdMapping | None = None
+    # Joined rather than made: another container's, whose namespaces this one shares.
+    user_namespace_path: str | None = None
     # Variables under the container's own (legacy links' <ALIAS>_PORT...), added up.
     env: tuple[str, ...] = ()
 
@@ -125,17 +127,18 @@ def merge_parts(
     config = build_config(spec, facts)
     mapping = next((p.user_namespace for p in parts if p.user_namespace), None)
     if mapping is not None:
-        _user_namespace(config, mapping, asked=hc.sysctls)
+        path = next((p.user_namespace_path for p in parts if p.user_namespace_path), None)
+        _user_namespace(config, mapping, path, asked=hc.sysctls)
     return config
 
 
 def _user_namespace(
-    config: dict[str, Any], mapping: IdMapping, *, asked: Mapping[str, str]
+    config: dict[str, Any], mapping: IdMapping, path: str | None, *, asked: Mapping[str, str]
 ) -> None:
     """A new user namespace with the daemon's maps (moby's WithNamespaces); no ping
     group range, which cannot be set up in one (moby's WithSysctls)."""
     linux = config["linux"]
-    linux["namespaces"].append({"type": "user"})
+    linux["namespaces"].append({"type": "user", **({"path": path} if path else {})})
     linux["uidMappings"] = _oci_ranges(mapping.uids)
     linux["gidMappings"] = _oci_ranges(mapping.gids)
     if "net.ipv4.ping_group_range" not in asked:

@@ -16,11 +16,12 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from pier.containers.model import Container, HostConfig
+from pier.containers.spec import SpecPart
 from pier.errors import InvalidParameter, SystemFailure
 from pier.networking.netns import run_inside
 from pier.snapshots.idmap import IdMapping, IdRange
@@ -66,10 +67,36 @@ def check_create(remap: Remap | None, hc: HostConfig) -> None:
         raise InvalidParameter(
             "cannot share the host PID namespace when user namespaces are enabled"
         )
+    shares = [m for m in (hc.pid_mode, hc.ipc_mode) if m.startswith("container:")]
+    if shares and hc.runtime == "runc":
+        # runc 1.1 joins the other container's user namespace before this one's
+        # network namespace, which Pier made in the host's: setns then fails (EPERM,
+        # "can't get final child's PID from pipe"). crun joins in the other order.
+        raise InvalidParameter(
+            "runc cannot share another container's PID or IPC namespace when user "
+            "namespaces are enabled: use crun, or --userns=host"
+        )
 
 
 def mapping_of(remap: Remap | None, record: Container) -> IdMapping | None:
     return remap.mapping if remap is not None and remapped(remap, record.host_config) else None
+
+
+def userns_part(remap: Remap | None, record: Container, pid_of: Callable[[str], int]) -> SpecPart:
+    """The user namespace of a remapped container: its own, or, when it shares another
+    container's PID or IPC namespace, that container's: a namespace belongs to the
+    user namespace it was made in, and only there may /proc or mqueue be mounted of
+    it. (moby joins it for a shared network namespace; Pier's network namespaces
+    belong to the host's user namespace, so that would give nothing.)"""
+    mapping = mapping_of(remap, record)
+    if mapping is None:
+        return SpecPart()
+    hc = record.host_config
+    for mode in (hc.pid_mode, hc.ipc_mode):
+        if mode.startswith("container:"):
+            path = f"/proc/{pid_of(mode.partition(':')[2])}/ns/user"
+            return SpecPart(user_namespace=mapping, user_namespace_path=path)
+    return SpecPart(user_namespace=mapping)
 
 
 # -- the daemon's setting ------------------------------------------------------------

@@ -318,3 +318,41 @@ def test_pier_cli_userns_flag(pier: RemappedDaemon, remap_user: RemapUser) -> No
         theirs.returncode,
         theirs.stderr.splitlines()[0].replace("docker:", "pier:"),
     )
+
+
+@pytest.mark.parametrize("runtime", ["crun", "runc"])
+def test_sharing_another_containers_namespaces(
+    pier: RemappedDaemon, remap_user: RemapUser, runtime: str
+) -> None:
+    docker(
+        pier,
+        "run",
+        "-d",
+        "--name",
+        "owner",
+        "busybox",
+        "sh",
+        "-c",
+        "echo shared > /tmp/f; httpd -p 80 -h /tmp; sleep 60",
+    )
+    fetch = "for i in $(seq 50); do wget -qO- http://127.0.0.1/f && break; sleep 0.1; done;"
+    rest = "ps -o comm | grep -qx httpd && echo sees-httpd; cat /proc/self/uid_map"
+    try:
+        for shared in (["--network"], ["--pid"], ["--ipc"], ["--network", "--pid", "--ipc"]):
+            opts = [o for flag in shared for o in (flag, "container:owner")]
+            if runtime == "runc" and shared != ["--network"]:
+                refused = docker_fails(pier, "create", "--runtime", "runc", *opts, "busybox")
+                assert refused.stderr.startswith(
+                    "Error response from daemon: runc cannot share another container's PID"
+                ), refused.stderr
+                continue
+            script = (fetch if "--network" in shared else "wget -qO- http://127.0.0.1/f;") + rest
+            out = docker(
+                pier, "run", "--rm", "--runtime", runtime, *opts, "busybox", "sh", "-c", script
+            )
+            lines = out.splitlines()
+            assert lines[-1].split() == ["0", str(remap_user.uid_start), "65536"], shared
+            assert ("shared" in lines) == ("--network" in shared), (shared, out)
+            assert ("sees-httpd" in lines) == ("--pid" in shared), (shared, out)
+    finally:
+        docker(pier, "rm", "-f", "owner")
