@@ -34,6 +34,7 @@ class LogOptions:
     since_ns: int | None = None
     until_ns: int | None = None
     tail: int | None = None  # None = all
+    details: bool = False  # the log's attributes before each message (containers.logattrs)
 
 
 @dataclass(frozen=True, slots=True)
@@ -394,8 +395,9 @@ async def read_logs(
     keep_all = (
         options.stdout and options.stderr and options.since_ns is None and options.until_ns is None
     )
-    # Without times to print or compare, records need not be lines.
-    bulk = keep_all and not options.timestamps
+    # Without times to print or compare, or attributes to put before each message,
+    # records need not be lines.
+    bulk = keep_all and not options.timestamps and not options.details
     readers = await asyncio.to_thread(_open_readers, path, options.tail, joiner, bulk)
 
     def wanted(record: LogRecord) -> bool:

@@ -26,6 +26,7 @@ from pier.api.wire.logframes import frame_messages
 from pier.containers.attach import AttachOptions
 from pier.containers.create import CreateResult
 from pier.containers.lifecycle import WaitResult
+from pier.containers.logattrs import details_prefix, log_attrs
 from pier.containers.logs import LogOptions, LogRecord
 from pier.containers.model import Container, ContainerConfig, HostConfig
 from pier.containers.query import select
@@ -262,6 +263,7 @@ class _Handlers:
             since_ns=query_time(request, "since"),
             until_ns=query_time(request, "until"),
             tail=tail,
+            details=query_bool(request, "details"),
         )
         response = web.StreamResponse(status=200)
         tty = c.config.tty
@@ -273,9 +275,13 @@ class _Handlers:
         response.enable_chunked_encoding()
         await response.prepare(request)
         stamp = options.timestamps
+        attrs = details_prefix(log_attrs(c)) if options.details else b""
         async for batch in self._attacher.log_batches(c, options):
             # One write per batch: a write per line costs more than the parsing.
-            payloads = ((r.time.encode() + b" " + r.data if stamp else r.data, r) for r in batch)
+            payloads = (
+                (r.time.encode() + b" " + attrs + r.data if stamp else attrs + r.data, r)
+                for r in batch
+            )
             await response.write(
                 b"".join(
                     p if tty else frame_messages(r.stream, p) if r.many else frame(r.stream, p)
