@@ -55,6 +55,9 @@ def test_legacy_link_environment_and_hosts_on_the_default_bridge(docker: Docker)
         "echo $DB_NAME; grep -c 'db dbhost' /etc/hosts",
     )  # fmt: skip
     assert own.split() == ["mine", "1"], own
+    # Inspect shows the link index, as moby's: "/target:/linker/alias".
+    docker.ok("create", "--name", "lk", "--link", "db:my-db", "busybox", "true")
+    assert docker.inspect("lk", "{{json .HostConfig.Links}}") == '["/db:/lk/my-db"]'
 
 
 def test_link_refusals_follow_dockerd(docker: Docker) -> None:

@@ -21,6 +21,7 @@ from pier.api.wire.networks import (
 )
 from pier.containers.model import Container, ContainerConfig, HostConfig, Status, ThrottleDevice
 from pier.humanize import human_duration, parse_time, since
+from pier.networking.links import parse_link
 from pier.networking.model import ContainerNetworking
 from pier.runtime.cgroups import CgroupMode, detect_mode
 from pier.runtime.spec import MASKED_PATHS, READONLY_PATHS
@@ -180,7 +181,21 @@ def _throttles(devices: tuple[ThrottleDevice, ...]) -> list[dict[str, Any]]:
     return [{"Path": d.path, "Rate": d.rate} for d in devices]
 
 
-def render_host_config(h: HostConfig, *, cgroup_v2: bool | None = None) -> dict[str, Any]:
+def _links(h: HostConfig, name: str) -> list[str] | None:
+    """moby's inspect shows the link index: "/target:/container/alias", and nothing on
+    a user-defined network, where links are only DNS names."""
+    if (h.network_mode or "default") not in ("default", "bridge"):
+        return None
+    out = []
+    for text in h.links:
+        target, alias = parse_link(text)
+        out.append(f"/{target}:/{name}/{alias}")
+    return out or None
+
+
+def render_host_config(
+    h: HostConfig, *, cgroup_v2: bool | None = None, name: str = ""
+) -> dict[str, Any]:
     """Every field dockerd 27 (API 1.47) returns for `docker create`, Pier's values where
     it has them and Docker's defaults elsewhere. `cgroup_v2` None: ask this host."""
     if cgroup_v2 is None:
@@ -211,7 +226,7 @@ def render_host_config(h: HostConfig, *, cgroup_v2: bool | None = None) -> dict[
         "GroupAdd": list(h.group_add) or None,
         "IpcMode": h.ipc_mode or "private",
         "Cgroup": "",
-        "Links": list(h.links) or None,
+        "Links": _links(h, name),
         "OomScoreAdj": h.oom_score_adj,
         "PidMode": h.pid_mode,
         "Privileged": h.privileged,
@@ -311,7 +326,7 @@ def render_inspect(
         "ProcessLabel": "",
         "AppArmorProfile": "",
         "ExecIDs": list(exec_ids) or None,
-        "HostConfig": render_host_config(c.host_config, cgroup_v2=cgroup_v2),
+        "HostConfig": render_host_config(c.host_config, cgroup_v2=cgroup_v2, name=c.name),
         "GraphDriver": {
             "Name": "overlay2",
             "Data": {"MergedDir": f"{container_dir}/rootfs"},
