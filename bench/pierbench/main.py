@@ -32,10 +32,11 @@ from .observe import WORKLOADS as OBSERVE
 from .proc import CommandFailed
 from .report import render_reasons, render_table
 from .results import Metric, RunResult
+from .scale import WORKLOADS as SCALE
 from .workloads import ALL as _BASE
 from .workloads import Context, Workload
 
-ALL = [*_BASE, *OBSERVE, *DATA]
+ALL = [*_BASE, *OBSERVE, *DATA, *SCALE]
 
 BENCH_DIR = Path(__file__).resolve().parent.parent
 REPO = BENCH_DIR.parent

@@ -1,0 +1,229 @@
+"""How cost grows with work: listings with 10, 100 and 1000 objects, concurrent runs
+of 20, 50 and 100, and 1000 idle containers.
+
+Each step size is its own row, so the table shows the growth side by side; a step an
+engine fails (a limit it hits) is that row's n/a, and the steps above it are not tried.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Callable, Sequence
+
+from .engines import Engine, Unavailable, http_get
+from .images import BUSYBOX_REF
+from .proc import CommandFailed, run, run_many
+from .results import MetricSpec, Unit
+from .workloads import Context, Density, Value, Workload, _run_native
+
+_SAMPLES = 5  # of each listing, per step and repetition: their median is the figure
+
+
+def _median_time(action: Callable[[], object], samples: int = _SAMPLES) -> float:
+    times = []
+    for _ in range(samples):
+        start = time.perf_counter()
+        action()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+class _Steps(Workload):
+    """Grows one kind of object step by step; at each step every engine is timed."""
+
+    steps: tuple[tuple[int, ...], tuple[int, ...]] = ((0,), (0,))  # (quick, full)
+    noun = ""
+
+    @property
+    def sizes(self) -> Sequence[int]:
+        return self.steps[0] if self.quick else self.steps[1]
+
+    def reps(self) -> int:
+        return 1 if self.quick else 3
+
+    def params(self) -> dict[str, object]:
+        return {"steps": list(self.sizes)}
+
+    def rows(self, n: int) -> list[MetricSpec]:
+        raise NotImplementedError
+
+    def specs(self) -> list[MetricSpec]:
+        return [spec for n in self.sizes for spec in self.rows(n)]
+
+    def grow_to(self, engine: Engine, n: int) -> None:
+        raise NotImplementedError
+
+    def timings(self, engine: Engine, n: int) -> dict[str, Callable[[], float]]:
+        raise NotImplementedError
+
+    def measure(self, ctx: Context, engine: Engine, rep: int) -> dict[str, Value]:
+        # The objects are made once (the first repetition) and kept for the others.
+        out: dict[str, Value] = {}
+        for n in self.sizes:
+            try:
+                self.grow_to(engine, n)
+            except (CommandFailed, Unavailable) as exc:
+                reason = f"making {n} {self.noun}: {exc}"
+                for bigger in (s for s in self.sizes if s >= n):
+                    out.update(dict.fromkeys((m.key for m in self.rows(bigger)), reason))
+                return out
+            for key, action in self.timings(engine, n).items():
+                out[key] = self.attempt(engine, key, action)
+        return out
+
+
+class ScalePs(_Steps):
+    name = "scale-ps"
+    summary = "ps -a and GET /containers/json?all=1 with 10, 100, 1000 containers"
+    steps = ((10, 100), (10, 100, 1000))
+    noun = "containers"
+
+    def rows(self, n: int) -> list[MetricSpec]:
+        return [
+            MetricSpec(key=f"api_{n}", label=f"API GET /containers/json?all=1, {n} containers",
+                       unit=Unit.SECONDS),
+            MetricSpec(key=f"ps_{n}", label=f"docker ps -a, {n} containers", unit=Unit.SECONDS),
+            MetricSpec(key=f"native_{n}", label=f"own CLI ps -a, {n} containers",
+                       unit=Unit.SECONDS),
+        ]  # fmt: skip
+
+    def setup(self, ctx: Context, engine: Engine) -> None:
+        ctx.need_image(engine, BUSYBOX_REF)
+        engine.remove_all_containers()
+        self._made: dict[str, int] = getattr(self, "_made", {})
+        self._made[engine.name] = 0
+
+    def grow_to(self, engine: Engine, n: int) -> None:
+        # Created, not started: what is listed is the same record, and a thousand
+        # running containers would measure the machine's memory, not the listing.
+        have = self._made[engine.name]
+        if have >= n:
+            return
+        env = engine.client_env()
+        argv = [engine.docker_cli, "create", "--network", "none", BUSYBOX_REF, "true"]
+        for _ in range(n - have):
+            run(argv, env=env, timeout=120)
+            self._made[engine.name] += 1
+
+    def timings(self, engine: Engine, n: int) -> dict[str, Callable[[], float]]:
+        def api() -> float:
+            status, _ = http_get(engine.socket, "/containers/json?all=1")
+            if status != 200:
+                raise Unavailable(f"GET /containers/json answered {status}")
+            return _median_time(lambda: http_get(engine.socket, "/containers/json?all=1"))
+
+        return {
+            f"api_{n}": api,
+            f"ps_{n}": lambda: _median_time(lambda: engine.docker("ps", "-a")),
+            f"native_{n}": lambda: _median_time(lambda: _run_native(engine, "ps", "-a")),
+        }
+
+    def teardown(self, ctx: Context, engine: Engine) -> None:
+        engine.remove_all_containers()
+
+
+class ScaleImages(_Steps):
+    name = "scale-images"
+    summary = "images with 10, 100, 1000 images (tags of busybox)"
+    steps = ((10, 100), (10, 100, 1000))
+    noun = "image tags"
+
+    def rows(self, n: int) -> list[MetricSpec]:
+        return [
+            MetricSpec(key=f"api_{n}", label=f"API GET /images/json, {n} images",
+                       unit=Unit.SECONDS),
+            MetricSpec(key=f"images_{n}", label=f"docker images, {n} images", unit=Unit.SECONDS),
+            MetricSpec(key=f"native_{n}", label=f"own CLI images, {n} images",
+                       unit=Unit.SECONDS),
+        ]  # fmt: skip
+
+    def setup(self, ctx: Context, engine: Engine) -> None:
+        ctx.need_image(engine, BUSYBOX_REF)
+        self._untag(engine)
+        self._made: dict[str, int] = getattr(self, "_made", {})
+        self._made[engine.name] = 0
+
+    def grow_to(self, engine: Engine, n: int) -> None:
+        # Each is a repository:tag of its own (a row of `images`); making distinct
+        # image contents would time the import, not the listing.
+        have = self._made[engine.name]
+        env = engine.client_env()
+        for i in range(have, n):
+            run([engine.docker_cli, "tag", BUSYBOX_REF, f"bench-scale/img{i}:v1"], env=env)
+            self._made[engine.name] = i + 1
+
+    def timings(self, engine: Engine, n: int) -> dict[str, Callable[[], float]]:
+        return {
+            f"api_{n}": lambda: _median_time(lambda: http_get(engine.socket, "/images/json")),
+            f"images_{n}": lambda: _median_time(lambda: engine.docker("images")),
+            f"native_{n}": lambda: _median_time(lambda: _run_native(engine, "images")),
+        }
+
+    @staticmethod
+    def _untag(engine: Engine) -> None:
+        out = engine.docker("images", "--format", "{{.Repository}}:{{.Tag}}").stdout.split()
+        mine = [ref for ref in out if ref.startswith("bench-scale/")]
+        for start in range(0, len(mine), 200):
+            engine.docker("rmi", *mine[start : start + 200], timeout=600)
+
+    def teardown(self, ctx: Context, engine: Engine) -> None:
+        self._untag(engine)
+
+
+class ScaleParallel(Workload):
+    name = "scale-parallel"
+    summary = "20, 50, 100 x run --rm --network none busybox true, all at once"
+
+    @property
+    def sizes(self) -> Sequence[int]:
+        return (20, 50) if self.quick else (20, 50, 100)
+
+    def specs(self) -> list[MetricSpec]:
+        return [
+            MetricSpec(
+                key=f"at_once_{n}",
+                label=f"{n} x run --rm --network none busybox true, at once",
+                unit=Unit.SECONDS,
+            )
+            for n in self.sizes
+        ]
+
+    def reps(self) -> int:
+        return 1 if self.quick else 3
+
+    def params(self) -> dict[str, object]:
+        return {"steps": list(self.sizes)}
+
+    def setup(self, ctx: Context, engine: Engine) -> None:
+        ctx.need_image(engine, BUSYBOX_REF)
+        engine.docker("run", "--rm", "--network", "none", BUSYBOX_REF, "true")
+
+    def measure(self, ctx: Context, engine: Engine, rep: int) -> dict[str, Value]:
+        argv = [engine.docker_cli, "run", "--rm", "--network", "none", BUSYBOX_REF, "true"]
+        env = engine.client_env()
+        return {
+            f"at_once_{n}": self.attempt(
+                engine,
+                f"at_once_{n}",
+                lambda n=n: run_many([argv] * n, env=env, timeout=900),  # type: ignore[misc]
+            )
+            for n in self.sizes
+        }
+
+
+class Density1000(Density):
+    """The density workload at a thousand idle containers (quick: 200)."""
+
+    name = "density-1000"
+    summary = "1000 idle busybox sleep containers: start, memory, API, remove"
+
+    @property
+    def count(self) -> int:
+        return 200 if self.quick else 1000
+
+    def reps(self) -> int:
+        return 1
+
+
+WORKLOADS: list[type[Workload]] = [ScalePs, ScaleImages, ScaleParallel, Density1000]
