@@ -16,6 +16,7 @@ from pier.containers.model import Container, HostConfig
 from pier.errors import InvalidParameter, NoSuchContainer, SystemFailure
 from pier.networking.links import LinkTarget, parse_link
 from pier.networking.model import AttachRequest, PortBinding
+from pier.networking.netns import UsernsOwner
 from pier.networking.ports import exposed_bindings
 
 
@@ -54,6 +55,7 @@ class ContainerNetworks(Protocol):
         links: Sequence[LinkTarget] = (),
         hosts_file: str = "",
         host_names: str = "",
+        owner: UsernsOwner | None = None,
     ) -> Sandbox: ...
     async def release(self, cid: str) -> None: ...
     async def rename(self, cid: str, old: str, new: str) -> None: ...

@@ -40,9 +40,10 @@ from pier.containers.user import resolve_user
 from pier.containers.userns import (
     Remap,
     chown_to_root,
+    hold_userns,
     mapping_of,
+    netns_owner,
     open_netns,
-    userns_part,
 )
 from pier.containers.volumes_step import VolumeMounts
 from pier.errors import InvalidParameter
@@ -98,18 +99,22 @@ class RunPath:
                 await self._mounts(record, undo),
                 await self._devices(record),
                 SpecPart(namespaces=namespaces(record.host_config, self._pid_of)),
-                userns_part(self._remap, record, self._pid_of),
             ]
             sandbox = await self._network(record, undo)
             if sandbox is not None and mapping_of(self._remap, record) is not None:
                 await asyncio.to_thread(open_netns, sandbox.netns)
+            netns = sandbox.netns if sandbox is not None else None
+            held = await asyncio.to_thread(hold_userns, self._remap, record, netns, self._pid_of)
+            undo.callback(held.close)
             parts += [
+                held.part,
                 _network_part(sandbox),
                 await self._etc_files(record, sandbox),  # after networking: the address
                 self._init(record),
             ]
             await self._write_bundle(record, parts)
             pid = await self._create_task(record, runtime, undo)
+            held.close()
             await self._lifecycle.run_created_hooks(record)
             started_at = timefmt.now()
             await self._runtime.start(record.id, runtime)
@@ -183,6 +188,7 @@ class RunPath:
             links=link_targets(record, self._find) if self._find is not None else (),
             hosts_file=str(self._paths.container_dir(record.id) / "hosts"),
             host_names=names_for(record.config.hostname, record.config.domainname),
+            owner=netns_owner(self._remap, record, self._pid_of),
         )
         undo.push_async_callback(self._networks.release, record.id)
         return sandbox

@@ -143,14 +143,6 @@ def _user_namespace(
     linux["gidMappings"] = _oci_ranges(mapping.gids)
     if "net.ipv4.ping_group_range" not in asked:
         linux.get("sysctl", {}).pop("net.ipv4.ping_group_range", None)
-    # sysfs can be mounted only by the owner of the network namespace, which Pier made
-    # outside the container's user namespace: the host's /sys is bound read-only
-    # instead (crun does this by itself; runc 1.1 fails the start).
-    for m in config["mounts"]:
-        if m["type"] == "sysfs":
-            m.update(
-                type="bind", source="/sys", options=["rbind", "nosuid", "noexec", "nodev", "ro"]
-            )
 
 
 def _oci_ranges(ranges: Sequence[IdRange]) -> list[dict[str, int]]:

@@ -23,8 +23,8 @@ from pathlib import Path
 from pier.containers.model import Container, HostConfig
 from pier.containers.spec import SpecPart
 from pier.errors import InvalidParameter, SystemFailure
-from pier.networking.netns import run_inside
-from pier.snapshots.idmap import IdMapping, IdRange
+from pier.networking.netns import UsernsOwner, run_inside
+from pier.snapshots.idmap import IdMapping, IdRange, owner_of
 
 DEFAULT_SPECIFIER = "default"
 DEFAULT_USER = "pier"
@@ -67,36 +67,73 @@ def check_create(remap: Remap | None, hc: HostConfig) -> None:
         raise InvalidParameter(
             "cannot share the host PID namespace when user namespaces are enabled"
         )
-    shares = [m for m in (hc.pid_mode, hc.ipc_mode) if m.startswith("container:")]
-    if shares and hc.runtime == "runc":
-        # runc 1.1 joins the other container's user namespace before this one's
-        # network namespace, which Pier made in the host's: setns then fails (EPERM,
-        # "can't get final child's PID from pipe"). crun joins in the other order.
-        raise InvalidParameter(
-            "runc cannot share another container's PID or IPC namespace when user "
-            "namespaces are enabled: use crun, or --userns=host"
-        )
 
 
 def mapping_of(remap: Remap | None, record: Container) -> IdMapping | None:
     return remap.mapping if remap is not None and remapped(remap, record.host_config) else None
 
 
-def userns_part(remap: Remap | None, record: Container, pid_of: Callable[[str], int]) -> SpecPart:
-    """The user namespace of a remapped container: its own, or, when it shares another
-    container's PID or IPC namespace, that container's: a namespace belongs to the
-    user namespace it was made in, and only there may /proc or mqueue be mounted of
-    it. (moby joins it for a shared network namespace; Pier's network namespaces
-    belong to the host's user namespace, so that would give nothing.)"""
+def _shared_with(record: Container) -> str | None:
+    """The container whose namespaces this one shares (network, PID or IPC)."""
+    hc = record.host_config
+    for mode in (hc.network_mode, hc.pid_mode, hc.ipc_mode):
+        if mode.startswith("container:"):
+            return mode.partition(":")[2]
+    return None
+
+
+def netns_owner(
+    remap: Remap | None, record: Container, pid_of: Callable[[str], int]
+) -> UsernsOwner | None:
+    """The user namespace a remapped container's network namespace is made in: the
+    one of the container it shares PID or IPC with, else a new one with the mapping.
+    The container then joins the user namespace of its network namespace (HeldUserns),
+    so its root has the usual capabilities over it, as in dockerd."""
     mapping = mapping_of(remap, record)
     if mapping is None:
-        return SpecPart()
-    hc = record.host_config
-    for mode in (hc.pid_mode, hc.ipc_mode):
-        if mode.startswith("container:"):
-            path = f"/proc/{pid_of(mode.partition(':')[2])}/ns/user"
-            return SpecPart(user_namespace=mapping, user_namespace_path=path)
-    return SpecPart(user_namespace=mapping)
+        return None
+    other = _shared_with(record)
+    if other is not None:
+        return UsernsOwner(join=f"/proc/{pid_of(other)}/ns/user")
+    return UsernsOwner(mapping=mapping)
+
+
+class HeldUserns:
+    """The user namespace a remapped container joins, held open (by pierd's
+    descriptor, named through /proc) until the runtime has created the container."""
+
+    def __init__(self, part: SpecPart, fd: int | None = None) -> None:
+        self.part = part
+        self._fd = fd
+
+    def close(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+
+def hold_userns(
+    remap: Remap | None,
+    record: Container,
+    netns: Path | str | None,
+    pid_of: Callable[[str], int],
+) -> HeldUserns:
+    """A remapped container's user namespace: the owner of the network namespace Pier
+    made for it; else that of the container it shares namespaces with (a namespace
+    belongs to the user namespace it was made in, and only there may /proc, mqueue or
+    sysfs be mounted of it); else a new one the runtime makes."""
+    mapping = mapping_of(remap, record)
+    if mapping is None:
+        return HeldUserns(SpecPart())
+    if netns is not None:
+        fd = owner_of(str(netns))
+        path = f"/proc/{os.getpid()}/fd/{fd}"
+        return HeldUserns(SpecPart(user_namespace=mapping, user_namespace_path=path), fd)
+    other = _shared_with(record)
+    if other is not None:
+        path = f"/proc/{pid_of(other)}/ns/user"
+        return HeldUserns(SpecPart(user_namespace=mapping, user_namespace_path=path))
+    return HeldUserns(SpecPart(user_namespace=mapping))
 
 
 # -- the daemon's setting ------------------------------------------------------------
@@ -292,19 +329,14 @@ def open_to_remapped_root(data_root: Path, remap: Remap | None) -> None:
         os.chown(path, 0, gid)
 
 
-# Pier makes a container's network namespace as host root, so it belongs to the
-# initial user namespace and a remapped root holds no capability over it: it could
-# not bind a port below 1024 nor open a raw socket, and sysctls written by the
-# runtime from inside would be refused. pierd sets these two in the namespace
-# itself, as the spec sets them for other containers (moby: WithSysctls).
-_NETNS_SYSCTLS = {
-    "net/ipv4/ip_unprivileged_port_start": "0",
-    "net/ipv4/ping_group_range": "0 2147483647",
-}
+# What moby's WithSysctls sets in a remapped container's new network namespace
+# (it leaves out the ping group range, which raw sockets make unneeded there).
+_NETNS_SYSCTLS = {"net/ipv4/ip_unprivileged_port_start": "0"}
 
 
 def open_netns(netns: Path) -> None:
-    """Unprivileged ports and ICMP sockets for everyone in the namespace at `netns`."""
+    """Ports below 1024 for every user in the namespace at `netns` (set by pierd:
+    Pier, not the runtime, makes the namespace)."""
 
     def write() -> None:
         for name, value in _NETNS_SYSCTLS.items():

@@ -15,16 +15,27 @@ import ctypes.util
 import os
 import threading
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
 from pier.errors import SystemFailure
+from pier.snapshots.idmap import IdMapping, child_in_userns
 
 CLONE_NEWNET = 0x40000000
 MS_BIND = 4096
 MNT_DETACH = 2
 
 T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class UsernsOwner:
+    """The user namespace a container's network namespace is made in: a new one with
+    `mapping`, or the existing one at `join` (another container's)."""
+
+    mapping: IdMapping | None = None
+    join: str | None = None
 
 
 class _Libc:
@@ -78,11 +89,15 @@ def run_inside(path: Path | str, fn: Callable[[], T]) -> T:
         return fn()
 
 
-def create(path: Path) -> None:
-    """A new namespace with `lo` up, bind-mounted at `path`."""
+def create(path: Path, *, owner: UsernsOwner | None = None) -> None:
+    """A new namespace with `lo` up, bind-mounted at `path`; made in the user namespace
+    `owner` describes (a remapped container's), else in pierd's."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(str(path), os.O_RDONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o444)
     os.close(fd)
+    if owner is not None:
+        _create_owned(path, owner)
+        return
     libc = _libc()
     home = os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
     try:
@@ -98,6 +113,21 @@ def create(path: Path) -> None:
         raise SystemFailure(f"failed to create network namespace {path}: {exc}") from exc
     finally:
         os.close(home)
+
+
+def _create_owned(path: Path, owner: UsernsOwner) -> None:
+    # Owned by the container's user namespace, its root holds the usual capabilities
+    # over it (raw sockets, sysfs, its sysctls), as in dockerd, where the runtime makes
+    # a remapped container's network namespace.
+    libc = _libc()
+    try:
+        with child_in_userns(mapping=owner.mapping, join=owner.join, net=True) as pid:
+            source = f"/proc/{pid}/ns/net".encode()
+            libc.check(libc.lib.mount(source, str(path).encode(), b"none", MS_BIND, None), "mount")
+    except (OSError, SystemFailure) as exc:
+        with contextlib.suppress(OSError):
+            path.unlink()
+        raise SystemFailure(f"failed to create network namespace {path}: {exc}") from exc
 
 
 def remove(path: Path) -> None:

@@ -81,10 +81,11 @@ class Sandboxes:
         hosts_file: str = "",
         host_names: str = "",
         links: tuple[tuple[str, str], ...] = (),
+        owner: netns.UsernsOwner | None = None,
     ) -> Sandbox:
         path = self.path(cid)
         await asyncio.to_thread(netns.remove, path)  # what a crash may have left
-        await asyncio.to_thread(netns.create, path)
+        await asyncio.to_thread(functools.partial(netns.create, path, owner=owner))
         joined: list[Attachment] = []
         try:
             async with self._lock:

@@ -41,6 +41,7 @@ from pier.networking.model import (
     PortBinding,
 )
 from pier.networking.netlink import Netlink
+from pier.networking.netns import UsernsOwner
 from pier.networking.ports import PortReservations
 from pier.networking.sandbox import Sandboxes, hosts_records
 from pier.networking.settings import NetworkSettings, NewNetwork, check_new
@@ -337,10 +338,12 @@ class NetworkService:
         links: Sequence[LinkTarget] = (),
         hosts_file: str = "",
         host_names: str = "",
+        owner: UsernsOwner | None = None,
     ) -> SandboxInfo:
         """Start `cid`'s networking. `links` are its legacy links on the default
         bridge (targets checked running by the caller); `hosts_file` is the container's
-        /etc/hosts, whose lines for `host_names` follow later connects."""
+        /etc/hosts, whose lines for `host_names` follow later connects; `owner` is the
+        user namespace of a remapped container, which its network namespace belongs to."""
         addresses = self._link_addresses(links)
         box = await self._sandboxes.setup(
             cid,
@@ -350,6 +353,7 @@ class NetworkService:
             hosts_file=hosts_file,
             host_names=host_names,
             links=tuple((t.container_id, hosts_names(t)) for t in links),
+            owner=owner,
         )
         await self._update_linkers(cid)
         own: list[tuple[str, str]] = []

@@ -20,8 +20,10 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import ctypes.util
+import fcntl
 import functools
 import os
+import shutil
 import subprocess
 import time
 from collections.abc import Iterator, Sequence
@@ -111,29 +113,40 @@ def _check(rc: int, what: str, path: str) -> int:
     return rc
 
 
-def open_userns(mapping: IdMapping) -> int:
-    """A descriptor of a new user namespace with `mapping` (it lives while the
-    descriptor is open). Made by a short-lived `unshare` child: pierd has threads, so
-    it cannot fork and unshare itself."""
+@contextlib.contextmanager
+def child_in_userns(
+    *, mapping: IdMapping | None = None, join: str | None = None, net: bool = False
+) -> Iterator[int]:
+    """The pid of a short-lived child in a new user namespace with `mapping`, or in the
+    existing one at `join`; with `net`, in a network namespace of its own made there
+    (so owned by that user namespace). Made with `unshare`/`nsenter`: pierd has
+    threads, so it cannot fork and unshare itself. The child is killed at the end."""
+    if join is not None:
+        argv = ["nsenter", f"--user={join}", "unshare", *(["--net"] if net else []), "sleep", "inf"]
+    else:
+        argv = ["unshare", "--user", *(["--net"] if net else []), "sleep", "inf"]
     child = subprocess.Popen(
-        ["unshare", "--user", "sleep", "infinity"],
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
+        argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
     )
+    kind = "net" if net else "user"
     try:
-        own = os.readlink("/proc/self/ns/user")
+        own = os.readlink(f"/proc/self/ns/{kind}")
         deadline = time.monotonic() + 10
-        while os.readlink(f"/proc/{child.pid}/ns/user") == own:
+        # Until the child has execed sleep, it may still be in our namespaces.
+        while (
+            os.readlink(f"/proc/{child.pid}/ns/{kind}") == own
+            or os.readlink(f"/proc/{child.pid}/exe") != _SLEEP
+        ):
             if child.poll() is not None or time.monotonic() > deadline:
                 err = child.stderr.read().decode(errors="replace") if child.stderr else ""
                 raise SystemFailure(f"could not make a user namespace: {err.strip()}")
             time.sleep(0.001)
-        with open(f"/proc/{child.pid}/uid_map", "w") as f:
-            f.write(map_text(mapping.uids))
-        with open(f"/proc/{child.pid}/gid_map", "w") as f:
-            f.write(map_text(mapping.gids))
-        return os.open(f"/proc/{child.pid}/ns/user", os.O_RDONLY | os.O_CLOEXEC)
+        if mapping is not None:
+            with open(f"/proc/{child.pid}/uid_map", "w") as f:
+                f.write(map_text(mapping.uids))
+            with open(f"/proc/{child.pid}/gid_map", "w") as f:
+                f.write(map_text(mapping.gids))
+        yield child.pid
     except OSError as exc:
         raise SystemFailure(f"could not make a user namespace: {exc}") from exc
     finally:
@@ -141,6 +154,33 @@ def open_userns(mapping: IdMapping) -> int:
         child.wait()
         if child.stderr is not None:
             child.stderr.close()
+
+
+_SLEEP = os.path.realpath(shutil.which("sleep") or "/bin/sleep")
+
+
+def open_userns(mapping: IdMapping) -> int:
+    """A descriptor of a new user namespace with `mapping` (it lives while the
+    descriptor is open)."""
+    with child_in_userns(mapping=mapping) as pid:
+        try:
+            return os.open(f"/proc/{pid}/ns/user", os.O_RDONLY | os.O_CLOEXEC)
+        except OSError as exc:
+            raise SystemFailure(f"could not make a user namespace: {exc}") from exc
+
+
+_NS_GET_USERNS = 0xB701
+
+
+def owner_of(namespace: str) -> int:
+    """A descriptor of the user namespace that owns the namespace at `namespace`."""
+    fd = os.open(namespace, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        return fcntl.ioctl(fd, _NS_GET_USERNS)
+    except OSError as exc:
+        raise SystemFailure(f"the owner of {namespace}: {exc}") from exc
+    finally:
+        os.close(fd)
 
 
 def with_mounter(mapping: IdMapping) -> IdMapping:
