@@ -13,6 +13,7 @@ share the host's network or PID namespace (moby's verifyPlatformContainerSetting
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import subprocess
@@ -25,6 +26,8 @@ from pier.containers.spec import SpecPart
 from pier.errors import InvalidParameter, SystemFailure
 from pier.networking.netns import UsernsOwner, run_inside
 from pier.snapshots.idmap import IdMapping, IdRange, owner_of
+
+log = logging.getLogger(__name__)
 
 DEFAULT_SPECIFIER = "default"
 DEFAULT_USER = "pier"
@@ -147,7 +150,9 @@ def load_remap(setting: str, *, prefix: Path = Path("/")) -> Remap | None:
         return None
     user, group = _parse(setting, prefix)
     if user == "root":
+        log.warning("User namespaces: root cannot be remapped with itself; user namespaces are OFF")
         return None
+    log.info("User namespaces: ID ranges will be mapped to subuid/subgid ranges of: %s", user)
     uids = _ranges(prefix / "etc/subuid", user, "subuid")
     gids = _ranges(prefix / "etc/subgid", user, "subgid")
     return Remap(name=f"{user}:{group}", mapping=IdMapping(uids=uids, gids=gids))
