@@ -16,6 +16,7 @@ owners); ADD unpacks a local tar archive and downloads a URL.
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import os
 import posixpath
@@ -355,6 +356,9 @@ def _copy_entry(src: Path, dst: Path, own: Ownership, *, follow: bool) -> None:
         with open(src, "rb") as fin, open(dst, "xb") as fout:
             size = st.st_size
             offset = 0
+            if st.st_blocks * 512 < size:
+                _copy_sparse(fin.fileno(), fout.fileno(), size)
+                offset = size
             while offset < size:
                 sent = os.sendfile(fout.fileno(), fin.fileno(), offset, min(size - offset, 1 << 30))
                 if sent == 0:
@@ -366,6 +370,27 @@ def _copy_entry(src: Path, dst: Path, own: Ownership, *, follow: bool) -> None:
     _own(dst, st, own)
     if not stat.S_ISDIR(st.st_mode):
         os.utime(dst, ns=(st.st_atime_ns, st.st_mtime_ns), follow_symlinks=False)
+
+
+def _copy_sparse(fin: int, fout: int, size: int) -> None:
+    """Copy only the data segments: a sparse file in a context (a 2 GiB file of 13
+    bytes) must not become gigabytes of zeros in the layer."""
+    offset = 0
+    while offset < size:
+        try:
+            start = os.lseek(fin, offset, os.SEEK_DATA)
+        except OSError as exc:
+            if exc.errno == errno.ENXIO:  # nothing but a hole to the end
+                break
+            raise
+        end = os.lseek(fin, start, os.SEEK_HOLE)
+        while start < end:
+            sent = os.copy_file_range(fin, fout, end - start, start, start)
+            if sent == 0:
+                break
+            start += sent
+        offset = end
+    os.ftruncate(fout, size)
 
 
 def _write_new(target: Path, data: bytes, own: Ownership) -> None:

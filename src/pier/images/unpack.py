@@ -205,6 +205,8 @@ def apply_layer(stream: BinaryIO, root: Path, *, limit: int = MAX_LAYER_BYTES) -
                 applier.settle()  # the workers' errors are the tar's too
         except tarfile.TarError as exc:
             raise InvalidParameter(f"invalid layer tar: {exc}") from exc
+        except gzip.BadGzipFile as exc:  # an OSError, but the client's (a CRC mismatch)
+            raise InvalidParameter(f"invalid layer tar: {exc}") from exc
         except OSError as exc:
             if exc.errno in _TAR_ERRNOS:
                 raise InvalidParameter(
@@ -255,6 +257,8 @@ def extract_archive(
                             check(member.name, member, st)
                     applier.apply(member, tf)
         except tarfile.TarError as exc:
+            raise InvalidParameter(f"invalid tar: {exc}") from exc
+        except gzip.BadGzipFile as exc:  # an OSError, but the client's (a CRC mismatch)
             raise InvalidParameter(f"invalid tar: {exc}") from exc
         except OSError as exc:
             if exc.errno in _TAR_ERRNOS:
