@@ -62,3 +62,28 @@ def test_secret_mounts_are_refused(pier: PierDaemon) -> None:
     out = build(pier, {"Dockerfile": "FROM busybox\nRUN --mount=type=secret,id=x true\n"})
     assert out.error is not None
     assert "needs a BuildKit session" in out.error["error"]
+
+
+def test_container_options_of_run_steps_and_several_tags(pier: PierDaemon) -> None:
+    """shmsize, ulimits, extrahosts and memory reach the RUN containers (as dockerd's
+    classic builder passes its HostConfig); every t= tags the result."""
+    dockerfile = """FROM busybox
+RUN df -k /dev/shm | tail -1 | awk '{print $2}' > /shm \\
+ && ulimit -n > /nofile \\
+ && grep pier-build-host /etc/hosts > /hosts \\
+ && cat /sys/fs/cgroup/memory/memory.limit_in_bytes > /memory 2>/dev/null \\
+ || cat /sys/fs/cgroup/memory.max > /memory
+"""
+    out = build(
+        pier,
+        {"Dockerfile": dockerfile},
+        shmsize=str(32 * 1024 * 1024),
+        ulimits='[{"Name": "nofile", "Soft": 1234, "Hard": 1234}]',
+        extrahosts="pier-build-host:10.1.2.3",
+        memory=str(256 * 1024 * 1024),
+        t=("several:1", "several:2"),
+    ).ok()
+    text = run_output(pier, out.image_id, "cat", "/shm", "/nofile", "/hosts", "/memory")
+    assert text.split() == ["32768", "1234", "10.1.2.3", "pier-build-host", str(256 * 1024 * 1024)]
+    for tag in ("several:1", "several:2"):
+        assert pier.client.get_json(f"/images/{tag}/json")["Id"] == out.image_id
