@@ -5,8 +5,8 @@ warm-up and the end, and the allocation sites that grew most.
 
     python tests/crash/memprobe.py [--runs 300] [--clients 4] [--network bridge]
 
-pierd is started with a sitecustomize that turns tracemalloc on and writes a snapshot
-when it gets SIGUSR2, so the snapshots come from the daemon itself.
+pierd is started with a sitecustomize that turns tracemalloc on at SIGUSR1 and writes a
+snapshot at SIGUSR2, so the snapshots come from the daemon itself.
 """
 
 from __future__ import annotations
@@ -29,14 +29,17 @@ from pier_testing.leaks import Scope
 
 # Imported by every Python process started with the probe's directory first on
 # PYTHONPATH; only the daemon is (the docker CLI is not Python).
+# Tracing starts at SIGUSR1, once pierd answers: traced imports take many times longer.
 _SITECUSTOMIZE = """\
 import os, signal, tracemalloc
 _out = os.environ.get("PIER_PROBE_SNAPSHOT")
 if _out:
-    tracemalloc.start(int(os.environ.get("PIER_PROBE_FRAMES", "12")))
+    def _start(signum, frame):
+        tracemalloc.start(int(os.environ.get("PIER_PROBE_FRAMES", "12")))
     def _dump(signum, frame):
         tracemalloc.take_snapshot().dump(_out + ".tmp")
         os.replace(_out + ".tmp", _out)
+    signal.signal(signal.SIGUSR1, _start)
     signal.signal(signal.SIGUSR2, _dump)
 """
 
@@ -56,6 +59,8 @@ class ProbedDaemon(PierDaemon):
         finally:
             os.environ.clear()
             os.environ.update(saved)
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGUSR1)
 
     def snapshot(self) -> tracemalloc.Snapshot:
         path = self.base / "snapshot"
