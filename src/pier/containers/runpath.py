@@ -133,11 +133,8 @@ class RunPath:
         if mapping is None:
             await asyncio.to_thread(mount_all, mounts, rootfs)
         else:
-            scratch = self._paths.container_dir(record.id) / "idmap"
             assert self._remap is not None
-            await asyncio.to_thread(
-                _mount_idmapped, mounts, rootfs, scratch, mapping, self._remap.idmapped
-            )
+            await asyncio.to_thread(_mount_idmapped, mounts, rootfs, mapping, self._remap.idmapped)
         undo.push_async_callback(asyncio.to_thread, unmount, rootfs)
         return SpecPart(rootfs=rootfs)
 
@@ -269,14 +266,12 @@ def _volatile(mount: Mount) -> Mount:
     return replace(mount, options=(*mount.options, "volatile"))
 
 
-def _mount_idmapped(
-    mounts: list[Mount], rootfs: Path, scratch: Path, mapping: IdMapping, idmapped: bool
-) -> None:
+def _mount_idmapped(mounts: list[Mount], rootfs: Path, mapping: IdMapping, idmapped: bool) -> None:
     # A namespace of the mapping only for the time of the mount: the idmapped layer
     # mounts keep what they need of it.
     fd = open_userns(mapping) if idmapped else None
     try:
-        mount_rootfs_idmapped(mounts, rootfs, scratch=scratch, userns_fd=fd, mapping=mapping)
+        mount_rootfs_idmapped(mounts, rootfs, userns_fd=fd, mapping=mapping)
     finally:
         if fd is not None:
             os.close(fd)

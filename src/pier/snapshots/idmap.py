@@ -3,9 +3,10 @@
 A user-namespaced container's root is an unprivileged host uid, so the image's files,
 owned by host root on disk, would look like `nobody`'s to it. An idmapped mount shows
 a directory's files shifted by the container's mapping without touching the disk:
-each lower layer of a container's overlay is mounted idmapped, the overlay is stacked
-on those, and the idmapped layer mounts are detached again (the overlay holds them),
-so the only mount left is the overlay, as without a user namespace.
+each layer of a container's overlay gets a detached idmapped copy of its mount
+(open_tree + mount_setattr, never attached anywhere, named /proc/self/fd/<n> in the
+overlay's options), so the only mount there is is the overlay, as without a user
+namespace, and no crash can leave a layer mounted elsewhere.
 
 The upper directory (with its work directory) is idmapped too, so what a remapped
 container writes is stored with its own ids and a commit, a build step or a diff is
@@ -193,11 +194,11 @@ def with_mounter(mapping: IdMapping) -> IdMapping:
     )
 
 
-def bind_idmapped(source: str, target: Path, userns_fd: int, *, read_only: bool = True) -> None:
-    """Mount `source` (recursively, read-only) on `target`, its ids shifted by the
-    namespace's mapping. Read-only unless asked: a lower layer is never written
-    through it, and should a crash leave it mounted, a removal of the directory
-    around it cannot delete the layer's files."""
+def detached_idmapped(source: str, userns_fd: int, *, read_only: bool = True) -> int:
+    """A descriptor of a detached copy of the mount tree at `source` (recursively),
+    its ids shifted by the namespace's mapping; read-only unless asked. It is
+    attached nowhere: it is reached as /proc/self/fd/<fd> and goes with the last
+    reference to it."""
     calls = _calls()
     tree = _check(
         calls.syscall(
@@ -224,8 +225,18 @@ def bind_idmapped(source: str, target: Path, userns_fd: int, *, read_only: bool 
             "mount_setattr",
             source,
         )
+    except BaseException:
+        os.close(tree)
+        raise
+    return tree
+
+
+def bind_idmapped(source: str, target: Path, userns_fd: int, *, read_only: bool = True) -> None:
+    """Mount `source` on `target`, its ids shifted by the namespace's mapping."""
+    tree = detached_idmapped(source, userns_fd, read_only=read_only)
+    try:
         _check(
-            calls.syscall(
+            _calls().syscall(
                 _SYS_MOVE_MOUNT,
                 tree,
                 b"",
@@ -241,51 +252,41 @@ def bind_idmapped(source: str, target: Path, userns_fd: int, *, read_only: bool 
 
 
 @contextlib.contextmanager
-def idmapped_layers(mount: Mount, scratch: Path, userns_fd: int, upper_fd: int) -> Iterator[Mount]:
-    """`mount` (an overlay) with its lower directories replaced by idmapped mounts
-    of them under `scratch` (read-only, `userns_fd`'s mapping), and its upper and work
-    directories by one of their common parent (writable, `upper_fd`'s); they are
-    detached when the block ends, after the overlay was mounted (it keeps them)."""
+def idmapped_layers(mount: Mount, userns_fd: int, upper_fd: int) -> Iterator[Mount]:
+    """`mount` (an overlay) with its lower directories replaced by detached idmapped
+    copies of them (read-only, `userns_fd`'s mapping), and its upper and work
+    directories by one of their common parent (writable, `upper_fd`'s), named through
+    /proc/self/fd. The overlay keeps what it needs of them once mounted: nothing but
+    the overlay is ever attached, so a crash cannot leave a layer mounted elsewhere."""
     options = []
-    made: list[Path] = []
-    if scratch.is_dir():  # what a crash left between the layer mounts and their detach
-        for left in scratch.iterdir():
-            unmount(left)
+    fds: list[int] = []
+    parents: dict[str, int] = {}
     try:
         for opt in mount.options:
             if opt.startswith("lowerdir="):
                 lowers = []
-                for i, lower in enumerate(opt[len("lowerdir=") :].split(":")):
-                    target = scratch / str(i)
-                    target.mkdir(parents=True, exist_ok=True)
-                    bind_idmapped(lower, target, userns_fd)
-                    made.append(target)
-                    lowers.append(str(target))
+                for lower in opt[len("lowerdir=") :].split(":"):
+                    fds.append(detached_idmapped(lower, userns_fd))
+                    lowers.append(f"/proc/self/fd/{fds[-1]}")
                 opt = "lowerdir=" + ":".join(lowers)
             elif opt.startswith(("upperdir=", "workdir=")):
                 key, _, path = opt.partition("=")
-                parent = scratch / "upper"
-                if parent not in made:
-                    parent.mkdir(parents=True, exist_ok=True)
-                    bind_idmapped(os.path.dirname(path), parent, upper_fd, read_only=False)
-                    made.append(parent)
-                opt = f"{key}={parent / os.path.basename(path)}"
+                parent = os.path.dirname(path)
+                if parent not in parents:
+                    fds.append(detached_idmapped(parent, upper_fd, read_only=False))
+                    parents[parent] = fds[-1]
+                opt = f"{key}=/proc/self/fd/{parents[parent]}/{os.path.basename(path)}"
             options.append(opt)
         yield Mount(type=mount.type, source=mount.source, options=tuple(options))
     finally:
-        for target in made:
-            unmount(target)
-        with contextlib.suppress(OSError):
-            for target in made:
-                target.rmdir()
-            scratch.rmdir()
+        for fd in fds:
+            os.close(fd)
 
 
 def mount_rootfs_idmapped(
     mounts: Sequence[Mount],
     target: Path,
     *,
-    scratch: Path,
     userns_fd: int | None,
     mapping: IdMapping,
 ) -> None:
@@ -310,7 +311,7 @@ def mount_rootfs_idmapped(
     upper_fd = open_userns(with_mounter(mapping))
     try:
         if m.type == "overlay":
-            with idmapped_layers(m, scratch, userns_fd, upper_fd) as shifted:
+            with idmapped_layers(m, userns_fd, upper_fd) as shifted:
                 mount_one(shifted, target)
         else:
             bind_idmapped(m.source, target, upper_fd, read_only=False)
@@ -378,28 +379,24 @@ def shifted_layers(mount: Mount, mapping: IdMapping) -> Mount:
 
 def idmapped_mounts_work(scratch: Path) -> bool:
     """Whether this kernel and the file system under `scratch` can stack an overlay
-    on an idmapped layer (Linux 5.19+ with a file system that allows idmapping)."""
+    on idmapped layers (Linux 5.19+ with a file system that allows idmapping)."""
     mapping = IdMapping(
         uids=(IdRange(container_id=0, host_id=100000, size=1),),
         gids=(IdRange(container_id=0, host_id=100000, size=1),),
     )
-    dirs = {name: scratch / name for name in ("low", "up", "work", "shifted", "merged")}
-    for d in dirs.values():
-        d.mkdir(parents=True, exist_ok=True)
+    for name in ("low", "snap/fs", "snap/work", "merged"):
+        (scratch / name).mkdir(parents=True, exist_ok=True)
     fd = -1
     try:
         fd = open_userns(mapping)
-        bind_idmapped(str(dirs["low"]), dirs["shifted"], fd)
-        try:
-            options = (
-                f"lowerdir={dirs['shifted']}",
-                f"upperdir={dirs['up']}",
-                f"workdir={dirs['work']}",
-            )
-            mount_one(Mount(type="overlay", source="overlay", options=options), dirs["merged"])
-            unmount(dirs["merged"])
-        finally:
-            unmount(dirs["shifted"])
+        options = (
+            f"lowerdir={scratch / 'low'}",
+            f"upperdir={scratch / 'snap/fs'}",
+            f"workdir={scratch / 'snap/work'}",
+        )
+        overlay = Mount(type="overlay", source="overlay", options=options)
+        mount_rootfs_idmapped([overlay], scratch / "merged", userns_fd=fd, mapping=mapping)
+        unmount(scratch / "merged")
         return True
     except SystemFailure:
         return False
