@@ -18,7 +18,7 @@ import posixpath
 import secrets
 import stat
 import tarfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -27,7 +27,7 @@ from pier import timefmt
 from pier.containers.inroot import make_dirs_in_root, open_in_root
 from pier.containers.model import Container
 from pier.errors import InvalidParameter, NotFound, SystemFailure
-from pier.images.unpack import extract_archive
+from pier.images.unpack import Owner, extract_archive
 from pier.snapshots.mount import mount_all, mount_one, remount_read_only, unmount
 from pier.snapshots.types import Mount
 
@@ -204,9 +204,11 @@ def extract(
     copy_owner: bool,
     no_overwrite: bool,
     root_owner: tuple[int, int] = (0, 0),
+    map_ids: Callable[[int, int], tuple[int, int]] | None = None,
 ) -> None:
     """`PUT /archive`: `body` extracted into the directory `path`, owned by the
-    container's root unless `copy_owner`."""
+    container's root unless `copy_owner` (then by the entries' ids, through `map_ids`
+    when the container's ids are not the host's)."""
     try:
         with open_in_root(root, path, os.O_PATH) as fd:
             if not stat.S_ISDIR(os.fstat(fd).st_mode):
@@ -226,7 +228,7 @@ def extract(
         if not stat.S_ISDIR(st.st_mode) and member.isdir():
             raise SystemFailure(f'cannot overwrite non-directory "{where}" with directory "{dest}"')
 
-    owner = None if copy_owner else root_owner
+    owner: Owner = (map_ids or None) if copy_owner else root_owner
     extract_archive(body, root, path, owner=owner, check=check if no_overwrite else None)
 
 

@@ -49,16 +49,21 @@ class ContainerFiles:
         tmp_dir.mkdir(mode=0o700, exist_ok=True)
         archive.clean_up(tmp_dir)  # what a crash left mounted
 
-    def _root_owner(self, record: Container) -> tuple[int, int]:
-        """Who owns what is copied in: the container's root, a host uid for a remapped
-        one seen through its idmapped root (running); a stopped one's layer is
-        mounted as stored, with the container's own ids, unless its layers are
-        shifted copies (no idmapped mounts), whose upper keeps host ids."""
+    def _owners(
+        self, record: Container
+    ) -> tuple[tuple[int, int], Callable[[int, int], tuple[int, int]] | None]:
+        """Who owns what is copied in (the container's root), and how entries' own ids
+        (`cp -a`) become host ids: for a remapped container seen through its idmapped
+        root (running) by its mapping; a stopped one's layer is mounted as stored,
+        with the container's own ids, unless its layers are shifted copies (no
+        idmapped mounts), whose upper keeps host ids."""
         mapping = mapping_of(self._remap, record)
         if mapping is None or self._remap is None:
-            return (0, 0)
+            return (0, 0), None
         running = record.state.has_process and record.state.pid > 0
-        return mapping.root_pair() if running or not self._remap.idmapped else (0, 0)
+        if not running and self._remap.idmapped:
+            return (0, 0), None
+        return mapping.root_pair(), lambda u, g: (mapping.host_uid(u), mapping.host_gid(g))
 
     @contextlib.asynccontextmanager
     async def _root(self, ref: str, *, with_mounts: bool = True) -> AsyncIterator[Path]:
@@ -125,7 +130,7 @@ class ContainerFiles:
     ) -> None:
         async with self._root(ref) as root:
             record = self._store.get(ref)
-            root_owner = self._root_owner(record)
+            root_owner, map_ids = self._owners(record)
             rfd, wfd = os.pipe2(os.O_CLOEXEC)
             with contextlib.suppress(OSError):
                 fcntl.fcntl(wfd, fcntl.F_SETPIPE_SZ, pipes.PIPE_SIZE)
@@ -142,6 +147,7 @@ class ContainerFiles:
                         copy_owner=copy_owner,
                         no_overwrite=no_overwrite,
                         root_owner=root_owner,
+                        map_ids=map_ids,
                     )
 
             job = asyncio.ensure_future(asyncio.to_thread(extract))

@@ -50,6 +50,10 @@ _WRITERS = 4
 # What one layer may write (sparse files count only their data): a 10 KiB upload must
 # not fill the disk. Far above any real layer.
 MAX_LAYER_BYTES = 64 * 1024**3
+
+# Who owns what an upload writes: the entries' own ids (None), one owner for all, or
+# the entries' ids mapped (a user-namespaced container's, seen from the host).
+Owner = tuple[int, int] | Callable[[int, int], tuple[int, int]] | None
 # Errors that say the tar is wrong, not the host (a name too long, a hard link to a
 # directory, a path through a file...): a 400 with the entry named.
 _TAR_ERRNOS = frozenset(
@@ -230,7 +234,7 @@ def extract_archive(
     root: Path,
     dest: str,
     *,
-    owner: tuple[int, int] | None,
+    owner: Owner,
     check: Callable[[str, tarfile.TarInfo, os.stat_result], None] | None = None,
 ) -> None:
     """`PUT /containers/{id}/archive`: a (possibly compressed) tar extracted under
@@ -320,7 +324,7 @@ class _Applier:
         limit: int,
         *,
         whiteouts: bool = True,
-        owner: tuple[int, int] | None = None,
+        owner: Owner = None,
         workers: int = 0,
     ) -> None:
         self._root = root
@@ -335,6 +339,13 @@ class _Applier:
         self._workers = workers
         self._writers: Writers | None = None
         self.size = 0
+
+    def _owner_of(self, m: tarfile.TarInfo) -> tuple[int, int]:
+        if self._owner is None:
+            return m.uid, m.gid
+        if callable(self._owner):
+            return self._owner(m.uid, m.gid)
+        return self._owner
 
     def __enter__(self) -> _Applier:
         self._root_fd = os.open(self._root, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
@@ -481,7 +492,7 @@ class _Applier:
             src = tf.extractfile(m)
             assert src is not None
             data = src.read(m.size)
-        uid, gid = self._owner or (m.uid, m.gid)
+        uid, gid = self._owner_of(m)
         small = SmallFile(
             dfd=dfd,
             name=name,
@@ -576,7 +587,7 @@ class _Applier:
                     while view:
                         view = view[os.write(fd, view) :]
             self.size += m.size
-            os.fchown(fd, *(self._owner or (m.uid, m.gid)))
+            os.fchown(fd, *self._owner_of(m))
             os.fchmod(fd, m.mode & 0o7777)
             for key, value in _xattrs(m):
                 os.setxattr(fd, key, value)
@@ -639,7 +650,7 @@ class _Applier:
                 ) from None
 
     def _meta_path(self, name: str, dfd: int, m: tarfile.TarInfo, *, is_dir: bool) -> None:
-        uid, gid = self._owner or (m.uid, m.gid)
+        uid, gid = self._owner_of(m)
         os.chown(name, uid, gid, dir_fd=dfd, follow_symlinks=False)
         if not m.issym():
             os.chmod(name, m.mode & 0o7777, dir_fd=dfd)

@@ -381,3 +381,19 @@ def test_root_owns_its_network_namespace(pier: RemappedDaemon, runtime: str) -> 
     finally:
         os.close(owner)
     docker(pier, "rm", "-f", cid)
+
+
+def test_cp_archive_mode_keeps_ids_inside(pier: RemappedDaemon, tmp_path: Path) -> None:
+    src = tmp_path / "owned"
+    src.write_text("x\n")
+    os.chown(src, 1234, 5678)
+    docker(pier, "run", "-d", "--name", "cpa", "busybox", "sleep", "60")
+    docker(pier, "cp", "-a", str(src), "cpa:/tmp/owned")
+    assert docker(pier, "exec", "cpa", "stat", "-c", "%u:%g", "/tmp/owned") == "1234:5678\n"
+    docker(pier, "rm", "-f", "cpa")
+    # Into a stopped one (its layer mounted as stored), then seen running.
+    docker(pier, "create", "--name", "cps", "busybox", "stat", "-c", "%u:%g", "/tmp/owned")
+    docker(pier, "cp", "-a", str(src), "cps:/tmp/owned")
+    docker(pier, "start", "-a", "cps")
+    assert docker(pier, "logs", "cps") == "1234:5678\n"
+    docker(pier, "rm", "cps")
