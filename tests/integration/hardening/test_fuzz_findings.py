@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import subprocess
 
+import pytest
+
+from pier.client.errors import APIError
+from pier_testing.api import create
 from pier_testing.binaries import DOCKER
 from pier_testing.daemon import PierDaemon
 
@@ -23,3 +27,33 @@ def test_gpus_are_dockerds_400_on_a_host_without_device_drivers(pier: PierDaemon
         "[[gpu]]" in out.stderr
     ), out.stderr
     assert pier.client.get_json("/containers/json", all=1) == []  # nothing half-made
+
+
+@pytest.mark.parametrize(
+    ("host_config", "said"),
+    [
+        ({"Isolation": "hyperv"}, "invalid isolation 'hyperv' on linux"),
+        (
+            {"IOMaximumIOps": 10},
+            "Invalid QoS settings: linux does not support Maximum IO Bandwidth or Maximum IO IOps",
+        ),
+        ({"IOMaximumBandwidth": 1 << 20}, "Invalid QoS settings: linux does not support"),
+    ],
+    ids=["isolation", "io-maxiops", "io-maxbandwidth"],
+)
+def test_windows_options_are_dockerds_400s(
+    pier: PierDaemon, host_config: dict[str, object], said: str
+) -> None:
+    """Were 501s; dockerd on Linux refuses them as bad parameters."""
+    with pytest.raises(APIError) as caught:
+        create(pier.client, ["true"], host_config=host_config)
+    assert caught.value.status == 400
+    assert said in str(caught.value)
+    assert pier.client.get_json("/containers/json", all=1) == []
+
+
+def test_windows_cpu_options_are_ignored_as_dockerd_does(pier: PierDaemon) -> None:
+    """Were 501s; dockerd on Linux never looks at CpuCount and drops CpuPercent."""
+    cid = create(pier.client, ["true"], host_config={"CpuCount": 2, "CpuPercent": 50})
+    pier.client.post(f"/containers/{cid}/start")
+    assert pier.client.post_json(f"/containers/{cid}/wait")["StatusCode"] == 0

@@ -19,19 +19,13 @@ _HOST_CONFIG: dict[str, str] = {
     "VolumeDriver": "--volume-driver",
     "StorageOpt": "--storage-opt",
     "Cgroup": "--cgroup",
-    "Isolation": "--isolation",
     "KernelMemoryTCP": "kernel TCP memory limits",
-    "CpuCount": "--cpu-count",
-    "CpuPercent": "--cpu-percent",
-    "IOMaximumIOps": "--io-maxiops",
-    "IOMaximumBandwidth": "--io-maxbandwidth",
     "MaskedPaths": "custom masked paths",
     "ReadonlyPaths": "custom read-only paths",
     "Annotations": "--annotation",
 }
 # Values that mean "nothing asked" besides the zero values.
 _NEUTRAL: dict[str, tuple[Any, ...]] = {
-    "Isolation": ("default",),
     "VolumeDriver": ("local",),
 }
 
@@ -76,12 +70,25 @@ def _refuse_device_requests(requests: Any) -> None:
         )
 
 
+def _refuse_windows_only(hc: Mapping[str, Any]) -> None:
+    """Windows' options, refused as dockerd on Linux refuses them (400s); `CpuCount`
+    and `CpuPercent` it ignores there (the latter with a warning), and so does Pier."""
+    isolation = hc.get("Isolation")
+    if isinstance(isolation, str) and isolation and isolation.lower() != "default":
+        raise InvalidParameter(f"invalid isolation '{isolation}' on linux")
+    if _asks(hc.get("IOMaximumBandwidth")) or _asks(hc.get("IOMaximumIOps")):
+        raise InvalidParameter(
+            "Invalid QoS settings: linux does not support Maximum IO Bandwidth or Maximum IO IOps"
+        )
+
+
 def refuse_unsupported(body: Mapping[str, Any]) -> None:
     """Raise for the first create-request field that asks for what Pier lacks."""
     hc = body.get("HostConfig") or {}
     if not isinstance(hc, Mapping):
         return  # the parser answers that with its own 400
     _refuse_device_requests(hc.get("DeviceRequests"))
+    _refuse_windows_only(hc)
     for key, option in _HOST_CONFIG.items():
         if _asks(hc.get(key), _NEUTRAL.get(key, ())):
             _refuse(option)
