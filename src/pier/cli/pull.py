@@ -53,15 +53,15 @@ def pull(ctx: Context, argv: list[str]) -> int:
         if opts["all-tags"]:
             if tag:
                 raise StatusError(1, "tag can't be used with --all-tags/-a")
-        else:
-            tag = tag or "latest"
+        elif not tag:
+            tag = "latest"
+            if not opts["quiet"]:
+                ctx.out("Using default tag: latest\n")
     params: dict[str, object] = {"fromImage": name, "tag": tag or None,
                                  "platform": opts["platform"] or None}  # fmt: skip
     _run(ctx, "POST", "/images/create", params, name, bool(opts["quiet"]))
-    if opts["quiet"]:
-        ctx.out(
-            f"{_full(name)}{'@' if '@' in image else ':'}{tag}\n" if tag else f"{_full(name)}\n"
-        )
+    # The docker CLI ends every pull (quiet or not) with the reference it pulled.
+    ctx.out(f"{_full(name)}{'@' if '@' in image else ':'}{tag}\n" if tag else f"{_full(name)}\n")
     return 0
 
 
