@@ -17,7 +17,7 @@ from pier.containers.archive import PathStat
 from pier.containers.model import Container
 from pier.containers.store import ContainerStore
 from pier.containers.tarout import TarBody
-from pier.containers.userns import Remap, mapping_of
+from pier.containers.userns import Remap, mapping_of, tar_id_maps
 from pier.errors import Conflict
 from pier.events import EventBus
 from pier.snapshots.types import Mount
@@ -65,6 +65,14 @@ class ContainerFiles:
             return (0, 0), None
         return mapping.root_pair(), lambda u, g: (mapping.host_uid(u), mapping.host_gid(g))
 
+    async def _id_maps(self, record: Container) -> list[str]:
+        """tar's options for archiving what shows host ids (see _owners)."""
+        _, map_ids = self._owners(record)
+        mapping = mapping_of(self._remap, record)
+        if map_ids is None or mapping is None:
+            return []
+        return await asyncio.to_thread(tar_id_maps, mapping, self._tmp)
+
     @contextlib.asynccontextmanager
     async def _root(self, ref: str, *, with_mounts: bool = True) -> AsyncIterator[Path]:
         record = self._store.get(ref)
@@ -111,6 +119,7 @@ class ContainerFiles:
             info = await asyncio.to_thread(archive.stat_path, root, path, ref)
             stack = contextlib.ExitStack()
             args = await asyncio.to_thread(stack.enter_context, archive.tar_args(root, path, ref))
+            args = await self._id_maps(self._store.get(ref)) + args
             try:
                 body = await start(info)
                 # dockerd announces the archive once it is set up, before it is read.
@@ -166,6 +175,7 @@ class ContainerFiles:
     async def export(self, ref: str, start: Callable[[], Awaitable[TarBody]]) -> None:
         async with self._root(ref, with_mounts=False) as root:
             args = await asyncio.to_thread(archive.export_args, root)
+            args = await self._id_maps(self._store.get(ref)) + args
             whole = await tarout.send(args, await start())
         if whole:  # dockerd announces an export once the whole tar went out
             await self._announce("export", self._store.get(ref))

@@ -353,3 +353,29 @@ def open_netns(netns: Path) -> None:
         run_inside(netns, write)
     except OSError as exc:
         raise SystemFailure(f"could not set up the network namespace {netns}: {exc}") from exc
+
+
+def tar_id_maps(mapping: IdMapping, directory: Path) -> list[str]:
+    """GNU tar's options turning host ids back into the container's (moby archives a
+    remapped container's files with its IdentityMapping): what a running remapped
+    container shows the host carries host ids. The map files are written once per
+    mapping under `directory`."""
+    uid, gid = mapping.root_pair()
+    out = []
+    for flag, ranges, name in (
+        ("--owner-map", mapping.uids, f"owner-map.{uid}"),
+        ("--group-map", mapping.gids, f"group-map.{gid}"),
+    ):
+        path = directory / name
+        if not path.exists():
+            tmp = path.with_suffix(".tmp")
+            tmp.write_text(
+                "".join(
+                    f"+{r.host_id + i} c:{r.container_id + i}\n"
+                    for r in ranges
+                    for i in range(r.size)
+                )
+            )
+            os.replace(tmp, path)
+        out.append(f"{flag}={path}")
+    return out

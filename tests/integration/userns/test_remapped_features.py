@@ -397,3 +397,44 @@ def test_cp_archive_mode_keeps_ids_inside(pier: RemappedDaemon, tmp_path: Path) 
     docker(pier, "start", "-a", "cps")
     assert docker(pier, "logs", "cps") == "1234:5678\n"
     docker(pier, "rm", "cps")
+
+
+def test_cp_out_and_export_of_a_running_container_carry_its_ids(pier: RemappedDaemon) -> None:
+    docker(
+        pier,
+        "run",
+        "-d",
+        "--name",
+        "out",
+        "-v",
+        "outvol:/vol",
+        "busybox",
+        "sh",
+        "-c",
+        "mkdir /made && touch /made/f /vol/v && chown 1000:2000 /made/f && sleep 60",
+    )
+    wait_for(
+        lambda: (
+            subprocess.run(
+                [str(DOCKER), "exec", "out", "test", "-e", "/vol/v"], env=pier.env()
+            ).returncode
+            == 0
+        )
+    )
+
+    def ids(tar: bytes) -> dict[str, tuple[int, int]]:
+        with tarfile.open(fileobj=io.BytesIO(tar)) as tf:
+            return {m.name: (m.uid, m.gid) for m in tf.getmembers()}
+
+    def raw(*args: str) -> bytes:
+        out = subprocess.run([str(DOCKER), *args], env=pier.env(), capture_output=True, timeout=60)
+        assert out.returncode == 0, out.stderr
+        return out.stdout
+
+    assert ids(raw("cp", "out:/made", "-")) == {"made": (0, 0), "made/f": (1000, 2000)}
+    assert ids(raw("cp", "out:/vol", "-")) == {"vol": (0, 0), "vol/v": (0, 0)}
+    exported = ids(raw("export", "out"))
+    assert exported["bin/busybox"] == (0, 0)
+    assert exported["made/f"] == (1000, 2000)
+    docker(pier, "rm", "-f", "out")
+    docker(pier, "volume", "rm", "outvol")
