@@ -93,8 +93,10 @@ def push(ctx: Context, argv: list[str]) -> int:
     if opts["all-tags"]:
         if tag:
             raise StatusError(1, "tag can't be used with --all-tags/-a")
-    else:
-        tag = tag or "latest"
+    elif not tag:
+        tag = "latest"
+        if not opts["quiet"]:
+            ctx.out("Using default tag: latest\n")
     params: dict[str, object] = {"tag": tag or None}
     _run(ctx, "POST", image_path(name, "push"), params, name, bool(opts["quiet"]))
     if opts["quiet"]:

@@ -55,3 +55,23 @@ def test_pull_progress_on_a_terminal(
     assert re.fullmatch(r"[0-9a-f]{12}: Pull complete", lines[2]), lines
     assert lines[3].startswith("Digest: sha256:")
     assert lines[4:] == [f"Status: Downloaded newer image for {repo}:latest", f"{repo}:latest"]
+
+
+def test_plain_push_output_is_the_docker_clis(
+    pier: PierDaemon, registry: DistributionRegistry, work: Path
+) -> None:
+    outputs = {}
+    for cli, name in (("docker", "by-docker"), (str(PIER), "by-pier")):
+        repo = f"{registry.address}/progress/{name}"
+        random_image(pier.client, work, repo, 500_000)  # layers of its own: none mounted
+        for round_ in ("new", "again"):
+            done = subprocess.run(
+                [cli, "push", repo], env=pier.env(), capture_output=True, text=True
+            )
+            assert done.returncode == 0, done.stderr
+            text = done.stdout.replace(name, "REPO")
+            text = re.sub(r"sha256:[0-9a-f]{64}", "DIGEST", text)
+            outputs[cli, round_] = re.sub(r"\b[0-9a-f]{12}\b", "LAYER", text)
+    for round_ in ("new", "again"):
+        assert outputs[str(PIER), round_] == outputs["docker", round_]
+    assert outputs["docker", "new"].startswith("Using default tag: latest\n")
