@@ -122,10 +122,13 @@ def child_in_userns(
     existing one at `join`; with `net`, in a network namespace of its own made there
     (so owned by that user namespace). Made with `unshare`/`nsenter`: pierd has
     threads, so it cannot fork and unshare itself. The child is killed at the end."""
+    # A bounded sleep: should pierd be killed meanwhile, the child does not outlive
+    # it by more than a minute.
+    sleep = ["sleep", "60"]
     if join is not None:
-        argv = ["nsenter", f"--user={join}", "unshare", *(["--net"] if net else []), "sleep", "inf"]
+        argv = ["nsenter", f"--user={join}", "unshare", *(["--net"] if net else []), *sleep]
     else:
-        argv = ["unshare", "--user", *(["--net"] if net else []), "sleep", "inf"]
+        argv = ["unshare", "--user", *(["--net"] if net else []), *sleep]
     child = subprocess.Popen(
         argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
     )
