@@ -136,6 +136,8 @@ class HostConfig:
     uts_mode: str = ""
     shm_size: int = 0
     sysctls: Mapping[str, str] = field(default_factory=lambda: EMPTY)
+    # `--annotation`: the OCI spec's annotations, for the runtime and its hooks.
+    annotations: Mapping[str, str] = field(default_factory=lambda: EMPTY)
     ulimits: tuple[Ulimit, ...] = ()
     group_add: tuple[str, ...] = ()
     memory: int = 0

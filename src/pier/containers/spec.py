@@ -117,7 +117,7 @@ def merge_parts(
         ulimits=ulimits(hc),
         resources=resources(hc),
         init_path=init_path,
-        annotations={},
+        annotations=hc.annotations,
         shm_size=hc.shm_size or 64 * 1024 * 1024,
         oom_score_adj=hc.oom_score_adj or None,
         device_cgroup_rules=hc.device_cgroup_rules,

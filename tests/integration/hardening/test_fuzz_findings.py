@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 
 import pytest
@@ -57,3 +58,26 @@ def test_windows_cpu_options_are_ignored_as_dockerd_does(pier: PierDaemon) -> No
     cid = create(pier.client, ["true"], host_config={"CpuCount": 2, "CpuPercent": 50})
     pier.client.post(f"/containers/{cid}/start")
     assert pier.client.post_json(f"/containers/{cid}/wait")["StatusCode"] == 0
+
+
+def test_annotations_reach_the_oci_spec_and_inspect(pier: PierDaemon) -> None:
+    """--annotation was a 501 (the fuzz test's longer runs found it)."""
+    out = subprocess.run(
+        [str(DOCKER), "create", "--annotation", "org.example.hardening=yes", "busybox", "true"],
+        capture_output=True,
+        text=True,
+        env=pier.env(),
+        timeout=60,
+    )
+    assert out.returncode == 0, out.stderr
+    cid = out.stdout.strip()
+    pier.client.post(f"/containers/{cid}/start")
+    spec = json.loads((pier.data_root / "containers" / cid / "config.json").read_text())
+    assert spec["annotations"]["org.example.hardening"] == "yes"
+    pier.restart()  # kept on the record
+    hc = pier.client.get_json(f"/containers/{cid}/json")["HostConfig"]
+    assert hc["Annotations"] == {"org.example.hardening": "yes"}
+    with pytest.raises(APIError) as caught:
+        create(pier.client, ["true"], host_config={"Annotations": {"": "x"}})
+    assert caught.value.status == 400
+    assert "the empty string is not permitted as an annotation key" in str(caught.value)

@@ -274,6 +274,8 @@ def render_host_config(
     # omitempty in moby's HostConfig: absent rather than null when unset.
     if h.sysctls:
         out["Sysctls"] = dict(h.sysctls)
+    if h.annotations:
+        out["Annotations"] = dict(h.annotations)
     if h.mounts:
         out["Mounts"] = [dict(m) for m in h.mounts]
     if h.tmpfs:

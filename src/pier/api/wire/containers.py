@@ -48,6 +48,15 @@ def _map(value: Any, field: str) -> dict[str, str]:
     return {str(k): str(v) for k, v in value.items()}
 
 
+def _annotations(value: Any) -> dict[str, str]:
+    out = _map(value, "Annotations")
+    if "" in out:  # moby's verifyPlatformContainerSettings
+        raise InvalidParameter(
+            "invalid Annotations: the empty string is not permitted as an annotation key"
+        )
+    return out
+
+
 def _keys(value: Any) -> tuple[str, ...]:
     return tuple(value) if isinstance(value, dict) else ()
 
@@ -194,6 +203,7 @@ def parse_host_config(hc: Mapping[str, Any]) -> HostConfig:
         userns_mode=str(hc.get("UsernsMode") or ""),
         shm_size=_int(hc.get("ShmSize"), "ShmSize"),
         sysctls=_map(hc.get("Sysctls"), "Sysctls"),
+        annotations=_annotations(hc.get("Annotations")),
         ulimits=ulimits,
         group_add=_strs(hc.get("GroupAdd"), "GroupAdd"),
         pids_limit=None if not pids or pids <= 0 else int(pids),

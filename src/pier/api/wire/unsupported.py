@@ -22,7 +22,6 @@ _HOST_CONFIG: dict[str, str] = {
     "KernelMemoryTCP": "kernel TCP memory limits",
     "MaskedPaths": "custom masked paths",
     "ReadonlyPaths": "custom read-only paths",
-    "Annotations": "--annotation",
 }
 # Values that mean "nothing asked" besides the zero values.
 _NEUTRAL: dict[str, tuple[Any, ...]] = {
