@@ -51,7 +51,7 @@ from pier.networking.hostsfile import names_for
 from pier.runtime.base import CreateRequest, Tasks
 from pier.runtime.cgroups import init_realtime
 from pier.runtime.spec import HostFacts, NamespaceMode, NamespaceSpec
-from pier.snapshots.idmap import IdMapping, mount_rootfs_idmapped, open_userns
+from pier.snapshots.idmap import IdMapping, MappedNamespaces, mount_rootfs_idmapped
 from pier.snapshots.mount import mount_all, unmount
 from pier.snapshots.types import Mount
 
@@ -78,6 +78,7 @@ class RunPath:
         remap: Remap | None = None,
     ) -> None:
         self._remap = remap
+        self._namespaces = MappedNamespaces()  # for idmapped layers
         self._volume_mounts = volume_mounts
         self._prepare_log = prepare_log
         self._networks = networks
@@ -89,6 +90,9 @@ class RunPath:
         self._facts = facts
         self._pid_of = pid_of
         self._find = find
+
+    def close(self) -> None:
+        self._namespaces.close()
 
     async def run(self, record: Container, runtime: RuntimeConfig) -> tuple[int, str]:
         """Start `record`; returns the process's pid and the time it started."""
@@ -134,7 +138,10 @@ class RunPath:
             await asyncio.to_thread(mount_all, mounts, rootfs)
         else:
             assert self._remap is not None
-            await asyncio.to_thread(_mount_idmapped, mounts, rootfs, mapping, self._remap.idmapped)
+            namespaces = self._namespaces if self._remap.idmapped else None
+            await asyncio.to_thread(
+                mount_rootfs_idmapped, mounts, rootfs, namespaces=namespaces, mapping=mapping
+            )
         undo.push_async_callback(asyncio.to_thread, unmount, rootfs)
         return SpecPart(rootfs=rootfs)
 
@@ -264,17 +271,6 @@ def _volatile(mount: Mount) -> Mount:
     if mount.type != "overlay" or "volatile" in mount.options:
         return mount
     return replace(mount, options=(*mount.options, "volatile"))
-
-
-def _mount_idmapped(mounts: list[Mount], rootfs: Path, mapping: IdMapping, idmapped: bool) -> None:
-    # A namespace of the mapping only for the time of the mount: the idmapped layer
-    # mounts keep what they need of it.
-    fd = open_userns(mapping) if idmapped else None
-    try:
-        mount_rootfs_idmapped(mounts, rootfs, userns_fd=fd, mapping=mapping)
-    finally:
-        if fd is not None:
-            os.close(fd)
 
 
 def _own_new_volumes(sources: Sequence[Path], mapping: IdMapping) -> None:

@@ -106,7 +106,7 @@ class ContainerService:
             networks=networks,
             volume_mounts=volume_mounts,
         )
-        run_path = RunPath(
+        self._run_path = run_path = RunPath(
             config=config,
             paths=self.paths,
             images=images,
@@ -370,6 +370,7 @@ class ContainerService:
     async def close(self) -> None:
         await self._supervisor.close()
         await self._rotator.close()
+        self._run_path.close()
 
     # -- helpers -------------------------------------------------------------------------
 

@@ -26,6 +26,7 @@ import functools
 import os
 import shutil
 import subprocess
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -173,6 +174,28 @@ def open_userns(mapping: IdMapping) -> int:
             raise SystemFailure(f"could not make a user namespace: {exc}") from exc
 
 
+class MappedNamespaces:
+    """User namespaces with a given mapping, made once and kept open: an idmapped
+    mount takes a descriptor of one, and making one costs a child process (about 15
+    ms on a loaded machine), at every start otherwise. Closed with its owner."""
+
+    def __init__(self) -> None:
+        self._fds: dict[IdMapping, int] = {}
+        self._lock = threading.Lock()
+
+    def fd(self, mapping: IdMapping) -> int:
+        with self._lock:
+            if mapping not in self._fds:
+                self._fds[mapping] = open_userns(mapping)
+            return self._fds[mapping]
+
+    def close(self) -> None:
+        with self._lock:
+            for fd in self._fds.values():
+                os.close(fd)
+            self._fds.clear()
+
+
 _NS_GET_USERNS = 0xB701
 
 
@@ -290,18 +313,18 @@ def mount_rootfs_idmapped(
     mounts: Sequence[Mount],
     target: Path,
     *,
-    userns_fd: int | None,
+    namespaces: MappedNamespaces | None,
     mapping: IdMapping,
 ) -> None:
     """Mount a container's root file system for a remapped container: every layer
-    idmapped; without idmapped mounts (`userns_fd` None), shifted copies of the lower
+    idmapped (through `namespaces`); without idmapped mounts (None), shifted copies of the lower
     layers and an upper directory that keeps host ids, its root owned by the
     container's root, as dockerd's."""
     root = mapping.root_pair()
     if len(mounts) != 1:
         raise SystemFailure(f"a root file system of {len(mounts)} mounts cannot be idmapped")
     (m,) = mounts
-    if userns_fd is None:
+    if namespaces is None:
         if m.type == "overlay":
             for opt in m.options:
                 if opt.startswith("upperdir="):
@@ -311,15 +334,12 @@ def mount_rootfs_idmapped(
             os.chown(m.source, *root)
             mount_one(m, target)
         return
-    upper_fd = open_userns(with_mounter(mapping))
-    try:
-        if m.type == "overlay":
-            with idmapped_layers(m, userns_fd, upper_fd) as shifted:
-                mount_one(shifted, target)
-        else:
-            bind_idmapped(m.source, target, upper_fd, read_only=False)
-    finally:
-        os.close(upper_fd)
+    upper_fd = namespaces.fd(with_mounter(mapping))
+    if m.type == "overlay":
+        with idmapped_layers(m, namespaces.fd(mapping), upper_fd) as shifted:
+            mount_one(shifted, target)
+    else:
+        bind_idmapped(m.source, target, upper_fd, read_only=False)
 
 
 # -- without idmapped mounts: a shifted copy of each layer ------------------------------
@@ -389,21 +409,19 @@ def idmapped_mounts_work(scratch: Path) -> bool:
     )
     for name in ("low", "snap/fs", "snap/work", "merged"):
         (scratch / name).mkdir(parents=True, exist_ok=True)
-    fd = -1
+    namespaces = MappedNamespaces()
     try:
-        fd = open_userns(mapping)
         options = (
             f"lowerdir={scratch / 'low'}",
             f"upperdir={scratch / 'snap/fs'}",
             f"workdir={scratch / 'snap/work'}",
         )
         overlay = Mount(type="overlay", source="overlay", options=options)
-        mount_rootfs_idmapped([overlay], scratch / "merged", userns_fd=fd, mapping=mapping)
+        mount_rootfs_idmapped([overlay], scratch / "merged", namespaces=namespaces, mapping=mapping)
         unmount(scratch / "merged")
         return True
     except SystemFailure:
         return False
     finally:
-        if fd >= 0:
-            os.close(fd)
+        namespaces.close()
         subprocess.run(["rm", "-rf", "--one-file-system", "--", str(scratch)], check=False)

@@ -16,9 +16,9 @@ import pytest
 from pier.snapshots.idmap import (
     IdMapping,
     IdRange,
+    MappedNamespaces,
     idmapped_mounts_work,
     mount_rootfs_idmapped,
-    open_userns,
     shifted_copy,
 )
 from pier.snapshots.mount import unmount
@@ -94,12 +94,12 @@ def test_a_remapped_root_sees_the_layers_as_its_own(
     overlay: tuple[Mount, Path, Path], base: Path, idmapped: bool
 ) -> None:
     mount, target, upper = overlay
-    fd = open_userns(MAPPING) if idmapped else None
+    namespaces = MappedNamespaces() if idmapped else None
     try:
-        mount_rootfs_idmapped([mount], target, userns_fd=fd, mapping=MAPPING)
+        mount_rootfs_idmapped([mount], target, namespaces=namespaces, mapping=MAPPING)
     finally:
-        if fd is not None:
-            os.close(fd)
+        if namespaces is not None:
+            namespaces.close()
     assert _owner(target) == (200000, 300000)
     assert _owner(target / "bin" / "tool") == (200000, 300000)
     assert _owner(target / "home") == (200005, 300007)
