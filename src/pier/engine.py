@@ -376,6 +376,7 @@ def network_settings(config: DaemonConfig) -> NetworkSettings:
         dns=config.dns,
         ipv6=config.ipv6,
         fixed_cidr_v6=config.fixed_cidr_v6,
+        icc=config.icc,
     )
     return replace(settings, pools=pools) if pools else settings
 

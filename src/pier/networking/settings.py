@@ -24,6 +24,7 @@ class NetworkSettings:
     dns: tuple[str, ...] = ()  # `dns`: resolvers for containers, else the host's
     ipv6: bool = False  # `ipv6`: the default bridge has IPv6 too
     fixed_cidr_v6: str = ""  # `fixed-cidr-v6`: its IPv6 subnet, else one of the ULA pool
+    icc: bool = True  # `icc`: containers on the default bridge may reach each other
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

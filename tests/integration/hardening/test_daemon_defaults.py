@@ -1,6 +1,7 @@
 """daemon.json's container defaults (issue 16, point 8): `no-new-privileges`,
-`seccomp-profile`, `default-ulimits`, Pier's `default-pids-limit`, and `icc` and
-`userland-proxy` accepted; each overridden by what a container asks for."""
+`seccomp-profile`, `default-ulimits`, Pier's `default-pids-limit`, `icc` for the
+default bridge, and `userland-proxy` accepted; each overridden by what a container
+asks for."""
 
 from __future__ import annotations
 
@@ -43,7 +44,7 @@ def defaults_daemon(
             "seccomp-profile": str(profile),
             "default-ulimits": {"nofile": {"Name": "nofile", "Soft": 1111, "Hard": 2222}},
             "default-pids-limit": 77,
-            "icc": True,
+            "icc": False,
             "userland-proxy": False,
             "userland-proxy-path": "/usr/bin/docker-proxy",
         },
@@ -167,3 +168,28 @@ def test_bad_profile_content_stops_pierd(tmp_path: Path) -> None:
     )
     assert out.returncode == 1
     assert f"loading seccomp profile ({profile}) failed: Decoding seccomp profile" in out.stderr
+
+
+def _ping_between_containers(client: Client) -> int:
+    """A container on the default bridge pings another; the ping's exit status."""
+    target = create(client, ["sleep", "60"])
+    client.post(f"/containers/{target}/start")
+    address = inspect(client, target)["NetworkSettings"]["IPAddress"]
+    assert address
+    cid = create(client, ["ping", "-c", "1", "-W", "2", address])
+    client.post(f"/containers/{cid}/start")
+    status = int(client.post_json(f"/containers/{cid}/wait")["StatusCode"])
+    client.delete(f"/containers/{target}", force=1)
+    return status
+
+
+def test_icc_false_cuts_the_default_bridge(defaults_daemon: CustomDaemon) -> None:
+    client = defaults_daemon.client
+    bridge = client.get_json("/networks/bridge")
+    assert bridge["Options"]["com.docker.network.bridge.enable_icc"] == "false"
+    assert _ping_between_containers(client) != 0
+
+
+def test_icc_by_default(pier: PierDaemon) -> None:
+    """The control: the same ping on a daemon with Docker's default."""
+    assert _ping_between_containers(pier.client) == 0
