@@ -10,8 +10,9 @@ PIERD_LOG ?= /var/log/pierd.log
 APT_PACKAGES := crun runc conmon busybox-static tini catatonit nftables iproute2 etcd-server \
 	procps python3 python3-venv python3-pip ca-certificates git
 TEST_APT_PACKAGES := docker.io
-# Real registries and clients the distribution tests talk to.
-TEST_REGISTRY_PACKAGES := docker-registry skopeo
+# Real registries and clients the distribution tests talk to; openssl makes the
+# certificates of the API's TLS tests.
+TEST_REGISTRY_PACKAGES := docker-registry skopeo openssl
 PYTEST_ARGS ?=
 
 .PHONY: all deps test-deps install run test test-cluster lint typecheck clean-run hybrid-cgroups crash soak
