@@ -235,10 +235,14 @@ class Ingester:
         try:
             progress.layer_started(index, blob)
             with (source or functools.partial(self._content.open, blob.digest))() as f:
-                result = apply_layer(f, Path(self._snapshots.fs_path(key)))
+                # A source's bytes are those its writer hashed and verified on commit.
+                result = apply_layer(
+                    f, Path(self._snapshots.fs_path(key)), verified=source is not None
+                )
             if source is not None:
                 self._check_blob(blob)  # the stream ended: its blob is committed
-            if result.compressed_digest != blob.digest or result.compressed_size != blob.size:
+            digest = blob.digest if source is not None else result.compressed_digest
+            if digest != blob.digest or result.compressed_size != blob.size:
                 raise InvalidParameter(
                     f"layer {blob.digest}: content does not match its digest "
                     f"(read {result.compressed_size} bytes, {result.compressed_digest})"

@@ -116,14 +116,16 @@ def _openat2_dir(root_fd: int, rel: str) -> int:
 class _Hashing:
     """A read-only stream that hashes and counts what passes through it."""
 
-    def __init__(self, raw: IO[bytes]) -> None:
+    def __init__(self, raw: IO[bytes], *, hashing: bool = True) -> None:
         self._raw = raw
         self.hash = hashlib.sha256()
+        self._hashing = hashing
         self.size = 0
 
     def read(self, n: int = -1) -> bytes:
         data = self._raw.read(n)
-        self.hash.update(data)
+        if self._hashing:
+            self.hash.update(data)
         self.size += len(data)
         return data
 
@@ -196,10 +198,14 @@ class _Peekable:
         return len(data)
 
 
-def apply_layer(stream: BinaryIO, root: Path, *, limit: int = MAX_LAYER_BYTES) -> UnpackResult:
+def apply_layer(
+    stream: BinaryIO, root: Path, *, limit: int = MAX_LAYER_BYTES, verified: bool = False
+) -> UnpackResult:
     """Apply the (possibly compressed) layer tar read from `stream` to `root`, writing
-    at most `limit` bytes of file data."""
-    outer = _Hashing(stream)
+    at most `limit` bytes of file data. `verified`: the stream's digest is checked by
+    whoever supplies it (a pull's download): it is not taken again here, and the
+    result's `compressed_digest` is empty."""
+    outer = _Hashing(stream, hashing=not verified)
     inner = _Hashing(decompressed(outer))  # type: ignore[arg-type]
     with _Applier(root, limit, workers=_WRITERS) as applier, bad_compression_is_a_400():
         try:
@@ -224,7 +230,7 @@ def apply_layer(stream: BinaryIO, root: Path, *, limit: int = MAX_LAYER_BYTES) -
     return UnpackResult(
         diff_id="sha256:" + inner.hash.hexdigest(),
         size=applier.size,
-        compressed_digest="sha256:" + outer.hash.hexdigest(),
+        compressed_digest="" if verified else "sha256:" + outer.hash.hexdigest(),
         compressed_size=outer.size,
     )
 
