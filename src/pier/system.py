@@ -79,6 +79,10 @@ class InfoFacts:
     event_listeners: int = 0
     swarm: Mapping[str, Any] | None = None  # /info's Swarm block; None: inactive
     userns: bool = False  # containers run in user namespaces (`--userns-remap`)
+    # daemon.json `seccomp-profile` (`builtin`, `unconfined` or the file) and
+    # `no-new-privileges`, listed in SecurityOptions as dockerd's fillSecurityOptions.
+    seccomp_profile: str = "builtin"
+    no_new_privileges: bool = False
 
 
 def _arch() -> str:
@@ -200,11 +204,19 @@ class SystemInfo:
             ),
             default_runtime=config.default_runtime,
             init_binary=config.init_path,
-            warnings=self._warnings + host_warnings(self._caps),
+            warnings=self._warnings
+            + host_warnings(self._caps)
+            + (
+                ("WARNING: daemon is not using the default seccomp profile",)
+                if config.seccomp_profile not in ("", "builtin")
+                else ()
+            ),
             network_drivers=self._network_drivers,
             caps=self._caps,
             logging_driver=config.log_driver,
             event_listeners=self._event_listeners(),
             swarm=await self._swarm_info() if self._swarm_info else None,
             userns=self._userns,
+            seccomp_profile=config.seccomp_profile or "builtin",
+            no_new_privileges=config.no_new_privileges,
         )

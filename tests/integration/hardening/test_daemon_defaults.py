@@ -193,3 +193,16 @@ def test_icc_false_cuts_the_default_bridge(defaults_daemon: CustomDaemon) -> Non
 def test_icc_by_default(pier: PierDaemon) -> None:
     """The control: the same ping on a daemon with Docker's default."""
     assert _ping_between_containers(pier.client) == 0
+
+
+def test_info_lists_the_daemons_security_options(
+    defaults_daemon: CustomDaemon, pier: PierDaemon
+) -> None:
+    profile = json.loads(defaults_daemon.config_file.read_text())["seccomp-profile"]
+    info = defaults_daemon.client.get_json("/info")
+    assert f"name=seccomp,profile={profile}" in info["SecurityOptions"]
+    assert "name=no-new-privileges" in info["SecurityOptions"]
+    assert "WARNING: daemon is not using the default seccomp profile" in info["Warnings"]
+    plain = pier.client.get_json("/info")
+    assert "name=seccomp,profile=builtin" in plain["SecurityOptions"]
+    assert "name=no-new-privileges" not in plain["SecurityOptions"]

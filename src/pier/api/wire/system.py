@@ -118,7 +118,11 @@ def render_info(i: InfoFacts) -> dict[str, Any]:
         "ContainerdCommit": {"ID": "", "Expected": ""},
         "RuncCommit": {"ID": "", "Expected": ""},
         "InitCommit": {"ID": "", "Expected": ""},
-        "SecurityOptions": ["name=seccomp,profile=builtin", *(["name=userns"] if i.userns else [])],
+        "SecurityOptions": [
+            f"name=seccomp,profile={i.seccomp_profile}",
+            *(["name=userns"] if i.userns else []),
+            *(["name=no-new-privileges"] if i.no_new_privileges else []),
+        ],
         "Warnings": list(i.warnings),
         "ProductLicense": "",
     }
