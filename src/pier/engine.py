@@ -43,7 +43,8 @@ from pier.containers.logs import LogOptions, LogRecord
 from pier.containers.model import Container, Status
 from pier.containers.service import ContainerService
 from pier.containers.store import ContainerStore
-from pier.containers.userns import load_remap, open_to_remapped_root
+from pier.containers.userns import open_to_remapped_root
+from pier.containers.userns_setting import load_remap
 from pier.content.leases import Leases
 from pier.content.local import LocalContentStore
 from pier.distribution.service import DistributionService

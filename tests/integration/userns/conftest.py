@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from pier.containers.userns import next_free_range
+from pier.containers.userns_setting import next_free_range
 from pier_testing.daemon import PierDaemon
 from pier_testing.leaks import Scope
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from pier.containers.userns import load_remap
+from pier.containers.userns_setting import load_remap
 from pier.errors import InvalidParameter
 from pier.snapshots.idmap import IdRange
 
