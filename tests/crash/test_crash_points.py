@@ -15,6 +15,7 @@ from collections.abc import Callable
 
 import pytest
 
+from pier.client.errors import ClientError
 from pier_testing.crash import Ctx, Facts, Operation, crash_at, run_uninterrupted
 
 SLEEPER = ["busybox", "sleep", "1000"]
@@ -99,6 +100,55 @@ def _image_absent(ctx: Ctx, facts: Facts) -> list[str]:
 def _exec_ran(ctx: Ctx, facts: Facts) -> list[str]:
     out = ctx.docker("exec", facts["name"], "cat", "/marker", check=False)
     return [] if out == "ran" else [f"the exec's file is not there ({out!r})"]
+
+
+def _network_named(ctx: Ctx) -> Facts:
+    return {"net": ctx.unique("crash-net"), "name": ctx.unique("crash")}
+
+
+def _network_made(ctx: Ctx) -> Facts:
+    facts = _network_named(ctx)
+    ctx.docker("network", "create", facts["net"])
+    return facts
+
+
+def _network_and_running(ctx: Ctx) -> Facts:
+    facts = _network_made(ctx)
+    ctx.docker("run", "-d", "--name", facts["name"], *SLEEPER)
+    return facts
+
+
+def _connected(ctx: Ctx) -> Facts:
+    facts = _network_and_running(ctx)
+    ctx.docker("network", "connect", facts["net"], facts["name"])
+    return facts
+
+
+def _network_exists(ctx: Ctx, facts: Facts) -> list[str]:
+    try:
+        ctx.daemon.client.get_json(f"/networks/{facts['net']}")
+    except ClientError:
+        return [f"network {facts['net']} is gone"]
+    return []
+
+
+def _network_absent(ctx: Ctx, facts: Facts) -> list[str]:
+    return [] if _network_exists(ctx, facts) else [f"network {facts['net']} still exists"]
+
+
+def _on_network(present: bool) -> Callable[[Ctx, Facts], list[str]]:
+    def check(ctx: Ctx, facts: Facts) -> list[str]:
+        info = ctx.inspect(facts["name"])
+        if info is None:
+            return [f"{facts['name']} is gone"]
+        endpoint = info["NetworkSettings"]["Networks"].get(facts["net"])
+        if present and not (endpoint and endpoint.get("IPAddress")):
+            return [f"{facts['name']} has no address on {facts['net']}"]
+        if not present and endpoint is not None:
+            return [f"{facts['name']} is still on {facts['net']}"]
+        return _running(ctx, facts["name"])
+
+    return check
 
 
 def _tagged(ctx: Ctx) -> Facts:
@@ -196,6 +246,46 @@ OPERATIONS = [
         argv=lambda f: ["rmi", f["ref"]],
         acked=_image_absent,
     ),
+    Operation(
+        name="network create",
+        setup=_network_named,
+        argv=lambda f: ["network", "create", f["net"]],
+        acked=_network_exists,
+    ),
+    Operation(
+        name="network rm",
+        setup=_network_made,
+        argv=lambda f: ["network", "rm", f["net"]],
+        acked=_network_absent,
+    ),
+    Operation(
+        name="run on a network with a port",
+        setup=_network_made,
+        argv=lambda f: [
+            "run",
+            "-d",
+            "--name",
+            f["name"],
+            "--network",
+            f["net"],
+            "-p",
+            "80",
+            *SLEEPER,
+        ],
+        acked=_on_network(True),
+    ),
+    Operation(
+        name="network connect",
+        setup=_network_and_running,
+        argv=lambda f: ["network", "connect", f["net"], f["name"]],
+        acked=_on_network(True),
+    ),
+    Operation(
+        name="network disconnect",
+        setup=_connected,
+        argv=lambda f: ["network", "disconnect", f["net"], f["name"]],
+        acked=_on_network(False),
+    ),
 ]
 
 # Moments are spread over the operation's uninterrupted duration and a little past it
@@ -233,5 +323,8 @@ def _fresh(ctx: Ctx) -> None:
         ctx.daemon.start()
     for c in ctx.daemon.client.get_json("/containers/json", all=1):
         ctx.daemon.client.delete(f"/containers/{c['Id']}", force=1)
+    for net in ctx.daemon.client.get_json("/networks"):
+        if net["Name"] not in ("bridge", "host", "none"):
+            ctx.daemon.client.delete(f"/networks/{net['Id']}")
     if ctx.image("busybox:latest") is None:
         ctx.docker("import", str(ctx.busybox_tar), "busybox:latest")

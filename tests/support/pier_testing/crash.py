@@ -272,6 +272,13 @@ class Checker:
                 self.client.delete(f"/containers/{c['Id']}", force=1)
             except ClientError as exc:
                 return [f"{c['Names'][0]} cannot be removed: {exc}"]
+        for net in self.client.get_json("/networks"):
+            if net["Name"] in ("bridge", "host", "none"):
+                continue
+            try:
+                self.client.delete(f"/networks/{net['Id']}")
+            except ClientError as exc:
+                return [f"network {net['Name']} cannot be removed: {exc}"]
         for image in self.client.get_json("/images/json", all=1):
             try:
                 self.client.delete(f"/images/{image['Id']}", force=1)
