@@ -131,3 +131,31 @@ def test_the_default_bridge_with_fixed_cidr_v6(v6_daemon: PierDaemon) -> None:
         assert "ok" in out
     finally:
         docker.ok("rm", "-f", "b6")
+
+
+def test_ipv6_survives_kill9_of_pierd(docker: Docker) -> None:
+    subnet = _v6net(docker, "keep6")
+    gateway = subnet.split("::")[0] + "::1"
+    docker.ok(
+        "run", "-d", "--name", "svc6", "--network", "keep6", "-p", "80",
+        "busybox", "httpd", "-f", "-p", "80", "-h", "/etc",
+    )  # fmt: skip
+    ip6 = docker.inspect("svc6", "{{.NetworkSettings.Networks.keep6.GlobalIPv6Address}}")
+    port = docker.ok("port", "svc6", "80/tcp").split()[-1].rsplit(":", 1)[1]
+    docker.daemon.kill9()
+    # Rules a crash left behind are replaced at start, not added to.
+    docker.daemon.start()
+    assert docker.inspect("svc6", "{{.NetworkSettings.Networks.keep6.GlobalIPv6Address}}") == ip6
+    table = subprocess.run(
+        ["nft", "list", "table", "ip6", docker.daemon.nft_table],
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    assert table.count(f"dnat to [{ip6}]:80") == 1, table
+    cid = docker.inspect("svc6", "{{.Id}}")
+    out = docker.ok(
+        "run", "--rm", "--network", "keep6", "busybox", "sh", "-c",
+        f"printf 'GET /hostname HTTP/1.0\\r\\n\\r\\n' | nc -w 3 {gateway} {port}; "
+        "ip -6 -o addr show eth0",
+    )  # fmt: skip
+    assert cid[:12] in out, out
+    assert f"inet6 {ip6}/" not in out  # the adopted address is not handed out again
