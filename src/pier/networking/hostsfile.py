@@ -48,6 +48,24 @@ def replace(path: Path, records: Sequence[tuple[str, str]]) -> None:
         fh.truncate()
 
 
+def use_embedded_dns(path: Path, address: str) -> None:
+    """A running container's resolv.conf once it joins its first network with the
+    embedded DNS (moby's rebuildDNS): its nameservers replaced by `address` (which
+    forwards to the upstreams), search kept, ndots:0 unless the options set ndots."""
+    try:
+        lines = path.read_text().splitlines()
+    except FileNotFoundError:
+        return
+    kept = [ln for ln in lines if not ln.strip().startswith(("nameserver", "options"))]
+    options = [w for ln in lines if ln.strip().startswith("options") for w in ln.split()[1:]]
+    if not any(w.startswith("ndots:") for w in options):
+        options.append("ndots:0")
+    text = "\n".join([f"nameserver {address}", *kept, "options " + " ".join(options)]) + "\n"
+    with open(path, "r+") as fh:
+        fh.write(text)
+        fh.truncate()
+
+
 def remove(path: Path, records: Sequence[tuple[str, str]]) -> None:
     if not records:
         return

@@ -16,7 +16,7 @@ from pathlib import Path
 from pier.errors import Forbidden, NotFound, PierError
 from pier.networking import hostsfile, ipam, netns
 from pier.networking.catalog import Catalog
-from pier.networking.dns import DnsServer
+from pier.networking.dns import DNS_ADDRESS, DnsServer
 from pier.networking.driver import EndpointPlan, NetworkDriver
 from pier.networking.firewall import Firewall
 from pier.networking.model import Attachment, Endpoint, Network, PortBinding, PortMapping
@@ -190,8 +190,11 @@ class Sandboxes:
             current = [a for a in self._catalog.of_container(cid) if a.endpoint is not None]
             joined = await self._join(attachment, Path(box.netns), current)
             self._catalog.put(joined)
-        if self._has_dns(joined):
+        if self._has_dns(joined) and not self._dns.serving(cid):
             await self._dns.serve(cid, Path(box.netns))
+            if box.hosts_file:
+                resolv = Path(box.hosts_file).with_name("resolv.conf")
+                await asyncio.to_thread(hostsfile.use_embedded_dns, resolv, DNS_ADDRESS)
         if box.hosts_file:
             records = hosts_records(joined.endpoint, box.host_names)
             await asyncio.to_thread(hostsfile.add, Path(box.hosts_file), records)

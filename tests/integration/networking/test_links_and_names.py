@@ -86,6 +86,15 @@ def test_links_on_a_user_network_are_names_for_the_linker_only(docker: Docker) -
     assert ip in linker, linker
     other = docker("run", "--rm", "--network", "linked", "busybox", "nslookup", "tgt", "127.0.0.11")
     assert ip not in other.stdout
+    # A link given at connect: the same, for the connected container.
+    docker.ok("run", "-d", "--name", "late", "busybox", "sleep", "60")
+    docker.ok("network", "connect", "--link", "target:t2", "linked", "late")
+    assert ip in docker.ok("exec", "late", "nslookup", "t2", "127.0.0.11")
+    # Its first network with the embedded DNS made that its resolver, as dockerd.
+    resolv = docker.ok("exec", "late", "cat", "/etc/resolv.conf")
+    assert resolv.startswith("nameserver 127.0.0.11\n") and "ndots:0" in resolv, resolv
+    assert resolv.count("nameserver") == 1, resolv
+    assert ip in docker.ok("exec", "late", "nslookup", "target")
 
 
 def test_dns_names_follow_a_rename(docker: Docker) -> None:
