@@ -1,9 +1,11 @@
-"""A running container's /etc/hosts as libnetwork keeps it: one line per address of
-each of its endpoints ("ip<TAB>names"), added when it joins a network, taken out
-when it leaves (moby's etchosts.Add and Delete).
+"""A running container's /etc files as libnetwork keeps them up to date: /etc/hosts
+with one line per address of each of its endpoints ("ip<TAB>names"), added when it
+joins a network and taken out when it leaves (moby's etchosts.Add and Delete), and
+resolv.conf pointed at the embedded DNS when it joins its first user network.
 
-The file is bind-mounted into the container, so it is rewritten in place: a rename
-would leave the container with the old one. Blocking; called from a worker thread.
+The files are bind-mounted into the container, so they are rewritten in place: a
+rename would leave the container with the old ones. Blocking; called from a worker
+thread.
 """
 
 from __future__ import annotations
