@@ -174,6 +174,9 @@ class HostConfig:
     # `systempaths=unconfined`: the docker CLI sends it as empty MaskedPaths and
     # ReadonlyPaths.
     masked_paths_unconfined: bool = False
+    # Custom MaskedPaths/ReadonlyPaths from the API (None: Docker's defaults).
+    masked_paths: tuple[str, ...] | None = None
+    readonly_paths: tuple[str, ...] | None = None
     # Mount requests as the client sent them (inspect shows them); the record's
     # `binds` holds them parsed.
     mounts: tuple[Mapping[str, Any], ...] = ()

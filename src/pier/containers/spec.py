@@ -113,6 +113,8 @@ def merge_parts(
         seccomp_unconfined=security.seccomp_unconfined,
         seccomp_profile=security.profile(),
         masked_paths_unconfined=security.systempaths_unconfined or hc.masked_paths_unconfined,
+        masked_paths=hc.masked_paths,
+        readonly_paths=hc.readonly_paths,
         sysctls=hc.sysctls,
         ulimits=ulimits(hc),
         resources=resources(hc),

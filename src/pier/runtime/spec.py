@@ -121,6 +121,9 @@ class ContainerSpec:
     seccomp_profile: Mapping[str, Any] | None = None
     # `--security-opt systempaths=unconfined`: no masked and no read-only paths.
     masked_paths_unconfined: bool = False
+    # HostConfig.MaskedPaths/ReadonlyPaths as a client set them (None: the defaults).
+    masked_paths: tuple[str, ...] | None = None
+    readonly_paths: tuple[str, ...] | None = None
     sysctls: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
     ulimits: tuple[Ulimit, ...] = ()
     resources: Resources = field(default_factory=lambda: Resources())
@@ -450,8 +453,14 @@ def build_config(spec: ContainerSpec, facts: HostFacts) -> dict[str, Any]:
     }
     unconfined_paths = spec.privileged or spec.masked_paths_unconfined
     if not unconfined_paths:
-        linux["maskedPaths"] = [*MASKED_PATHS, *facts.masked_extra]
-        linux["readonlyPaths"] = list(READONLY_PATHS)
+        linux["maskedPaths"] = (
+            [*MASKED_PATHS, *facts.masked_extra]
+            if spec.masked_paths is None
+            else list(spec.masked_paths)
+        )
+        linux["readonlyPaths"] = (
+            list(READONLY_PATHS) if spec.readonly_paths is None else list(spec.readonly_paths)
+        )
     # moby's WithSeccomp: unconfined wins; a privileged container gets only a profile
     # it asked for; the others the one they asked for, else the default.
     if not spec.seccomp_unconfined and (spec.seccomp_profile is not None or not spec.privileged):

@@ -8,7 +8,7 @@ import subprocess
 import pytest
 
 from pier.client.errors import APIError
-from pier_testing.api import create
+from pier_testing.api import create, demux
 from pier_testing.binaries import DOCKER
 from pier_testing.daemon import PierDaemon
 
@@ -81,3 +81,29 @@ def test_annotations_reach_the_oci_spec_and_inspect(pier: PierDaemon) -> None:
         create(pier.client, ["true"], host_config={"Annotations": {"": "x"}})
     assert caught.value.status == 400
     assert "the empty string is not permitted as an annotation key" in str(caught.value)
+
+
+def test_custom_masked_and_read_only_paths(pier: PierDaemon) -> None:
+    """Were 501s; dockerd takes the client's lists in place of its defaults."""
+    probe = (
+        "wc -c < /proc/cpuinfo; [ -c /proc/timer_list ] && echo timer_list masked; "
+        "touch /tmp/x 2>&1 || echo tmp read-only"
+    )
+    hc = {"MaskedPaths": ["/proc/cpuinfo"], "ReadonlyPaths": ["/tmp"]}
+    cid = create(pier.client, ["sh", "-c", probe], host_config=hc)
+    pier.client.post(f"/containers/{cid}/start")
+    pier.client.post_json(f"/containers/{cid}/wait")
+    logs = pier.client.request("GET", f"/containers/{cid}/logs", params={"stdout": 1, "stderr": 1})
+    out = b"".join(demux(logs.read())).decode()
+    assert out.splitlines()[0].strip() == "0", out  # masked: /dev/null
+    assert "timer_list masked" not in out  # the defaults were replaced, not added to
+    assert "tmp read-only" in out
+    shown = pier.client.get_json(f"/containers/{cid}/json")["HostConfig"]
+    assert (shown["MaskedPaths"], shown["ReadonlyPaths"]) == (["/proc/cpuinfo"], ["/tmp"])
+    default = create(pier.client, ["sh", "-c", probe])
+    pier.client.post(f"/containers/{default}/start")
+    pier.client.post_json(f"/containers/{default}/wait")
+    logs = pier.client.request(
+        "GET", f"/containers/{default}/logs", params={"stdout": 1, "stderr": 1}
+    )
+    assert "timer_list masked" in b"".join(demux(logs.read())).decode()  # the control

@@ -167,14 +167,17 @@ def render_config(c: ContainerConfig) -> dict[str, Any]:
     return out
 
 
-def _system_paths(h: HostConfig, default: tuple[str, ...]) -> list[str] | None:
-    """MaskedPaths/ReadonlyPaths as dockerd stores them at create: the defaults, none
-    (null) for a privileged container, [] with `systempaths=unconfined`."""
+def _system_paths(
+    h: HostConfig, default: tuple[str, ...], custom: tuple[str, ...] | None
+) -> list[str] | None:
+    """MaskedPaths/ReadonlyPaths as dockerd stores them at create: the defaults or the
+    client's own list, none (null) for a privileged container, [] with
+    `systempaths=unconfined`."""
     if h.privileged:
         return None
     if "systempaths=unconfined" in h.security_opt:
         return []
-    return list(default)
+    return list(default if custom is None else custom)
 
 
 def _throttles(devices: tuple[ThrottleDevice, ...]) -> list[dict[str, Any]]:
@@ -268,8 +271,8 @@ def render_host_config(
         "CpuPercent": 0,
         "IOMaximumIOps": 0,
         "IOMaximumBandwidth": 0,
-        "MaskedPaths": _system_paths(h, MASKED_PATHS),
-        "ReadonlyPaths": _system_paths(h, READONLY_PATHS),
+        "MaskedPaths": _system_paths(h, MASKED_PATHS, h.masked_paths),
+        "ReadonlyPaths": _system_paths(h, READONLY_PATHS, h.readonly_paths),
     }
     # omitempty in moby's HostConfig: absent rather than null when unset.
     if h.sysctls:

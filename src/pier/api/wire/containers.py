@@ -23,6 +23,15 @@ from pier.networking.model import AttachRequest
 from pier.networking.ports import parse_bindings
 
 
+def _paths(value: Any, field: str) -> tuple[str, ...] | None:
+    """MaskedPaths/ReadonlyPaths: null keeps Docker's defaults, a list replaces them."""
+    if value is None:
+        return None
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return tuple(value)
+    raise InvalidParameter(f"json: cannot unmarshal {type(value).__name__} into {field}")
+
+
 def _strs(value: Any, field: str) -> tuple[str, ...]:
     if value is None:
         return ()
@@ -214,6 +223,8 @@ def parse_host_config(hc: Mapping[str, Any]) -> HostConfig:
         publish_all_ports=bool(hc.get("PublishAllPorts")),
         links=_strs(hc.get("Links"), "Links"),
         masked_paths_unconfined=hc.get("MaskedPaths") == [] and hc.get("ReadonlyPaths") == [],
+        masked_paths=_paths(hc.get("MaskedPaths"), "MaskedPaths"),
+        readonly_paths=_paths(hc.get("ReadonlyPaths"), "ReadonlyPaths"),
         mounts=_mounts(hc.get("Mounts")),
         tmpfs=_map(hc.get("Tmpfs"), "Tmpfs"),
         volumes_from=_strs(hc.get("VolumesFrom"), "VolumesFrom"),

@@ -20,8 +20,6 @@ _HOST_CONFIG: dict[str, str] = {
     "StorageOpt": "--storage-opt",
     "Cgroup": "--cgroup",
     "KernelMemoryTCP": "kernel TCP memory limits",
-    "MaskedPaths": "custom masked paths",
-    "ReadonlyPaths": "custom read-only paths",
 }
 # Values that mean "nothing asked" besides the zero values.
 _NEUTRAL: dict[str, tuple[Any, ...]] = {
