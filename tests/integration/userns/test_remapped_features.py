@@ -438,3 +438,21 @@ def test_cp_out_and_export_of_a_running_container_carry_its_ids(pier: RemappedDa
     assert exported["made/f"] == (1000, 2000)
     docker(pier, "rm", "-f", "out")
     docker(pier, "volume", "rm", "outvol")
+
+
+def test_network_connect_and_disconnect_a_running_remapped_container(pier: RemappedDaemon) -> None:
+    docker(pier, "network", "create", "later")
+    try:
+        docker(pier, "run", "-d", "--name", "joiner", "busybox", "sleep", "60")
+        docker(pier, "network", "connect", "later", "joiner")
+        out = docker(pier, "exec", "joiner", "ls", "/sys/class/net")
+        assert out.split() == ["eth0", "eth1", "lo"]
+        out = docker(
+            pier, "run", "--rm", "--network", "later", "busybox", "ping", "-c1", "-W2", "joiner"
+        )
+        assert "1 packets received" in out
+        docker(pier, "network", "disconnect", "later", "joiner")
+        assert docker(pier, "exec", "joiner", "ls", "/sys/class/net").split() == ["eth0", "lo"]
+    finally:
+        docker(pier, "rm", "-f", "joiner")
+        docker(pier, "network", "rm", "later")
