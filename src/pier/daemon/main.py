@@ -60,6 +60,10 @@ def parse_args(argv: list[str]) -> DaemonConfig:
     )
     parser.add_argument("--dns", action="append", help="DNS server for containers")
     parser.add_argument(
+        "--userns-remap",
+        help="user/group setting for user namespaces (default, user[:group], uid[:gid])",
+    )
+    parser.add_argument(
         "-G", "--group", help="group of the UNIX socket (default pier, when it exists)"
     )
     parser.add_argument("--tls", action="store_true", default=None, help="serve TLS")
@@ -112,6 +116,7 @@ def parse_args(argv: list[str]) -> DaemonConfig:
         iptables=args.iptables,
         dns=tuple(args.dns) if args.dns else None,
         fix_hybrid_cgroups=args.fix_hybrid_cgroups,
+        userns_remap=args.userns_remap,
         group=args.group,
         tls=args.tls,
         tlsverify=args.tlsverify,
