@@ -112,6 +112,7 @@ class Creator:
     async def create(
         self, *, name: str | None, config: ContainerConfig, host_config: HostConfig
     ) -> CreateResult:
+        generated = not name
         name = self._name(name)
         runtime = self._config.runtime(host_config.runtime or None)
         host_config = replace(host_config, runtime=runtime.name)
@@ -150,12 +151,16 @@ class Creator:
             undo.push_async_callback(self._images.remove_rootfs, cid)
             await asyncio.to_thread(self._paths.rootfs(cid).mkdir, parents=True)
             undo.callback(shutil.rmtree, self._paths.container_dir(cid), True)
+            if generated and self._store.find_name(record.name) is not None:
+                # A concurrent create took the generated name while this one awaited:
+                # pick another (moby reserves generated names, retrying on a clash).
+                record = replace(record, name=self._name(None))
             self._store.add(record)
             undo.callback(self._store.remove, cid)
             await asyncio.to_thread(
                 self._networks.register,
                 cid,
-                name=name,
+                name=record.name,
                 hostname=config.hostname,
                 labels=config.labels,
                 plan=plan,
