@@ -366,31 +366,32 @@ async def _downloads_then_ingest(
     downloads: Sequence[asyncio.Future[None]], ingest: asyncio.Future[Any]
 ) -> None:
     """Wait for the downloads and the ingest reading them. A failed download cancels the
-    others (their streams fail, so the ingest stops reading and fails too); a failed
-    ingest cancels the downloads. The ingest runs in a thread that cannot be cancelled:
-    it is always waited for, so nothing it makes outlives the pull. The download's
-    error wins over the ingest's (which only says its stream failed)."""
+    others (their streams fail, so the ingest stops reading and fails too). A failed
+    ingest lets the downloads end first: a corrupt blob often trips the decompressor
+    before its download sees the wrong digest, and the pull must report what Docker
+    reports, the verification failure. The ingest runs in a thread that cannot be
+    cancelled: it is always waited for, so nothing it makes outlives the pull. A
+    download's error wins over the ingest's."""
     pending: set[asyncio.Future[Any]] = {*downloads, ingest}
-    error: BaseException | None = None
+    failed_download = False
     try:
-        while pending and error is None:
+        while pending and not failed_download:
             done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_EXCEPTION)
-            for task in done:
-                if task.exception() is not None and (error is None or task is not ingest):
-                    error = task.exception()
+            failed_download = any(t is not ingest and t.exception() is not None for t in done)
     finally:
-        for task in downloads:
-            task.cancel()
+        if failed_download or pending - {ingest}:
+            for task in downloads:
+                if failed_download or not task.done():
+                    # Not failed yet: only a cancelled pull leaves some running here.
+                    task.cancel()
         for task in downloads:
             with contextlib.suppress(BaseException):
                 await task
         with contextlib.suppress(BaseException):
             await asyncio.shield(ingest)
-    if error is not None:
-        for task in downloads:
-            if task.done() and not task.cancelled() and task.exception() is not None:
-                raise task.exception()  # type: ignore[misc]
-        raise error
+    for task in (*downloads, ingest):
+        if task.done() and not task.cancelled() and task.exception() is not None:
+            raise task.exception()  # type: ignore[misc]
 
 
 async def list_tags(repo: Repository, ref: refs.Reference) -> list[str]:

@@ -1,5 +1,6 @@
 """A pull unpacks each layer while it downloads: a small layer is unpacked and done while
-a big one is still arriving, and each layer's messages keep Docker's order."""
+a big one is still arriving, each layer's messages keep Docker's order, and a blob the
+unpacker finds broken before its download ends still fails as Docker's pull fails."""
 
 from __future__ import annotations
 
@@ -10,8 +11,8 @@ from typing import Any
 from pier_testing.build import build
 from pier_testing.daemon import PierDaemon
 from pier_testing.proxy import FaultyProxy
-from pier_testing.registry import DistributionRegistry
-from pier_testing.transfer import pull, push, random_image
+from pier_testing.registry import DistributionRegistry, PierRegistry
+from pier_testing.transfer import content_state, errors, pull, push, random_image
 
 
 def _order(messages: list[dict[str, Any]]) -> list[tuple[str, str]]:
@@ -50,3 +51,31 @@ def test_a_small_layer_is_unpacked_while_a_big_one_downloads(
         extracting = [i for i, (who, s) in enumerate(order) if who == ident and s == "Extracting"]
         assert extracting and steps[0] < extracting[0] and extracting[-1] < steps[1], order
     assert pier.client.get_json(f"/images/{slow.address}/stream/img/json")["Id"] == image_id
+
+
+def test_a_blob_corrupt_from_its_start_reports_the_verification_failure(
+    pier: PierDaemon, pier_registry: PierRegistry, work: Path
+) -> None:
+    """The unpacker meets the damage long before the download ends: the pull still
+    waits for the download and reports what Docker reports, and stores nothing."""
+    repo = f"{pier_registry.address}/stream/corrupt"
+    # 3 MB at 1 MB/s: the first MiB reaches the unpacker about 2 s before the end.
+    image_id = random_image(pier.client, work, repo, 3_000_000)
+    push(pier.client, repo)
+    pier.client.delete(f"/images/{repo}:latest")
+    blobs_before, _ = content_state(pier.data_root)
+    config_hex = image_id.split(":")[1]
+    for blob in (pier_registry.storage / "blobs" / "sha256").iterdir():
+        if blob.name != config_hex and blob.stat().st_size > 100_000:
+            data = bytearray(blob.read_bytes())
+            data[2] ^= 0xFF  # gzip's compression method: the decompressor stops at once
+            blob.write_bytes(bytes(data))
+    slow = FaultyProxy(("127.0.0.1", pier_registry.port), rate=1_000_000).start()
+    try:
+        failed = errors(pull(pier.client, f"{slow.address}/stream/corrupt"))
+    finally:
+        slow.stop()
+    assert failed and failed[0].startswith("filesystem layer verification failed for digest")
+    blobs_after, ingests = content_state(pier.data_root)
+    assert blobs_after == blobs_before
+    assert ingests == []
