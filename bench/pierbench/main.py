@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from .cleanup import Cleanup
+from .cluster import WORKLOADS as CLUSTER
 from .data import WORKLOADS as DATA
 from .engines import DockerEngine, Engine, PierEngine, PodmanEngine, Unavailable
 from .images import (
@@ -36,7 +37,7 @@ from .scale import WORKLOADS as SCALE
 from .workloads import ALL as _BASE
 from .workloads import Context, Workload
 
-ALL = [*_BASE, *OBSERVE, *DATA, *SCALE]
+ALL = [*_BASE, *OBSERVE, *DATA, *SCALE, *CLUSTER]
 
 BENCH_DIR = Path(__file__).resolve().parent.parent
 REPO = BENCH_DIR.parent

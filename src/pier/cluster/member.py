@@ -91,9 +91,6 @@ class EtcdMember:
         socket for a member that has no data yet; `existing` joins a running cluster."""
         self.socket_dir.mkdir(parents=True, exist_ok=True)
         self.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-        for path in (self.client_socket, self.peer_socket):
-            with contextlib.suppress(FileNotFoundError):
-                path.unlink()
         argv = [
             self._etcd,
             "--name",
@@ -140,6 +137,10 @@ class EtcdMember:
         self._watcher = asyncio.create_task(self._supervise(), name=f"etcd-{self.name}")
 
     async def _spawn(self) -> None:
+        # A member killed leaves its socket files; etcd will not listen over them.
+        for path in (self.client_socket, self.peer_socket):
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
         logfile = self.data_dir.parent / "etcd.log"
         with open(logfile, "ab") as out:
             try:
@@ -183,21 +184,32 @@ class EtcdMember:
         if self._proc is not None and self._proc.returncode is None:
             self._proc.send_signal(sig)
 
+    def leaving(self) -> None:
+        """The member is being removed from its cluster and will exit by itself: the
+        supervisor must not start it again."""
+        self._stopping = True
+
     async def stop(self) -> None:
         self._stopping = True
+        await self._terminate(self._proc)
+        watcher, self._watcher = self._watcher, None
+        if watcher is not None:
+            # Not cancelled: a restart under way finishes, sees _stopping and returns,
+            # so no process is left behind by a cancelled spawn.
+            await asyncio.wait_for(watcher, 30)
         proc, self._proc = self._proc, None
-        if proc is not None and proc.returncode is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                await asyncio.wait_for(proc.wait(), 10)
-            except TimeoutError:
-                proc.kill()
-                await proc.wait()
-        if self._watcher is not None:
-            self._watcher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._watcher
-            self._watcher = None
+        await self._terminate(proc)
+
+    @staticmethod
+    async def _terminate(proc: asyncio.subprocess.Process | None) -> None:
+        if proc is None or proc.returncode is not None:
+            return
+        proc.send_signal(signal.SIGTERM)
+        try:
+            await asyncio.wait_for(proc.wait(), 10)
+        except TimeoutError:
+            proc.kill()
+            await proc.wait()
 
     def remove_data(self) -> None:
         shutil.rmtree(self.data_dir.parent, ignore_errors=True)

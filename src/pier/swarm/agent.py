@@ -50,8 +50,10 @@ class NodeAgent:
                     log.warning("agent: %s", exc)
                 except Exception:
                     log.exception("agent pass failed")
+                # The watch kicks at every change; the timer only catches what no
+                # change announces.
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), 2.0)
+                    await asyncio.wait_for(self._wake.wait(), 10.0)
         finally:
             exits.cancel()
             busy = list(self._busy.values())
@@ -83,9 +85,11 @@ class NodeAgent:
                 elif c is not None and c.running and state != "running":
                     await self._report(t.id, "running", "started", container=c)
             else:
-                if c is not None:
+                # A task shut down keeps its stopped container (logs, `ps -a`) until the
+                # task leaves the store (history pruned, service removed).
+                if c is not None and (c.running or t["DesiredState"] == "remove"):
                     self._spawn(t.id, self._stop(t, c))
-                elif t["DesiredState"] == "remove":
+                elif c is None and t["DesiredState"] == "remove":
                     await self._store.delete("tasks", t.id)
                 elif not docs.terminal(state):
                     await self._report(t.id, "shutdown", "shutdown")
@@ -126,11 +130,13 @@ class NodeAgent:
             log.warning("task %s: %s", task.id, exc)
 
     async def _stop(self, task: Doc, c: TaskContainer) -> None:
+        grace = taskspec.grace_seconds(task.body)
         try:
-            await self._containers.stop_and_remove(c.id, taskspec.grace_seconds(task.body))
             if task["DesiredState"] == "remove":
+                await self._containers.stop_and_remove(c.id, grace)
                 await self._store.delete("tasks", task.id)
             else:
+                await self._containers.stop(c.id, grace)
                 await self._report(task.id, "shutdown", "shutdown")
         except PierError as exc:
             log.warning("stopping task %s: %s", task.id, exc)

@@ -46,7 +46,7 @@ class IngressProxy:
                 except PierError as exc:
                     log.debug("ingress: %s", exc)
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), 5.0)
+                    await asyncio.wait_for(self._wake.wait(), 30.0)
                 await asyncio.sleep(0.1)  # a burst of changes is one refresh
         finally:
             for server in self._servers.values():

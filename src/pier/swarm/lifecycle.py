@@ -165,11 +165,14 @@ class SwarmLifecycle:
             await self._disconnect(session, revoke=False)
 
     async def _disconnect(self, session: Session, *, revoke: bool) -> None:
-        await session.close(revoke=revoke)
-        await self._server.close()
-        await session.etcd.close()
-        if session.member is not None:
-            await session.member.stop()
+        try:
+            await session.close(revoke=revoke)
+            await self._server.close()
+            await session.etcd.close()
+        finally:
+            # Whatever failed above, the supervised member does not outlive pierd.
+            if session.member is not None:
+                await session.member.stop()
 
     # -- init ----------------------------------------------------------------------
 
@@ -448,16 +451,19 @@ class SwarmLifecycle:
                 )
                 raise Unavailable(message)
             self._session = None
-            await session.close(revoke=True)
-            await session.leave()
-            if session.member is not None:
-                await self._leave_etcd(session)
-            await self._server.close()
-            await session.etcd.close()
-            if session.member is not None:
-                await session.member.stop()
-                session.member.remove_data()
-            localstate.forget(self._state_file)
+            try:
+                await session.close(revoke=True)
+                await session.leave()
+                if session.member is not None:
+                    await self._leave_etcd(session)
+                await self._server.close()
+                await session.etcd.close()
+            finally:
+                # Left for good even if a step failed: no member, no state to rejoin.
+                if session.member is not None:
+                    await session.member.stop()
+                    session.member.remove_data()
+                localstate.forget(self._state_file)
 
     async def _leave_etcd(self, session: Session) -> None:
         try:
@@ -465,6 +471,8 @@ class SwarmLifecycle:
             if len(members) > 1:
                 me = next((m for m in members if m.name == session.node_id), None)
                 if me is not None:
+                    if session.member is not None:
+                        session.member.leaving()  # removed, it exits: no restart
                     await session.etcd.member_remove(me.id)
                     session.etcd.set_endpoints(
                         [e for e in session.etcd.endpoints if session.node_id not in e]

@@ -35,6 +35,7 @@ class Orchestrator:
         self._store = session.store
         self._wake = asyncio.Event()
         self._rollout = Rollout(store=session.store, create=self._new_task)
+        self._timed = False  # this pass left work that waits on time
 
     def kick(self) -> None:
         self._wake.set()
@@ -42,14 +43,19 @@ class Orchestrator:
     async def run(self) -> None:
         while True:
             self._wake.clear()
+            self._timed = False
             try:
                 await self.reconcile()
             except PierError as exc:
                 log.warning("orchestrator: %s", exc)
+                self._timed = True
             except Exception:
                 log.exception("orchestrator pass failed")
+                self._timed = True
+            # Waiting on time (a restart delay, an update's next batch) needs a pass
+            # soon; otherwise only changes in the store do, and idle stays cheap.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), 1.0)
+                await asyncio.wait_for(self._wake.wait(), 1.0 if self._timed else 10.0)
             # Changes come in bursts (a service's tasks); one pass serves a burst.
             await asyncio.sleep(0.05)
 
@@ -126,12 +132,16 @@ class Orchestrator:
             else:
                 if not t.get("NodeID"):
                     await self._schedule(service, t, nodes, placed)
+                    self._timed = True
                 live.append(t)
         history = [t for t in tasks if t["DesiredState"] != "running" or t not in live]
         if servicespec.is_global(spec):
             await self._global(service, live, history, nodes, placed)
         else:
             await self._replicated(service, live, history, restart_now, nodes, placed)
+        status = (service.get("UpdateStatus") or {}).get("State")
+        if status in ("updating", "rollback_started"):
+            self._timed = True
         await self._rollout.step(service, tasks, live, nodes, placed)
         await self._prune(service, tasks)
 
@@ -200,6 +210,7 @@ class Orchestrator:
             if slots.get(slot):
                 continue
             if slot not in restart_now and not self._may_restart(service, slot, history):
+                self._timed = True
                 continue
             await self._new_task(service, nodes, placed, slot=slot)
 
@@ -227,8 +238,11 @@ class Orchestrator:
                             await self._set_desired(t, "shutdown")
                 continue
             room = fits(node, service_id=service.id, template=template, ports=ports, placed=placed)
-            if eligible and room is None and self._may_restart(service, node.id, history):
-                await self._new_task(service, nodes, placed, node_id=node.id)
+            if eligible and room is None:
+                if self._may_restart(service, node.id, history):
+                    await self._new_task(service, nodes, placed, node_id=node.id)
+                else:
+                    self._timed = True
 
     def _may_restart(self, service: Doc, slot: int | str, history: list[Doc]) -> bool:
         """Swarm's restart policy for an empty slot whose last task ended."""
@@ -245,11 +259,10 @@ class Orchestrator:
             return True  # shut down by the orchestrator (update, scale): replace
         if condition == "none" or (condition == "on-failure" and state == "complete"):
             return False
+        # MaxAttempts counts restarts: the first run is not one.
         attempts = int(policy.get("MaxAttempts") or 0)
-        if (
-            attempts
-            and sum(1 for t in ended if t["Status"]["State"] in ("failed", "complete")) >= attempts
-        ):
+        runs = sum(1 for t in ended if t["Status"]["State"] in ("failed", "complete"))
+        if attempts and runs > attempts:
             return False
         delay = policy.get("Delay")
         delay_ns = DEFAULT_RESTART_DELAY if delay is None else int(delay)

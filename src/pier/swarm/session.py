@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Protocol
 
 from pier.cluster.etcd import Etcd, WatchCompacted
@@ -25,6 +25,8 @@ from pier.swarm.localstate import LocalState
 from pier.swarm.store import PREFIX, SwarmStore
 
 NODES = PREFIX + b"nodes/"
+LEADER = PREFIX + b"leader/"
+CLUSTER = PREFIX + b"cluster/"
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +45,15 @@ class Agent(Worker, Protocol):
 
     async def leave(self) -> None:
         """Remove every task container of this node (it leaves the swarm)."""
+
+
+@contextlib.contextmanager
+def _logged(task: asyncio.Task[None]) -> Iterator[None]:
+    """A background task that died of an error must not stop the others' shutdown."""
+    try:
+        yield
+    except Exception:
+        log.exception("swarm task %s failed", task.get_name())
 
 
 class Session:
@@ -70,6 +81,9 @@ class Session:
         self._leading: asyncio.Task[None] | None = None
         self._agent_task: asyncio.Task[None] | None = None
         self._clients: dict[str, str] = {}  # node ID -> its etcd member's client URL
+        self._heartbeat = docs.DEFAULT_HEARTBEAT
+        self._lease_ttl = 0
+        self._leader_changed = asyncio.Event()
 
     @property
     def manager(self) -> bool:
@@ -92,30 +106,39 @@ class Session:
             self._tasks.append(asyncio.create_task(self._campaign(), name="swarm-campaign"))
 
     async def _take_lease(self) -> None:
-        ttl = docs.lease_ttl(await self.heartbeat())
-        self.lease = await self.etcd.grant(ttl)
+        self._heartbeat = await self.heartbeat()
+        ttl = docs.lease_ttl(self._heartbeat)
+        old, self.lease = self.lease, await self.etcd.grant(ttl)
+        self._lease_ttl = ttl
         await self.store.put(
             "alive", self.node_id, {"Addr": self.state.advertise_host}, lease=self.lease
         )
+        if old:  # a new heartbeat period: the leader key on the old lease goes with it
+            with contextlib.suppress(PierError):
+                await self.etcd.revoke(old)
 
     async def _keepalive(self) -> None:
+        """Renew the lease every heartbeat (the cluster's Dispatcher.HeartbeatPeriod,
+        learnt from the watch); a new period takes a lease of the matching TTL."""
         loop = asyncio.get_running_loop()
         last_ok = loop.time()
         while True:
-            period = 1.0
+            period = self._heartbeat / docs.SECOND
             try:
-                period = (await self.heartbeat()) / docs.SECOND
+                if docs.lease_ttl(self._heartbeat) != self._lease_ttl:
+                    await self._take_lease()
                 ttl = await self.etcd.keepalive(self.lease)
                 lost = ttl is None
                 if not lost:
                     last_ok = loop.time()
             except PierError as exc:
                 log.warning("lease renewal failed: %s", exc)
-                lost = loop.time() - last_ok > docs.lease_ttl(int(period * docs.SECOND))
+                lost = loop.time() - last_ok > self._lease_ttl
             if lost:
                 log.warning("node %s lost its lease: fencing its tasks", self.node_id)
                 await self._fence()
                 with contextlib.suppress(PierError):
+                    self.lease = 0
                     await self._take_lease()
                     last_ok = loop.time()
                     self._agent.kick()
@@ -132,8 +155,10 @@ class Session:
                 async for message in self.store.watch(start_revision=revision + 1):
                     revision = message.revision
                     for event in message.events:
-                        if event.kv.key.endswith(b"/leader/"):
-                            self.leader = None
+                        if event.kv.key == LEADER:
+                            self._leader_changed.set()
+                        elif event.kv.key == CLUSTER and event.kv.value:
+                            self._heartbeat = docs.heartbeat_ns(json.loads(event.kv.value))
                         elif event.kv.key.startswith(NODES):
                             self._node_changed(event.kv.key, event.kv.value)
                     self._agent.kick()
@@ -175,7 +200,10 @@ class Session:
         self._use_endpoints()
 
     async def _campaign(self) -> None:
+        """Managers try for the leader key when it is free: at start, and each time the
+        watch sees it change (its holder left, or its lease expired)."""
         while True:
+            self._leader_changed.clear()
             try:
                 if self._leading is None and await self.store.claim(
                     "leader", "", {"NodeID": self.node_id}, lease=self.lease
@@ -188,15 +216,18 @@ class Session:
                 self.leader = holder["NodeID"] if holder else None
                 if self.leader != self.node_id:
                     await self._stop_leading()
+                wait = 5.0 if self.leader else 0.5
             except PierError as exc:
                 log.debug("campaign: %s", exc)
-            await asyncio.sleep(0.5)
+                wait = 0.5
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._leader_changed.wait(), wait)
 
     async def _stop_leading(self) -> None:
         task, self._leading = self._leading, None
         if task is not None:
             task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
+            with contextlib.suppress(asyncio.CancelledError), _logged(task):
                 await task
 
     async def leave(self) -> None:
@@ -206,13 +237,13 @@ class Session:
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
+            with contextlib.suppress(asyncio.CancelledError), _logged(task):
                 await task
         self._tasks = []
         await self._stop_leading()
         if self._agent_task is not None:
             self._agent_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
+            with contextlib.suppress(asyncio.CancelledError), _logged(self._agent_task):
                 await self._agent_task
             self._agent_task = None
         if revoke and self.lease:

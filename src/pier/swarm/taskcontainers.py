@@ -94,9 +94,12 @@ class TaskContainers:
     def published(self, cid: str) -> Mapping[tuple[int, str], tuple[int, str]]:
         return self._published(cid)
 
-    async def stop_and_remove(self, cid: str, grace: int) -> None:
+    async def stop(self, cid: str, grace: int) -> None:
         with contextlib.suppress(NoSuchContainer, NotModified):
             await self._containers.stop(cid, timeout=grace)
+
+    async def stop_and_remove(self, cid: str, grace: int) -> None:
+        await self.stop(cid, grace)
         with contextlib.suppress(NoSuchContainer):
             try:
                 await self._containers.remove(cid, force=True)

@@ -161,7 +161,11 @@ def test_ingress_service_answers_on_every_node(cluster: Cluster) -> None:
     assert update.returncode == 0, update.stderr
     assert all(t["Spec"]["ContainerSpec"]["Env"] == ["V=2"] for t in running(cluster, "web"))
     back = cluster.docker(1, "service", "rollback", "web")
-    assert back.returncode == 0 and "rollback: rollback completed" in back.stdout
+    # The CLI shows "rollback completed" only if it sees that state before the tasks
+    # converged, which is a race in dockerd as here.
+    assert back.returncode == 0, back.stderr
+    assert "rollback: manually requested rollback" in back.stdout
+    assert "verify: Service web converged" in back.stdout
     until(
         lambda: (
             len(running(cluster, "web")) == 5
@@ -270,6 +274,8 @@ def test_killing_etcds_leader_loses_nothing(cluster: Cluster) -> None:
     until(lambda: cluster.client(1).get_json("/services/keep"), 20, "service readable")
     until(lambda: {t["ID"] for t in running(cluster, "keep")} == before, 20, "same tasks")
     until(lambda: len(_etcd_pids(cluster)) == 3, 20, "the member restarted")
+    time.sleep(1.5)  # not a synchronisation: a member that cannot listen exits at once
+    assert len(_etcd_pids(cluster)) == 3
     assert leader
     assert cluster.docker(1, "service", "rm", "keep").returncode == 0
     until(lambda: not cluster.client(1).get_json("/tasks"), 30, "tasks gone")

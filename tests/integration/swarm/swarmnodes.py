@@ -71,10 +71,13 @@ def nodes(scope: Scope, busybox_tar: Path, n: int) -> Iterator[list[PierDaemon]]
         for d in reversed(daemons):
             if d.proc is not None:
                 leave(d)
+        logs = {}
         for d in daemons:
+            logs[str(d.base)] = d.log_text()[-3000:]
             d.destroy()
         left = {r for r in scope.snapshot() for d in daemons if str(d.base) in r}
-        assert not left, f"the swarm left behind: {sorted(left)}"
+        owners = {b: text for b, text in logs.items() if any(b in r for r in left)}
+        assert not left, f"the swarm left behind: {sorted(left)}; logs: {owners}"
 
 
 def swarm_of(daemons: list[PierDaemon], managers: int = 1) -> str:
@@ -108,10 +111,10 @@ def running_tasks(manager: PierDaemon, service: str) -> list[dict[str, Any]]:
     return [t for t in tasks if t["Status"]["State"] == "running"]
 
 
-def task_containers(daemon: PierDaemon) -> dict[str, dict[str, Any]]:
-    """The daemon's containers that run swarm tasks, by task ID."""
+def task_containers(daemon: PierDaemon, *, running: bool = False) -> dict[str, dict[str, Any]]:
+    """The daemon's containers of swarm tasks (only running ones if asked), by task ID."""
     found = {}
-    for c in daemon.client.get_json("/containers/json", all=1):
+    for c in daemon.client.get_json("/containers/json", all=0 if running else 1):
         task = (c.get("Labels") or {}).get("com.docker.swarm.task.id")
         if task:
             found[task] = c

@@ -88,7 +88,7 @@ def test_a_dead_node_is_replaced_within_10_s_and_shuts_its_stale_tasks_down(
         30,
         "the node back",
     )
-    until(lambda: not (set(task_containers(victim)) & lost), 30, "stale containers gone")
+    until(lambda: not (set(task_containers(victim, running=True)) & lost), 30, "stale ones stopped")
     stale = [leader.client.get_json(f"/tasks/{t}") for t in lost]
     assert all(t["DesiredState"] == "shutdown" for t in stale)
     until(
@@ -126,7 +126,9 @@ def test_a_node_that_loses_its_lease_fences_its_tasks(managers: list[PierDaemon]
             await etcd.close()
 
     asyncio.run(revoke())
-    until(lambda: not (set(task_containers(victim)) & mine), 15, "the fenced tasks stopped")
+    until(
+        lambda: not (set(task_containers(victim, running=True)) & mine), 15, "fenced tasks stopped"
+    )
     until(
         lambda: len([t for t in running_tasks(leader, "fence") if t["ID"] not in mine]) == 3,
         15,
@@ -169,6 +171,8 @@ def test_killing_the_etcd_leader_loses_no_service_or_task(managers: list[PierDae
     until(lambda: {t["ID"] for t in running_tasks(manager, "kept")} == before, 20, "same tasks")
     # The supervised member is started again by its pierd.
     until(lambda: all(etcd_processes(str(d.base)) for d in managers), 20, "three members")
+    # ... and it stays up (a restart over its old socket files would exit at once).
+    until(lambda: _healthy_members(managers) == 3, 20, "three members answering")
     manager.client.delete("/services/kept")
     for d in managers:
         until(lambda d=d: not task_containers(d), 30, "containers removed")
@@ -179,3 +183,25 @@ def _pid_of(member: str, daemons: list[PierDaemon]) -> int:
         if (d.exec_root / "swarm" / "etcd" / f"c-{member}:1").exists():
             return etcd_processes(str(d.base))[0]
     raise AssertionError(f"no member {member}")
+
+
+def _healthy_members(daemons: list[PierDaemon]) -> int:
+    """Members whose own client socket answers a status request."""
+
+    async def count() -> int:
+        n = 0
+        for d in daemons:
+            sockets = list((d.exec_root / "swarm" / "etcd").glob("c-*:1"))
+            if not sockets:
+                continue
+            etcd = Etcd(endpoints=[f"unix://{sockets[0]}"], timeout=2)
+            try:
+                await etcd.status()
+                n += 1
+            except Exception:
+                pass
+            finally:
+                await etcd.close()
+        return n
+
+    return asyncio.run(count())

@@ -66,7 +66,8 @@ def test_init_join_inspect_update_leave(trio: list[PierDaemon]) -> None:
     assert a.client.ping().headers.get("swarm") == "active/manager"
 
     with pytest.raises(APIError) as bad:
-        _join(b, addr, tokens["Worker"][:-1] + "x")
+        worker = tokens["Worker"]
+        _join(b, addr, worker[:-1] + ("y" if worker.endswith("x") else "x"))
     assert bad.value.status == 400
     assert "A valid join token is necessary" in str(bad.value)
     _join(b, addr, tokens["Worker"])
@@ -104,6 +105,19 @@ def test_init_join_inspect_update_leave(trio: list[PierDaemon]) -> None:
         500,
         "rpc error: code = Unknown desc = update out of sequence",
     )
+    # A new heartbeat period: leases of the matching TTL (three periods).
+    spec = {**rotated["Spec"], "Dispatcher": {"HeartbeatPeriod": 2_000_000_000}}
+    a.client.post_json("/swarm/update", spec, version=rotated["Version"]["Index"])
+    rotated = a.client.get_json("/swarm")
+    assert rotated["Spec"]["Dispatcher"]["HeartbeatPeriod"] == 2_000_000_000
+    until(lambda: _lease_ttl(a, node_id) == 6, 10, "a 6 s lease")
+    assert a.client.get_json("/info")["Swarm"]["Cluster"]["Spec"]["Dispatcher"] == {
+        "HeartbeatPeriod": 2_000_000_000
+    }
+    for path in ("/swarm/unlockkey",):
+        with pytest.raises(APIError) as no_lock:
+            a.client.get_json(path)
+        assert no_lock.value.status == 400 and "autolock" in str(no_lock.value)
     with pytest.raises(APIError) as autolock:
         a.client.post_json(
             "/swarm/update",
@@ -130,3 +144,24 @@ def test_init_join_inspect_update_leave(trio: list[PierDaemon]) -> None:
     a.client.post("/swarm/leave", force=1)
     assert etcd_processes(str(a.base)) == []
     assert a.client.ping().headers.get("swarm") == "inactive"
+
+
+def _lease_ttl(d: PierDaemon, node_id: str) -> int:
+    """The TTL etcd granted the node's liveness lease."""
+    import asyncio
+
+    from pier.cluster.etcd import Etcd
+
+    socket = next((d.exec_root / "swarm" / "etcd").glob("c-*:1"))
+
+    async def ask() -> int:
+        etcd = Etcd(endpoints=[f"unix://{socket}"])
+        try:
+            alive = await etcd.get(f"/pier/swarm/alive/{node_id}".encode())
+            assert alive is not None
+            answer = await etcd.call("/v3/lease/timetolive", {"ID": str(alive.lease)})
+            return int(answer.get("grantedTTL", 0))
+        finally:
+            await etcd.close()
+
+    return asyncio.run(ask())

@@ -82,7 +82,9 @@ def test_create_converges_and_runs_named_labelled_tasks_on_both_nodes(
         "/tasks", filters=json.dumps({"service": ["web"], "desired-state": ["shutdown"]})
     )
     assert sorted(t["Slot"] for t in shut) == [3, 4]
-    until(lambda: sum(len(task_containers(d)) for d in pair) == 2, 30, "two containers")
+    until(lambda: sum(len(task_containers(d, running=True)) for d in pair) == 2, 30, "two running")
+    # The surplus tasks' containers stay, stopped, as dockerd keeps them.
+    assert sum(len(task_containers(d)) for d in pair) == 4
 
 
 def test_update_rollback_and_a_stale_version(manager: PierDaemon) -> None:
@@ -248,7 +250,7 @@ def test_global_mode_constraints_labels_and_drain(
     # Drain: the worker's tasks go (a replicated one finds no other worker: pending).
     drained = docker(manager, "node", "update", "--availability", "drain", node_id(worker))
     assert drained.returncode == 0, drained.stderr
-    until(lambda: not task_containers(worker), 30, "the drained worker emptied")
+    until(lambda: not task_containers(worker, running=True), 30, "the drained worker emptied")
     pending = manager.client.get_json(
         "/tasks", filters=json.dumps({"service": ["onworker"], "desired-state": ["running"]})
     )
@@ -346,3 +348,51 @@ def test_ingress_port_reaches_tasks_on_every_node(
         "both tasks answering through the port",
     )
     assert seen
+
+
+def test_restart_policy_and_task_logs(manager: PierDaemon) -> None:
+    out = docker(
+        manager,
+        "service",
+        "create",
+        "-d",
+        "--name",
+        "flaky",
+        "--restart-condition",
+        "on-failure",
+        "--restart-delay",
+        "0s",
+        "--restart-max-attempts",
+        "2",
+        "busybox",
+        "sh",
+        "-c",
+        "echo attempt; exit 3",
+    )
+    assert out.returncode == 0, out.stderr
+
+    def ended() -> list[dict[str, object]] | None:
+        tasks = manager.client.get_json("/tasks", filters=json.dumps({"service": ["flaky"]}))
+        failed = [t for t in tasks if t["Status"]["State"] == "failed"]
+        return failed if len(failed) == 3 else None
+
+    failed = until(ended, 30, "the first run and two restarts")
+    assert all(t["Status"]["Err"] == "task: non-zero exit (3)" for t in failed)
+    assert all(t["Status"]["ContainerStatus"]["ExitCode"] == 3 for t in failed)
+    # No fourth: the policy gave up.
+    tasks = manager.client.get_json("/tasks", filters=json.dumps({"service": ["flaky"]}))
+    assert len(tasks) == 3
+    assert all(t["DesiredState"] == "shutdown" for t in tasks)
+
+    one = docker(manager, "service", "create", "-d", "--name", "once", "--restart-condition",
+                 "none", "busybox", "sh", "-c", "echo said once")  # fmt: skip
+    assert one.returncode == 0
+    task = until(
+        lambda: [
+            t
+            for t in manager.client.get_json("/tasks", filters=json.dumps({"service": ["once"]}))
+            if t["Status"]["State"] == "complete"
+        ]
+    )[0]
+    logs = until(lambda: docker(manager, "service", "logs", "--raw", task["ID"]).stdout, 20)
+    assert logs == "said once\n"

@@ -135,7 +135,10 @@ class Scope:
                 continue
             if any(m in cmdline for m in markers) and not _is_daemon(cmdline):
                 shown = cmdline.replace(b"\0", b" ")[:160].decode(errors="replace")
-                found.add(f"process {entry} {shown}")
+                # An etcd member of a swarm (its data and sockets under a daemon's roots)
+                # outlives pierd only if swarm leave or daemon shutdown forgot it.
+                kind = "etcd member" if cmdline.split(b"\0")[0].endswith(b"etcd") else "process"
+                found.add(f"{kind} {entry} {shown}")
         return found
 
     def _cgroups(self) -> set[str]:
