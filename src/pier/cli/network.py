@@ -4,8 +4,9 @@
 from __future__ import annotations
 
 from pier.cli.common import inspect_objects, parse_filters, remove_objects
-from pier.cli.flags import BOOL, FORMAT, FORMAT_F, LIST, STRING, Flag, Spec
+from pier.cli.flags import BOOL, FORMAT, FORMAT_F, INT, LIST, STRING, Flag, Spec
 from pier.cli.main import Context, StatusError
+from pier.cli.netopts import check_link
 from pier.client.errors import APIError
 
 # typing and collections.abc cost milliseconds at start-up: only the checker reads them.
@@ -18,15 +19,31 @@ CREATE = Spec(
     max_args=1,
     flags=(
         Flag(name="attachable", help="Enable manual container attachment"),
+        Flag(name="aux-address", kind=LIST, type_name="map",
+             help="Auxiliary IPv4 or IPv6 addresses used by Network driver (default map[])"),
+        Flag(name="config-from", kind=STRING,
+             help="The network from which to copy the configuration"),
+        Flag(name="config-only", help="Create a configuration only network"),
         Flag(name="driver", short="d", kind=STRING, default="bridge",
              help="Driver to manage the Network"),
-        Flag(name="gateway", kind=LIST, help="IPv4 or IPv6 Gateway for the master subnet"),
+        Flag(name="gateway", kind=LIST, type_name="strings",
+             help="IPv4 or IPv6 Gateway for the master subnet"),
+        Flag(name="ingress", help="Create swarm routing-mesh network"),
         Flag(name="internal", help="Restrict external access to the network"),
-        Flag(name="ip-range", kind=LIST, help="Allocate container ip from a sub-range"),
-        Flag(name="ipv6", kind=BOOL, help="Enable or disable IPv6 networking"),
+        Flag(name="ip-range", kind=LIST, type_name="strings",
+             help="Allocate container ip from a sub-range"),
+        Flag(name="ipam-driver", kind=STRING, default="default",
+             help="IP Address Management Driver"),
+        Flag(name="ipam-opt", kind=LIST, type_name="map",
+             help="Set IPAM driver specific options (default map[])"),
+        Flag(name="ipv4", kind=BOOL, default=True,
+             help="Enable or disable IPv4 address assignment"),
+        Flag(name="ipv6", kind=BOOL, help="Enable or disable IPv6 address assignment"),
         Flag(name="label", kind=LIST, help="Set metadata on a network"),
-        Flag(name="opt", short="o", kind=LIST, help="Set driver specific options"),
-        Flag(name="subnet", kind=LIST,
+        Flag(name="opt", short="o", kind=LIST, type_name="map",
+             help="Set driver specific options (default map[])"),
+        Flag(name="scope", kind=STRING, help="Control the network's scope"),
+        Flag(name="subnet", kind=LIST, type_name="strings",
              help="Subnet in CIDR format that represents a network segment"),
     ),
 )  # fmt: skip
@@ -36,29 +53,42 @@ def _pairs(items: list[str]) -> dict[str, str]:
     return {k: v for k, _, v in (i.partition("=") for i in items)}
 
 
+def _strings(items: list[str]) -> list[str]:
+    """pflag's StringSlice: each value is a CSV line of several."""
+    import csv
+
+    return [v for item in items for v in next(csv.reader([item]), [])]
+
+
 def create(ctx: Context, argv: list[str]) -> int:
+    from pier.cli.netipam import ipam_config
+
     opts = ctx.parse(CREATE, argv)
-    subnets, gateways, ranges = opts["subnet"], opts["gateway"], opts["ip-range"]
-    if len(gateways) > len(subnets) or len(ranges) > len(subnets):
-        raise StatusError(1, "no matching subnet for gateway or ip-range")
-    config = []
-    for i, subnet in enumerate(subnets):
-        entry = {"Subnet": subnet}
-        if i < len(gateways):
-            entry["Gateway"] = gateways[i]
-        if i < len(ranges):
-            entry["IPRange"] = ranges[i]
-        config.append(entry)
-    body = {
+    try:
+        config = ipam_config(_strings(opts["subnet"]), _strings(opts["ip-range"]),
+                             _strings(opts["gateway"]), _pairs(opts["aux-address"]))  # fmt: skip
+    except ValueError as exc:
+        raise StatusError(1, str(exc)) from None
+    body: dict[str, Any] = {
         "Name": opts.args[0],
         "Driver": opts["driver"],
+        "Scope": opts["scope"] or "",
         "Internal": opts["internal"],
         "Attachable": opts["attachable"],
-        "EnableIPv6": bool(opts["ipv6"]),
+        "Ingress": opts["ingress"],
+        "ConfigOnly": opts["config-only"],
         "Options": _pairs(opts["opt"]),
         "Labels": _pairs(opts["label"]),
-        "IPAM": {"Driver": "default", "Config": config},
-    }
+        "IPAM": {"Driver": opts["ipam-driver"], "Config": config,
+                 "Options": _pairs(opts["ipam-opt"])},
+    }  # fmt: skip
+    # As the docker CLI: sent only when given, so the daemon's default applies otherwise.
+    if "ipv4" in opts.given:
+        body["EnableIPv4"] = bool(opts["ipv4"])
+    if "ipv6" in opts.given:
+        body["EnableIPv6"] = bool(opts["ipv6"])
+    if opts["config-from"]:
+        body["ConfigFrom"] = {"Network": opts["config-from"]}
     try:
         created = ctx.client.post_json("/networks/create", body)
     except APIError as exc:
@@ -195,11 +225,18 @@ CONNECT = Spec(
     min_args=2,
     max_args=2,
     flags=(
-        Flag(name="alias", kind=LIST, help="Add network-scoped alias for the container"),
-        Flag(name="driver-opt", kind=LIST, help="driver options for the network"),
+        Flag(name="alias", kind=LIST, type_name="strings",
+             help="Add network-scoped alias for the container"),
+        Flag(name="driver-opt", kind=LIST, type_name="strings",
+             help="driver options for the network"),
+        Flag(name="gw-priority", kind=INT,
+             help="Highest gw-priority provides the default gateway. Accepts positive and "
+                  "negative values."),
         Flag(name="ip", kind=STRING, help="IPv4 address (e.g., \"172.30.100.104\")"),
         Flag(name="ip6", kind=STRING, help="IPv6 address (e.g., \"2001:db8::33\")"),
-        Flag(name="link", kind=LIST, help="Add link to another container"),
+        Flag(name="link", kind=LIST, help="Add link to another container", validate=check_link),
+        Flag(name="link-local-ip", kind=LIST, type_name="strings",
+             help="Add a link-local address for the container"),
     ),
 )  # fmt: skip
 
@@ -207,16 +244,23 @@ CONNECT = Spec(
 def connect(ctx: Context, argv: list[str]) -> int:
     opts = ctx.parse(CONNECT, argv)
     net, container = opts.args
-    ipam = {k: v for k, v in (("IPv4Address", opts["ip"]), ("IPv6Address", opts["ip6"])) if v}
+    driver_opts = {}
+    for item in _strings(opts["driver-opt"]):
+        key, eq, value = item.partition("=")
+        if not eq or not key.strip():
+            raise StatusError(1, "invalid key/value pair format in driver options")
+        driver_opts[key.strip()] = value.strip()
     body = {
         "Container": container,
         "EndpointConfig": {
-            "IPAMConfig": ipam or None,
-            "Aliases": opts["alias"] or None,
+            "IPAMConfig": {"IPv4Address": opts["ip"] or "", "IPv6Address": opts["ip6"] or "",
+                           "LinkLocalIPs": _strings(opts["link-local-ip"]) or None},
+            "Aliases": _strings(opts["alias"]) or None,
             "Links": opts["link"] or None,
-            "DriverOpts": _pairs(opts["driver-opt"]) or None,
+            "DriverOpts": driver_opts,
+            "GwPriority": opts["gw-priority"] or 0,
         },
-    }
+    }  # fmt: skip
     try:
         ctx.client.post_json(f"/networks/{net}/connect", body)
     except APIError as exc:

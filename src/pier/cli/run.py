@@ -66,9 +66,9 @@ def run_error(ctx: Context, message: str, status: int | None = None) -> StatusEr
     )
 
 
-def _pull(ctx: Context, image: str, quiet: bool) -> None:
+def _pull(ctx: Context, image: str, quiet: bool, platform: str = "") -> None:
     name, tag = split_tag(image)
-    params: dict[str, Any] = {"fromImage": full_name(name)}
+    params: dict[str, Any] = {"fromImage": full_name(name), "platform": platform or None}
     if "@" not in image:
         params["tag"] = tag or "latest"
     resp = ctx.client.request(
@@ -79,10 +79,10 @@ def _pull(ctx: Context, image: str, quiet: bool) -> None:
 
 def _create(ctx: Context, opts: Any, body: dict[str, Any]) -> str:
     image = body["Image"]
-    params = {"name": opts["name"] or None}
+    params = {"name": opts["name"] or None, "platform": opts["platform"] or None}
     pull = opts["pull"] or "missing"
     if pull == "always":
-        _pull(ctx, image, opts["quiet"])
+        _pull(ctx, image, opts["quiet"], opts["platform"])
     try:
         result = ctx.client.post_json("/containers/create", body, **params)
     except APIError as exc:
@@ -90,7 +90,7 @@ def _create(ctx: Context, opts: Any, body: dict[str, Any]) -> str:
             raise
         sys.stderr.write(f"Unable to find image '{familiar(image)}' locally\n")
         sys.stderr.flush()
-        _pull(ctx, image, opts["quiet"])
+        _pull(ctx, image, opts["quiet"], opts["platform"])
         result = ctx.client.post_json("/containers/create", body, **params)
     for warning in result.get("Warnings") or []:
         sys.stderr.write(f"WARNING: {warning}\n")

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import os
 
-from pier.cli import observeopts
+from pier.cli import netopts, observeopts
 from pier.cli.deviceopt import devices
 from pier.cli.flags import BOOL, FLOAT, INT, LIST, STRING, Flag
+from pier.cli.mountopts import gpu_request, mount, ulimit
+from pier.cli.netopts import NET_FLAGS, check_ip
 from pier.cli.observeopts import OBSERVE_FLAGS
 
 # typing and collections.abc cost milliseconds at start-up: only the checker reads them.
@@ -19,35 +21,64 @@ class OptionError(Exception):
     """A flag value that parses but cannot be used: docker prints `docker: <msg>`, exit 125."""
 
 
-RUN_FLAGS: tuple[Flag, ...] = (
+def _check_label(value: str) -> str:
+    """opts.ValidateLabel."""
+    key = value.partition("=")[0].lstrip(" \t\n\v\f\r")
+    if not key:
+        raise ValueError(f"invalid label '{value}': empty name")
+    if any(c in key for c in " \t\n\v\f\r"):
+        raise ValueError(f"label '{key}' contains whitespaces")
+    return value
+
+
+RUN_FLAGS: tuple[Flag, ...] = tuple(sorted((
     Flag(name="add-host", kind=LIST, help="Add a custom host-to-IP mapping (host:ip)"),
+    Flag(name="annotation", kind=LIST, type_name="map",
+         help="Add an annotation to the container (passed through to the OCI runtime) "
+              "(default map[])"),
     Flag(name="attach", short="a", kind=LIST, help="Attach to STDIN, STDOUT or STDERR"),
     Flag(name="cap-add", kind=LIST, help="Add Linux capabilities"),
     Flag(name="cap-drop", kind=LIST, help="Drop Linux capabilities"),
     Flag(name="cidfile", kind=STRING, help="Write the container ID to the file"),
+    Flag(name="cpu-count", kind=INT, help="CPU count (Windows only)"),
+    Flag(name="cpu-percent", kind=INT, help="CPU percent (Windows only)"),
     Flag(name="cpus", kind=FLOAT, type_name="decimal", help="Number of CPUs"),
     Flag(name="detach", short="d", help="Run container in background and print container ID"),
     Flag(name="detach-keys", kind=STRING, help="Override the key sequence for detaching"),
     Flag(name="device", kind=LIST, help="Add a host device to the container"),
-    Flag(name="dns", kind=LIST, help="Set custom DNS servers"),
+    Flag(name="disable-content-trust", kind=BOOL, default=True,
+         help="Skip image verification"),
+    Flag(name="dns", kind=LIST, help="Set custom DNS servers", validate=check_ip),
     Flag(name="domainname", kind=STRING, help="Container NIS domain name"),
     Flag(name="entrypoint", kind=STRING, help="Overwrite the default ENTRYPOINT of the image"),
     Flag(name="env", short="e", kind=LIST, help="Set environment variables"),
     Flag(name="env-file", kind=LIST, help="Read in a file of environment variables"),
     Flag(name="expose", kind=LIST, help="Expose a port or a range of ports"),
+    Flag(name="gpus", kind=LIST, type_name="gpu-request",
+         help="GPU devices to add to the container ('all' to pass all GPUs)",
+         validate=gpu_request),
     Flag(name="group-add", kind=LIST, help="Add additional groups to join"),
     Flag(name="hostname", short="h", kind=STRING, help="Container host name"),
     Flag(name="init", kind=BOOL,
          help="Run an init inside the container that forwards signals and reaps processes"),
     Flag(name="interactive", short="i", help="Keep STDIN open even if not attached"),
+    Flag(name="io-maxbandwidth", kind=STRING, type_name="bytes",
+         help="Maximum IO bandwidth limit for the system drive (Windows only)",
+         validate=lambda v: ram_in_bytes(v)),
+    Flag(name="io-maxiops", kind=INT, type_name="uint",
+         help="Maximum IOps limit for the system drive (Windows only)"),
     Flag(name="ipc", kind=STRING, help="IPC mode to use"),
-    Flag(name="label", short="l", kind=LIST, help="Set meta data on a container"),
+    Flag(name="isolation", kind=STRING, help="Container isolation technology"),
+    Flag(name="label", short="l", kind=LIST, help="Set meta data on a container",
+         validate=_check_label),
+    Flag(name="label-file", kind=LIST, help="Read in a line delimited file of labels"),
     Flag(name="memory", short="m", kind=STRING, type_name="bytes", help="Memory limit",
          validate=lambda v: ram_in_bytes(v)),
+    Flag(name="mount", kind=LIST, type_name="mount",
+         help="Attach a filesystem mount to the container", validate=mount),
     Flag(name="name", kind=STRING, help="Assign a name to the container"),
-    Flag(name="network", kind=STRING, help="Connect a container to a network"),
-    Flag(name="net", kind=STRING, hidden=True),
     Flag(name="pid", kind=STRING, help="PID namespace to use"),
+    Flag(name="platform", kind=STRING, help="Set platform if server is multi-platform capable"),
     Flag(name="privileged", help="Give extended privileges to this container"),
     Flag(name="publish", short="p", kind=LIST,
          help="Publish a container's port(s) to the host"),
@@ -67,15 +98,22 @@ RUN_FLAGS: tuple[Flag, ...] = (
          help="Proxy received signals to the process"),
     Flag(name="stop-signal", kind=STRING, help="Signal to stop the container"),
     Flag(name="stop-timeout", kind=INT, help="Timeout (in seconds) to stop a container"),
+    Flag(name="storage-opt", kind=LIST, help="Storage driver options for the container"),
     Flag(name="tmpfs", kind=LIST, help="Mount a tmpfs directory"),
     Flag(name="tty", short="t", help="Allocate a pseudo-TTY"),
+    Flag(name="ulimit", kind=LIST, type_name="ulimit", help="Ulimit options (default [])",
+         validate=ulimit),
     Flag(name="user", short="u", kind=STRING,
          help="Username or UID (format: <name|uid>[:<group|gid>])"),
     Flag(name="userns", kind=STRING, help="User namespace to use"),
+    Flag(name="uts", kind=STRING, help="UTS namespace to use"),
     Flag(name="volume", short="v", kind=LIST, help="Bind mount a volume"),
+    Flag(name="volume-driver", kind=STRING, help="Optional volume driver for the container"),
+    Flag(name="volumes-from", kind=LIST, help="Mount volumes from the specified container(s)"),
     Flag(name="workdir", short="w", kind=STRING, help="Working directory inside the container"),
     *OBSERVE_FLAGS,
-)  # fmt: skip
+    *NET_FLAGS,
+), key=lambda f: f.name))  # fmt: skip
 
 _RAM_UNITS = {"": 1, "b": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40, "p": 1 << 50}
 
@@ -192,6 +230,7 @@ def create_body(
     console_size: tuple[int, int] | None = None,
 ) -> dict[str, Any]:
     """Docker's `POST /containers/create` body for these flags."""
+    _refuse_windows_only(opts)
     detach = bool(opts["detach"])
     attach = [a.lower() for a in opts["attach"]]
     for a in attach:
@@ -206,7 +245,8 @@ def create_body(
     else:
         a_in, a_out, a_err = interactive, True, True
     labels: dict[str, str] = {}
-    for item in opts["label"]:
+    label_lines = [line for path in opts["label-file"] for line in parse_env_file(path, {})]
+    for item in [*label_lines, *opts["label"]]:
         key, _, value = item.partition("=")
         labels[key] = value
     binds: list[str] = []
@@ -226,20 +266,21 @@ def create_body(
         entrypoint = [opts["entrypoint"]]
     elif "entrypoint" in opts.given:
         entrypoint = [""]
-    network = opts["network"] or opts["net"] or "default"
+    restart = _restart_policy(opts["restart"] or "no")
+    if opts["rm"] and restart["Name"] not in ("no", ""):
+        raise OptionError("conflicting options: cannot specify both --restart and --rm")
     host_config: dict[str, Any] = {
         "Binds": binds or None,
-        "NetworkMode": network,
         "PortBindings": bindings,
-        "RestartPolicy": _restart_policy(opts["restart"] or "no"),
+        "RestartPolicy": restart,
         "AutoRemove": bool(opts["rm"]),
         "CapAdd": opts["cap-add"] or None,
         "CapDrop": opts["cap-drop"] or None,
-        "Dns": opts["dns"],
         "ExtraHosts": opts["add-host"] or None,
         "GroupAdd": opts["group-add"] or None,
         "IpcMode": opts["ipc"] or "",
-        "PidMode": opts["pid"] or "",
+        "PidMode": _mode(opts["pid"] or "", "--pid: invalid PID mode"),
+        "UTSMode": _mode(opts["uts"] or "", "--uts: invalid UTS mode", container=False),
         "UsernsMode": _userns(opts["userns"] or ""),
         "Privileged": bool(opts["privileged"]),
         "ReadonlyRootfs": bool(opts["read-only"]),
@@ -285,11 +326,61 @@ def create_body(
         config["StopSignal"] = opts["stop-signal"]
     if opts["stop-timeout"] is not None:
         config["StopTimeout"] = opts["stop-timeout"]
+    _more_host_config(opts, host_config)
     try:
         observeopts.apply(opts, config)
+        netopts.apply(opts, config)
     except ValueError as exc:
         raise OptionError(str(exc)) from None
     return config
+
+
+def _more_host_config(opts: Any, hc: dict[str, Any]) -> None:
+    """The fields the docker CLI sends only when asked (zero values are omitted)."""
+    from pier.cli import mountopts
+
+    annotations = {k: v for k, _, v in (a.partition("=") for a in opts["annotation"])}
+    storage: dict[str, str] = {}
+    for item in opts["storage-opt"]:
+        key, eq, value = item.partition("=")
+        if not eq:
+            raise OptionError("invalid storage option")
+        storage[key] = value
+    for key, value in (
+        ("Annotations", annotations),
+        ("StorageOpt", storage),
+        ("Ulimits", mountopts.ulimits(opts["ulimit"])),
+        ("Mounts", [mountopts.mount(m) for m in opts["mount"]]),
+        ("DeviceRequests", [mountopts.gpu_request(g) for g in opts["gpus"]]),
+        ("VolumesFrom", list(opts["volumes-from"])),
+        ("VolumeDriver", opts["volume-driver"]),
+        ("Isolation", opts["isolation"]),
+        ("CpuCount", opts["cpu-count"]),
+        ("CpuPercent", opts["cpu-percent"]),
+        ("IOMaximumIOps", opts["io-maxiops"]),
+        ("IOMaximumBandwidth",
+         ram_in_bytes(opts["io-maxbandwidth"]) if opts["io-maxbandwidth"] else 0),
+    ):  # fmt: skip
+        if value:
+            hc[key] = value
+
+
+def _refuse_windows_only(opts: Any) -> None:
+    """The docker CLI checks flags annotated `ostype=windows` against the daemon's OS
+    (Pier's is linux) before sending anything, and exits 1."""
+    from pier.cli.main import StatusError
+
+    for flag in ("cpu-count", "cpu-percent", "io-maxbandwidth", "io-maxiops"):
+        if flag in opts.given:
+            raise StatusError(1, f'"--{flag}" is only supported on a Docker daemon running on '
+                                 "windows, but the Docker daemon is running on linux")  # fmt: skip
+
+
+def _mode(mode: str, error: str, *, container: bool = True) -> str:
+    """container.PidMode/UTSMode.Valid: empty, `host`, or (PID only) `container:<name>`."""
+    if mode in ("", "host") or (container and mode.startswith("container:") and mode[10:]):
+        return mode
+    raise OptionError(error)
 
 
 def _userns(mode: str) -> str:
