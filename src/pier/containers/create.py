@@ -125,6 +125,7 @@ class Creator:
             mounts=host_config.mounts,
             tmpfs=host_config.tmpfs,
             volumes_from=host_config.volumes_from,
+            volume_driver=host_config.volume_driver,
         )
         plan_mounts(requests, self._mounts_of)
         warnings = host_warnings(parse_security_opts(host_config.security_opt)) + net_warnings

@@ -136,6 +136,8 @@ class HostConfig:
     uts_mode: str = ""
     shm_size: int = 0
     sysctls: Mapping[str, str] = field(default_factory=lambda: EMPTY)
+    # `--volume-driver`: the driver of the container's `-v` and image volumes.
+    volume_driver: str = ""
     # `--annotation`: the OCI spec's annotations, for the runtime and its hooks.
     annotations: Mapping[str, str] = field(default_factory=lambda: EMPTY)
     ulimits: tuple[Ulimit, ...] = ()

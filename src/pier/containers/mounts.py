@@ -307,6 +307,8 @@ class MountRequests:
     volumes_from: tuple[str, ...] = ()
     # Config.Volumes with the image's VOLUMEs: anonymous volumes where nothing else is.
     volumes: tuple[str, ...] = ()
+    # HostConfig.VolumeDriver: the driver of `-v` and image volumes ("": local).
+    volume_driver: str = ""
 
 
 def plan_mounts(
@@ -326,6 +328,10 @@ def plan_mounts(
                 m, read_only=m.read_only or read_only, copy_data=False, anonymous=False
             )
     binds = parse_binds(request.binds)
+    if request.volume_driver not in ("", "local"):
+        binds = tuple(
+            replace(b, driver=request.volume_driver) if b.type == "volume" else b for b in binds
+        )
     tmpfs = parse_tmpfs(request.tmpfs)
     _unique(binds, (t.destination for t in tmpfs))
     taken = {b.destination for b in binds}
@@ -346,8 +352,8 @@ def plan_mounts(
         destination = posixpath.normpath(path)
         if destination not in points:
             points[destination] = MountPoint(
-                type="volume", destination=destination, anonymous=True, driver="local",
-                propagation="",
+                type="volume", destination=destination, anonymous=True,
+                driver=request.volume_driver or "local", propagation="",
             )  # fmt: skip
     return tuple(points.values())
 

@@ -107,3 +107,22 @@ def test_custom_masked_and_read_only_paths(pier: PierDaemon) -> None:
         "GET", f"/containers/{default}/logs", params={"stdout": 1, "stderr": 1}
     )
     assert "timer_list masked" in b"".join(demux(logs.read())).decode()  # the control
+
+
+def test_volume_driver_as_dockerd_without_plugins(pier: PierDaemon) -> None:
+    """Was a 501: kept and shown; the volumes it would make need its plugin."""
+    docker = [str(DOCKER)]
+    made = subprocess.run(
+        [*docker, "create", "--volume-driver", "nosuch", "busybox", "true"],
+        capture_output=True, text=True, env=pier.env(), timeout=60,
+    )  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    hc = pier.client.get_json(f"/containers/{made.stdout.strip()}/json")["HostConfig"]
+    assert hc["VolumeDriver"] == "nosuch"
+    refused = subprocess.run(
+        [*docker, "create", "--volume-driver", "nosuch", "-v", "vd-data:/data", "busybox", "true"],
+        capture_output=True, text=True, env=pier.env(), timeout=60,
+    )  # fmt: skip
+    assert refused.returncode == 1  # docker create: 1 (run: 125)
+    assert 'error looking up volume plugin nosuch: plugin "nosuch" not found' in refused.stderr
+    assert "vd-data" not in {v["Name"] for v in pier.client.get_json("/volumes")["Volumes"] or []}

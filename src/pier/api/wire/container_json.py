@@ -214,7 +214,7 @@ def render_host_config(
             "MaximumRetryCount": h.restart_policy.maximum_retry_count,
         },
         "AutoRemove": h.auto_remove,
-        "VolumeDriver": "",
+        "VolumeDriver": h.volume_driver,
         "VolumesFrom": list(h.volumes_from) or None,
         "ConsoleSize": list(h.console_size),
         "CapAdd": list(h.cap_add) or None,

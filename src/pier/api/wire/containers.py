@@ -57,6 +57,14 @@ def _map(value: Any, field: str) -> dict[str, str]:
     return {str(k): str(v) for k, v in value.items()}
 
 
+def _str(value: Any, field: str) -> str:
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise InvalidParameter(f"json: cannot unmarshal {type(value).__name__} into {field}")
+    return value
+
+
 def _annotations(value: Any) -> dict[str, str]:
     out = _map(value, "Annotations")
     if "" in out:  # moby's verifyPlatformContainerSettings
@@ -213,6 +221,7 @@ def parse_host_config(hc: Mapping[str, Any]) -> HostConfig:
         shm_size=_int(hc.get("ShmSize"), "ShmSize"),
         sysctls=_map(hc.get("Sysctls"), "Sysctls"),
         annotations=_annotations(hc.get("Annotations")),
+        volume_driver=_str(hc.get("VolumeDriver"), "VolumeDriver"),
         ulimits=ulimits,
         group_add=_strs(hc.get("GroupAdd"), "GroupAdd"),
         pids_limit=None if not pids or pids <= 0 else int(pids),

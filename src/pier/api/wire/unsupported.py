@@ -16,15 +16,12 @@ from pier.errors import InvalidParameter, NotImplementedByPier
 
 # HostConfig field -> the option a user knows it by.
 _HOST_CONFIG: dict[str, str] = {
-    "VolumeDriver": "--volume-driver",
     "StorageOpt": "--storage-opt",
     "Cgroup": "--cgroup",
     "KernelMemoryTCP": "kernel TCP memory limits",
 }
 # Values that mean "nothing asked" besides the zero values.
-_NEUTRAL: dict[str, tuple[Any, ...]] = {
-    "VolumeDriver": ("local",),
-}
+_NEUTRAL: dict[str, tuple[Any, ...]] = {}
 
 
 def _asks(value: Any, neutral: tuple[Any, ...] = ()) -> bool:
