@@ -247,3 +247,17 @@ def apply(opts: Any, config: dict[str, Any]) -> None:
     if main and main.get("MacAddress"):
         # For daemons before API 1.44, which read the container's.
         config["MacAddress"] = main["MacAddress"]
+
+
+def localhost_dns_warnings(body: dict[str, Any]) -> list[str]:
+    """The docker CLI's localhostDNSWarning, added to the daemon's warnings at create."""
+    import ipaddress
+
+    for server in (body.get("HostConfig") or {}).get("Dns") or ():
+        try:
+            addr = ipaddress.ip_address(server)
+        except ValueError:
+            continue
+        if addr.is_loopback:
+            return [f"Localhost DNS ({addr}) may fail in containers."]
+    return []

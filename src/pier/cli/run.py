@@ -13,6 +13,7 @@ import sys
 from pier.cli.common import container_path, familiar, for_each, full_name, show_progress, split_tag
 from pier.cli.flags import STRING, Flag, Spec
 from pier.cli.main import Context, StatusError
+from pier.cli.netopts import localhost_dns_warnings
 from pier.cli.runopts import RUN_FLAGS, OptionError, create_body
 from pier.client.errors import APIError, ClientError, DaemonUnreachable
 from pier.client.http import Response
@@ -92,7 +93,7 @@ def _create(ctx: Context, opts: Any, body: dict[str, Any]) -> str:
         sys.stderr.flush()
         _pull(ctx, image, opts["quiet"], opts["platform"])
         result = ctx.client.post_json("/containers/create", body, **params)
-    for warning in result.get("Warnings") or []:
+    for warning in [*(result.get("Warnings") or []), *localhost_dns_warnings(body)]:
         sys.stderr.write(f"WARNING: {warning}\n")
     cid = str(result["Id"])
     if opts["cidfile"]:

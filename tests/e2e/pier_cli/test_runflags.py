@@ -258,3 +258,14 @@ def test_network_connect_flags(cli: PierCLI, docker: Docker) -> None:
     assert (ours.returncode, ours.stderr) == (theirs.returncode, theirs.stderr)
     cli.ok("rm", "-f", "rfc1", "rfc2", "rfpeer")
     cli.ok("network", "rm", "rfconn")
+
+
+def test_localhost_dns_warning(cli: PierCLI, docker: Docker) -> None:
+    args = ("create", "--dns", "127.0.0.1", "--dns", "::1", "busybox", "true")
+    ours, theirs = cli(*args), docker(*args)
+    assert (
+        ours.stderr
+        == theirs.stderr
+        == ("WARNING: Localhost DNS (127.0.0.1) may fail in containers.\n")
+    )
+    cli.ok("rm", ours.stdout.strip(), theirs.stdout.strip())
