@@ -45,6 +45,15 @@ def _weight_device(text: str) -> dict[str, Any]:
     return {"Path": path, "Weight": int(value)}
 
 
+def _cgroup_rule(text: str) -> str:
+    """The docker CLI's validateDeviceCgroupRule: 'type major:minor mode'."""
+    import re
+
+    if not re.search(r"^([acb]) ([0-9]+|\*):([0-9]+|\*) ([rwm]{1,3})$", text):
+        raise ValueError(f"invalid device cgroup format '{text}'")
+    return text
+
+
 OBSERVE_FLAGS: tuple[Flag, ...] = (
     Flag(name="blkio-weight", kind=INT, type_name="uint16",
          help="Block IO (relative weight), between 10 and 1000, or 0 to disable (default 0)"),
@@ -62,7 +71,7 @@ OBSERVE_FLAGS: tuple[Flag, ...] = (
     Flag(name="cpuset-cpus", kind=STRING, help="CPUs in which to allow execution (0-3, 0,1)"),
     Flag(name="cpuset-mems", kind=STRING, help="MEMs in which to allow execution (0-3, 0,1)"),
     Flag(name="device-cgroup-rule", kind=LIST,
-         help="Add a rule to the cgroup allowed devices list"),
+         help="Add a rule to the cgroup allowed devices list", validate=_cgroup_rule),
     Flag(name="device-read-bps", kind=LIST,
          help="Limit read rate (bytes per second) from a device"),
     Flag(name="device-read-iops", kind=LIST,
@@ -109,6 +118,15 @@ class ObserveOptionError(ValueError):
 def apply(opts: Any, config: dict[str, Any]) -> None:
     """Add what these flags ask for to a create request body (`HostConfig` inside)."""
     hc = config["HostConfig"]
+    swappiness = opts["memory-swappiness"]
+    if swappiness != -1 and not 0 <= swappiness <= 100:
+        raise ObserveOptionError(
+            f"invalid value: {swappiness}. Valid memory swappiness range is 0-100"
+        )
+    if (opts["cgroupns"] or "") not in ("", "host", "private"):
+        raise ObserveOptionError("--cgroupns: invalid CGROUP mode")
+    if opts["log-driver"] == "none" and opts["log-opt"]:
+        raise ObserveOptionError("invalid logging opts for driver none")
     health: dict[str, Any] = {}
     if opts["no-healthcheck"]:
         if any(opts[k] for k in ("health-cmd", "health-interval", "health-timeout",

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import os
 
-from pier.cli import netopts, observeopts
+from pier.cli import netopts, observeopts, portspec
 from pier.cli.deviceopt import devices
+from pier.cli.flagchecks import check_env, check_label, extra_host
 from pier.cli.flags import BOOL, FLOAT, INT, LIST, STRING, Flag
 from pier.cli.mountopts import gpu_request, mount, ulimit
 from pier.cli.netopts import NET_FLAGS, check_ip
@@ -21,18 +22,9 @@ class OptionError(Exception):
     """A flag value that parses but cannot be used: docker prints `docker: <msg>`, exit 125."""
 
 
-def _check_label(value: str) -> str:
-    """opts.ValidateLabel."""
-    key = value.partition("=")[0].lstrip(" \t\n\v\f\r")
-    if not key:
-        raise ValueError(f"invalid label '{value}': empty name")
-    if any(c in key for c in " \t\n\v\f\r"):
-        raise ValueError(f"label '{key}' contains whitespaces")
-    return value
-
-
 RUN_FLAGS: tuple[Flag, ...] = tuple(sorted((
-    Flag(name="add-host", kind=LIST, help="Add a custom host-to-IP mapping (host:ip)"),
+    Flag(name="add-host", kind=LIST, help="Add a custom host-to-IP mapping (host:ip)",
+         validate=extra_host),
     Flag(name="annotation", kind=LIST, type_name="map",
          help="Add an annotation to the container (passed through to the OCI runtime) "
               "(default map[])"),
@@ -51,7 +43,8 @@ RUN_FLAGS: tuple[Flag, ...] = tuple(sorted((
     Flag(name="dns", kind=LIST, help="Set custom DNS servers", validate=check_ip),
     Flag(name="domainname", kind=STRING, help="Container NIS domain name"),
     Flag(name="entrypoint", kind=STRING, help="Overwrite the default ENTRYPOINT of the image"),
-    Flag(name="env", short="e", kind=LIST, help="Set environment variables"),
+    Flag(name="env", short="e", kind=LIST, help="Set environment variables",
+         validate=check_env),
     Flag(name="env-file", kind=LIST, help="Read in a file of environment variables"),
     Flag(name="expose", kind=LIST, help="Expose a port or a range of ports"),
     Flag(name="gpus", kind=LIST, type_name="gpu-request",
@@ -70,7 +63,7 @@ RUN_FLAGS: tuple[Flag, ...] = tuple(sorted((
     Flag(name="ipc", kind=STRING, help="IPC mode to use"),
     Flag(name="isolation", kind=STRING, help="Container isolation technology"),
     Flag(name="label", short="l", kind=LIST, help="Set meta data on a container",
-         validate=_check_label),
+         validate=check_label),
     Flag(name="label-file", kind=LIST, help="Read in a line delimited file of labels"),
     Flag(name="memory", short="m", kind=STRING, type_name="bytes", help="Memory limit",
          validate=lambda v: ram_in_bytes(v)),
@@ -180,44 +173,18 @@ def env_list(opts: Any, environ: dict[str, str] | os._Environ[str]) -> list[str]
     return env
 
 
-def _ports(specs: list[str], exposed: list[str]) -> tuple[dict[str, Any], dict[str, Any]]:
-    exposed_ports: dict[str, Any] = {}
-    bindings: dict[str, list[dict[str, str]]] = {}
-    for spec in specs:
-        proto = "tcp"
-        if "/" in spec:
-            spec, proto = spec.rsplit("/", 1)
-        if spec.startswith("["):
-            close = spec.index("]")
-            ip, rest = spec[1:close], spec[close + 2 :]
-            parts = [ip, *rest.split(":")]
-        else:
-            parts = spec.split(":")
-        if len(parts) == 1:
-            ip, host, cport = "", "", parts[0]
-        elif len(parts) == 2:
-            ip, host, cport = "", parts[0], parts[1]
-        else:
-            ip, host, cport = ":".join(parts[:-2]), parts[-2], parts[-1]
-        key = f"{cport}/{proto}"
-        exposed_ports[key] = {}
-        bindings.setdefault(key, []).append({"HostIp": ip, "HostPort": host})
-    for item in exposed:
-        proto = "tcp"
-        if "/" in item:
-            item, proto = item.rsplit("/", 1)
-        exposed_ports[f"{item}/{proto}"] = {}
-    return exposed_ports, bindings
-
-
 def _restart_policy(text: str) -> dict[str, Any]:
-    name, _, count = text.partition(":")
+    """opts.ParseRestartPolicy."""
+    name, sep, count = text.partition(":")
+    if sep and not name:
+        raise OptionError("invalid restart policy format: no policy provided before colon")
     policy: dict[str, Any] = {"Name": name or "no"}
     if count:
         try:
             policy["MaximumRetryCount"] = int(count)
         except ValueError:
-            raise OptionError(f"invalid restart policy format: {text}") from None
+            raise OptionError("invalid restart policy format: maximum retry count must be an "
+                              "integer") from None  # fmt: skip
     return policy
 
 
@@ -260,7 +227,10 @@ def create_body(
     for t in opts["tmpfs"]:
         path, _, options = t.partition(":")
         tmpfs[path] = options
-    exposed, bindings = _ports(opts["publish"], opts["expose"])
+    try:
+        exposed, bindings = portspec.ports(opts["publish"], opts["expose"])
+    except ValueError as exc:
+        raise OptionError(str(exc)) from None
     entrypoint: list[str] | None = None
     if opts["entrypoint"]:
         entrypoint = [opts["entrypoint"]]
@@ -276,7 +246,7 @@ def create_body(
         "AutoRemove": bool(opts["rm"]),
         "CapAdd": opts["cap-add"] or None,
         "CapDrop": opts["cap-drop"] or None,
-        "ExtraHosts": opts["add-host"] or None,
+        "ExtraHosts": [extra_host(h) for h in opts["add-host"]] or None,
         "GroupAdd": opts["group-add"] or None,
         "IpcMode": opts["ipc"] or "",
         "PidMode": _mode(opts["pid"] or "", "--pid: invalid PID mode"),
@@ -395,8 +365,10 @@ def _security_opts(options: list[str], host_config: dict[str, Any]) -> list[str]
     out = []
     for opt in options:
         key, sep, value = opt.partition("=")
-        if not sep:
+        if not sep and key != "no-new-privileges":
             key, sep, value = opt.partition(":")
+        if (not sep or not value) and key != "no-new-privileges":
+            raise OptionError(f'Invalid --security-opt: "{opt}"')
         if key == "systempaths" and value == "unconfined":
             host_config["MaskedPaths"] = []
             host_config["ReadonlyPaths"] = []

@@ -122,6 +122,17 @@ def test_network_flags_on_the_default_bridge(cli: PierCLI, docker: Docker) -> No
                        "--add-host", "h1:10.1.1.1", "--sysctl", "kernel.shmmax=1000000",
                        "--dns-opt", "timeout:3")  # fmt: skip
     assert got["HostConfig"]["PublishAllPorts"] is True
+    ports = _same_create(
+        cli, docker, "-p", "127.0.0.1:18000-18001:80-81", "-p", "18020-18030:82",
+        "-p", "published=18005,target=90,protocol=udp", "-p", "[::1]:18010:100",
+        "-p", "7", "--expose", "7000-7002/udp", "--add-host", "h2=[::1]",
+    )  # fmt: skip
+    assert ports["HostConfig"]["PortBindings"]["81/tcp"] == [
+        {"HostIp": "127.0.0.1", "HostPort": "18001"}
+    ]
+    assert ports["HostConfig"]["PortBindings"]["82/tcp"][0]["HostPort"] == "18020-18030"
+    assert {"7001/udp", "90/udp"} <= set(ports["Config"]["ExposedPorts"])
+    assert ports["HostConfig"]["ExtraHosts"] == ["h2:::1"]
     assert got["HostConfig"]["DnsOptions"] == ["timeout:3"]
     out = cli.ok("run", "--rm", "--link", "rflegacy:db", "-P", "--expose", "7000",
                  "busybox", "sh", "-c", "grep -cw db /etc/hosts; echo $DB_NAME")  # fmt: skip
@@ -187,6 +198,18 @@ def test_mount_ulimit_and_other_flags(cli: PierCLI, docker: Docker, tmp_path: Pa
         ("--pid", "container:"),
         ("--rm", "--restart", "always"),
         ("--label", " =x"),
+        ("--add-host", "nocolon"),
+        ("--add-host", "h:notanip"),
+        ("--expose", "1:2"),
+        ("--expose", "x-y"),
+        ("--device-cgroup-rule", "bogus"),
+        ("--cgroupns", "weird"),
+        ("--env", "=x"),
+        ("--memory-swappiness", "200"),
+        ("--log-driver", "none", "--log-opt", "a=b"),
+        ("--security-opt", "label"),
+        ("--restart", "on-failure:x"),
+        ("-p", "x:y:z:w"),
     ],
 )
 def test_bad_values_as_docker(cli: PierCLI, docker: Docker, args: tuple[str, ...]) -> None:
