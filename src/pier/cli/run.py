@@ -82,6 +82,14 @@ def _create(ctx: Context, opts: Any, body: dict[str, Any]) -> str:
     image = body["Image"]
     params = {"name": opts["name"] or None, "platform": opts["platform"] or None}
     pull = opts["pull"] or "missing"
+    creds: dict[str, Any] = {}
+    if opts["use-api-socket"]:
+        from pier.cli import apisocket
+
+        try:
+            creds = apisocket.prepare(ctx.host, body)
+        except ValueError as exc:
+            raise run_error(ctx, str(exc), 125) from None
     if pull == "always":
         _pull(ctx, image, opts["quiet"], opts["platform"])
     try:
@@ -96,6 +104,10 @@ def _create(ctx: Context, opts: Any, body: dict[str, Any]) -> str:
     for warning in [*(result.get("Warnings") or []), *localhost_dns_warnings(body)]:
         sys.stderr.write(f"WARNING: {warning}\n")
     cid = str(result["Id"])
+    if creds:
+        from pier.cli import apisocket
+
+        apisocket.inject(ctx.client, cid, creds)
     if opts["cidfile"]:
         with open(opts["cidfile"], "x") as f:
             f.write(cid)

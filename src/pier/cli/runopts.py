@@ -96,6 +96,7 @@ RUN_FLAGS: tuple[Flag, ...] = tuple(sorted((
     Flag(name="tty", short="t", help="Allocate a pseudo-TTY"),
     Flag(name="ulimit", kind=LIST, type_name="ulimit", help="Ulimit options (default [])",
          validate=ulimit),
+    Flag(name="use-api-socket", help="Bind mount Docker API socket and required auth"),
     Flag(name="user", short="u", kind=STRING,
          help="Username or UID (format: <name|uid>[:<group|gid>])"),
     Flag(name="userns", kind=STRING, help="User namespace to use"),

@@ -292,3 +292,33 @@ def test_localhost_dns_warning(cli: PierCLI, docker: Docker) -> None:
         == ("WARNING: Localhost DNS (127.0.0.1) may fail in containers.\n")
     )
     cli.ok("rm", ours.stdout.strip(), theirs.stdout.strip())
+
+
+def test_use_api_socket(cli: PierCLI, docker: Docker, pier: PierDaemon, tmp_path: Path) -> None:
+    """The socket reachable inside, and the client's credentials written for it."""
+    config = tmp_path / "cfg"
+    config.mkdir()
+    (config / "config.json").write_text(json.dumps({"auths": {"reg.example:5000": {
+        "auth": "dXNlcjpzZWNyZXQ="}}}))  # fmt: skip
+    env = {**pier.env(), "DOCKER_CONFIG": str(config)}
+    outputs = []
+    for exe in (str(DOCKER), str(cli_path())):
+        cid = subprocess.run(
+            [exe, "-H", pier.host, "create", "--use-api-socket", "busybox", "sh", "-c",
+             "test -S /var/run/docker.sock && echo $DOCKER_CONFIG && "
+             "stat -c %a /run/secrets/docker/config.json && cat /run/secrets/docker/config.json"],
+            env=env, capture_output=True, text=True, timeout=60, check=True,
+        ).stdout.strip()  # fmt: skip
+        outputs.append(cli.ok("start", "-a", cid))
+        cli.ok("rm", cid)
+    assert outputs[0].splitlines()[:2] == outputs[1].splitlines()[:2] == ["/run/secrets/docker",
+                                                                          "600"]  # fmt: skip
+    mine = json.loads("".join(outputs[1].splitlines(True)[2:]))
+    theirs = json.loads("".join(outputs[0].splitlines(True)[2:]))
+    assert mine == theirs == {"auths": {"reg.example:5000": {"auth": "dXNlcjpzZWNyZXQ="}}}
+
+
+def cli_path() -> Path:
+    from .conftest import PIER
+
+    return PIER
