@@ -95,7 +95,8 @@ OBSERVE_FLAGS: tuple[Flag, ...] = (
     Flag(name="health-timeout", kind=STRING, type_name="duration",
          help="Maximum time to allow one check to run (ms|s|m|h) (default 0s)",
          validate=_duration_ns),
-    Flag(name="kernel-memory", kind=STRING, type_name="bytes", hidden=True),
+    Flag(name="kernel-memory", kind=STRING, type_name="bytes", help="Kernel memory limit",
+         validate=_bytes),
     Flag(name="log-driver", kind=STRING, help="Logging driver for the container"),
     Flag(name="log-opt", kind=LIST, help="Log driver options"),
     Flag(name="memory-reservation", kind=STRING, type_name="bytes", help="Memory soft limit",
@@ -165,6 +166,9 @@ def apply(opts: Any, config: dict[str, Any]) -> None:
         hc["LogConfig"] = {"Type": opts["log-driver"] or "", "Config": log_opts}
     if opts["memory-swap"]:
         hc["MemorySwap"] = -1 if opts["memory-swap"] == "-1" else _bytes(opts["memory-swap"])
+    if opts["kernel-memory"]:
+        # Sent as the docker CLI sends it; API 1.42 and later daemons ignore it.
+        hc["KernelMemory"] = _bytes(opts["kernel-memory"])
     if opts["memory-reservation"]:
         hc["MemoryReservation"] = _bytes(opts["memory-reservation"])
     if opts["memory-swappiness"] != -1:

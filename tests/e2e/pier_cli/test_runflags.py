@@ -149,7 +149,7 @@ def test_mount_ulimit_and_other_flags(cli: PierCLI, docker: Docker, tmp_path: Pa
         "--mount", "type=tmpfs,dst=/t,tmpfs-size=1m,tmpfs-mode=1770",
         "--ulimit", "nofile=1024:2048", "--ulimit", "nproc=100", "--volumes-from", "rfvols:ro",
         "--uts", "host", "--annotation", "org.example=1", "--label-file", str(tmp_path / "labels"),
-        "--label", "shared=flag", "--volume-driver", "local",
+        "--label", "shared=flag", "--volume-driver", "local", "--kernel-memory", "64m",
         "--disable-content-trust", "--platform", "linux/amd64",
     )  # fmt: skip
     hc = got["HostConfig"]
