@@ -31,6 +31,16 @@ def check_ip(val: str) -> str:
     return val
 
 
+def _canonical_ip(val: str) -> str:
+    """ValidateIPAddress's result: Go's net.IP.String() of the address."""
+    import ipaddress
+
+    addr = ipaddress.ip_address(val.strip())
+    if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped:
+        return str(addr.ipv4_mapped)
+    return str(addr)
+
+
 def check_dns_search(val: str) -> str:
     """opts.ValidateDNSSearch: `.` or a domain name (a trailing dot allowed)."""
     import re
@@ -232,7 +242,7 @@ def apply(opts: Any, config: dict[str, Any]) -> None:
     mode = attachments[0]["Target"] if attachments else "default"
     hc["NetworkMode"] = mode
     hc["Links"] = list(opts["link"]) or None
-    hc["Dns"] = list(opts["dns"])
+    hc["Dns"] = [_canonical_ip(d) for d in opts["dns"]]
     hc["DnsSearch"] = list(opts["dns-search"])
     hc["DnsOptions"] = [*opts["dns-option"], *opts["dns-opt"]]
     hc["PublishAllPorts"] = bool(opts["publish-all"])

@@ -221,6 +221,11 @@ def create_body(
     volumes: dict[str, Any] = {}
     for v in opts["volume"]:
         if ":" in v:
+            host, _, rest = v.partition(":")
+            # The docker CLI makes a relative host path (`./data`) absolute; a bare name
+            # stays a named volume.
+            if host.startswith(".") and not os.path.isabs(host):
+                v = f"{os.path.abspath(host)}:{rest}"
             binds.append(v)
         else:
             volumes[v] = {}

@@ -123,7 +123,8 @@ def test_network_flags_on_the_default_bridge(cli: PierCLI, docker: Docker) -> No
                        "--dns-opt", "timeout:3")  # fmt: skip
     assert got["HostConfig"]["PublishAllPorts"] is True
     ports = _same_create(
-        cli, docker, "-p", "127.0.0.1:18000-18001:80-81", "-p", "18020-18030:82",
+        cli, docker, "-v", "./rfrel:/rel", "--dns", "0:0::1", "--dns", " 10.0.0.1",
+        "-p", "127.0.0.1:18000-18001:80-81", "-p", "18020-18030:82",
         "-p", "published=18005,target=90,protocol=udp", "-p", "[::1]:18010:100",
         "-p", "7", "--expose", "7000-7002/udp", "--add-host", "h2=[::1]",
     )  # fmt: skip
@@ -133,6 +134,8 @@ def test_network_flags_on_the_default_bridge(cli: PierCLI, docker: Docker) -> No
     assert ports["HostConfig"]["PortBindings"]["82/tcp"][0]["HostPort"] == "18020-18030"
     assert {"7001/udp", "90/udp"} <= set(ports["Config"]["ExposedPorts"])
     assert ports["HostConfig"]["ExtraHosts"] == ["h2:::1"]
+    assert ports["HostConfig"]["Binds"] == [f"{Path.cwd()}/rfrel:/rel"]
+    assert ports["HostConfig"]["Dns"] == ["::1", "10.0.0.1"]
     assert got["HostConfig"]["DnsOptions"] == ["timeout:3"]
     out = cli.ok("run", "--rm", "--link", "rflegacy:db", "-P", "--expose", "7000",
                  "busybox", "sh", "-c", "grep -cw db /etc/hosts; echo $DB_NAME")  # fmt: skip
