@@ -65,7 +65,8 @@ from pier.runtime.spec import HostFacts
 from pier.snapshots.idmap import idmapped_mounts_work
 from pier.snapshots.overlay import OverlaySnapshotter
 from pier.swarm.build import build_swarm
-from pier.swarm.lifecycle import NodeFacts, SwarmSettings
+from pier.swarm.lifecycle import SwarmSettings
+from pier.swarm.nodedoc import NodeFacts
 from pier.system import SystemInfo
 from pier.volumes.service import VolumeService
 
@@ -247,7 +248,7 @@ class Engine:
             *exec_router.routes(self.execs),
             *build_router.routes(self.builder, self.committer),
             *networks_router.routes(self.networks, self.containers),
-            *swarm_router.routes(self.swarm),
+            *swarm_router.routes(self.swarm, self.swarm.objects),
             *volumes_router.routes(self.volumes),
             *container_files_router.routes(self.files),
             *disk_router.routes(self.containers, self.images, self.volumes, self._network_settings),

@@ -9,8 +9,9 @@ from collections.abc import Callable
 from pier.containers.names import generate_name
 from pier.swarm.agent import NodeAgent
 from pier.swarm.ingress import IngressProxy
-from pier.swarm.lifecycle import NodeFacts, SwarmLifecycle, SwarmSettings
+from pier.swarm.lifecycle import SwarmLifecycle, SwarmSettings
 from pier.swarm.logs import LocalLogs, ServiceLogs
+from pier.swarm.nodedoc import NodeFacts
 from pier.swarm.orchestrator import Orchestrator
 from pier.swarm.service import SwarmService
 from pier.swarm.taskcontainers import (

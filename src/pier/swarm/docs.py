@@ -8,6 +8,7 @@ time: `Version` from the etcd revision, a node's `Status.State` from its livenes
 from __future__ import annotations
 
 import copy
+import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -19,6 +20,11 @@ DEFAULT_HEARTBEAT = 1 * SECOND
 TASK_HISTORY = 5
 # swarmkit's answer to a write naming a stale Version.Index, as dockerd passes it on.
 OUT_OF_SEQUENCE = "rpc error: code = Unknown desc = update out of sequence"
+
+
+def dump(body: Mapping[str, Any]) -> bytes:
+    """A document as stored: compact JSON with sorted keys."""
+    return json.dumps(body, separators=(",", ":"), sort_keys=True).encode()
 
 
 def default_cluster_spec(given: Mapping[str, Any] | None) -> dict[str, Any]:

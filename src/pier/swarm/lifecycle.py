@@ -10,17 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import platform
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import aiohttp
-
 from pier import timefmt
 from pier.cluster.etcd import Etcd
-from pier.cluster.member import EtcdMember, peer_url
+from pier.cluster.member import EtcdMember
 from pier.errors import (
     Conflict,
     InvalidParameter,
@@ -28,8 +25,10 @@ from pier.errors import (
     PierError,
     Unavailable,
 )
-from pier.swarm import addresses, docs, ids, localstate
+from pier.swarm import addresses, docs, ids, leaving, localstate
+from pier.swarm.joindesk import JoinDesk, ask_join
 from pier.swarm.localstate import LocalState
+from pier.swarm.nodedoc import NodeFacts, node_doc
 from pier.swarm.nodeserver import LogSource, NodeServer
 from pier.swarm.session import Agent, Session, Worker
 
@@ -49,17 +48,7 @@ NO_SWARM = (
     'This node is not a swarm manager. Use "docker swarm init" or "docker swarm join" '
     "to connect this node to swarm and try again."
 )
-INVALID_TOKEN = "A valid join token is necessary to join this cluster"
 NO_AUTOLOCK = "Pier does not support autolock: swarm state is kept unencrypted in etcd"
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class NodeFacts:
-    hostname: str
-    engine_version: str
-    ncpu: int
-    memory: int
-    plugins: tuple[tuple[str, str], ...]  # (type, name)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -85,7 +74,7 @@ class SwarmLifecycle:
         self._agent = agent
         self._orchestrator = orchestrator
         self._ingress = ingress
-        self._server = NodeServer(join=self._answer_join, logs=logs)
+        self._server = NodeServer(join=JoinDesk(manager=self.manager).answer, logs=logs)
         self._session: Session | None = None
         self._lock = asyncio.Lock()
 
@@ -222,14 +211,14 @@ class SwarmLifecycle:
                         "Manager": ids.new_token(cluster_id),
                     },
                 }
-                if not await etcd.create(b"/pier/swarm/cluster/", _json(cluster)):
+                if not await etcd.create(b"/pier/swarm/cluster/", docs.dump(cluster)):
                     raise Conflict(
                         "the cluster store already holds a swarm: join it instead of "
                         "initialising a new one"
                     )
                 await etcd.put(
                     f"/pier/swarm/nodes/{node_id}".encode(),
-                    _json(self._node_doc(state, "manager", req, member)),
+                    docs.dump(node_doc(state, "manager", req, self._facts(), member)),
                 )
             except BaseException:
                 await etcd.close()
@@ -241,42 +230,6 @@ class SwarmLifecycle:
             await self._connect(state, member=member, start_member=False)
             localstate.save(self._state_file, state)
             return node_id
-
-    def _node_doc(
-        self, state: LocalState, role: str, req: Mapping[str, Any], member: EtcdMember | None
-    ) -> dict[str, Any]:
-        facts = self._facts()
-        now = timefmt.now()
-        doc: dict[str, Any] = {
-            "ID": state.node_id,
-            "CreatedAt": now,
-            "UpdatedAt": now,
-            "Spec": {
-                "Labels": {},
-                "Role": role,
-                "Availability": str(req.get("Availability") or "active"),
-            },
-            "Description": {
-                "Hostname": facts.hostname,
-                "Platform": {"Architecture": platform.machine(), "OS": "linux"},
-                "Resources": {"NanoCPUs": facts.ncpu * docs.SECOND, "MemoryBytes": facts.memory},
-                "Engine": {
-                    "EngineVersion": facts.engine_version,
-                    "Plugins": [{"Type": t, "Name": n} for t, n in facts.plugins],
-                },
-                "TLSInfo": {"TrustRoot": "", "CertIssuerSubject": "", "CertIssuerPublicKey": ""},
-            },
-            "Status": {"State": "ready", "Addr": state.advertise_host},
-            "_Pier": {"ListenAddr": state.advertise_addr},
-        }
-        if role == "manager":
-            doc["ManagerStatus"] = {"Reachability": "reachable", "Addr": state.advertise_addr}
-        if member is not None:
-            doc["_Pier"]["Etcd"] = {
-                "Client": member.client_endpoint,
-                "Peer": str(member.peer_socket),
-            }
-        return doc
 
     # -- join ----------------------------------------------------------------------
 
@@ -326,8 +279,8 @@ class SwarmLifecycle:
                 advertise_addr=facts["AdvertiseAddr"],
                 own_member=False,
             )
-            ask["Node"] = self._node_doc(state, "worker", req, None)
-            answer = await _ask_join(str(remotes[0]), ask)
+            ask["Node"] = node_doc(state, "worker", req, self._facts(), None)
+            answer = await ask_join(str(remotes[0]), ask)
             manager = answer["Role"] == "manager"
             if manager and member is not None:
                 for name, socket in answer["Members"].items():
@@ -348,76 +301,6 @@ class SwarmLifecycle:
             await self._connect(state, member=member if manager else None, start_member=False)
             localstate.save(self._state_file, state)
 
-    async def _answer_join(self, ask: Mapping[str, Any]) -> dict[str, Any]:
-        """A manager lets a node in: check its token, record it, and for a manager
-        add its etcd member first."""
-        session = self.manager()
-        cluster = await session.store.get("cluster", "")
-        if cluster is None:
-            raise Unavailable("the swarm has no cluster record")
-        tokens = cluster["JoinTokens"]
-        token = ask.get("Token")
-        if token == tokens["Manager"]:
-            role = "manager"
-        elif token == tokens["Worker"]:
-            role = "worker"
-        else:
-            raise InvalidParameter(INVALID_TOKEN)
-        node_id = str(ask["NodeID"])
-        node = dict(ask["Node"])
-        node["Spec"] = {**node["Spec"], "Role": role}
-        members: dict[str, str] = {}
-        etcd_info = ask.get("Etcd")
-        if role == "manager":
-            node["ManagerStatus"] = {
-                "Reachability": "reachable",
-                "Addr": ask["Facts"]["AdvertiseAddr"],
-            }
-            if etcd_info and session.member is not None:
-                node.setdefault("_Pier", {})["Etcd"] = etcd_info
-        # Written before the member is added: from then until the new member runs, the
-        # cluster may have no quorum (one member of two), and no write would pass.
-        await session.store.put("nodes", node_id, node)
-        endpoints = [
-            n["_Pier"]["Etcd"]["Client"]
-            for n in await session.store.list("nodes")
-            if n.get("_Pier", {}).get("Etcd") and n.id != node_id
-        ] or list(session.etcd.endpoints)
-        if role == "manager" and etcd_info and session.member is not None:
-            members = await self._add_member(session, node_id, str(etcd_info["Peer"]))
-        return {"Role": role, "Endpoints": endpoints, "Members": members}
-
-    async def _add_member(self, session: Session, node_id: str, peer: str) -> dict[str, str]:
-        assert session.member is not None
-        nodes = {n.id: n for n in await session.store.list("nodes")}
-        for n in nodes.values():
-            etcd = n.get("_Pier", {}).get("Etcd")
-            if etcd:
-                session.member.link_peer(n.id, etcd["Peer"])
-        session.member.link_peer(node_id, peer)
-        # Other managers learn the new peer's socket from its node record; etcd keeps
-        # retrying its peers meanwhile. A leader adds a voting member only once it has
-        # been connected to a quorum for 5 s (strict reconfiguration check).
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + 30
-        while True:
-            try:
-                _, current = await session.etcd.member_add([peer_url(node_id)])
-                break
-            except PierError as exc:
-                if loop.time() > deadline:
-                    raise
-                log.info("etcd member add waits: %s", exc)
-                await asyncio.sleep(0.5)
-        by_name: dict[str, str] = {}
-        for m in current:
-            name = m.name or node_id
-            if name == node_id:
-                by_name[name] = peer
-            elif name in nodes and nodes[name].get("_Pier", {}).get("Etcd"):
-                by_name[name] = nodes[name]["_Pier"]["Etcd"]["Peer"]
-        return by_name
-
     # -- leave ---------------------------------------------------------------------
 
     async def leave(self, *, force: bool) -> None:
@@ -426,36 +309,13 @@ class SwarmLifecycle:
             if session is None:
                 raise Unavailable(NOT_IN_SWARM)
             if session.manager and not force:
-                message = (
-                    "You are attempting to leave the swarm on a node that is participating "
-                    "as a manager. "
-                )
-                reachable, unreachable = await self._manager_counts(session)
-                # moby's removingManagerCausesLossOfQuorum and isLastManager
-                if reachable - 2 <= unreachable:
-                    if reachable == 1 and unreachable == 0:
-                        message += (
-                            "Removing the last manager erases all current state of the "
-                            "swarm. Use `--force` to ignore this message. "
-                        )
-                        raise Unavailable(message)
-                    message += (
-                        f"Removing this node leaves {reachable - 1} managers out of "
-                        f"{reachable + unreachable}. Without a Raft quorum your swarm will "
-                        "be inaccessible. "
-                    )
-                message += (
-                    "The only way to restore a swarm that has lost consensus is to "
-                    "reinitialize it with `--force-new-cluster`. Use `--force` to suppress "
-                    "this message."
-                )
-                raise Unavailable(message)
+                raise Unavailable(leaving.refusal(*await leaving.manager_counts(session)))
             self._session = None
             try:
                 await session.close(revoke=True)
                 await session.leave()
                 if session.member is not None:
-                    await self._leave_etcd(session)
+                    await leaving.leave_etcd(session)
                 await self._server.close()
                 await session.etcd.close()
             finally:
@@ -464,39 +324,6 @@ class SwarmLifecycle:
                     await session.member.stop()
                     session.member.remove_data()
                 localstate.forget(self._state_file)
-
-    async def _leave_etcd(self, session: Session) -> None:
-        try:
-            members = await session.etcd.members()
-            if len(members) > 1:
-                me = next((m for m in members if m.name == session.node_id), None)
-                if me is not None:
-                    if session.member is not None:
-                        session.member.leaving()  # removed, it exits: no restart
-                    await session.etcd.member_remove(me.id)
-                    session.etcd.set_endpoints(
-                        [e for e in session.etcd.endpoints if session.node_id not in e]
-                    )
-                    await session.store.put(
-                        "nodes", session.node_id, await self._without_etcd(session)
-                    )
-        except PierError as exc:
-            log.warning("leaving etcd: %s", exc)
-
-    async def _without_etcd(self, session: Session) -> dict[str, Any]:
-        doc = await session.store.get("nodes", session.node_id)
-        body = dict(doc.body) if doc else {}
-        body.get("_Pier", {}).pop("Etcd", None)
-        body.pop("ManagerStatus", None)
-        return body
-
-    async def _manager_counts(self, session: Session) -> tuple[int, int]:
-        alive = {d.id for d in await session.store.list("alive")}
-        managers = [
-            n.id for n in await session.store.list("nodes") if n["Spec"].get("Role") == "manager"
-        ]
-        reachable = sum(1 for m in managers if m in alive)
-        return reachable, len(managers) - reachable
 
     # -- inspect / update ------------------------------------------------------------
 
@@ -547,27 +374,3 @@ class SwarmLifecycle:
     def refuse(self, what: str) -> None:
         self.manager()
         raise NotImplementedByPier(f"Pier does not support {what} in swarm mode")
-
-
-def _json(body: Mapping[str, Any]) -> bytes:
-    import json
-
-    return json.dumps(body, separators=(",", ":"), sort_keys=True).encode()
-
-
-async def _ask_join(remote: str, ask: Mapping[str, Any]) -> dict[str, Any]:
-    host, port = addresses.split(remote, "remoteAddr")
-    url = f"http://{addresses.join(host, port)}/join"
-    try:
-        async with (
-            aiohttp.ClientSession() as client,
-            client.post(url, json=ask, timeout=aiohttp.ClientTimeout(total=60)) as resp,
-        ):
-            answer = await resp.json(content_type=None)
-    except (aiohttp.ClientError, OSError, TimeoutError) as exc:
-        raise Unavailable(f"cannot reach the manager at {remote}: {exc}") from exc
-    if resp.status != 200:
-        error = PierError(str(answer.get("message", answer)))
-        error.status = resp.status
-        raise error
-    return dict(answer)

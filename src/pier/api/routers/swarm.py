@@ -27,6 +27,9 @@ class Swarm(Protocol):
     def unlock(self) -> None: ...
     def refuse(self, what: str) -> None: ...
     def check_manager(self) -> None: ...
+
+
+class SwarmObjects(Protocol):
     async def nodes(self, filters: Mapping[str, Sequence[str]]) -> list[dict[str, Any]]: ...
     async def node(self, ref: str) -> dict[str, Any]: ...
     async def update_node(self, ref: str, *, version: int, spec: Mapping[str, Any]) -> None: ...
@@ -62,7 +65,7 @@ def _ok() -> web.Response:
     return web.Response(status=200)
 
 
-def routes(swarm: Swarm) -> list[Route]:
+def routes(swarm: Swarm, objects: SwarmObjects) -> list[Route]:
     async def init(request: web.Request) -> web.StreamResponse:
         return json_response(await swarm.init(await read_json(request)))
 
@@ -98,36 +101,36 @@ def routes(swarm: Swarm) -> list[Route]:
         return _ok()
 
     async def nodes(request: web.Request) -> web.StreamResponse:
-        return json_response(await swarm.nodes(query_filters(request)))
+        return json_response(await objects.nodes(query_filters(request)))
 
     async def node(request: web.Request) -> web.StreamResponse:
-        return json_response(await swarm.node(request.match_info["id"]))
+        return json_response(await objects.node(request.match_info["id"]))
 
     async def update_node(request: web.Request) -> web.StreamResponse:
         swarm.check_manager()  # 503 off a manager comes before a bad version
         version = _version(request, "node")
-        await swarm.update_node(
+        await objects.update_node(
             request.match_info["id"], version=version, spec=await read_json(request)
         )
         return _ok()
 
     async def remove_node(request: web.Request) -> web.StreamResponse:
-        await swarm.remove_node(request.match_info["id"], force=query_bool(request, "force"))
+        await objects.remove_node(request.match_info["id"], force=query_bool(request, "force"))
         return _ok()
 
     async def create_service(request: web.Request) -> web.StreamResponse:
         swarm.check_manager()
-        sid = await swarm.create_service(await read_json(request, allow_empty=False))
+        sid = await objects.create_service(await read_json(request, allow_empty=False))
         return json_response({"ID": sid, "Warnings": None}, 201)
 
     async def services(request: web.Request) -> web.StreamResponse:
         return json_response(
-            await swarm.services(query_filters(request), status=query_bool(request, "status"))
+            await objects.services(query_filters(request), status=query_bool(request, "status"))
         )
 
     async def service(request: web.Request) -> web.StreamResponse:
         return json_response(
-            await swarm.service(
+            await objects.service(
                 request.match_info["id"], insert_defaults=query_bool(request, "insertDefaults")
             )
         )
@@ -138,7 +141,7 @@ def routes(swarm: Swarm) -> list[Route]:
         rollback = request.query.get("rollback", "")
         if rollback not in ("", "previous"):
             raise InvalidParameter(f"unrecognized rollback option {rollback}")
-        warnings = await swarm.update_service(
+        warnings = await objects.update_service(
             request.match_info["id"],
             version=version,
             spec=await read_json(request),
@@ -147,18 +150,18 @@ def routes(swarm: Swarm) -> list[Route]:
         return json_response({"Warnings": warnings or None})
 
     async def remove_service(request: web.Request) -> web.StreamResponse:
-        await swarm.remove_service(request.match_info["id"])
+        await objects.remove_service(request.match_info["id"])
         return _ok()
 
     async def tasks(request: web.Request) -> web.StreamResponse:
-        return json_response(await swarm.tasks(query_filters(request)))
+        return json_response(await objects.tasks(query_filters(request)))
 
     async def task(request: web.Request) -> web.StreamResponse:
-        return json_response(await swarm.task(request.match_info["id"]))
+        return json_response(await objects.task(request.match_info["id"]))
 
     def logs(kind: str) -> Any:
         async def handler(request: web.Request) -> web.StreamResponse:
-            stream = swarm.logs(kind, request.match_info["id"], request.query)
+            stream = objects.logs(kind, request.match_info["id"], request.query)
             first = await anext(stream, b"")  # errors before the 200
             response = web.StreamResponse(status=200)
             response.content_type = "application/vnd.docker.multiplexed-stream"

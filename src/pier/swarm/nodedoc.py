@@ -1,0 +1,64 @@
+"""A node's record in the store."""
+
+from __future__ import annotations
+
+import platform
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from pier import timefmt
+from pier.cluster.member import EtcdMember
+from pier.swarm import docs
+from pier.swarm.localstate import LocalState
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class NodeFacts:
+    hostname: str
+    engine_version: str
+    ncpu: int
+    memory: int
+    plugins: tuple[tuple[str, str], ...]  # (type, name)
+
+
+def node_doc(
+    state: LocalState,
+    role: str,
+    req: Mapping[str, Any],
+    facts: NodeFacts,
+    member: EtcdMember | None,
+) -> dict[str, Any]:
+    """This node's record as Docker's Node (api/types/swarm), plus Pier's own `_Pier`:
+    its cluster port and, for a manager with a member, its etcd sockets."""
+    now = timefmt.now()
+    doc: dict[str, Any] = {
+        "ID": state.node_id,
+        "CreatedAt": now,
+        "UpdatedAt": now,
+        "Spec": {
+            "Labels": {},
+            "Role": role,
+            "Availability": str(req.get("Availability") or "active"),
+        },
+        "Description": {
+            "Hostname": facts.hostname,
+            "Platform": {"Architecture": platform.machine(), "OS": "linux"},
+            "Resources": {"NanoCPUs": facts.ncpu * docs.SECOND, "MemoryBytes": facts.memory},
+            "Engine": {
+                "EngineVersion": facts.engine_version,
+                "Plugins": [{"Type": t, "Name": n} for t, n in facts.plugins],
+            },
+            "TLSInfo": {"TrustRoot": "", "CertIssuerSubject": "", "CertIssuerPublicKey": ""},
+        },
+        "Status": {"State": "ready", "Addr": state.advertise_host},
+        "_Pier": {"ListenAddr": state.advertise_addr},
+    }
+    if role == "manager":
+        doc["ManagerStatus"] = {"Reachability": "reachable", "Addr": state.advertise_addr}
+    if member is not None:
+        doc["_Pier"]["Etcd"] = {
+            "Client": member.client_endpoint,
+            "Peer": str(member.peer_socket),
+        }
+    return doc
