@@ -29,6 +29,8 @@ class IPAMConfig:
     subnet: str
     gateway: str = ""
     ip_range: str = ""
+    # Addresses kept out of allocation for the driver's own use (--aux-address name=ip).
+    aux_addresses: Mapping[str, str] = field(default_factory=lambda: EMPTY)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

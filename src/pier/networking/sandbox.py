@@ -247,7 +247,10 @@ class Sandboxes:
         if v4 is None:
             raise Forbidden(f"network {net.name} has no IPv4 pool")
         subnet = ipam.parse_net(v4.subnet)
-        used = self._catalog.used_addresses(net.id)
+        # Auxiliary addresses are the driver's: never handed out, not even when asked.
+        used = self._catalog.used_addresses(net.id) | {
+            aux for pool in net.ipam for aux in pool.aux_addresses.values()
+        }
         if a.request.ipv4:
             if a.request.ipv4 in used or a.request.ipv4 == v4.gateway:
                 raise Forbidden("Address already in use")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -71,6 +72,8 @@ def check_new(request: NewNetwork, drivers: Mapping[str, object]) -> None:
                     f"invalid network config:\ninvalid gateway {cfg.gateway}: it does not "
                     f"belong to the subnet {subnet}"
                 )
+        for name, aux in cfg.aux_addresses.items():
+            _check_aux(name, aux, subnet)
         if cfg.ip_range:
             span = ipam.parse_net(cfg.ip_range, "ip-range")
             if not ipam.overlaps(span, subnet) or not span.subnet_of(subnet):  # type: ignore[arg-type]
@@ -78,3 +81,19 @@ def check_new(request: NewNetwork, drivers: Mapping[str, object]) -> None:
                     f"invalid network config:\ninvalid ip-range {cfg.ip_range}: it must be "
                     f"within the subnet {subnet}"
                 )
+
+
+def _check_aux(name: str, address: str, subnet: ipam.IPNet) -> None:
+    """moby's ValidateIPAM for one auxiliary address, in its words."""
+    try:
+        addr = ipaddress.ip_address(address)
+    except ValueError:
+        reason = "invalid address"
+    else:
+        if addr.version != subnet.version:
+            reason = f"parent subnet is an IPv{subnet.version} block"
+        elif addr not in subnet:
+            reason = f"parent subnet {subnet} doesn't contain this address"
+        else:
+            return
+    raise InvalidParameter(f"invalid network config:\ninvalid auxiliary address {name}: {reason}")

@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import json
 
+import docker as docker_sdk
+import pytest
+
 from pier_testing.netcli import Docker
 
 
@@ -165,3 +168,38 @@ def test_ipv6_network(docker: Docker) -> None:
     assert f"{prefix}2/64" in out
     v4only = docker("network", "create", "--subnet", f"{prefix}/64", "nosix")
     assert v4only.returncode == 1 and "IPv6 is not enabled" in v4only.stderr
+
+
+def test_auxiliary_addresses_are_kept_and_never_handed_out(docker: Docker) -> None:
+    net = docker.daemon.net
+    base = f"10.{net}.230"
+    docker.ok("network", "create", "--subnet", f"{base}.0/29", "--gateway", f"{base}.1",
+              "--aux-address", f"router={base}.2", "--aux-address", f"printer={base}.3",
+              "aux")  # fmt: skip
+    (cfg,) = json.loads(docker.ok("network", "inspect", "aux"))[0]["IPAM"]["Config"]
+    assert cfg["AuxiliaryAddresses"] == {"router": f"{base}.2", "printer": f"{base}.3"}
+    docker.ok("run", "-d", "--name", "first", "--network", "aux", "busybox", "sleep", "60")
+    assert docker.inspect("first", "{{.NetworkSettings.Networks.aux.IPAddress}}") == f"{base}.4"
+    taken = docker("run", "--rm", "--network", "aux", "--ip", f"{base}.2", "busybox", "true")
+    assert taken.returncode != 0 and "Address already in use" in taken.stderr, taken.stderr
+    # The docker CLI refuses this itself; the daemon must too, for other clients.
+    client = docker_sdk.APIClient(base_url=docker.daemon.host)
+    with pytest.raises(docker_sdk.errors.APIError) as refused:
+        client.create_network(
+            "auxbad",
+            ipam=docker_sdk.types.IPAMConfig(
+                pool_configs=[
+                    docker_sdk.types.IPAMPool(
+                        subnet=f"{base}.8/29", aux_addresses={"far": f"10.{net}.231.1"}
+                    )
+                ]
+            ),
+        )
+    client.close()
+    assert refused.value.status_code == 400
+    assert (
+        f"invalid auxiliary address far: parent subnet {base}.8/29 doesn't contain this address"
+        in str(refused.value.explanation)
+    )
+    assert "auxbad" not in docker.ok("network", "ls", "--format", "{{.Name}}").split()
+    docker.ok("rm", "-f", "first")

@@ -256,6 +256,7 @@ def test_network_create_flags(cli: PierCLI, docker: Docker) -> None:
         "Subnet": "172.28.0.0/16",
         "Gateway": "172.28.0.254",
         "IPRange": "172.28.5.0/24",
+        "AuxiliaryAddresses": {"host1": "172.28.1.5"},
     }
     for bad in (("--gateway", "10.0.0.1", "--subnet", "172.28.0.0/16"),
                 ("--gateway", "10.0.0.1"), ("--subnet", "10.0.0.0/8", "--subnet", "10.1.0.0/16"),

@@ -42,7 +42,7 @@ def parse_create(body: Mapping[str, Any]) -> NewNetwork:
             raise InvalidParameter("json: cannot unmarshal IPAM.Config")
         subnet = str(cfg.get("Subnet") or "")
         if not subnet:
-            if cfg.get("Gateway") or cfg.get("IPRange"):
+            if cfg.get("Gateway") or cfg.get("IPRange") or cfg.get("AuxiliaryAddresses"):
                 raise InvalidParameter("invalid network config:\nsubnet is required")
             continue
         pools.append(
@@ -50,6 +50,7 @@ def parse_create(body: Mapping[str, Any]) -> NewNetwork:
                 subnet=subnet,
                 gateway=str(cfg.get("Gateway") or ""),
                 ip_range=str(cfg.get("IPRange") or ""),
+                aux_addresses=_map(cfg.get("AuxiliaryAddresses"), "IPAM.Config.AuxiliaryAddresses"),
             )
         )
     return NewNetwork(
@@ -102,12 +103,14 @@ def render_network(net: Network, attachments: Sequence[Attachment] | None) -> di
     }
 
 
-def _ipam(p: IPAMConfig) -> dict[str, str]:
-    out = {"Subnet": p.subnet}
+def _ipam(p: IPAMConfig) -> dict[str, Any]:
+    out: dict[str, Any] = {"Subnet": p.subnet}
     if p.ip_range:
         out["IPRange"] = p.ip_range
     if p.gateway:
         out["Gateway"] = p.gateway
+    if p.aux_addresses:
+        out["AuxiliaryAddresses"] = dict(p.aux_addresses)
     return out
 
 
