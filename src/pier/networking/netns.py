@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-import ctypes.util
 import os
 import threading
 from collections.abc import Callable, Iterator
@@ -40,7 +39,7 @@ class UsernsOwner:
 
 class _Libc:
     def __init__(self) -> None:
-        self.lib = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
+        self.lib = ctypes.CDLL(None, use_errno=True)
 
     def check(self, result: int, what: str) -> None:
         if result != 0:

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-import ctypes.util
 import fcntl
 import functools
 import os
@@ -89,7 +88,7 @@ def map_text(ranges: Sequence[IdRange]) -> str:
 
 class _Calls:
     def __init__(self) -> None:
-        lib = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        lib = ctypes.CDLL(None, use_errno=True)
         self.syscall = lib.syscall
         self.syscall.restype = ctypes.c_long
 

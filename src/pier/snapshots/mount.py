@@ -7,7 +7,6 @@ and errors come back as errno values we can reason about.
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import errno
 import functools
 import os
@@ -45,7 +44,7 @@ _FLAGS: dict[str, tuple[int, int]] = {
 
 class _Libc:
     def __init__(self) -> None:
-        lib = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        lib = ctypes.CDLL(None, use_errno=True)
         self.mount = lib.mount
         self.mount.argtypes = [
             ctypes.c_char_p,
