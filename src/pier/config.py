@@ -130,6 +130,16 @@ class DaemonConfig:
     # dockerd's `userns-remap`: `default`, `user[:group]` or `uid[:gid]`, whose
     # /etc/subuid and /etc/subgid ranges containers' user namespaces map to.
     userns_remap: str = ""
+    # Pier's own `max-unpack-size` (bytes): what one layer tar of an import, load or
+    # pull, or one build context, may write to disk (file data only: sparse holes do
+    # not count), so that a small upload cannot fill the disk. Far above any real
+    # layer; 0: no bound.
+    max_unpack_size: int = 64 * 1024**3
+
+    @property
+    def unpack_bound(self) -> int | None:
+        """`max_unpack_size` as the unpackers take it (None: no bound)."""
+        return self.max_unpack_size or None
 
     @property
     def pidfile_path(self) -> Path:
@@ -178,6 +188,7 @@ def load_config_file(path: Path) -> dict[str, Any]:
         "log-driver": ("log_driver", str),
         "metrics-addr": ("metrics_addr", str),
         "userns-remap": ("userns_remap", str),
+        "max-unpack-size": ("max_unpack_size", int),
         "group": ("group", str),
         "tls": ("tls", bool),
         "tlsverify": ("tlsverify", bool),
@@ -222,6 +233,8 @@ def load_config_file(path: Path) -> dict[str, Any]:
             raise InvalidParameter(
                 f"the following directives don't match any configuration option: {key}"
             )
+    if out.get("max_unpack_size", 0) < 0:
+        raise InvalidParameter("max-unpack-size must be a number of bytes, 0 for no bound")
     return out
 
 

@@ -110,6 +110,7 @@ class Engine:
             image_users=self.store.users_of_image,
             running_image_users=self._running_users_of_image,
             events=self.events,
+            max_unpack_size=config.unpack_bound,
         )
         self.archives = ImageArchives(images=self.images)
         self.distribution = DistributionService(
@@ -169,6 +170,7 @@ class Engine:
             containers=self.containers,
             db=self.db,
             puller=DistributionPuller(self.distribution),
+            max_unpack_size=config.unpack_bound,
         )
         self.committer = Committer(
             images=self.images, containers=self.containers, events=self.events

@@ -59,8 +59,10 @@ class Builder:
         containers: BuildContainers,
         db: Database,
         puller: Puller | None = None,
+        max_unpack_size: int | None = None,
     ) -> None:
         self._images = images
+        self._max_unpack_size = max_unpack_size  # what one context may write
         self._containers = containers
         self._cache = BuildCache(db=db)
         self._puller: Puller = puller or NoPuller()
@@ -112,7 +114,9 @@ class Builder:
         try:
             await asyncio.to_thread(workdir.mkdir, parents=True)
             in_memory = await asyncio.to_thread(self._memory.place, workdir.name, archive)
-            context = await asyncio.to_thread(ctx.prepare, request, archive, workdir, in_memory)
+            context = await asyncio.to_thread(
+                ctx.prepare, request, archive, workdir, in_memory, limit=self._max_unpack_size
+            )
             dockerfile = await asyncio.to_thread(
                 parse_dockerfile, context.dockerfile, context.dockerfile_name
             )

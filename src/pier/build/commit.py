@@ -160,7 +160,9 @@ class Committer:
         blobs = await self._images.layer_blobs(parent.id)
         if layer is not None:
             blobs.append(layer)
-        rec = await self._images.ingest(layers=blobs, config=spec.to_bytes(), parent=parent.id)
+        rec = await self._images.ingest(
+            layers=blobs, config=spec.to_bytes(), parent=parent.id, made_here=True
+        )
         if new_ref is not None:
             await self._images.tag(rec.id, new_ref.name, new_ref.tag)
         if self._events is not None:

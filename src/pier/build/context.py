@@ -65,15 +65,16 @@ def _clean(name: str) -> str:
     return rel
 
 
-def extract(archive: Path, root: Path) -> dict[str, str]:
-    """Unpack the context tar at `archive` into `root`; the content digests."""
+def extract(archive: Path, root: Path, limit: int | None = None) -> dict[str, str]:
+    """Unpack the context tar at `archive` into `root`, writing at most `limit` bytes of
+    file data (the daemon's `max-unpack-size`; holes do not count); the digests."""
     digests: dict[str, str] = {}
     root.mkdir(parents=True, exist_ok=True)
     with open(archive, "rb") as raw:
         stream = _open_maybe_compressed(raw)
         try:
             with tarfile.open(fileobj=stream, mode="r|") as tf:
-                unpacker = Unpacker(root)
+                unpacker = Unpacker(root, limit)
                 for member in _members(tf):
                     unpacker.extract(tf, member, digests)
         except (tarfile.TarError, EOFError, OSError, lzma.LZMAError) as exc:
@@ -110,8 +111,10 @@ class Unpacker:
     file is created with O_EXCL, the slow path taken only when something is there. A
     symlink entry can change what a remembered path leads to: it forgets them."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, limit: int | None = None) -> None:
         self._root = root
+        self._limit = limit  # file data allowed (None: no bound)
+        self._written = 0
         self._base = os.path.realpath(root)
         self._dirs: dict[str, str] = {".": self._base}  # relative dir -> its real path
 
@@ -150,6 +153,7 @@ class Unpacker:
                         # context declaring a 2 GiB sparse file writes 2 GiB otherwise.
                         out.seek(len(block), os.SEEK_CUR)
                     else:
+                        self._spend(len(block), m)
                         out.write(block)
                 out.truncate()
                 out.flush()
@@ -185,6 +189,16 @@ class Unpacker:
             return  # devices and fifos have no place in a context
         with contextlib.suppress(OSError):
             os.utime(target, (m.mtime, m.mtime), follow_symlinks=False)
+
+    def _spend(self, size: int, m: tarfile.TarInfo) -> None:
+        if self._limit is None:
+            return
+        self._written += size
+        if self._written > self._limit:
+            raise InvalidParameter(
+                f"invalid build context: {m.name!r} takes the context past the daemon's "
+                f"max-unpack-size ({self._limit} bytes)"
+            )
 
 
 def _make_room(target: str) -> None:
@@ -350,9 +364,15 @@ def digest_tree(root: Path, digests: dict[str, str]) -> None:
 
 
 def prepare(
-    request: BuildRequest, archive: Path | None, workdir: Path, root: Path | None = None
+    request: BuildRequest,
+    archive: Path | None,
+    workdir: Path,
+    root: Path | None = None,
+    *,
+    limit: int | None = None,
 ) -> Context:
-    """The build's context unpacked at `root` (default: `workdir/context`)."""
+    """The build's context unpacked at `root` (default: `workdir/context`), writing at
+    most `limit` bytes of file data."""
     root = root or workdir / "context"
     digests: dict[str, str] = {}
     if request.remote:
@@ -376,7 +396,7 @@ def prepare(
                 dockerfile_name=request.dockerfile,
                 has_files=False,
             )
-        digests = extract(archive, root)
+        digests = extract(archive, root, limit)
     text, name = locate(root, request.dockerfile)
     apply_dockerignore(root, name, digests)
     return Context(root=root, dockerfile=text, dockerfile_name=name, digests=digests)

@@ -85,6 +85,7 @@ class BuildImages(Protocol):
         config: bytes,
         tags: Sequence[refs.Reference] = (),
         parent: str = "",
+        made_here: bool = False,
     ) -> ImageRecord: ...
     async def tag(self, ref: str, repo: str, tag: str | None) -> None: ...
 

@@ -153,7 +153,9 @@ class StepRunner:
             history=(*head.history, entry),
         )
         blobs = [*head.blobs, *([layer] if layer is not None else [])]
-        rec = await self.images.ingest(layers=blobs, config=spec.to_bytes(), parent=head.image_id)
+        rec = await self.images.ingest(
+            layers=blobs, config=spec.to_bytes(), parent=head.image_id, made_here=True
+        )
         await asyncio.to_thread(self.cache.record, head.image_id, key, rec.id)
         head.image_id = rec.id
         head.config = config

@@ -86,9 +86,13 @@ class Ingester:
         snapshotter: Snapshotter,
         collector: LayerCollector,
         lock: threading.RLock,
+        max_unpack_size: int | None = None,
         unpack_workers: int = 4,
     ) -> None:
         self._store = store
+        # The daemon's `max-unpack-size`: what one layer's tar from outside may write
+        # (None: no bound).
+        self._max_unpack_size = max_unpack_size
         self._content = content
         self._snapshots = snapshotter
         self._collector = collector
@@ -111,10 +115,14 @@ class Ingester:
         parent: str = "",
         progress: IngestProgress | None = None,
         sources: Mapping[int, LayerSource] | None = None,
+        made_here: bool = False,
     ) -> str:
         """Record the image made of `layers` (bottom first, blobs in the content store,
         or arriving there: `sources` reads layer i as it comes) and `config`; returns
-        its ID. `tags` must be normalised and tagged."""
+        its ID. `tags` must be normalised and tagged. `made_here`: the layers are Pier's
+        own, diffs of a container's files (commit, build steps), which the daemon's
+        `max-unpack-size` does not bound: it is for what comes from outside."""
+        limit = None if made_here else self._max_unpack_size
         sources = sources or {}
         pending: dict[int, _Staged] = {}
         try:
@@ -136,7 +144,7 @@ class Ingester:
                 if index not in sources:
                     self._check_blob(blob)
             pending.update(
-                self._unpack(layers, spec.diff_ids, chain, progress or _Silent(), sources)
+                self._unpack(layers, spec.diff_ids, chain, progress or _Silent(), sources, limit)
             )
             with self._lock:
                 committed: list[str] = []
@@ -189,6 +197,7 @@ class Ingester:
         chain: Sequence[str],
         progress: IngestProgress,
         sources: Mapping[int, LayerSource],
+        limit: int | None,
     ) -> dict[int, _Staged]:
         """Unpack every layer not recorded yet, concurrently; all or nothing."""
         futures: dict[int, Future[_Staged]] = {}
@@ -206,6 +215,7 @@ class Ingester:
                 diff_ids[index],
                 progress,
                 sources.get(index),
+                limit,
             )
         staged: dict[int, _Staged] = {}
         error: BaseException | None = None
@@ -229,6 +239,7 @@ class Ingester:
         diff_id: str,
         progress: IngestProgress,
         source: LayerSource | None,
+        limit: int | None,
     ) -> _Staged:
         key = f"extract-{uuid.uuid4().hex}"
         self._snapshots.prepare(key)
@@ -237,7 +248,10 @@ class Ingester:
             with (source or functools.partial(self._content.open, blob.digest))() as f:
                 # A source's bytes are those its writer hashed and verified on commit.
                 result = apply_layer(
-                    f, Path(self._snapshots.fs_path(key)), verified=source is not None
+                    f,
+                    Path(self._snapshots.fs_path(key)),
+                    limit=limit,
+                    verified=source is not None,
                 )
             if source is not None:
                 self._check_blob(blob)  # the stream ended: its blob is committed

@@ -61,6 +61,7 @@ class ImageService:
         image_users: ImageUsers,
         running_image_users: ImageUsers | None = None,
         events: EventPublisher | None = None,
+        max_unpack_size: int | None = None,
         unpack_workers: int = 4,
     ) -> None:
         self._tmp = data_root / "tmp"
@@ -79,6 +80,7 @@ class ImageService:
             snapshotter=snapshotter,
             collector=collector,
             lock=lock,
+            max_unpack_size=max_unpack_size,
             unpack_workers=unpack_workers,
         )
         self._refs = References(store=store, catalog=self._catalog)
@@ -211,10 +213,11 @@ class ImageService:
         parent: str = "",
         progress: IngestProgress | None = None,
         sources: Mapping[int, LayerSource] | None = None,
+        made_here: bool = False,
     ) -> ImageRecord:
         """Record an image from layer blobs in the content store, or arriving there
-        (`sources`; see `pier.images.ingest`). Publishes no event: the caller logs its
-        own (pull, load)."""
+        (`sources`; see `pier.images.ingest`; `made_here` as there). Publishes no
+        event: the caller logs its own (pull, load)."""
 
         def work() -> ImageRecord:
             image_id = self._ingester.ingest(
@@ -225,6 +228,7 @@ class ImageService:
                 parent=parent,
                 progress=progress,
                 sources=sources,
+                made_here=made_here,
             )
             return self._catalog.get(image_id)
 

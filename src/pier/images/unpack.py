@@ -44,12 +44,10 @@ _SYS_OPENAT2 = 437  # same number on x86_64 and aarch64
 _RESOLVE_NO_MAGICLINKS = 0x02
 _RESOLVE_IN_ROOT = 0x10
 _CHUNK = 1 << 20
+_HOLE_GRAIN = 1 << 16  # the smallest zero run a plain entry leaves as a hole
 # Threads creating a layer's small files (writers.py): measured on this disk, 4 beat 1
 # and 2, and more only add contention.
 _WRITERS = 4
-# What one layer may write (sparse files count only their data): a 10 KiB upload must
-# not fill the disk. Far above any real layer.
-MAX_LAYER_BYTES = 64 * 1024**3
 
 # Who owns what an upload writes: the entries' own ids (None), one owner for all, or
 # the entries' ids mapped (a user-namespaced container's, seen from the host).
@@ -199,10 +197,12 @@ class _Peekable:
 
 
 def apply_layer(
-    stream: BinaryIO, root: Path, *, limit: int = MAX_LAYER_BYTES, verified: bool = False
+    stream: BinaryIO, root: Path, *, limit: int | None = None, verified: bool = False
 ) -> UnpackResult:
     """Apply the (possibly compressed) layer tar read from `stream` to `root`, writing
-    at most `limit` bytes of file data. `verified`: the stream's digest is checked by
+    at most `limit` bytes of file data (the daemon's `max-unpack-size`; a sparse file
+    counts only its data, so that a 10 KiB upload cannot fill the disk; None: no
+    bound). `verified`: the stream's digest is checked by
     whoever supplies it (a pull's download): it is not taken again here, and the
     result's `compressed_digest` is empty."""
     outer = _Hashing(stream, hashing=not verified)
@@ -242,6 +242,7 @@ def extract_archive(
     *,
     owner: Owner,
     check: Callable[[str, tarfile.TarInfo, os.stat_result], None] | None = None,
+    limit: int | None = None,
 ) -> None:
     """`PUT /containers/{id}/archive`: a (possibly compressed) tar extracted under
     `dest` of `root` with the layer applier's confinement: entry names may not leave
@@ -251,7 +252,9 @@ def extract_archive(
     base = posixpath.normpath(dest.lstrip("/")) if dest.strip("/") else "."
     # `docker cp` of a tree is mostly small files: the layer applier's writer threads
     # create them while the tar is read, as for a layer.
-    applier = _Applier(root, MAX_LAYER_BYTES, whiteouts=False, owner=owner, workers=_WRITERS)
+    # Unbounded by default, as dockerd's: what cp writes goes into the container's own
+    # root, which the container could fill as well.
+    applier = _Applier(root, limit, whiteouts=False, owner=owner, workers=_WRITERS)
     existing = _Existing(applier)
     with applier, bad_compression_is_a_400():
         try:
@@ -327,7 +330,7 @@ class _Applier:
     def __init__(
         self,
         root: Path,
-        limit: int,
+        limit: int | None,
         *,
         whiteouts: bool = True,
         owner: Owner = None,
@@ -335,6 +338,7 @@ class _Applier:
     ) -> None:
         self._root = root
         self._limit = limit
+        self._written = 0  # file data written so far, holes left out
         # A `docker cp` tar has no whiteouts, and its files may all go to one owner.
         self._whiteouts = whiteouts
         self._owner = owner
@@ -585,13 +589,7 @@ class _Applier:
             if m.sparse is not None:
                 self._sparse(fd, m, tf)
             elif m.size:
-                self._count(m.size, m)
-                src = tf.extractfile(m)
-                assert src is not None
-                while block := src.read(_CHUNK):
-                    view = memoryview(block)
-                    while view:
-                        view = view[os.write(fd, view) :]
+                self._dense(fd, m, tf)
             self.size += m.size
             os.fchown(fd, *self._owner_of(m))
             os.fchmod(fd, m.mode & 0o7777)
@@ -603,11 +601,36 @@ class _Applier:
             os.close(fd)
 
     def _count(self, size: int, m: tarfile.TarInfo) -> None:
-        self._limit -= size
-        if self._limit < 0:
+        if self._limit is None:
+            return
+        self._written += size
+        if self._written > self._limit:
             raise InvalidParameter(
-                f"invalid layer tar: {m.name!r} takes the layer past its size limit"
+                f"invalid layer tar: {m.name!r} takes the layer past the daemon's "
+                f"max-unpack-size ({self._limit} bytes)"
             )
+
+    def _dense(self, fd: int, m: tarfile.TarInfo, tf: tarfile.TarFile) -> None:
+        """A plain entry, its zero runs left as holes: a layer Pier made of a sparse
+        file (tar's plain format has no holes) must not become gigabytes on disk, and
+        only what is written counts against the limit."""
+        src = tf.extractfile(m)
+        assert src is not None
+        offset = 0
+        while block := src.read(_CHUNK):
+            if block.count(0) != len(block):
+                view = memoryview(block)
+                # Pieces of the block, so that a few bytes amid zeros allocate little.
+                for start in range(0, len(view), _HOLE_GRAIN):
+                    piece = view[start : start + _HOLE_GRAIN]
+                    if block.count(0, start, start + len(piece)) == len(piece):
+                        continue
+                    self._count(len(piece), m)
+                    done = 0
+                    while done < len(piece):
+                        done += os.pwrite(fd, piece[done:], offset + start + done)
+            offset += len(block)
+        os.ftruncate(fd, offset)
 
     def _sparse(self, fd: int, m: tarfile.TarInfo, tf: tarfile.TarFile) -> None:
         """A sparse entry keeps its holes: only its data segments are written."""
