@@ -52,6 +52,8 @@ class DaemonConfig:
     exec_root: Path = Path("/run/pier")
     pidfile: Path | None = None  # default: <exec_root>/pierd.pid
     log_level: str = "info"
+    # The daemon.json this configuration came from: read again on SIGHUP.
+    config_file: Path | None = None
     runtimes: Mapping[str, RuntimeConfig] = field(default_factory=_default_runtimes)
     default_runtime: str = "crun"
     # The cgroup (relative to each hierarchy's root) under which containers are placed;

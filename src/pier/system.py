@@ -165,6 +165,10 @@ class SystemInfo:
         self._warnings = warnings
         self._id = daemon_id
 
+    @property
+    def daemon_id(self) -> str:
+        return self._id
+
     def swarm_status(self) -> str:
         """The `Swarm` header of /_ping: inactive, active/manager, active/worker."""
         return self._swarm_status()

@@ -24,6 +24,7 @@ from pier.api.listeners import Listener, TlsOptions, close_listeners, open_liste
 from pier.config import DEFAULT_HOST, DaemonConfig, load_config_file, parse_ulimit
 from pier.containers.security import load_daemon_profile
 from pier.daemon import eventloop
+from pier.daemon.reload import log_level_name, reload
 from pier.errors import PierError
 
 log = logging.getLogger("pierd")
@@ -110,6 +111,7 @@ def parse_args(argv: list[str]) -> DaemonConfig:
         exec_root=args.exec_root,
         pidfile=args.pidfile,
         log_level=args.log_level,
+        config_file=args.config_file,
         default_runtime=args.default_runtime,
         bip=args.bip,
         bridge=args.bridge,
@@ -187,7 +189,25 @@ async def serve(config: DaemonConfig, listeners: list[Listener]) -> None:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
+        reloads: set[asyncio.Task[bool]] = set()
+
+        def on_sighup() -> None:
+            task = loop.create_task(
+                reload(
+                    config.config_file,
+                    daemon_id=engine.system.daemon_id,
+                    default_runtime=config.default_runtime,
+                    registries=engine.distribution,
+                    events=engine.events,
+                )
+            )
+            reloads.add(task)
+            task.add_done_callback(reloads.discard)
+
+        loop.add_signal_handler(signal.SIGHUP, on_sighup)
         await stop.wait()
+        loop.remove_signal_handler(signal.SIGHUP)
+        await asyncio.gather(*reloads)
         log.info("stopping: ending requests, then closing the services")
     finally:
         started = time.monotonic()
@@ -218,9 +238,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"pierd: {exc}", file=sys.stderr)
         return 1
     logging.basicConfig(
-        level={"warn": "WARNING", "fatal": "CRITICAL"}.get(
-            config.log_level, config.log_level.upper()
-        ),
+        level=log_level_name(config.log_level),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     try:

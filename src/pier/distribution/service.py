@@ -51,6 +51,7 @@ class DistributionService:
         upload_chunk_size: int = 0,
     ) -> None:
         self._images = images
+        self._certs_dirs = tuple(certs_dirs)
         hosts = RegistryHosts(
             insecure_registries=insecure_registries, mirrors=mirrors, certs_dirs=certs_dirs
         )
@@ -64,6 +65,12 @@ class DistributionService:
 
     async def close(self) -> None:
         await self._client.close()
+
+    def reconfigure(self, *, insecure_registries: Sequence[str], mirrors: Sequence[str]) -> None:
+        """A reload's registry settings: pulls and pushes started from now on use them."""
+        self._client.hosts = RegistryHosts(
+            insecure_registries=insecure_registries, mirrors=mirrors, certs_dirs=self._certs_dirs
+        )
 
     async def pull(self, req: PullRequest, progress: Progress) -> None:
         await self._puller.pull(req, progress)
