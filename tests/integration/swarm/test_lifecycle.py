@@ -139,6 +139,22 @@ def test_init_join_inspect_update_leave(trio: list[PierDaemon]) -> None:
         lambda: any(n["Status"]["State"] == "down" for n in a.client.get_json("/nodes")),
         what="the worker seen down",
     )
+    # Node removal: a manager must be demoted first, a live node needs force, a down
+    # one goes (moby's FailedPrecondition words, a 400).
+    with pytest.raises(APIError) as manager_rm:
+        a.client.delete(f"/nodes/{node_id}")
+    assert manager_rm.value.status == 400
+    assert "is a cluster manager and is a member of the raft cluster" in str(manager_rm.value)
+    worker_id = next(n["ID"] for n in a.client.get_json("/nodes") if n["Spec"]["Role"] == "worker")
+    inspected = a.client.get_json(f"/nodes/{worker_id[:6]}")  # an ID prefix finds it
+    assert inspected["ID"] == worker_id and inspected["Status"]["State"] == "down"
+    a.client.delete(f"/nodes/{worker_id}")
+    assert [n["Spec"]["Role"] for n in a.client.get_json("/nodes")] == ["manager", "manager"]
+    with pytest.raises(APIError) as gone:
+        a.client.get_json(f"/nodes/{worker_id}")
+    assert (gone.value.status, str(gone.value)) == (404, f"node {worker_id} not found")
+    filtered = a.client.get_json("/nodes", filters='{"role":["manager"]}')
+    assert len(filtered) == 2
     c.client.post("/swarm/leave", force=1)
     assert etcd_processes(str(c.base)) == []
     a.client.post("/swarm/leave", force=1)
