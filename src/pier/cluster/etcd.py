@@ -18,7 +18,7 @@ import aiohttp
 
 from pier.cluster import etcdwire as wire
 from pier.cluster.etcdwire import KeyValue, Member, RangeResult, WatchMessage
-from pier.errors import PierError, Unavailable
+from pier.errors import SystemFailure, Unavailable
 
 log = logging.getLogger(__name__)
 
@@ -27,11 +27,11 @@ log = logging.getLogger(__name__)
 _RETRY_CODES = {4, 14}
 
 
-class EtcdError(PierError):
+class EtcdError(SystemFailure):
     """etcd refused a request (not a transport failure)."""
 
 
-class WatchCompacted(PierError):
+class WatchCompacted(SystemFailure):
     """The revision a watch asked to start from is compacted away: read again."""
 
 
