@@ -132,10 +132,10 @@ class DaemonConfig:
     # dockerd's `userns-remap`: `default`, `user[:group]` or `uid[:gid]`, whose
     # /etc/subuid and /etc/subgid ranges containers' user namespaces map to.
     userns_remap: str = ""
-    # Pier's own `max-unpack-size` (bytes): what one layer tar of an import, load or
-    # pull, or one build context, may write to disk (file data only: sparse holes do
-    # not count), so that a small upload cannot fill the disk. Far above any real
-    # layer; 0: no bound.
+    # Pier's own `max-unpack-size` (bytes): what one import, load or pull (its new
+    # layers together), or one build context, may write to disk (file data only: holes
+    # do not count), so that a small upload cannot fill the disk. Far above any real
+    # image; 0: no bound.
     max_unpack_size: int = 64 * 1024**3
 
     @property

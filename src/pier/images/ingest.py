@@ -32,6 +32,7 @@ from typing import BinaryIO, Protocol
 from pier import timefmt
 from pier.content.store import ContentStore
 from pier.errors import Conflict, InvalidParameter, NotFound
+from pier.images.budget import Budget
 from pier.images.gc import LayerCollector
 from pier.images.model import LAYER_MEDIA_TYPES, LayerBlob, ManifestRef
 from pier.images.store import ImageRow, ImageStore, LayerRow, ManifestRow
@@ -90,8 +91,8 @@ class Ingester:
         unpack_workers: int = 4,
     ) -> None:
         self._store = store
-        # The daemon's `max-unpack-size`: what one layer's tar from outside may write
-        # (None: no bound).
+        # The daemon's `max-unpack-size`: what the layers of one ingest from outside
+        # may write together (None: no bound).
         self._max_unpack_size = max_unpack_size
         self._content = content
         self._snapshots = snapshotter
@@ -123,6 +124,7 @@ class Ingester:
         own, diffs of a container's files (commit, build steps), which the daemon's
         `max-unpack-size` does not bound: it is for what comes from outside."""
         limit = None if made_here else self._max_unpack_size
+        budget = Budget(limit) if limit is not None else None
         sources = sources or {}
         pending: dict[int, _Staged] = {}
         try:
@@ -144,7 +146,7 @@ class Ingester:
                 if index not in sources:
                     self._check_blob(blob)
             pending.update(
-                self._unpack(layers, spec.diff_ids, chain, progress or _Silent(), sources, limit)
+                self._unpack(layers, spec.diff_ids, chain, progress or _Silent(), sources, budget)
             )
             with self._lock:
                 committed: list[str] = []
@@ -197,7 +199,7 @@ class Ingester:
         chain: Sequence[str],
         progress: IngestProgress,
         sources: Mapping[int, LayerSource],
-        limit: int | None,
+        budget: Budget | None,
     ) -> dict[int, _Staged]:
         """Unpack every layer not recorded yet, concurrently; all or nothing."""
         futures: dict[int, Future[_Staged]] = {}
@@ -215,7 +217,7 @@ class Ingester:
                 diff_ids[index],
                 progress,
                 sources.get(index),
-                limit,
+                budget,
             )
         staged: dict[int, _Staged] = {}
         error: BaseException | None = None
@@ -239,7 +241,7 @@ class Ingester:
         diff_id: str,
         progress: IngestProgress,
         source: LayerSource | None,
-        limit: int | None,
+        budget: Budget | None,
     ) -> _Staged:
         key = f"extract-{uuid.uuid4().hex}"
         self._snapshots.prepare(key)
@@ -250,7 +252,7 @@ class Ingester:
                 result = apply_layer(
                     f,
                     Path(self._snapshots.fs_path(key)),
-                    limit=limit,
+                    budget=budget,
                     verified=source is not None,
                 )
             if source is not None:

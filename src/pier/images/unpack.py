@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import IO, Any, BinaryIO, cast
 
 from pier.errors import InvalidParameter, SystemFailure
+from pier.images.budget import Budget
 from pier.images.writers import SMALL_FILE, SmallFile, Writers, fill
 
 WHITEOUT_PREFIX = ".wh."
@@ -197,17 +198,17 @@ class _Peekable:
 
 
 def apply_layer(
-    stream: BinaryIO, root: Path, *, limit: int | None = None, verified: bool = False
+    stream: BinaryIO, root: Path, *, budget: Budget | None = None, verified: bool = False
 ) -> UnpackResult:
     """Apply the (possibly compressed) layer tar read from `stream` to `root`, writing
-    at most `limit` bytes of file data (the daemon's `max-unpack-size`; a sparse file
-    counts only its data, so that a 10 KiB upload cannot fill the disk; None: no
-    bound). `verified`: the stream's digest is checked by
-    whoever supplies it (a pull's download): it is not taken again here, and the
-    result's `compressed_digest` is empty."""
+    the file data `budget` allows (the daemon's `max-unpack-size`; holes do not
+    count, so that a 10 KiB upload cannot fill the disk; None: no bound).
+    `verified`: the stream's digest is checked by whoever supplies it (a pull's
+    download): it is not taken again here, and the result's `compressed_digest` is
+    empty."""
     outer = _Hashing(stream, hashing=not verified)
     inner = _Hashing(decompressed(outer))  # type: ignore[arg-type]
-    with _Applier(root, limit, workers=_WRITERS) as applier, bad_compression_is_a_400():
+    with _Applier(root, budget, workers=_WRITERS) as applier, bad_compression_is_a_400():
         try:
             with tarfile.open(fileobj=inner, mode="r|") as tf:  # type: ignore[call-overload]
                 for member in tf:
@@ -242,7 +243,6 @@ def extract_archive(
     *,
     owner: Owner,
     check: Callable[[str, tarfile.TarInfo, os.stat_result], None] | None = None,
-    limit: int | None = None,
 ) -> None:
     """`PUT /containers/{id}/archive`: a (possibly compressed) tar extracted under
     `dest` of `root` with the layer applier's confinement: entry names may not leave
@@ -252,9 +252,9 @@ def extract_archive(
     base = posixpath.normpath(dest.lstrip("/")) if dest.strip("/") else "."
     # `docker cp` of a tree is mostly small files: the layer applier's writer threads
     # create them while the tar is read, as for a layer.
-    # Unbounded by default, as dockerd's: what cp writes goes into the container's own
-    # root, which the container could fill as well.
-    applier = _Applier(root, limit, whiteouts=False, owner=owner, workers=_WRITERS)
+    # Not bounded, as dockerd's: what cp writes goes into the container's own root,
+    # which the container could fill as well.
+    applier = _Applier(root, None, whiteouts=False, owner=owner, workers=_WRITERS)
     existing = _Existing(applier)
     with applier, bad_compression_is_a_400():
         try:
@@ -330,15 +330,14 @@ class _Applier:
     def __init__(
         self,
         root: Path,
-        limit: int | None,
+        budget: Budget | None,
         *,
         whiteouts: bool = True,
         owner: Owner = None,
         workers: int = 0,
     ) -> None:
         self._root = root
-        self._limit = limit
-        self._written = 0  # file data written so far, holes left out
+        self._budget = budget
         # A `docker cp` tar has no whiteouts, and its files may all go to one owner.
         self._whiteouts = whiteouts
         self._owner = owner
@@ -601,19 +600,13 @@ class _Applier:
             os.close(fd)
 
     def _count(self, size: int, m: tarfile.TarInfo) -> None:
-        if self._limit is None:
-            return
-        self._written += size
-        if self._written > self._limit:
-            raise InvalidParameter(
-                f"invalid layer tar: {m.name!r} takes the layer past the daemon's "
-                f"max-unpack-size ({self._limit} bytes)"
-            )
+        if self._budget is not None:
+            self._budget.spend(size, m.name)
 
     def _dense(self, fd: int, m: tarfile.TarInfo, tf: tarfile.TarFile) -> None:
         """A plain entry, its zero runs left as holes: a layer Pier made of a sparse
         file (tar's plain format has no holes) must not become gigabytes on disk, and
-        only what is written counts against the limit."""
+        only what is written counts against the budget."""
         src = tf.extractfile(m)
         assert src is not None
         offset = 0

@@ -1,5 +1,5 @@
-"""The daemon's `max-unpack-size` (issue 16, point 4): what one layer tar of an import,
-load or pull, or one build context, may write. A pierd started with a 4 MiB bound
+"""The daemon's `max-unpack-size` (issue 16, point 4): what one import, load or pull
+(its layers together), or one build context, may write. A pierd started with a 4 MiB bound
 refuses a small gzip holding 8 MiB of data with a 400 in the layer applier's words (an
 error in the stream once a pull has begun), leaving no snapshot, image, context
 directory or temporary file; a 2 GiB sparse file holding a few bytes passes, its holes
@@ -101,27 +101,28 @@ def _answer(client: Client, method: str, path: str, **kwargs: object) -> tuple[i
         resp.close()
 
 
-def _config(layer: bytes) -> bytes:
-    diff_id = "sha256:" + hashlib.sha256(gzip.decompress(layer)).hexdigest()
+def _config(*layers: bytes) -> bytes:
+    diff_ids = ["sha256:" + hashlib.sha256(gzip.decompress(x)).hexdigest() for x in layers]
     return json.dumps(
         {
             "architecture": "amd64",
             "os": "linux",
             "config": {"Cmd": ["sh"]},
-            "rootfs": {"type": "layers", "diff_ids": [diff_id]},
+            "rootfs": {"type": "layers", "diff_ids": diff_ids},
         }
     ).encode()
 
 
-def _load(client: Client, layer: bytes, repo: str) -> tuple[int, bytes]:
-    manifest = [{"Config": "config.json", "RepoTags": [f"{repo}:latest"],
-                 "Layers": ["layer.tar"]}]  # fmt: skip
+def _load(client: Client, layer: bytes, repo: str, *more: bytes) -> tuple[int, bytes]:
+    layers = (layer, *more)
+    names = [f"layer{i}.tar" for i in range(len(layers))]
+    manifest = [{"Config": "config.json", "RepoTags": [f"{repo}:latest"], "Layers": names}]
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w") as tf:
         for name, data in (
             ("manifest.json", json.dumps(manifest).encode()),
-            ("config.json", _config(layer)),
-            ("layer.tar", layer),
+            ("config.json", _config(*layers)),
+            *zip(names, layers, strict=True),
         ):
             info = tarfile.TarInfo(name)
             info.size = len(data)
@@ -256,6 +257,27 @@ def test_sparse_holes_do_not_count(
         assert status == 200, body[-2000:]
         assert b'"errorDetail"' not in body, body[-2000:]
         assert [t for t in _tags(bounded) if repo in t], body[-2000:]
+    finally:
+        _drop(bounded, repo)
+
+
+def test_the_bound_is_the_loads_not_each_layers(bounded: CustomDaemon) -> None:
+    """Two layers each under the bound, over it together: a gzip bomb per layer must
+    not write the bound many times over."""
+    repo = f"bound-{secrets.token_hex(4)}"
+    three_quarters = BOUND * 3 // 4
+    one = _tar({"one": b"1" * three_quarters}, dockerfile=False)
+    two = _tar({"two": b"2" * three_quarters}, dockerfile=False)
+    before = _state(bounded)
+    status, body = _load(bounded.client, one, repo, two)
+    assert status == 400, body
+    assert SAID in body, body
+    assert _state(bounded) == before
+    assert not [t for t in _tags(bounded) if repo in t]
+    # Each alone is taken.
+    try:
+        status, body = _load(bounded.client, one, repo)
+        assert status == 200, body
     finally:
         _drop(bounded, repo)
 
