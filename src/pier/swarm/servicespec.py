@@ -12,6 +12,7 @@ from pier.swarm.constraints import parse_constraints
 
 _DNS_LABEL = re.compile(r"^[a-zA-Z0-9](?:[-_]*[A-Za-z0-9]+)*$")
 INGRESS_RANGE = (30000, 32767)  # swarmkit's dynamic port range
+_MODES = {m.lower(): m for m in ("Replicated", "Global", "ReplicatedJob", "GlobalJob")}
 
 
 def invalid(desc: str) -> InvalidParameter:
@@ -88,7 +89,15 @@ def replicas(spec: Mapping[str, Any]) -> int:
 def normalise(spec: Mapping[str, Any]) -> dict[str, Any]:
     """A spec as swarmkit stores it: a missing mode is one replica."""
     out = dict(spec)
-    mode = out.get("Mode") or {}
+    # Go decodes JSON field names case-insensitively, and docker-py relies on it: its
+    # ServiceMode sends {"replicated": {"Replicas": n}} and {"global": {}}.
+    mode = {_MODES.get(k.lower(), k): v for k, v in (out.get("Mode") or {}).items()}
+    if "Replicated" in mode and isinstance(mode["Replicated"], dict):
+        mode["Replicated"] = {
+            ("Replicas" if k.lower() == "replicas" else k): v for k, v in mode["Replicated"].items()
+        }
+    if mode:
+        out["Mode"] = mode
     if not mode or ("Replicated" in mode and (mode["Replicated"] or {}).get("Replicas") is None):
         out["Mode"] = {"Replicated": {"Replicas": 1}}
     out.setdefault("Labels", {})

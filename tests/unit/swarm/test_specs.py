@@ -48,6 +48,11 @@ def test_udp_in_host_mode_is_fine_and_modes_normalise() -> None:
     assert servicespec.normalise(spec())["Mode"] == {"Replicated": {"Replicas": 1}}
     assert servicespec.replicas(spec(Mode={"Replicated": {"Replicas": 0}})) == 0
     assert servicespec.is_global(spec(Mode={"Global": {}}))
+    # Go's JSON decoding ignores case; docker-py's ServiceMode sends lowercase keys.
+    assert servicespec.normalise(spec(Mode={"replicated": {"replicas": 2}}))["Mode"] == {
+        "Replicated": {"Replicas": 2}
+    }
+    assert servicespec.is_global(servicespec.normalise(spec(Mode={"global": {}})))
 
 
 def test_ingress_ports_get_a_dynamic_port_and_conflicts_are_refused() -> None:
