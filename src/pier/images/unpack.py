@@ -46,6 +46,7 @@ _RESOLVE_NO_MAGICLINKS = 0x02
 _RESOLVE_IN_ROOT = 0x10
 _CHUNK = 1 << 20
 _HOLE_GRAIN = 1 << 16  # the smallest zero run a plain entry leaves as a hole
+_HOLE = bytes(_HOLE_GRAIN)
 # Threads creating a layer's small files (writers.py): measured on this disk, 4 beat 1
 # and 2, and more only add contention.
 _WRITERS = 4
@@ -611,19 +612,23 @@ class _Applier:
         assert src is not None
         offset = 0
         while block := src.read(_CHUNK):
-            if block.count(0) != len(block):
-                view = memoryview(block)
+            if _HOLE not in block:  # most data: one write
+                self._write_at(fd, memoryview(block), offset, m)
+            elif block.count(0) != len(block):
                 # Pieces of the block, so that a few bytes amid zeros allocate little.
+                view = memoryview(block)
                 for start in range(0, len(view), _HOLE_GRAIN):
                     piece = view[start : start + _HOLE_GRAIN]
-                    if block.count(0, start, start + len(piece)) == len(piece):
-                        continue
-                    self._count(len(piece), m)
-                    done = 0
-                    while done < len(piece):
-                        done += os.pwrite(fd, piece[done:], offset + start + done)
+                    if block.count(0, start, start + len(piece)) != len(piece):
+                        self._write_at(fd, piece, offset + start, m)
             offset += len(block)
         os.ftruncate(fd, offset)
+
+    def _write_at(self, fd: int, data: memoryview, offset: int, m: tarfile.TarInfo) -> None:
+        self._count(len(data), m)
+        done = 0
+        while done < len(data):
+            done += os.pwrite(fd, data[done:], offset + done)
 
     def _sparse(self, fd: int, m: tarfile.TarInfo, tf: tarfile.TarFile) -> None:
         """A sparse entry keeps its holes: only its data segments are written."""
