@@ -18,6 +18,7 @@ import hashlib
 import lzma
 import os
 import posixpath
+import re
 import shutil
 import stat
 import subprocess
@@ -35,6 +36,7 @@ from pier.errors import InvalidParameter
 
 DEFAULT_DOCKERFILE = "Dockerfile"
 _CHUNK = 1 << 20
+_GIT_SUFFIX = re.compile(r"\.git(?:#.+)?$")
 
 
 @dataclass(slots=True, kw_only=True)
@@ -278,9 +280,12 @@ def apply_dockerignore(root: Path, dockerfile_name: str, digests: dict[str, str]
 
 
 def is_git_url(url: str) -> bool:
-    return url.startswith(("git://", "git@", "github.com/")) or url.split("#", 1)[0].endswith(
-        ".git"
-    )
+    """moby's urlutil.IsGitURL: a `.git` suffix marks a git URL only on an http(s) URL;
+    a bare `lib.git` is a path (a context directory to ADD, never a clone of the
+    daemon's own files)."""
+    if url.startswith(("git://", "git@", "github.com/")):
+        return True
+    return url.startswith(("http://", "https://")) and _GIT_SUFFIX.search(url) is not None
 
 
 def fetch_remote(url: str, workdir: Path) -> tuple[Path | None, str | None]:

@@ -103,3 +103,11 @@ def test_an_unknown_ref_fails_the_step(pier: PierDaemon, git_server: tuple[str, 
     failed = build(pier, {"Dockerfile": f"FROM busybox\nADD {url}#no-such-branch /x\n"})
     assert failed.error is not None
     assert failed.error["error"].startswith(f"failed to fetch {url}#no-such-branch: ")
+
+
+def test_a_context_directory_named_like_a_repository_is_copied(pier: PierDaemon) -> None:
+    # moby's IsGitURL: only an http(s) URL ending in .git is one; `lib.git` is a path in
+    # the context, and a clone of it would read the daemon's own directory.
+    dockerfile = "FROM busybox\nADD lib.git /lib\n"
+    out = build(pier, {"Dockerfile": dockerfile, "lib.git/f.txt": "from the context\n"}).ok()
+    assert run_output(pier, out.image_id, "cat", "/lib/f.txt") == "from the context\n"
