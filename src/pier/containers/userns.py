@@ -11,6 +11,7 @@ share the host's network or PID namespace (moby's verifyPlatformContainerSetting
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -179,14 +180,21 @@ def tar_id_maps(mapping: IdMapping, directory: Path) -> list[str]:
     ):
         path = directory / name
         if not path.exists():
-            tmp = path.with_suffix(".tmp")
-            tmp.write_text(
-                "".join(
-                    f"+{r.host_id + i} c:{r.container_id + i}\n"
-                    for r in ranges
-                    for i in range(r.size)
-                )
-            )
-            os.replace(tmp, path)
+            # A file of its own per writer: concurrent copies out may all write it.
+            with tempfile.NamedTemporaryFile(
+                "w", dir=directory, prefix=f".{name}.", delete=False
+            ) as tmp:
+                try:
+                    tmp.write(
+                        "".join(
+                            f"+{r.host_id + i} c:{r.container_id + i}\n"
+                            for r in ranges
+                            for i in range(r.size)
+                        )
+                    )
+                except BaseException:
+                    os.unlink(tmp.name)
+                    raise
+            os.replace(tmp.name, path)
         out.append(f"{flag}={path}")
     return out

@@ -20,11 +20,13 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import errno
 import fcntl
 import functools
 import os
 import shutil
 import subprocess
+import tempfile
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -347,25 +349,36 @@ def mount_rootfs_idmapped(
 def shifted_copy(layer: Path, mapping: IdMapping) -> Path:
     """A copy of the layer directory `layer` (a snapshot's `fs`) with every owner
     shifted by `mapping`, made once beside it (`fs-<uid>.<gid>`, removed with the
-    snapshot) for kernels or file systems without idmapped mounts. Made under a
-    temporary name and renamed, so a crash never leaves half a copy in use."""
+    snapshot) for kernels or file systems without idmapped mounts. Made in a staging
+    directory of its own and renamed, so a crash never leaves half a copy in use and
+    concurrent starts of one image never meet another's half-made copy (the first
+    rename wins; the others drop theirs). A crash's staging directory goes with the
+    snapshot."""
     uid, gid = mapping.root_pair()
     done = layer.with_name(f"{layer.name}-{uid}.{gid}")
     if done.is_dir():
         return done
-    tmp = layer.with_name(f"{done.name}.tmp")
-    if tmp.exists():
-        subprocess.run(["rm", "-rf", "--one-file-system", "--", str(tmp)], check=False)
-    result = subprocess.run(
-        ["cp", "-a", "--reflink=auto", "--", str(layer), str(tmp)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if result.returncode != 0:
-        raise SystemFailure(f"copying layer {layer} for a remapped root: {result.stderr.strip()}")
-    _shift_owners(tmp, mapping)
-    os.rename(tmp, done)
+    staging = Path(tempfile.mkdtemp(prefix=f".{done.name}.", dir=layer.parent))
+    try:
+        tmp = staging / layer.name
+        result = subprocess.run(
+            ["cp", "-a", "--reflink=auto", "--", str(layer), str(tmp)],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if result.returncode != 0:
+            raise SystemFailure(
+                f"copying layer {layer} for a remapped root: {result.stderr.strip()}"
+            )
+        _shift_owners(tmp, mapping)
+        try:
+            os.rename(tmp, done)
+        except OSError as exc:
+            if exc.errno not in (errno.EEXIST, errno.ENOTEMPTY) or not done.is_dir():
+                raise SystemFailure(f"copying layer {layer} for a remapped root: {exc}") from exc
+    finally:
+        subprocess.run(["rm", "-rf", "--one-file-system", "--", str(staging)], check=False)
     return done
 
 
