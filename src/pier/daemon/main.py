@@ -171,6 +171,31 @@ async def serve(config: DaemonConfig, listeners: list[Listener]) -> None:
     imported = time.monotonic()
     engine = Engine(config)
     server: ApiServer | None = None
+    loop = asyncio.get_running_loop()
+    reloads: set[asyncio.Task[bool]] = set()
+    serving = False
+
+    def on_sighup() -> None:
+        # A reload needs the started services; one asked for while pierd starts or
+        # stops is dropped rather than left to SIGHUP's default action, which ends
+        # the process mid-restore or mid-close.
+        if not serving:
+            log.warning("SIGHUP ignored: pierd is not serving yet or any more")
+            return
+        task = loop.create_task(
+            reload(
+                config.config_file,
+                daemon_id=engine.system.daemon_id,
+                default_runtime=config.default_runtime,
+                log_level=config.log_level,
+                registries=engine.distribution,
+                events=engine.events,
+            )
+        )
+        reloads.add(task)
+        task.add_done_callback(reloads.discard)
+
+    loop.add_signal_handler(signal.SIGHUP, on_sighup)
     try:
         await engine.start()
         app = build_app(engine.routes(), scope=engine.leases.lease)
@@ -186,27 +211,11 @@ async def serve(config: DaemonConfig, listeners: list[Listener]) -> None:
             done - imported,
         )
         stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
-        reloads: set[asyncio.Task[bool]] = set()
-
-        def on_sighup() -> None:
-            task = loop.create_task(
-                reload(
-                    config.config_file,
-                    daemon_id=engine.system.daemon_id,
-                    default_runtime=config.default_runtime,
-                    registries=engine.distribution,
-                    events=engine.events,
-                )
-            )
-            reloads.add(task)
-            task.add_done_callback(reloads.discard)
-
-        loop.add_signal_handler(signal.SIGHUP, on_sighup)
+        serving = True
         await stop.wait()
-        loop.remove_signal_handler(signal.SIGHUP)
+        serving = False
         await asyncio.gather(*reloads)
         log.info("stopping: ending requests, then closing the services")
     finally:
@@ -216,6 +225,10 @@ async def serve(config: DaemonConfig, listeners: list[Listener]) -> None:
         log.debug("API closed in %.3f s", time.monotonic() - started)
         await engine.close()
         log.info("stopped in %.3f s", time.monotonic() - started)
+
+
+def _early_sighup(signum: int, frame: object) -> None:
+    log.warning("SIGHUP ignored: pierd is not serving yet")
 
 
 def _write_pidfile(path: Path) -> None:
@@ -246,6 +259,10 @@ def main(argv: list[str] | None = None) -> int:
     except PierError as exc:
         print(f"pierd: {exc}", file=sys.stderr)
         return 1
+    # Until pierd's loop takes SIGHUP over (serve), a reload asked for as soon as the
+    # pid file names pierd must not end it: a Python handler, unlike SIG_IGN, is not
+    # inherited by the children pierd starts.
+    signal.signal(signal.SIGHUP, _early_sighup)
     pidfile = config.pidfile_path
     try:
         _write_pidfile(pidfile)

@@ -40,16 +40,20 @@ async def reload(
     *,
     daemon_id: str,
     default_runtime: str,
+    log_level: str,
     registries: Registries,
     events: EventBus,
 ) -> bool:
-    """Apply `path`'s reloadable keys; False (and nothing changed) when it is unusable."""
+    """Apply `path`'s reloadable keys; False (and nothing changed) when it is unusable.
+    A file without `log-level` keeps `log_level`, the one pierd started with (from its
+    flag or the file), rather than falling back to info: dockerd's reload changes its
+    logging only when the file sets `debug`."""
     if path is None:
         log.info("SIGHUP: no configuration file to reload")
         return False
     try:
         values = await asyncio.to_thread(load_config_file, path)
-        level = log_level_name(str(values.get("log_level", "info")))
+        level = log_level_name(str(values.get("log_level", log_level)))
         if not isinstance(logging.getLevelName(level), int):
             raise PierError(f"unable to parse logging level: {values.get('log_level')}")
     except (PierError, ValueError, TypeError, AttributeError) as exc:
