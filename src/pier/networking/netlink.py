@@ -10,8 +10,9 @@ every socket it makes, and drains the unclaimed messages after each call. A sock
 in a container's namespace is made there (the thread enters it; a socket keeps the
 namespace it was made in) and closed when the caller is done with it.
 
-`call` runs a function on that thread and waits (from any thread); `run` awaits it
-from the event loop. The functions get the `IPRoute` to use.
+`call` runs a function on that thread and waits (from any thread: the drivers are
+blocking and called through asyncio.to_thread). The functions take the `IPRoute` to
+use from `host` or `inside`.
 """
 
 from __future__ import annotations
@@ -50,12 +51,6 @@ class Netlink:
         if self._closed:
             raise SystemFailure("netlink: the networking service is closed")
         return self._pool.submit(self._guarded, fn, *args).result()
-
-    async def run(self, fn: Callable[..., T], *args: Any) -> T:
-        if self._closed:
-            raise SystemFailure("netlink: the networking service is closed")
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._pool, self._guarded, fn, *args)
 
     def close(self) -> None:
         """Blocking: closes the sockets and the loop on their thread, then ends it."""
