@@ -45,7 +45,7 @@ def replace(path: Path, records: Sequence[tuple[str, str]]) -> None:
             continue
         out += [f"{ip}\t{n}\n" for ip, n in pending.pop(names, []) or []]
         pending[names] = []  # later lines of these names are dropped
-    with open(path, "r+") as fh:
+    with contextlib.suppress(FileNotFoundError), open(path, "r+") as fh:
         fh.write("".join(out))
         fh.truncate()
 

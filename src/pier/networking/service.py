@@ -355,20 +355,27 @@ class NetworkService:
             links=tuple((t.container_id, hosts_names(t)) for t in links),
             owner=owner,
         )
-        await self._update_linkers(cid)
-        own: list[tuple[str, str]] = []
-        embedded = False
-        for a in self._catalog.of_container(cid):
-            net = self._catalog.find(a.network_id)
-            own += hosts_records(a.endpoint, host_names)
-            embedded = embedded or (net is not None and net.is_bridge and not net.default_bridge)
-        return SandboxInfo(
-            netns=Path(box.netns),
-            own_hosts=tuple(own),
-            embedded_dns=embedded,
-            link_hosts=hosts_entries(links, addresses),
-            link_env=tuple(e for t in links for e in link_env(t, addresses[t.container_id][0])),
-        )
+        try:
+            await self._update_linkers(cid)
+            own: list[tuple[str, str]] = []
+            embedded = False
+            for a in self._catalog.of_container(cid):
+                net = self._catalog.find(a.network_id)
+                own += hosts_records(a.endpoint, host_names)
+                embedded = embedded or (
+                    net is not None and net.is_bridge and not net.default_bridge
+                )
+            return SandboxInfo(
+                netns=Path(box.netns),
+                own_hosts=tuple(own),
+                embedded_dns=embedded,
+                link_hosts=hosts_entries(links, addresses),
+                link_env=tuple(e for t in links for e in link_env(t, addresses[t.container_id][0])),
+            )
+        except BaseException:
+            # The caller undoes only what it was handed: a failure here leaves nothing.
+            await self._sandboxes.teardown(cid)
+            raise
 
     async def _update_linkers(self, cid: str) -> None:
         """Running containers linking to `cid` get its new addresses in their /etc/hosts
@@ -381,7 +388,13 @@ class NetworkService:
             for target, names in box.links:
                 if target == cid and box.hosts_file:
                     records = hosts_records(a.endpoint, names)
-                    await asyncio.to_thread(hostsfile.replace, Path(box.hosts_file), records)
+                    try:
+                        await asyncio.to_thread(hostsfile.replace, Path(box.hosts_file), records)
+                    except OSError as exc:
+                        # The linker's file is the linker's: this start goes on.
+                        log.warning(
+                            "could not update the hosts file of %s: %s", box.container_id, exc
+                        )
 
     def _link_addresses(self, links: Sequence[LinkTarget]) -> dict[str, tuple[str, str]]:
         """Each link target's addresses on the default bridge (moby's addLegacyLinks

@@ -157,3 +157,27 @@ def test_a_linked_container_started_again_is_written_in_its_linkers_hosts(
         docker.ok("exec", "front", "sh", "-c", "ping -c1 -W3 be >/dev/null && echo ok").strip()
         == "ok"
     )
+
+
+def test_a_linkers_unwritable_hosts_file_does_not_stop_the_target(docker: Docker) -> None:
+    """A linker's /etc/hosts that cannot be rewritten (here a directory took its place
+    on the host) is the linker's problem: the target starts, and its own networking
+    is whole."""
+    docker.ok("run", "-d", "--name", "target", "busybox", "sleep", "120")
+    front = docker.ok(
+        "run", "-d", "--name", "linker", "--link", "target:tg", "busybox", "sleep", "120"
+    ).strip()  # fmt: skip
+    hosts = docker.daemon.data_root / "containers" / front / "hosts"
+    assert hosts.is_file()
+    docker.ok("stop", "-t", "0", "target")
+    hosts.unlink()  # the linker keeps the old file through its bind mount
+    hosts.mkdir()
+    docker.ok("start", "target")
+    assert docker.inspect("target", "{{.State.Running}}") == "true"
+    ip = docker.inspect("target", "{{.NetworkSettings.IPAddress}}")
+    assert ip
+    assert "ok" in docker.ok(
+        "run", "--rm", "--link", "target:tg", "busybox", "sh", "-c",
+        "ping -c1 -W3 tg >/dev/null && echo ok",
+    )  # fmt: skip
+    hosts.rmdir()
