@@ -139,10 +139,7 @@ def child_in_userns(
         own = os.readlink(f"/proc/self/ns/{kind}")
         deadline = time.monotonic() + 10
         # Until the child has execed sleep, it may still be in our namespaces.
-        while (
-            os.readlink(f"/proc/{child.pid}/ns/{kind}") == own
-            or os.readlink(f"/proc/{child.pid}/exe") != _SLEEP
-        ):
+        while not _in_own_namespace(child.pid, kind, own):
             if child.poll() is not None or time.monotonic() > deadline:
                 err = child.stderr.read().decode(errors="replace") if child.stderr else ""
                 raise SystemFailure(f"could not make a user namespace: {err.strip()}")
@@ -163,6 +160,17 @@ def child_in_userns(
 
 
 _SLEEP = os.path.realpath(shutil.which("sleep") or "/bin/sleep")
+
+
+def _in_own_namespace(pid: int, kind: str, own: str) -> bool:
+    """Whether the child at `pid` runs sleep in a namespace of `kind` other than ours."""
+    try:
+        return (
+            os.readlink(f"/proc/{pid}/ns/{kind}") != own
+            and os.readlink(f"/proc/{pid}/exe") == _SLEEP
+        )
+    except OSError:
+        return False  # it exited (unshare or nsenter failed): its stderr says why
 
 
 def open_userns(mapping: IdMapping) -> int:
