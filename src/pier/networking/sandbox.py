@@ -208,7 +208,15 @@ class Sandboxes:
             await asyncio.to_thread(self._driver(net).leave, net, attachment.endpoint)
             if box is not None and box.hosts_file:
                 records = hosts_records(attachment.endpoint, box.host_names)
-                await asyncio.to_thread(hostsfile.remove, Path(box.hosts_file), records)
+                try:
+                    await asyncio.to_thread(hostsfile.remove, Path(box.hosts_file), records)
+                except OSError as exc:
+                    # The endpoint is gone already: the disconnect stands (moby's
+                    # deleteHostsEntries only warns too).
+                    log.warning(
+                        "Failed deleting service host entries to the running container: %s",
+                        exc,
+                    )
         self._publish("disconnect", net, cid)
 
     # -- helpers -----------------------------------------------------------------------
