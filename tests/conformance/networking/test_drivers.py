@@ -145,7 +145,8 @@ def test_netlink_keeps_no_unclaimed_messages(
         driver.create(net)
         for _ in range(20):
             endpoint = driver.join(net, _plan(subnet), namespace)
-            assert net.device not in driver.our_links() or endpoint.host_ifname
+            ours = driver.our_links()  # a dump: a `get` request
+            assert ours[net.device] == "bridge" and ours[endpoint.host_ifname] == "veth", ours
             driver.leave(net, endpoint)
             driver.remove_link("no-such-link")
         assert netlink.backlog() == 0
