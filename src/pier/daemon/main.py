@@ -26,6 +26,7 @@ from pier.containers.security import load_daemon_profile
 from pier.daemon import eventloop
 from pier.daemon.reload import log_level_name, reload
 from pier.errors import PierError
+from pier.runtime.process import Ulimit, rlimits
 
 log = logging.getLogger("pierd")
 
@@ -146,9 +147,11 @@ def _default_ulimits(
     """`--default-ulimit` flags over daemon.json's `default-ulimits`, by name."""
     if not flags:
         return None
-    merged = dict(config.default_ulimits)
-    merged.update(parse_ulimit(flag) for flag in flags)
-    return MappingProxyType(merged)
+    parsed = dict(parse_ulimit(flag) for flag in flags)
+    # dockerd's flag parser (units.ParseUlimit) refuses a name it does not know, so a
+    # typo stops the daemon instead of failing every container's start.
+    rlimits((Ulimit(name=n, soft=s, hard=h) for n, (s, h) in parsed.items()), 0)
+    return MappingProxyType({**config.default_ulimits, **parsed})
 
 
 def tls_options(config: DaemonConfig) -> TlsOptions:

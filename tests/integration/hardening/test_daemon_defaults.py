@@ -156,6 +156,17 @@ def test_bad_defaults_stop_pierd(tmp_path: Path, config: dict[str, Any], said: s
     assert out.returncode == 1 and said in out.stderr, out
 
 
+def test_an_unknown_default_ulimit_flag_stops_pierd(leak_scope: Scope) -> None:
+    # The test daemon's own bridge and nft table: a pierd that wrongly starts does
+    # not touch the host's defaults, and destroy() removes what it made.
+    daemon = CustomDaemon(leak_scope, flags=["--default-ulimit", "nofiles=1:2"])
+    try:
+        out = subprocess.run(daemon.command(), capture_output=True, text=True, timeout=60)
+    finally:
+        daemon.destroy()
+    assert out.returncode == 1 and "invalid ulimit type: nofiles" in out.stderr, out
+
+
 def test_bad_profile_content_stops_pierd(tmp_path: Path) -> None:
     profile = tmp_path / "p.json"
     profile.write_text("{not json")
