@@ -39,11 +39,20 @@ def parse_link(text: str) -> tuple[str, str]:
     return name, alias.rsplit("/", 1)[-1] if alias.startswith("/") else alias
 
 
+def _number(port: str) -> int:
+    """go-connections' Port.Int: the number, 0 when it is not one of 16 bits (the API
+    takes any ExposedPorts key; a link's variables are made of it all the same)."""
+    if not (port.isascii() and port.isdigit()):
+        return 0
+    value = int(port)
+    return value if value < 1 << 16 else 0
+
+
 def _port_key(port: str) -> tuple[int, str, int]:
     number, _, proto = port.partition("/")
     proto = (proto or "tcp").lower()
     # TCP first, then the other protocols by name; by number within a protocol.
-    return (0 if proto == "tcp" else 1, proto, int(number) if number.isdigit() else 0)
+    return (0 if proto == "tcp" else 1, proto, _number(number))
 
 
 def link_env(target: LinkTarget, address: str) -> tuple[str, ...]:
@@ -70,7 +79,7 @@ def link_env(target: LinkTarget, address: str) -> tuple[str, ...]:
         end_number = end.partition("/")[0]
         start_proto = start.partition("/")[2]
         # A run of consecutive ports of one protocol also gets _START and _END.
-        if int(number) == int(end_number) + 1 and proto.lower() == start_proto.lower():
+        if _number(number) == _number(end_number) + 1 and proto.lower() == start_proto.lower():
             end = port
             if i < len(ports) - 1:
                 continue

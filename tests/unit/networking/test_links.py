@@ -49,3 +49,13 @@ def test_hosts_names_and_parsing() -> None:
     assert parse_link("db:/web/alias") == ("db", "alias")
     with pytest.raises(InvalidParameter):
         parse_link("a:b:c")
+
+
+def test_exposed_ports_that_are_not_numbers_are_variables_too() -> None:
+    # The API takes any ExposedPorts key (moby checks only port bindings); moby's
+    # Port.Int makes such a port 0, and its variables are made of the text.
+    env = link_env(_target(exposed_ports=("abc/tcp", "99999/tcp", "²/udp")), "10.0.0.2")
+    assert "DB_PORT_abc_TCP=tcp://10.0.0.2:abc" in env
+    assert "DB_PORT_99999_TCP_PORT=99999" in env
+    assert "DB_PORT_²_UDP_PROTO=udp" in env
+    assert not [e for e in env if "_START=" in e]
