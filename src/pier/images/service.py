@@ -14,9 +14,11 @@ from __future__ import annotations
 import asyncio
 import builtins
 import contextlib
+import contextvars
 import threading
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import BinaryIO
 
@@ -66,6 +68,11 @@ class ImageService:
     ) -> None:
         self._tmp = data_root / "tmp"
         self._tmp.mkdir(parents=True, exist_ok=True)
+        # An ingest reading layers as they download (a pull) waits for its downloads,
+        # whose writes go through the loop's shared I/O threads: were it waiting in one
+        # of those, a few concurrent pulls would hold them all and starve their own
+        # downloads (and the whole daemon). Such ingests wait in threads of their own.
+        self._streamed = ThreadPoolExecutor(max_workers=4, thread_name_prefix="ingest")
         self._content = content
         self._snapshotter = snapshotter
         self._events = events
@@ -130,6 +137,7 @@ class ImageService:
 
     async def close(self) -> None:
         await self._sweeper.close()
+        await asyncio.to_thread(self._streamed.shutdown, wait=True, cancel_futures=True)
         await asyncio.to_thread(self._ingester.close)
 
     # -- garbage collection (pier.images.gc, pier.content.leases) ----------------------
@@ -233,6 +241,11 @@ class ImageService:
             return self._catalog.get(image_id)
 
         with self._leases.lease("ingest"):  # the caller's blobs and the snapshots made
+            if sources:
+                loop = asyncio.get_running_loop()
+                return await loop.run_in_executor(
+                    self._streamed, contextvars.copy_context().run, work
+                )
             return await asyncio.to_thread(work)
 
     async def log_event(self, action: str, image_id: str, name: str) -> None:

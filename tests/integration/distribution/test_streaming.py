@@ -5,6 +5,7 @@ unpacker finds broken before its download ends still fails as Docker's pull fail
 from __future__ import annotations
 
 import os
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -79,3 +80,42 @@ def test_a_blob_corrupt_from_its_start_reports_the_verification_failure(
     blobs_after, ingests = content_state(pier.data_root)
     assert blobs_after == blobs_before
     assert ingests == []
+
+
+def test_more_concurrent_pulls_than_the_daemons_io_threads(
+    pier: PierDaemon, registry: DistributionRegistry, work: Path
+) -> None:
+    """Each pull's unpacker waits on its downloads for as long as they last: were it
+    waiting in the daemon's shared I/O threads (8), ten pulls at once would hold them
+    all, and the downloads' writes, queued behind, would never run."""
+    repos = [f"{registry.address}/stream/many{i}" for i in range(10)]
+    ids = {}
+    for repo in repos:
+        ids[repo] = random_image(pier.client, work, repo, 400_000)
+        push(pier.client, repo)
+        pier.client.delete(f"/images/{repo}:latest")
+    # 1 MB/s per connection: every download lasts well after every pull has begun.
+    slow = FaultyProxy(("127.0.0.1", registry.port), rate=1_000_000).start()
+    results: dict[str, BaseException | None] = {}
+
+    def one(repo: str) -> None:
+        try:
+            pull(pier.client, repo.replace(registry.address, slow.address))
+            results[repo] = None
+        except BaseException as exc:  # reported below
+            results[repo] = exc
+
+    try:
+        threads = [threading.Thread(target=one, args=(r,), daemon=True) for r in repos]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(120)
+        stuck = [r for r, t in zip(repos, threads, strict=True) if t.is_alive()]
+        assert not stuck, f"{len(stuck)} pulls never ended"
+    finally:
+        slow.stop()
+    assert results == dict.fromkeys(repos)
+    for repo in repos:
+        pulled = repo.replace(registry.address, slow.address)
+        assert pier.client.get_json(f"/images/{pulled}/json")["Id"] == ids[repo]
