@@ -197,7 +197,7 @@ class Sandboxes:
                 await asyncio.to_thread(hostsfile.use_embedded_dns, resolv, DNS_ADDRESS)
         if box.hosts_file:
             records = hosts_records(joined.endpoint, box.host_names)
-            await asyncio.to_thread(hostsfile.add, Path(box.hosts_file), records)
+            await _edit_hosts(hostsfile.add, box, records, "adding")
         self._publish("connect", self._catalog.get(joined.network_id), cid)
         return joined
 
@@ -208,15 +208,7 @@ class Sandboxes:
             await asyncio.to_thread(self._driver(net).leave, net, attachment.endpoint)
             if box is not None and box.hosts_file:
                 records = hosts_records(attachment.endpoint, box.host_names)
-                try:
-                    await asyncio.to_thread(hostsfile.remove, Path(box.hosts_file), records)
-                except OSError as exc:
-                    # The endpoint is gone already: the disconnect stands (moby's
-                    # deleteHostsEntries only warns too).
-                    log.warning(
-                        "Failed deleting service host entries to the running container: %s",
-                        exc,
-                    )
+                await _edit_hosts(hostsfile.remove, box, records, "deleting")
         self._publish("disconnect", net, cid)
 
     # -- helpers -----------------------------------------------------------------------
@@ -344,6 +336,21 @@ class Sandboxes:
         self._ports.close()
         if self._leaving:
             await asyncio.gather(*self._leaving, return_exceptions=True)
+
+
+async def _edit_hosts(
+    edit: Callable[[Path, Sequence[tuple[str, str]]], None],
+    box: Sandbox,
+    records: Sequence[tuple[str, str]],
+    doing: str,
+) -> None:
+    """A running container's /etc/hosts follows a connect or disconnect; a file that
+    cannot be rewritten is logged and the operation stands (the endpoint is joined or
+    gone already), as moby's addHostsEntries and deleteHostsEntries only warn."""
+    try:
+        await asyncio.to_thread(edit, Path(box.hosts_file), records)
+    except OSError as exc:
+        log.warning("Failed %s service host entries to the running container: %s", doing, exc)
 
 
 def hosts_records(endpoint: Endpoint | None, names: str) -> list[tuple[str, str]]:

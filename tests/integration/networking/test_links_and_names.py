@@ -183,18 +183,21 @@ def test_a_linkers_unwritable_hosts_file_does_not_stop_the_target(docker: Docker
     hosts.rmdir()
 
 
-def test_disconnect_stands_when_the_hosts_file_cannot_be_rewritten(docker: Docker) -> None:
-    """As moby's deleteHostsEntries, which only warns: the endpoint is gone, so the
-    disconnect succeeds and the container is off the network."""
+def test_connect_and_disconnect_stand_when_the_hosts_file_cannot_be_rewritten(
+    docker: Docker,
+) -> None:
+    """As moby's addHostsEntries and deleteHostsEntries, which only warn: the endpoint
+    is joined or gone, so the connect or disconnect succeeds."""
     docker.ok("network", "create", "keep")
     docker.ok("network", "create", "drop")
     cid = docker.ok(
         "run", "-d", "--name", "leaver", "--network", "keep", "busybox", "sleep", "120"
     ).strip()  # fmt: skip
-    docker.ok("network", "connect", "drop", "leaver")
     hosts = docker.daemon.data_root / "containers" / cid / "hosts"
     hosts.unlink()  # the container keeps the old file through its bind mount
     hosts.mkdir()
+    docker.ok("network", "connect", "drop", "leaver")
+    assert "eth1" in docker.ok("exec", "leaver", "ip", "-o", "link")
     docker.ok("network", "disconnect", "drop", "leaver")
     assert docker.inspect("leaver", "{{json .NetworkSettings.Networks.drop}}") == "null"
     assert "eth1" not in docker.ok("exec", "leaver", "ip", "-o", "link")
