@@ -129,10 +129,9 @@ class RegistryClient:
         if known is not None:
             return known
         base = endpoint.base
+        tls = await self.ssl_for(endpoint, base)
         try:
-            async with self.session().get(
-                f"{base}/v2/", ssl=self.ssl_for(endpoint, base), allow_redirects=False
-            ) as resp:
+            async with self.session().get(f"{base}/v2/", ssl=tls, allow_redirects=False) as resp:
                 await resp.read()
         except (aiohttp.ClientSSLError, aiohttp.ClientOSError, aiohttp.ServerDisconnectedError):
             base = "http://" + endpoint.host
@@ -143,10 +142,14 @@ class RegistryClient:
         self._bases[endpoint.host] = base
         return base
 
-    def ssl_for(self, endpoint: Endpoint, base: str) -> ssl.SSLContext | bool:
+    async def ssl_for(self, endpoint: Endpoint, base: str) -> ssl.SSLContext | bool:
         if base.startswith("http://"):
             return False
-        return self.hosts.tls_context(endpoint.host, verify=not endpoint.insecure)
+        # Off the loop: certs.d is listed at each request, and a changed directory
+        # means a new context, which reads the system's CA bundle.
+        return await asyncio.to_thread(
+            self.hosts.tls_context, endpoint.host, verify=not endpoint.insecure
+        )
 
     async def repository(
         self, endpoint: Endpoint, path: str, auth: authn.AuthConfig, actions: str
@@ -248,13 +251,14 @@ class Repository:
         if self._authorization:
             hdrs["Authorization"] = self._authorization
         session = self.client.session()
+        tls = await self.client.ssl_for(self.endpoint, self.base)
         try:
             resp = await session.request(
                 method,
                 url,
                 headers=hdrs,
                 data=data,
-                ssl=self.client.ssl_for(self.endpoint, self.base),
+                ssl=tls,
                 allow_redirects=True,
             )
         except aiohttp.ClientConnectorError as exc:

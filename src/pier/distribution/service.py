@@ -118,7 +118,7 @@ class DistributionService:
         base = await self._client.base_url(endpoint)
         url = base + "/v2/"
         session = self._client.session()
-        ssl = self._client.ssl_for(endpoint, base)
+        ssl = await self._client.ssl_for(endpoint, base)
         try:
             async with session.get(url, ssl=ssl) as resp:
                 await resp.read()
