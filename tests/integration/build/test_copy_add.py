@@ -104,7 +104,9 @@ COPY archive.tar.gz /kept/
     assert bad.error is not None and bad.error["error"].startswith("digest mismatch sha256:000")
 
 
-def test_remote_contexts(pier: PierDaemon, served: tuple[str, Path], tmp_path: Path) -> None:
+def test_remote_contexts(
+    pier: PierDaemon, served: tuple[str, Path], git_server: tuple[str, Path]
+) -> None:
     base, www = served
     (www / "context.tar").write_bytes(
         context_tar({"Dockerfile": "FROM busybox\nCOPY f /f\n", "f": "tarball\n"})
@@ -112,12 +114,19 @@ def test_remote_contexts(pier: PierDaemon, served: tuple[str, Path], tmp_path: P
     out = build(pier, b"", remote=f"{base}/context.tar").ok()
     assert run_output(pier, out.image_id, "cat", "/f") == "tarball\n"
 
-    repo = tmp_path / "repo.git"
-    subprocess.run(["git", "init", "-q", "-b", "main", str(repo)], check=True)
-    (repo / "Dockerfile").write_text("FROM busybox\nCOPY f /f\n")
-    (repo / "f").write_text("from-git\n")
-    git = ["git", "-C", str(repo), "-c", "user.email=t@t", "-c", "user.name=t"]
+    url, work = git_server
+    (work / "Dockerfile").write_text("FROM busybox\nCOPY f /f\n")
+    (work / "f").write_text("from-git\n")
+    git = ["git", "-C", str(work), "-c", "user.email=t@t", "-c", "user.name=t"]
     subprocess.run([*git, "add", "."], check=True)
     subprocess.run([*git, "commit", "-qm", "x"], check=True)
-    out = build(pier, b"", remote=f"file://{repo}").ok()
+    subprocess.run([*git, "push", "-q", "origin", "main"], check=True)
+    out = build(pier, b"", remote=url).ok()
     assert run_output(pier, out.image_id, "cat", "/f") == "from-git\n"
+    # moby's IsGitURL: `.git` names a repository only at the end of an http(s) URL; a
+    # file:// one is no URL dockerd fetches (it would clone the daemon's own files).
+    refused = build(pier, b"", remote=f"file://{work}/.git")
+    assert refused.status == 400
+    assert refused.lines[0]["message"] == (
+        f"remoteURL (file://{work}/.git) could not be recognized as URL"
+    )
