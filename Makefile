@@ -65,12 +65,15 @@ run: install
 		scripts/busybox-image.sh | $(VENV)/bin/pier -H unix://$(SOCK) import - busybox:latest
 	$(VENV)/bin/pier -H unix://$(SOCK) run --rm busybox echo hello from pier
 
+# The whole suite: everything but the swarm cluster tests on two workers, then those
+# (several pierds and etcd members each) one at a time.
 test: test-deps install
 	$(VENV)/bin/python -c 'from pier.runtime.cgroups import check_crun_usable, fix_hybrid; \
 		check_crun_usable() and fix_hybrid()'
 	$(VENV)/bin/pytest -n 2 --dist loadfile -m "not slow" $(PYTEST_ARGS)
+	$(VENV)/bin/pytest -n 0 -m slow tests/integration/swarm tests/e2e/swarm $(PYTEST_ARGS)
 
-# Swarm mode across several pierds and etcd members (long): `.ci/run` runs it after `test`.
+# Only the swarm cluster tests.
 test-cluster: test-deps install
 	$(VENV)/bin/python -c 'from pier.runtime.cgroups import check_crun_usable, fix_hybrid; \
 		check_crun_usable() and fix_hybrid()'
