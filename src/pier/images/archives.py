@@ -21,6 +21,7 @@ from typing import Protocol
 from pier.content.store import ContentStore
 from pier.errors import NotFound
 from pier.images.archive import default_platform
+from pier.images.budget import Budget
 from pier.images.model import ImageRecord, LayerBlob
 from pier.images.saveload import SaveItem, read_archive, write_archive
 from pier.oci import digest as dg
@@ -50,7 +51,10 @@ class ArchiveBackend(Protocol):
         layers: Sequence[LayerBlob],
         config: bytes,
         tags: Sequence[refs.Reference] = (),
+        budget: Budget | None = None,
     ) -> ImageRecord: ...
+
+    def upload_budget(self) -> Budget | None: ...
 
     async def log_event(self, action: str, image_id: str, name: str) -> None: ...
 
@@ -137,9 +141,11 @@ class ImageArchives:
             items = await asyncio.to_thread(
                 read_archive, str(path), self._images.content, (os_, arch), stored
             )
+            # The daemon's bound is the archive's, not each of its images'.
+            budget = self._images.upload_budget()
             for item in items:
                 rec = await self._images.ingest(
-                    layers=item.layers, config=item.config, tags=item.tags
+                    layers=item.layers, config=item.config, tags=item.tags, budget=budget
                 )
                 if not item.tags:
                     lines.append(f"Loaded image ID: {rec.id}")

@@ -117,14 +117,19 @@ class Ingester:
         progress: IngestProgress | None = None,
         sources: Mapping[int, LayerSource] | None = None,
         made_here: bool = False,
+        budget: Budget | None = None,
     ) -> str:
         """Record the image made of `layers` (bottom first, blobs in the content store,
         or arriving there: `sources` reads layer i as it comes) and `config`; returns
         its ID. `tags` must be normalised and tagged. `made_here`: the layers are Pier's
         own, diffs of a container's files (commit, build steps), which the daemon's
-        `max-unpack-size` does not bound: it is for what comes from outside."""
-        limit = None if made_here else self._max_unpack_size
-        budget = Budget(limit) if limit is not None else None
+        `max-unpack-size` does not bound: it is for what comes from outside. `budget`:
+        one shared with the other images of the same upload (a load's), see
+        `upload_budget`."""
+        if made_here:
+            budget = None
+        elif budget is None:
+            budget = self.upload_budget()
         sources = sources or {}
         pending: dict[int, _Staged] = {}
         try:
@@ -184,6 +189,11 @@ class Ingester:
                 for blob in layers:
                     self._collector.drop_blob(blob.digest)
         return image_id
+
+    def upload_budget(self) -> Budget | None:
+        """What one upload from outside may write (None: no bound)."""
+        limit = self._max_unpack_size
+        return Budget(limit) if limit is not None else None
 
     def _check_blob(self, blob: LayerBlob) -> None:
         info = self._content.info(dg.validate(blob.digest))

@@ -26,6 +26,7 @@ from pier.content.leases import Lease, Leases
 from pier.content.store import ContentStore
 from pier.images.archive import import_tar
 from pier.images.blobs import LayerBlobs
+from pier.images.budget import Budget
 from pier.images.catalog import Catalog
 from pier.images.gc import Collected, GarbageCollector, LayerCollector, Sweeper
 from pier.images.ingest import Ingester, IngestProgress, LayerSource
@@ -222,6 +223,7 @@ class ImageService:
         progress: IngestProgress | None = None,
         sources: Mapping[int, LayerSource] | None = None,
         made_here: bool = False,
+        budget: Budget | None = None,
     ) -> ImageRecord:
         """Record an image from layer blobs in the content store, or arriving there
         (`sources`; see `pier.images.ingest`; `made_here` as there). Publishes no
@@ -237,6 +239,7 @@ class ImageService:
                 progress=progress,
                 sources=sources,
                 made_here=made_here,
+                budget=budget,
             )
             return self._catalog.get(image_id)
 
@@ -247,6 +250,11 @@ class ImageService:
                     self._streamed, contextvars.copy_context().run, work
                 )
             return await asyncio.to_thread(work)
+
+    def upload_budget(self) -> Budget | None:
+        """The daemon's `max-unpack-size` for one upload whose images are ingested one
+        by one (a load): pass it to each `ingest`."""
+        return self._ingester.upload_budget()
 
     async def log_event(self, action: str, image_id: str, name: str) -> None:
         """Publish an image event as moby's LogImageEvent does (with the image's labels)."""
