@@ -205,39 +205,86 @@ def load_config_file(path: Path) -> dict[str, Any]:
         "userland-proxy-path": ("userland_proxy_path", str),
     }
     for key, value in raw.items():
-        if key in simple:
-            attr, kind = simple[key]
-            out[attr] = kind(value)
-        elif key in ("insecure-registries", "registry-mirrors"):
-            out[key.replace("-", "_")] = tuple(str(v) for v in value)
-        elif key == "log-opts":
-            out["log_opts"] = MappingProxyType({str(k): str(v) for k, v in value.items()})
-        elif key == "default-ulimits":
-            out["default_ulimits"] = parse_default_ulimits(value)
-        elif key == "hosts":
-            out["hosts"] = tuple(str(h) for h in value)
-        elif key == "cluster-store":
-            out["cluster_store"] = parse_cluster_store(value)
-        elif key == "dns":
-            out["dns"] = tuple(str(d) for d in value)
-        elif key == "default-address-pools":
-            out["default_address_pools"] = tuple((str(p["base"]), int(p["size"])) for p in value)
-        elif key == "runtimes":
-            runtimes = dict(_default_runtimes())
-            for name, spec in value.items():
-                runtimes[name] = RuntimeConfig(
-                    name=name,
-                    path=str(spec["path"]),
-                    args=tuple(spec.get("runtimeArgs", ())),
-                )
-            out["runtimes"] = MappingProxyType(runtimes)
-        else:
+        try:
+            _read_key(out, simple, key, value)
+        except (TypeError, ValueError, KeyError, AttributeError) as exc:
+            # A value of the wrong shape (a string for a list, an object without
+            # its keys): pierd's own refusal, not a traceback.
             raise InvalidParameter(
-                f"the following directives don't match any configuration option: {key}"
-            )
+                f"invalid daemon configuration file {path}: {key}: bad value ({exc!r})"
+            ) from None
     if out.get("max_unpack_size", 0) < 0:
         raise InvalidParameter("max-unpack-size must be a number of bytes, 0 for no bound")
     return out
+
+
+_JSON_KINDS: dict[type, tuple[type, ...]] = {bool: (bool,), int: (int,), str: (str,), Path: (str,)}
+
+
+def _read_key(
+    out: dict[str, Any], simple: Mapping[str, tuple[str, type]], key: str, value: Any
+) -> None:
+    if key in simple:
+        attr, kind = simple[key]
+        # As Go's decoder: no conversion between JSON's kinds ("false" is no
+        # boolean, and bool("false") would be true).
+        if not isinstance(value, _JSON_KINDS[kind]) or (kind is int and value is True):
+            raise InvalidParameter(
+                f"json: cannot unmarshal {_json_kind(value)} into Go struct field "
+                f"Config.{key} of type {_go_kind(kind)}"
+            )
+        out[attr] = kind(value)
+    elif key in ("insecure-registries", "registry-mirrors"):
+        out[key.replace("-", "_")] = _strings(key, value)
+    elif key == "log-opts":
+        out["log_opts"] = MappingProxyType({str(k): str(v) for k, v in value.items()})
+    elif key == "default-ulimits":
+        out["default_ulimits"] = parse_default_ulimits(value)
+    elif key == "hosts":
+        out["hosts"] = _strings(key, value)
+    elif key == "cluster-store":
+        out["cluster_store"] = parse_cluster_store(value)
+    elif key == "dns":
+        out["dns"] = _strings(key, value)
+    elif key == "default-address-pools":
+        out["default_address_pools"] = tuple((str(p["base"]), int(p["size"])) for p in value)
+    elif key == "runtimes":
+        runtimes = dict(_default_runtimes())
+        for name, spec in value.items():
+            runtimes[name] = RuntimeConfig(
+                name=name,
+                path=str(spec["path"]),
+                args=tuple(spec.get("runtimeArgs", ())),
+            )
+        out["runtimes"] = MappingProxyType(runtimes)
+    else:
+        raise InvalidParameter(
+            f"the following directives don't match any configuration option: {key}"
+        )
+
+
+def _strings(key: str, value: Any) -> tuple[str, ...]:
+    """A list of strings (a lone string would otherwise be read as its characters)."""
+    if not isinstance(value, list):
+        raise InvalidParameter(
+            f"json: cannot unmarshal {_json_kind(value)} into Go struct field "
+            f"Config.{key} of type []string"
+        )
+    return tuple(str(v) for v in value)
+
+
+def _json_kind(value: Any) -> str:
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, int | float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    return "array" if isinstance(value, list) else "object"
+
+
+def _go_kind(kind: type) -> str:
+    return {bool: "bool", int: "int"}.get(kind, "string")
 
 
 def parse_cluster_store(value: Any) -> tuple[str, ...]:

@@ -140,19 +140,29 @@ def test_piers_own_default_pids_limit(pier: PierDaemon) -> None:
         ({"seccomp-profile": "/nonexistent.json"}, "opening seccomp profile (/nonexistent.json)"),
         ({"default-ulimits": {"nofile": {"Soft": "x"}}}, "default-ulimits: nofile"),
         ({"no-such-key": 1}, "the following directives don't match any configuration option"),
+        ({"icc": "false"}, "cannot unmarshal string into Go struct field Config.icc of type bool"),
+        ({"default-pids-limit": "9"}, "Config.default-pids-limit of type int"),
+        ({"dns": "10.0.0.1"}, "cannot unmarshal string into Go struct field Config.dns"),
+        ({"runtimes": {"r": {}}}, "invalid daemon configuration file"),
     ],
-    ids=["missing-profile", "bad-ulimit", "unknown-key"],
+    ids=[
+        "missing-profile",
+        "bad-ulimit",
+        "unknown-key",
+        "string-bool",
+        "string-int",
+        "string-list",
+        "runtime-without-path",
+    ],
 )
-def test_bad_defaults_stop_pierd(tmp_path: Path, config: dict[str, Any], said: str) -> None:
-    config_file = tmp_path / "daemon.json"
-    config_file.write_text(json.dumps(config))
-    roots = ["--data-root", str(tmp_path / "d"), "--exec-root", str(tmp_path / "r")]
-    out = subprocess.run(
-        [*PIERD, *roots, "-H", f"unix://{tmp_path}/s.sock", "--config-file", str(config_file)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+def test_bad_defaults_stop_pierd(leak_scope: Scope, config: dict[str, Any], said: str) -> None:
+    # On the test daemon's own bridge and nft table (its daemon.json with `config` over
+    # it): a pierd that wrongly starts leaves nothing of the host's defaults behind.
+    daemon = CustomDaemon(leak_scope, flags=[], config=config)
+    try:
+        out = subprocess.run(daemon.command(), capture_output=True, text=True, timeout=60)
+    finally:
+        daemon.destroy()
     assert out.returncode == 1 and said in out.stderr, out
 
 
