@@ -16,6 +16,7 @@ connecting meanwhile is refused at once instead of waiting for a restore.
 
 from __future__ import annotations
 
+import contextlib
 import grp
 import ipaddress
 import os
@@ -233,16 +234,28 @@ def _activated(
                 os.close(fd)
         fds = [wanted]
     out: list[Listener] = []
-    for fd in fds:
-        os.set_inheritable(fd, False)  # never into conmon or a container
-        if not stat.S_ISSOCK(os.fstat(fd).st_mode):
-            raise InvalidParameter(f"{host}: descriptor {fd} is not a socket")
-        sock = socket.socket(fileno=fd)
-        tcp = sock.family in (socket.AF_INET, socket.AF_INET6)
-        if tcp and context is None:
-            sock.detach()  # the caller closes the descriptors it was given
-            raise InvalidParameter(_INSECURE_TCP.format(host=f"{host} (descriptor {fd})"))
-        out.append(Listener(name=f"fd://{fd}", sock=sock, ssl_context=context if tcp else None))
+    made: list[socket.socket] = []
+    try:
+        for fd in fds:
+            os.set_inheritable(fd, False)  # never into conmon or a container
+            if not stat.S_ISSOCK(os.fstat(fd).st_mode):
+                raise InvalidParameter(f"{host}: descriptor {fd} is not a socket")
+            sock = socket.socket(fileno=fd)
+            made.append(sock)
+            tcp = sock.family in (socket.AF_INET, socket.AF_INET6)
+            if tcp and context is None:
+                raise InvalidParameter(_INSECURE_TCP.format(host=f"{host} (descriptor {fd})"))
+            out.append(Listener(name=f"fd://{fd}", sock=sock, ssl_context=context if tcp else None))
+    except BaseException:
+        # The handed-over descriptors are pierd's alone (their variables are gone):
+        # none stays open on a refusal, as open_listeners promises. The socket objects
+        # give theirs up first, so that none closes a number since reused.
+        for sock in made:
+            sock.detach()
+        for fd in fds:
+            with contextlib.suppress(OSError):
+                os.close(fd)
+        raise
     return out
 
 
