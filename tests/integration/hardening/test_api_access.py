@@ -36,14 +36,15 @@ def _free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def _pierd_fails(tmp_path: Path, *flags: str) -> str:
-    """Run pierd with flags it must refuse; return what it said."""
-    out = subprocess.run(
-        [*PIERD, "--data-root", str(tmp_path / "d"), "--exec-root", str(tmp_path / "r"), *flags],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+def _pierd_fails(scope: Scope, hosts: list[str], *flags: str) -> str:
+    """Run pierd with hosts or flags it must refuse; return what it said. It is the test
+    daemon (its own bridge and nft table): one that wrongly starts is killed at the
+    timeout and leaves nothing of the host's defaults behind."""
+    daemon = CustomDaemon(scope, flags=list(flags), hosts=hosts)
+    try:
+        out = subprocess.run(daemon.command(), capture_output=True, text=True, timeout=60)
+    finally:
+        daemon.destroy()
     assert out.returncode == 1, out
     return out.stderr
 
@@ -90,20 +91,20 @@ def test_group_flag_opens_the_socket_to_that_group(leak_scope: Scope) -> None:
         assert "permission denied" in outsider.stderr, outsider.stderr
 
 
-def test_unknown_group_is_refused(tmp_path: Path) -> None:
-    said = _pierd_fails(tmp_path, "-H", f"unix://{tmp_path}/s.sock", "-G", "no-such-group")
+def test_unknown_group_is_refused(leak_scope: Scope, tmp_path: Path) -> None:
+    said = _pierd_fails(leak_scope, [f"unix://{tmp_path}/s.sock"], "-G", "no-such-group")
     assert "group no-such-group not found" in said
     assert not (tmp_path / "s.sock").exists()
 
 
 @pytest.mark.parametrize("tls", [[], ["--tls"]], ids=["plain", "tls-without-verify"])
 def test_tcp_without_mutual_tls_is_refused(
-    tmp_path: Path, tls: list[str], certs: tuple[Authority, Pair, Path]
+    leak_scope: Scope, tls: list[str], certs: tuple[Authority, Pair, Path]
 ) -> None:
     _, server, _ = certs
     port = _free_port()
     flags = [*tls, "--tlscert", str(server.cert), "--tlskey", str(server.key)] if tls else []
-    said = _pierd_fails(tmp_path, "-H", f"tcp://127.0.0.1:{port}", *flags)
+    said = _pierd_fails(leak_scope, [f"tcp://127.0.0.1:{port}"], *flags)
     assert f"refusing to listen on tcp://127.0.0.1:{port} without mutual TLS" in said
     assert "would be root on this host" in said
     with socket.socket() as probe:
@@ -297,6 +298,6 @@ def test_activated_tcp_socket_needs_mutual_tls(tmp_path: Path) -> None:
     assert "refusing to listen on fd:// (descriptor 3) without mutual TLS" in out.stderr
 
 
-def test_activation_without_sockets_says_so(tmp_path: Path) -> None:
-    said = _pierd_fails(tmp_path, "-H", "fd://")
+def test_activation_without_sockets_says_so(leak_scope: Scope) -> None:
+    said = _pierd_fails(leak_scope, ["fd://"])
     assert "no sockets found via socket activation" in said
