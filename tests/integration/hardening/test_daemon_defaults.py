@@ -16,7 +16,7 @@ import pytest
 from pier.client.api import Client
 from pier_testing.api import create, demux, inspect
 from pier_testing.custom import CustomDaemon, running
-from pier_testing.daemon import PIERD, PierDaemon
+from pier_testing.daemon import PierDaemon
 from pier_testing.leaks import Scope
 
 # Allows everything but mkdir: enough to tell the daemon's profile from the default.
@@ -177,16 +177,14 @@ def test_an_unknown_default_ulimit_flag_stops_pierd(leak_scope: Scope) -> None:
     assert out.returncode == 1 and "invalid ulimit type: nofiles" in out.stderr, out
 
 
-def test_bad_profile_content_stops_pierd(tmp_path: Path) -> None:
+def test_bad_profile_content_stops_pierd(leak_scope: Scope, tmp_path: Path) -> None:
     profile = tmp_path / "p.json"
     profile.write_text("{not json")
-    roots = ["--data-root", str(tmp_path / "d"), "--exec-root", str(tmp_path / "r")]
-    out = subprocess.run(
-        [*PIERD, *roots, "-H", f"unix://{tmp_path}/s.sock", "--seccomp-profile", str(profile)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    daemon = CustomDaemon(leak_scope, flags=["--seccomp-profile", str(profile)])
+    try:
+        out = subprocess.run(daemon.command(), capture_output=True, text=True, timeout=60)
+    finally:
+        daemon.destroy()
     assert out.returncode == 1
     assert f"loading seccomp profile ({profile}) failed: Decoding seccomp profile" in out.stderr
 
