@@ -110,8 +110,16 @@ def _follow(text: str, find: Callable[[str], Container]) -> Container:
     name, _ = parse_link(text)
     try:
         child = find(name)
+        seen = {child.id}
         while child.host_config.network_mode.startswith("container:"):
             child = find(child.host_config.network_mode.partition(":")[2])
+            if child.id in seen:
+                # Modes keep the name given at create: a container removed and made
+                # again under its name can close a ring, which would never end.
+                raise InvalidParameter(
+                    f"could not get container for {name}: its container: network modes form a cycle"
+                )
+            seen.add(child.id)
     except NoSuchContainer as exc:
         raise InvalidParameter(f"could not get container for {name}: {exc}") from None
     return child

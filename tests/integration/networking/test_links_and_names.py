@@ -202,3 +202,16 @@ def test_connect_and_disconnect_stand_when_the_hosts_file_cannot_be_rewritten(
     assert docker.inspect("leaver", "{{json .NetworkSettings.Networks.drop}}") == "null"
     assert "eth1" not in docker.ok("exec", "leaver", "ip", "-o", "link")
     hosts.rmdir()
+
+
+def test_a_link_through_a_cycle_of_container_modes_is_refused(docker: Docker) -> None:
+    """Names in `container:` modes are kept as given, so a removed and re-created
+    container can close a cycle; following it for a link must end, with a 400."""
+    docker.ok("create", "--name", "ring-b", "busybox", "true")
+    docker.ok("create", "--name", "ring-a", "--network", "container:ring-b", "busybox", "true")
+    docker.ok("rm", "ring-b")
+    docker.ok("create", "--name", "ring-b", "--network", "container:ring-a", "busybox", "true")
+    out = docker("create", "--link", "ring-b", "busybox", "true", timeout=20)
+    assert out.returncode != 0
+    assert "could not get container for ring-b" in out.stderr, out.stderr
+    assert docker.ok("version", "--format", "{{.Server.Version}}").strip()
