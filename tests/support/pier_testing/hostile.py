@@ -43,7 +43,8 @@ class Entry:
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Case:
     """`refused_by`: the paths that must refuse it (a 4xx or an error in the stream);
-    the others may take it, but never write outside."""
+    the others may take it, but never write outside. A case with `found` or `sparse`
+    is harmless: every path must take it."""
 
     id: str
     build: Callable[[str, bool], bytes]  # (token, with a Dockerfile) -> archive bytes
