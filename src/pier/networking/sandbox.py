@@ -194,7 +194,12 @@ class Sandboxes:
             await self._dns.serve(cid, Path(box.netns))
             if box.hosts_file:
                 resolv = Path(box.hosts_file).with_name("resolv.conf")
-                await asyncio.to_thread(hostsfile.use_embedded_dns, resolv, DNS_ADDRESS)
+                try:
+                    await asyncio.to_thread(hostsfile.use_embedded_dns, resolv, DNS_ADDRESS)
+                except OSError as exc:
+                    # The endpoint is joined: the connect stands, as moby's
+                    # startResolver only logs a failed rebuildDNS.
+                    log.error("Updating resolv.conf failed for container %s, %r", cid, str(exc))
         if box.hosts_file:
             records = hosts_records(joined.endpoint, box.host_names)
             await _edit_hosts(hostsfile.add, box, records, "adding")

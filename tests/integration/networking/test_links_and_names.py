@@ -202,6 +202,15 @@ def test_connect_and_disconnect_stand_when_the_hosts_file_cannot_be_rewritten(
     assert docker.inspect("leaver", "{{json .NetworkSettings.Networks.drop}}") == "null"
     assert "eth1" not in docker.ok("exec", "leaver", "ip", "-o", "link")
     hosts.rmdir()
+    # From the default bridge to a first user network: resolv.conf is rewritten for
+    # the embedded DNS (moby's startResolver logs a failure and goes on).
+    plain = docker.ok("run", "-d", "busybox", "sleep", "120").strip()
+    resolv = docker.daemon.data_root / "containers" / plain / "resolv.conf"
+    resolv.unlink()
+    resolv.mkdir()
+    docker.ok("network", "connect", "drop", plain)
+    assert "eth1" in docker.ok("exec", plain, "ip", "-o", "link")
+    resolv.rmdir()
 
 
 def test_a_link_through_a_cycle_of_container_modes_is_refused(docker: Docker) -> None:
