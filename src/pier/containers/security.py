@@ -147,7 +147,8 @@ def start_defaults(record: Container, config: DaemonConfig) -> Container:
     writes the spec (so a changed daemon.json reaches existing containers at their next
     start, and inspect shows what the client asked): the daemon's seccomp profile for a
     container that names none (moby's WithSeccomp; never for a privileged one), and
-    Pier's default pids limit for one that asks for no limit."""
+    Pier's default pids limit for one that asks for no limit (host_defaults turned it
+    off at start where the kernel has no pids controller)."""
     hc = record.host_config
     opts = hc.security_opt
     if not hc.privileged and not _has_option(opts, "seccomp"):
@@ -156,7 +157,7 @@ def start_defaults(record: Container, config: DaemonConfig) -> Container:
         elif config.seccomp_profile_json:
             opts = (*opts, f"seccomp={config.seccomp_profile_json}")
     pids = hc.pids_limit
-    if pids is None and config.default_pids_limit > 0 and _pids_controller():
+    if pids is None and config.default_pids_limit > 0:
         pids = config.default_pids_limit
     if opts == hc.security_opt and pids == hc.pids_limit:
         return record
@@ -170,6 +171,16 @@ def _pids_controller() -> bool:
     except OSError:
         return False
     return any(line.split()[0] == "pids" and line.split()[-1] == "1" for line in lines[1:])
+
+
+def host_defaults(config: DaemonConfig) -> DaemonConfig:
+    """The daemon's container defaults resolved against this host once, at start, so
+    that no start reads a file for them: the seccomp profile's file read (see
+    load_daemon_profile) and the default pids limit dropped without a pids controller."""
+    config = load_daemon_profile(config)
+    if config.default_pids_limit > 0 and not _pids_controller():
+        config = replace(config, default_pids_limit=0)
+    return config
 
 
 def load_daemon_profile(config: DaemonConfig) -> DaemonConfig:

@@ -22,7 +22,7 @@ from types import MappingProxyType
 from pier import __version__
 from pier.api.listeners import Listener, TlsOptions, close_listeners, open_listeners
 from pier.config import DEFAULT_HOST, DaemonConfig, load_config_file, parse_ulimit
-from pier.containers.security import load_daemon_profile
+from pier.containers.security import host_defaults
 from pier.daemon import eventloop
 from pier.daemon.reload import log_level_name, reload
 from pier.errors import PierError
@@ -258,7 +258,7 @@ def main(argv: list[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     try:
-        config = load_daemon_profile(config)
+        config = host_defaults(config)
     except PierError as exc:
         print(f"pierd: {exc}", file=sys.stderr)
         return 1
