@@ -66,12 +66,31 @@ def _str(value: Any, field: str) -> str:
 
 
 def _annotations(value: Any) -> dict[str, str]:
+    # A map[string]string in moby: null is Go's "", a value of another kind the
+    # decoder's 400 (it would otherwise reach the OCI spec as its Python text, "1").
+    if isinstance(value, dict):
+        value = {k: "" if v is None else v for k, v in value.items()}
+        for v in value.values():
+            if not isinstance(v, str):
+                raise InvalidParameter(
+                    f"json: cannot unmarshal {_go_json_kind(v)} into Go struct field "
+                    "HostConfig.Annotations of type string"
+                )
     out = _map(value, "Annotations")
     if "" in out:  # moby's verifyPlatformContainerSettings
         raise InvalidParameter(
             "invalid Annotations: the empty string is not permitted as an annotation key"
         )
     return out
+
+
+def _go_json_kind(value: Any) -> str:
+    """A JSON value's kind as Go's decoder names it in its errors."""
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, int | float):
+        return "number"
+    return "array" if isinstance(value, list) else "object"
 
 
 def _keys(value: Any) -> tuple[str, ...]:
