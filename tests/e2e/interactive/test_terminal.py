@@ -22,11 +22,22 @@ def test_shell_sees_the_size_the_resizes_and_ctrl_c_of_its_terminal() -> None:
         assert stty_size_when(term, "40 120") == "40 120"
         # ^C becomes SIGINT only for a foreground job of a controlling terminal.
         term.sendline("sleep 100")
-        wait_for(lambda: term.foreground_group() != term.proc.pid)
+        term.expect("sleep 100")  # the echo: only a later prompt matches below
+        # Until the child has exec'd sleep it may still hold the shell's SIGINT handler,
+        # so the job must be sleep itself before ^C.
+        wait_for(lambda: _cmdline(term.foreground_group()) == "sleep\x00100\x00")
         term.send(b"\x03")
         term.expect("host> ")
         term.sendline("exit 3")
         assert term.wait() == 3
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/cmdline") as f:
+            return f.read()
+    except OSError:
+        return ""
 
 
 def test_expect_fails_with_the_unread_screen() -> None:

@@ -125,8 +125,8 @@ def test_events_and_ps_filter(pier: PierDaemon) -> None:
         "GET",
         "/events",
         params={
-            "since": f"{since:.3f}",
-            "until": f"{time.time():.3f}",
+            "since": f"{since - 0.001:.3f}",
+            "until": f"{time.time() + 0.001:.3f}",
             "filters": json.dumps({"event": ["health_status"]}),
         },
     )
@@ -140,8 +140,8 @@ def test_events_and_ps_filter(pier: PierDaemon) -> None:
         "GET",
         "/events",
         params={
-            "since": f"{since:.3f}",
-            "until": f"{time.time():.3f}",
+            "since": f"{since - 0.001:.3f}",
+            "until": f"{time.time() + 0.001:.3f}",
             "filters": json.dumps({"container": ["good"], "event": ["exec_create"]}),
         },
     )

@@ -26,8 +26,8 @@ def test_oom_killed(pier: PierDaemon) -> None:
         "GET",
         "/events",
         params={
-            "since": f"{since:.3f}",
-            "until": f"{time.time():.3f}",
+            "since": f"{since - 0.001:.3f}",
+            "until": f"{time.time() + 0.001:.3f}",
             "filters": json.dumps({"container": [cid], "event": ["oom", "die"]}),
         },
     )

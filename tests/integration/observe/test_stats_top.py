@@ -147,8 +147,9 @@ def test_top_event(pier: PierDaemon) -> None:
         "GET",
         "/events",
         params={
-            "since": f"{since:.3f}",
-            "until": f"{time.time():.3f}",
+            "since": f"{since - 0.001:.3f}",
+            # Rounded to the millisecond, "now" could fall before an event of this one.
+            "until": f"{time.time() + 0.001:.3f}",
             "filters": '{"event":["top"]}',
         },
     )
