@@ -158,7 +158,7 @@ class AttachSession:
             ):
                 await self._write(client, batch)
         # dockerd announces an attach once the logs asked for were sent, stream or not.
-        self._announce("attach", self._containers.get(cid))
+        self._announce("attach", self._c)
         if not self._opts.stream:
             return
         stopped = self._containers.stopped_event(cid)
@@ -186,7 +186,7 @@ class AttachSession:
             if self._stdin_sock is not None:
                 self._stdin_sock.close()
         if escaped:  # the detach keys, as moby's EscapeError
-            self._announce("detach", self._containers.get(cid))
+            self._announce("detach", self._c)
 
     def _wants_stdin(self, c: Container) -> bool:
         return self._opts.stdin and c.config.open_stdin
