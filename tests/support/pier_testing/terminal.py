@@ -240,6 +240,10 @@ def _group_members(pgid: int) -> list[int]:
 
 def _take_controlling_terminal() -> None:
     fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+    # An ignored signal stays ignored across exec, and a shell keeps what it found
+    # ignored for its jobs: xdist's workers ignore SIGINT, so ^C would reach nothing.
+    for sig in (signal.SIGINT, signal.SIGQUIT):
+        signal.signal(sig, signal.SIG_DFL)
 
 
 def _set_size(fd: int, rows: int, cols: int) -> None:
