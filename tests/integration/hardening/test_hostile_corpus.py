@@ -116,21 +116,6 @@ def _via_load(pier: PierDaemon, layer: bytes, token: str) -> tuple[int, bytes]:
     )
 
 
-def _push_blob(registry: DistributionRegistry, repo: str, data: bytes) -> str:
-    digest = "sha256:" + hashlib.sha256(data).hexdigest()
-    start = urllib.request.Request(registry.url(f"/v2/{repo}/blobs/uploads/"), method="POST")
-    with urllib.request.urlopen(start, timeout=30) as resp:
-        location = resp.headers["Location"]
-    if location.startswith("/"):
-        location = registry.url(location)
-    sep = "&" if "?" in location else "?"
-    put = urllib.request.Request(f"{location}{sep}digest={digest}", data=data, method="PUT")
-    put.add_header("Content-Type", "application/octet-stream")
-    with urllib.request.urlopen(put, timeout=30):
-        pass
-    return digest
-
-
 def _via_pull(
     pier: PierDaemon, layer: bytes, token: str, registry: DistributionRegistry
 ) -> tuple[int, bytes]:
@@ -140,11 +125,11 @@ def _via_pull(
         "schemaVersion": 2,
         "mediaType": "application/vnd.oci.image.manifest.v1+json",
         "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
-                   "digest": _push_blob(registry, repo, config), "size": len(config)},
+                   "digest": registry.push_blob(repo, config), "size": len(config)},
         "layers": [{
             "mediaType": "application/vnd.oci.image.layer.v1.tar"
             + ("+gzip" if _is_gzip(layer) else ""),
-            "digest": _push_blob(registry, repo, layer),
+            "digest": registry.push_blob(repo, layer),
             "size": len(layer),
         }],
     }  # fmt: skip

@@ -137,21 +137,6 @@ def _load(client: Client, layer: bytes, repo: str, *more: bytes) -> tuple[int, b
     )
 
 
-def _push_blob(registry: DistributionRegistry, repo: str, data: bytes) -> str:
-    digest = "sha256:" + hashlib.sha256(data).hexdigest()
-    start = urllib.request.Request(registry.url(f"/v2/{repo}/blobs/uploads/"), method="POST")
-    with urllib.request.urlopen(start, timeout=30) as resp:
-        location = resp.headers["Location"]
-    if location.startswith("/"):
-        location = registry.url(location)
-    sep = "&" if "?" in location else "?"
-    put = urllib.request.Request(f"{location}{sep}digest={digest}", data=data, method="PUT")
-    put.add_header("Content-Type", "application/octet-stream")
-    with urllib.request.urlopen(put, timeout=30):
-        pass
-    return digest
-
-
 def _pull(
     client: Client, layer: bytes, repo: str, registry: DistributionRegistry
 ) -> tuple[int, bytes]:
@@ -160,9 +145,9 @@ def _pull(
         "schemaVersion": 2,
         "mediaType": "application/vnd.oci.image.manifest.v1+json",
         "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
-                   "digest": _push_blob(registry, repo, config), "size": len(config)},
+                   "digest": registry.push_blob(repo, config), "size": len(config)},
         "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
-                    "digest": _push_blob(registry, repo, layer), "size": len(layer)}],
+                    "digest": registry.push_blob(repo, layer), "size": len(layer)}],
     }  # fmt: skip
     put = urllib.request.Request(
         registry.url(f"/v2/{repo}/manifests/latest"),

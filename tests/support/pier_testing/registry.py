@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import hashlib
 import json
 import os
 import shutil
@@ -132,6 +133,21 @@ class DistributionRegistry(Registry):
     def start(self) -> DistributionRegistry:
         self._spawn([DOCKER_REGISTRY, "serve", str(self.config)])
         return self
+
+    def push_blob(self, repo: str, data: bytes) -> str:
+        """Upload `data` as a blob of `repo` (monolithic PUT); its digest."""
+        digest = "sha256:" + hashlib.sha256(data).hexdigest()
+        start = urllib.request.Request(self.url(f"/v2/{repo}/blobs/uploads/"), method="POST")
+        with urllib.request.urlopen(start, timeout=30) as resp:
+            location = resp.headers["Location"]
+        if location.startswith("/"):
+            location = self.url(location)
+        sep = "&" if "?" in location else "?"
+        put = urllib.request.Request(f"{location}{sep}digest={digest}", data=data, method="PUT")
+        put.add_header("Content-Type", "application/octet-stream")
+        with urllib.request.urlopen(put, timeout=30):
+            pass
+        return digest
 
 
 class PierRegistry(Registry):
