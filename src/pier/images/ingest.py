@@ -185,9 +185,12 @@ class Ingester:
                     self._snapshots.remove(staged.key)
             # Blobs no recorded layer uses: those of a failed ingest, and duplicates of a
             # layer recorded earlier from another blob (the same diff compressed otherwise).
+            # A streamed layer's blob is its download's, which may still be committing it
+            # when this ingest fails first: the content sweep collects it once unused.
             with self._lock:
-                for blob in layers:
-                    self._collector.drop_blob(blob.digest)
+                for index, blob in enumerate(layers):
+                    if index not in sources:
+                        self._collector.drop_blob(blob.digest)
         return image_id
 
     def upload_budget(self) -> Budget | None:
