@@ -14,8 +14,8 @@ from collections.abc import Mapping, Sequence
 from pier import timefmt
 from pier.content.store import ContentStore
 from pier.errors import InvalidParameter, NoSuchImage
-from pier.images.model import HistoryItem, ImageEvent, ImageRecord, ImageUsers
-from pier.images.store import ImageRow, ImageStore
+from pier.images.model import HistoryItem, ImageEvent, ImageRecord
+from pier.images.store import ImageStore, ImageView
 from pier.oci import digest as dg
 from pier.oci import reference as refs
 from pier.oci.image import ImageSpec
@@ -24,12 +24,14 @@ _LIST_FILTERS = frozenset({"reference", "dangling", "label", "before", "since"})
 
 
 class Catalog:
-    def __init__(self, *, store: ImageStore, content: ContentStore, image_users: ImageUsers):
+    def __init__(self, *, store: ImageStore, content: ContentStore) -> None:
         self._store = store
         self._content = content
-        self._users = image_users
-        # Configs are immutable, so parsed ones are kept until their image is deleted.
+        # Configs are immutable, so parsed ones are kept until their image is deleted;
+        # so are the records made of them, with the view of the references they show.
         self._specs: dict[str, ImageSpec] = {}
+        self._records: dict[str, tuple[ImageView, ImageRecord]] = {}
+        self._listed: dict[bool, tuple[int, tuple[ImageRecord, ...]]] = {}
 
     # -- configs -----------------------------------------------------------------------
 
@@ -46,6 +48,7 @@ class Catalog:
 
     def forget(self, image_id: str) -> None:
         self._specs.pop(image_id, None)
+        self._records.pop(image_id, None)
 
     def event(self, action: str, image_id: str, name: str) -> ImageEvent:
         """An event for an image that still exists, carrying its labels (LogImageEvent)."""
@@ -90,30 +93,28 @@ class Catalog:
 
     def get(self, ref: str) -> ImageRecord:
         image_id = self.resolve_id(ref)
-        row = self._store.get(image_id)
-        if row is None:
+        view = self._store.view(image_id)
+        if view is None:
             raise NoSuchImage(ref)
-        return self.record(row)
+        return self.record(view)
 
-    def record(
-        self,
-        row: ImageRow,
-        tags: Sequence[tuple[str, str]] | None = None,
-        digests: Sequence[str] | None = None,
-    ) -> ImageRecord:
-        """The record of a stored image; `tags` ((ref, last tag time)) and `digests`
-        (normalised `repo@digest`) are looked up unless given."""
+    def record(self, view: ImageView) -> ImageRecord:
+        """The record of a stored image. Kept while the store hands out the same view:
+        a view changes with the image's references, and the rest comes from its
+        immutable config."""
+        cached = self._records.get(view.row.id)
+        if cached is not None and cached[0] is view:
+            return cached[1]
+        row = view.row
         spec = self.spec(row.id)
-        if tags is None:
-            tags = [(t.ref, t.last_tag_time) for t in self._store.tags_of(row.id)]
-        if digests is None:
-            digests = [m.ref for m in self._store.manifests_of(row.id)]
-        return ImageRecord(
+        created = spec.created or row.created
+        rec = ImageRecord(
             id=row.id,
-            repo_tags=tuple(refs.familiar(ref) for ref, _ in tags),
-            repo_digests=tuple(refs.familiar(ref) for ref in digests),
+            repo_tags=view.repo_tags,
+            repo_digests=view.repo_digests,
             parent=row.parent,
-            created=spec.created or row.created,
+            created=created,
+            created_seconds=timefmt.parse_seconds(created),
             size=row.size,
             config=spec.config,
             architecture=spec.architecture,
@@ -125,49 +126,58 @@ class Catalog:
             diff_ids=spec.diff_ids,
             chain_id=row.chain_id,
             history=spec.history,
-            last_tag_time=max((when for _, when in tags), default=""),
-            containers=len(self._users(row.id)),
+            last_tag_time=max((t.last_tag_time for t in view.tags), default=""),
         )
+        self._records[row.id] = (view, rec)
+        return rec
 
     # -- listing -----------------------------------------------------------------------
 
     def list(self, all: bool, filters: Mapping[str, Sequence[str]]) -> builtins.list[ImageRecord]:
+        """Newest first. Without filters the answer is kept until the next write of an
+        image or reference (moby's listing reads stores held in memory; so does this)."""
         for key in filters:
             if key not in _LIST_FILTERS:
                 raise InvalidParameter(f"invalid filter '{key}'")
-        dangling = _dangling_filter(filters.get("dangling", ()))
-        before = [timefmt.parse_seconds(self.get(v).created) for v in filters.get("before", ())]
-        since = [timefmt.parse_seconds(self.get(v).created) for v in filters.get("since", ())]
-        tags_by_image: dict[str, builtins.list[tuple[str, str]]] = {}
-        for t in self._store.tags():
-            tags_by_image.setdefault(t.image_id, []).append((t.ref, t.last_tag_time))
-        digests_by_image: dict[str, builtins.list[str]] = {}
-        for m in self._store.manifests():
-            digests_by_image.setdefault(m.image_id, []).append(m.ref)
-        rows = self._store.images()
-        parents = {r.parent for r in rows if r.parent}
+        if not filters:
+            cached = self._listed.get(all)
+            if cached is not None and cached[0] == self._store.generation:
+                return builtins.list(cached[1])
+        generation, views = self._store.views()
+        for gone in self._records.keys() - {v.row.id for v in views}:
+            self._records.pop(gone, None)  # put back by a lookup racing a removal
+        out = self._select(views, all, filters)
+        if not filters:
+            self._listed[all] = (generation, tuple(out))
+        return out
 
+    def _select(
+        self, views: Sequence[ImageView], all: bool, filters: Mapping[str, Sequence[str]]
+    ) -> builtins.list[ImageRecord]:
+        dangling = _dangling_filter(filters.get("dangling", ()))
+        before = [self.get(v).created_seconds for v in filters.get("before", ())]
+        since = [self.get(v).created_seconds for v in filters.get("since", ())]
+        parents = {v.row.parent for v in views if v.row.parent}
         out: builtins.list[ImageRecord] = []
-        for row in rows:
-            tags = tags_by_image.get(row.id, [])
-            digests = digests_by_image.get(row.id, [])
-            referenced = bool(tags or digests)
-            if not all and not referenced and row.id in parents:
+        for view in views:
+            referenced = bool(view.tags or view.manifests)
+            if not all and not referenced and view.row.id in parents:
                 continue  # an intermediate image, shown with -a only
             if dangling is not None and dangling == referenced:
                 continue
-            rec = self.record(row, tags, digests)
-            created = timefmt.parse_seconds(rec.created)
+            rec = self.record(view)
+            created = rec.created_seconds
             if any(created >= b for b in before) or any(created <= s for s in since):
                 continue
             if not _labels_match(rec.config.labels, filters.get("label", ())):
                 continue
             if "reference" in filters and not _reference_match(
-                [ref for ref, _ in tags] + digests, filters["reference"]
+                [t.ref for t in view.tags] + [m.ref for m in view.manifests],
+                filters["reference"],
             ):
                 continue
             out.append(rec)
-        out.sort(key=lambda r: timefmt.parse_seconds(r.created), reverse=True)
+        out.sort(key=lambda r: r.created_seconds, reverse=True)
         return out
 
     def history(self, ref: str) -> builtins.list[HistoryItem]:

@@ -81,6 +81,7 @@ class ImageRecord:
     repo_digests: tuple[str, ...]  # familiar form, e.g. busybox@sha256:...
     parent: str
     created: str  # RFC3339Nano
+    created_seconds: float  # Unix seconds of `created` (0 when missing), parsed once
     size: int
     config: ImageConfig
     architecture: str
@@ -93,7 +94,6 @@ class ImageRecord:
     chain_id: str  # ChainID of the top layer; "" for an image without layers
     history: tuple[HistoryEntry, ...]
     last_tag_time: str  # RFC3339Nano, "" when never tagged
-    containers: int = -1
 
     @property
     def labels(self) -> Mapping[str, str]:

@@ -80,7 +80,7 @@ class ImageService:
         lock = threading.RLock()
         store = ImageStore(db=db)
         self._store = store
-        self._catalog = Catalog(store=store, content=content, image_users=image_users)
+        self._catalog = Catalog(store=store, content=content)
         collector = LayerCollector(store=store, content=content, snapshotter=snapshotter)
         self._ingester = Ingester(
             store=store,

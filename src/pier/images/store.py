@@ -9,10 +9,15 @@ there names it. An image's *references* are its tags (`repo:tag`) and its manife
 from __future__ import annotations
 
 import sqlite3
+import threading
 from collections.abc import Sequence
-from dataclasses import dataclass
 
+from pier.images.index import ImageIndex
+from pier.images.rows import ImageRow, ImageView, LayerRow, ManifestRow, TagRow
 from pier.metadata import Database
+from pier.oci import reference as refs
+
+__all__ = ["ImageRow", "ImageStore", "ImageView", "LayerRow", "ManifestRow", "TagRow"]
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS img_images (
@@ -56,48 +61,12 @@ CREATE INDEX IF NOT EXISTS img_image_layers_chain ON img_image_layers(chain_id);
 """
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ImageRow:
-    id: str
-    created: str
-    size: int
-    parent: str
-    chain_id: str
-    added: float
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class LayerRow:
-    chain_id: str
-    diff_id: str
-    parent_chain: str
-    snapshot: str
-    size: int
-    blob: str
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class TagRow:
-    ref: str  # normalised, e.g. docker.io/library/busybox:latest
-    image_id: str
-    last_tag_time: str
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ManifestRow:
-    """A manifest that resolves to an image: what `docker pull repo@digest` fetched."""
-
-    repository: str  # normalised, e.g. docker.io/library/busybox
-    digest: str  # the manifest's digest
-    image_id: str
-
-    @property
-    def ref(self) -> str:
-        return f"{self.repository}@{self.digest}"
-
-
 def _tag(row: sqlite3.Row) -> TagRow:
-    return TagRow(ref=row["ref"], image_id=row["image_id"], last_tag_time=row["last_tag_time"])
+    return _tag_row(row["ref"], row["image_id"], row["last_tag_time"])
+
+
+def _tag_row(ref: str, image_id: str, when: str) -> TagRow:
+    return TagRow(ref=ref, image_id=image_id, last_tag_time=when, familiar=refs.familiar(ref))
 
 
 def _manifest(row: sqlite3.Row) -> ManifestRow:
@@ -127,27 +96,51 @@ def _layer(row: sqlite3.Row) -> LayerRow:
 
 
 class ImageStore:
+    """Images, tags and manifests are read from memory (`pier.images.index`), loaded
+    once here; each write method commits its transaction first and changes the index
+    after the commit, under one lock, so readers see the committed state in the order
+    it was committed, and a crash loses nothing. Layers are read from SQLite."""
+
     def __init__(self, *, db: Database) -> None:
         self._db = db
         db.ensure_schema(_SCHEMA)
+        self._lock = threading.RLock()
+        self._index = ImageIndex(
+            images=(_image(r) for r in db.query("SELECT * FROM img_images ORDER BY added")),
+            tags=(_tag(r) for r in db.query("SELECT * FROM img_tags ORDER BY seq")),
+            manifests=(_manifest(r) for r in db.query("SELECT * FROM img_manifests ORDER BY seq")),
+        )
+
+    @property
+    def generation(self) -> int:
+        """Changes at every write of an image, tag or manifest."""
+        with self._lock:
+            return self._index.generation
 
     # -- images ------------------------------------------------------------------------
 
     def get(self, image_id: str) -> ImageRow | None:
-        rows = self._db.query("SELECT * FROM img_images WHERE id = ?", (image_id,))
-        return _image(rows[0]) if rows else None
+        with self._lock:
+            return self._index.image(image_id)
 
     def images(self) -> list[ImageRow]:
-        return [_image(r) for r in self._db.query("SELECT * FROM img_images ORDER BY added")]
+        """Oldest first."""
+        with self._lock:
+            return self._index.images()
+
+    def view(self, image_id: str) -> ImageView | None:
+        with self._lock:
+            return self._index.view(image_id)
+
+    def views(self) -> tuple[int, list[ImageView]]:
+        """Every image with its references (oldest first), and the generation they
+        are of."""
+        with self._lock:
+            return self._index.generation, self._index.views()
 
     def search_prefix(self, hex_prefix: str) -> list[str]:
-        like = hex_prefix.replace("%", "").replace("_", "") + "%"
-        return [
-            r["id"]
-            for r in self._db.query(
-                "SELECT id FROM img_images WHERE id LIKE ?", ("sha256:" + like,)
-            )
-        ]
+        with self._lock:
+            return self._index.search_prefix(hex_prefix)
 
     def add_image(
         self,
@@ -160,98 +153,112 @@ class ImageStore:
     ) -> None:
         """Record an image with the tags and manifests that point to it, in one transaction
         (an identical config is the same image: recording it again only adds references)."""
-        with self._db.transaction() as conn:
-            if not conn.execute("SELECT 1 FROM img_images WHERE id = ?", (image.id,)).fetchone():
-                conn.execute(
-                    "INSERT INTO img_images (id, created, size, parent, chain_id, added) "
-                    "VALUES (?,?,?,?,?,?)",
-                    (
-                        image.id,
-                        image.created,
-                        image.size,
-                        image.parent,
-                        image.chain_id,
-                        image.added,
-                    ),
-                )
-                conn.executemany(
-                    "INSERT INTO img_image_layers (image_id, position, chain_id) VALUES (?,?,?)",
-                    [(image.id, i, c) for i, c in enumerate(chain_ids)],
-                )
+        with self._lock:
+            with self._db.transaction() as conn:
+                if not conn.execute(
+                    "SELECT 1 FROM img_images WHERE id = ?", (image.id,)
+                ).fetchone():
+                    conn.execute(
+                        "INSERT INTO img_images (id, created, size, parent, chain_id, added) "
+                        "VALUES (?,?,?,?,?,?)",
+                        (
+                            image.id,
+                            image.created,
+                            image.size,
+                            image.parent,
+                            image.chain_id,
+                            image.added,
+                        ),
+                    )
+                    conn.executemany(
+                        "INSERT INTO img_image_layers (image_id, position, chain_id) "
+                        "VALUES (?,?,?)",
+                        [(image.id, i, c) for i, c in enumerate(chain_ids)],
+                    )
+                for ref in tags:
+                    _set_tag(conn, ref, image.id, when)
+                for m in manifests:
+                    _set_manifest(conn, m.repository, m.digest, image.id)
+            self._index.put_image(image)
             for ref in tags:
-                _set_tag(conn, ref, image.id, when)
+                self._index.put_tag(_tag_row(ref, image.id, when))
             for m in manifests:
-                _set_manifest(conn, m.repository, m.digest, image.id)
+                self._index.put_manifest(
+                    ManifestRow(repository=m.repository, digest=m.digest, image_id=image.id)
+                )
 
     def delete_image(self, image_id: str) -> None:
-        with self._db.transaction() as conn:
-            conn.execute("DELETE FROM img_tags WHERE image_id = ?", (image_id,))
-            conn.execute("DELETE FROM img_manifests WHERE image_id = ?", (image_id,))
-            conn.execute("DELETE FROM img_image_layers WHERE image_id = ?", (image_id,))
-            conn.execute("DELETE FROM img_images WHERE id = ?", (image_id,))
+        with self._lock:
+            with self._db.transaction() as conn:
+                conn.execute("DELETE FROM img_tags WHERE image_id = ?", (image_id,))
+                conn.execute("DELETE FROM img_manifests WHERE image_id = ?", (image_id,))
+                conn.execute("DELETE FROM img_image_layers WHERE image_id = ?", (image_id,))
+                conn.execute("DELETE FROM img_images WHERE id = ?", (image_id,))
+            self._index.drop_image(image_id)
 
     def children(self, image_id: str) -> list[str]:
-        return [
-            r["id"]
-            for r in self._db.query("SELECT id FROM img_images WHERE parent = ?", (image_id,))
-        ]
+        with self._lock:
+            return self._index.children(image_id)
 
     # -- tags --------------------------------------------------------------------------
 
     def tags(self) -> list[TagRow]:
-        return [_tag(r) for r in self._db.query("SELECT * FROM img_tags ORDER BY seq")]
+        """In the order made."""
+        with self._lock:
+            return self._index.tags()
 
     def tags_of(self, image_id: str) -> list[TagRow]:
-        return [
-            _tag(r)
-            for r in self._db.query(
-                "SELECT * FROM img_tags WHERE image_id = ? ORDER BY seq", (image_id,)
-            )
-        ]
+        with self._lock:
+            return self._index.tags_of(image_id)
 
     def tag_target(self, ref: str) -> str | None:
-        rows = self._db.query("SELECT image_id FROM img_tags WHERE ref = ?", (ref,))
-        return str(rows[0]["image_id"]) if rows else None
+        with self._lock:
+            return self._index.tag_target(ref)
 
     def set_tag(self, ref: str, image_id: str, when: str) -> None:
-        with self._db.transaction() as conn:
-            _set_tag(conn, ref, image_id, when)
+        with self._lock:
+            with self._db.transaction() as conn:
+                _set_tag(conn, ref, image_id, when)
+            self._index.put_tag(_tag_row(ref, image_id, when))
 
     def delete_tag(self, ref: str) -> bool:
-        with self._db.transaction() as conn:
-            cur = conn.execute("DELETE FROM img_tags WHERE ref = ?", (ref,))
+        with self._lock:
+            with self._db.transaction() as conn:
+                cur = conn.execute("DELETE FROM img_tags WHERE ref = ?", (ref,))
+            self._index.drop_tag(ref)
             return cur.rowcount > 0
 
     # -- manifests ---------------------------------------------------------------------
 
     def manifests(self) -> list[ManifestRow]:
-        return [_manifest(r) for r in self._db.query("SELECT * FROM img_manifests ORDER BY seq")]
+        """In the order recorded."""
+        with self._lock:
+            return self._index.manifests()
 
     def manifests_of(self, image_id: str) -> list[ManifestRow]:
-        return [
-            _manifest(r)
-            for r in self._db.query(
-                "SELECT * FROM img_manifests WHERE image_id = ? ORDER BY seq", (image_id,)
-            )
-        ]
+        with self._lock:
+            return self._index.manifests_of(image_id)
 
     def manifest_target(self, repository: str, digest: str) -> str | None:
-        rows = self._db.query(
-            "SELECT image_id FROM img_manifests WHERE repository = ? AND digest = ?",
-            (repository, digest),
-        )
-        return str(rows[0]["image_id"]) if rows else None
+        with self._lock:
+            return self._index.manifest_target(repository, digest)
 
     def add_manifest(self, repository: str, digest: str, image_id: str) -> None:
-        with self._db.transaction() as conn:
-            _set_manifest(conn, repository, digest, image_id)
+        with self._lock:
+            with self._db.transaction() as conn:
+                _set_manifest(conn, repository, digest, image_id)
+            self._index.put_manifest(
+                ManifestRow(repository=repository, digest=digest, image_id=image_id)
+            )
 
     def delete_manifest(self, repository: str, digest: str) -> bool:
-        with self._db.transaction() as conn:
-            cur = conn.execute(
-                "DELETE FROM img_manifests WHERE repository = ? AND digest = ?",
-                (repository, digest),
-            )
+        with self._lock:
+            with self._db.transaction() as conn:
+                cur = conn.execute(
+                    "DELETE FROM img_manifests WHERE repository = ? AND digest = ?",
+                    (repository, digest),
+                )
+            self._index.drop_manifest(repository, digest)
             return cur.rowcount > 0
 
     # -- layers ------------------------------------------------------------------------
@@ -321,10 +328,8 @@ class ImageStore:
     def referenced_blobs(self) -> set[str]:
         """Blobs the image records name themselves: configs (an image's ID is its config's
         digest) and manifests. Layer blobs are named by the layer rows."""
-        rows = self._db.query(
-            "SELECT id AS d FROM img_images UNION SELECT digest FROM img_manifests"
-        )
-        return {str(r["d"]) for r in rows}
+        with self._lock:
+            return self._index.referenced_blobs()
 
     def blob_in_use(self, blob: str) -> bool:
         return bool(self._db.query("SELECT 1 FROM img_layers WHERE blob = ? LIMIT 1", (blob,)))

@@ -66,8 +66,7 @@ def routes(
 ) -> list[Route]:
     async def list_images(request: web.Request) -> web.StreamResponse:
         records = await images.list(all=query_bool(request, "all"), filters=query_filters(request))
-        version = api_version(request)
-        return json_response([wire.image_summary(r, api_version=version) for r in records])
+        return json_response(wire.image_summaries(records, api_version=api_version(request)))
 
     async def inspect(request: web.Request) -> web.StreamResponse:
         rec = await images.resolve(request.match_info["name"])

@@ -64,20 +64,33 @@ def container_config(config: ImageConfig) -> dict[str, Any]:
     return out
 
 
+def image_summaries(
+    recs: Sequence[ImageRecord], *, api_version: str = API_VERSION
+) -> list[dict[str, Any]]:
+    """The body of `GET /images/json` (the version compared once, not per image)."""
+    legacy = _version_lt(api_version, "1.44")
+    return [_summary(r, legacy) for r in recs]
+
+
 def image_summary(rec: ImageRecord, *, api_version: str = API_VERSION) -> dict[str, Any]:
     """An item of `GET /images/json`."""
+    return _summary(rec, _version_lt(api_version, "1.44"))
+
+
+def _summary(rec: ImageRecord, legacy: bool) -> dict[str, Any]:
+    labels = rec.config.labels
     out: dict[str, Any] = {
         "Containers": -1,
-        "Created": int(timefmt.parse_seconds(rec.created)),
+        "Created": int(rec.created_seconds),
         "Id": rec.id,
-        "Labels": dict(rec.config.labels) if rec.config.labels else None,
+        "Labels": dict(labels) if labels else None,
         "ParentId": rec.parent,
         "RepoDigests": list(rec.repo_digests),
         "RepoTags": list(rec.repo_tags),
         "SharedSize": -1,
         "Size": rec.size,
     }
-    if _version_lt(api_version, "1.44"):
+    if legacy:
         out["VirtualSize"] = rec.size
         # Before 1.44 untagged images were listed with placeholder names.
         if not rec.repo_tags:
