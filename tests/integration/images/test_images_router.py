@@ -163,3 +163,43 @@ def test_repo_digests_over_http(env: Env, busybox_tar: Path) -> None:
         assert (await resp.json())["RepoDigests"] == []
 
     _run(env, scenario)
+
+
+def test_listing_follows_changes_between_identical_requests(env: Env, busybox_tar: Path) -> None:
+    # The listing is kept (records per image, encoded items per record): each change
+    # must show in the next answer, for both the current and the pre-1.44 shape.
+    async def listing(client: TestClient, prefix: str = "") -> list[dict[str, Any]]:
+        resp = await client.get(f"{prefix}/images/json")
+        assert resp.status == 200
+        assert resp.content_type == "application/json"
+        body: list[dict[str, Any]] = json.loads(await resp.read())
+        return body
+
+    async def scenario(client: TestClient) -> None:
+        first = await _import(client, busybox_tar, repo="one", tag="1", changes=["ENV A=1"])
+        second = await _import(client, busybox_tar, repo="two", tag="1", changes=["ENV A=2"])
+        for _ in range(2):
+            assert {i["Id"]: i["RepoTags"] for i in await listing(client)} == {
+                first: ["one:1"],
+                second: ["two:1"],
+            }
+            legacy = {i["Id"]: i for i in await listing(client, "/v1.43")}
+            assert legacy[first]["VirtualSize"] == legacy[first]["Size"]
+            assert legacy[first]["RepoDigests"] == ["<none>@<none>"]
+        resp = await client.post(f"/images/{first}/tag", params={"repo": "two", "tag": "1"})
+        assert resp.status == 201
+        assert {i["Id"]: i["RepoTags"] for i in await listing(client)} == {
+            first: ["one:1", "two:1"],
+            second: [],
+        }
+        legacy = {i["Id"]: i for i in await listing(client, "/v1.43")}
+        assert legacy[second]["RepoTags"] == ["<none>:<none>"]
+        resp = await client.delete(f"/images/{second}")
+        assert resp.status == 200
+        assert [i["Id"] for i in await listing(client)] == [first]
+        assert [i["Id"] for i in await listing(client, "/v1.43")] == [first]
+        resp = await client.get("/images/json", params={"filters": json.dumps({"label": ["x"]})})
+        assert await resp.json() == []
+        assert [i["Id"] for i in await listing(client)] == [first]
+
+    _run(env, scenario)

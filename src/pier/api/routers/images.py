@@ -64,9 +64,12 @@ def _stream_line(body: object) -> bytes:
 def routes(
     images: ImagesProtocol, distribution: pulls.DistributionProtocol | None = None
 ) -> list[Route]:
+    summaries = wire.SummaryCache()
+
     async def list_images(request: web.Request) -> web.StreamResponse:
         records = await images.list(all=query_bool(request, "all"), filters=query_filters(request))
-        return json_response(wire.image_summaries(records, api_version=api_version(request)))
+        body = summaries.render(records, api_version=api_version(request))
+        return web.Response(body=body, content_type="application/json")
 
     async def inspect(request: web.Request) -> web.StreamResponse:
         rec = await images.resolve(request.match_info["name"])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -64,12 +65,33 @@ def container_config(config: ImageConfig) -> dict[str, Any]:
     return out
 
 
-def image_summaries(
-    recs: Sequence[ImageRecord], *, api_version: str = API_VERSION
-) -> list[dict[str, Any]]:
-    """The body of `GET /images/json` (the version compared once, not per image)."""
-    legacy = _version_lt(api_version, "1.44")
-    return [_summary(r, legacy) for r in recs]
+class SummaryCache:
+    """The encoded items of `GET /images/json`, kept per image while the catalog hands
+    out the same record (records are remade only when an image or its references
+    change), so a listing costs a join, not a dict and an encoding per image. Used on
+    the event loop only."""
+
+    def __init__(self) -> None:
+        self._items: dict[tuple[str, bool], tuple[ImageRecord, bytes]] = {}
+
+    def render(self, recs: Sequence[ImageRecord], *, api_version: str = API_VERSION) -> bytes:
+        """The response body, as `json_response` would send the `image_summary` of each."""
+        legacy = _version_lt(api_version, "1.44")
+        parts: list[bytes] = []
+        fresh: dict[tuple[str, bool], tuple[ImageRecord, bytes]] = {}
+        for rec in recs:
+            key = (rec.id, legacy)
+            item = self._items.get(key)
+            if item is None or item[0] is not rec:
+                body = json.dumps(_summary(rec, legacy), separators=(",", ":")).encode()
+                item = (rec, body)
+            fresh[key] = item
+            parts.append(item[1])
+        if len(self._items) > 2 * len(fresh) + 64:
+            self._items = fresh  # mostly removed images (or a filter's few): start over
+        else:
+            self._items.update(fresh)
+        return b"[" + b",".join(parts) + b"]\n"
 
 
 def image_summary(rec: ImageRecord, *, api_version: str = API_VERSION) -> dict[str, Any]:
