@@ -30,6 +30,7 @@ from pier.swarm.joindesk import JoinDesk, ask_join
 from pier.swarm.localstate import LocalState
 from pier.swarm.nodedoc import NodeFacts, node_doc
 from pier.swarm.nodeserver import LogSource, NodeServer
+from pier.swarm.roles import RoleKeeper
 from pier.swarm.session import Agent, Session, Worker
 
 log = logging.getLogger(__name__)
@@ -77,6 +78,12 @@ class SwarmLifecycle:
         self._server = NodeServer(join=JoinDesk(manager=self.manager).answer, logs=logs)
         self._session: Session | None = None
         self._lock = asyncio.Lock()
+        self._roles = RoleKeeper(
+            session=lambda: self._session,
+            lock=self._lock,
+            member=None if settings.cluster_store else self._member,
+            save=lambda state: localstate.save(self._state_file, state),
+        )
 
     # -- state -------------------------------------------------------------------
 
@@ -131,6 +138,7 @@ class SwarmLifecycle:
             agent=self._agent,
             orchestrator=self._orchestrator,
             ingress=self._ingress,
+            on_role=self._roles.want,
         )
         try:
             host, port = addresses.split(state.listen_addr, "ListenAddr")
@@ -146,9 +154,11 @@ class SwarmLifecycle:
                 await member.stop()
             raise
         self._session = session
+        self._roles.want()  # a role changed while this node was away
         return session
 
     async def close(self) -> None:
+        await self._roles.close()
         session, self._session = self._session, None
         if session is not None:
             await self._disconnect(session, revoke=False)
@@ -311,6 +321,7 @@ class SwarmLifecycle:
             if session.manager and not force:
                 raise Unavailable(leaving.refusal(*await leaving.manager_counts(session)))
             self._session = None
+            await self._roles.close()
             try:
                 await session.close(revoke=True)
                 await session.leave()

@@ -8,15 +8,14 @@ from typing import Any
 
 from pier import timefmt
 from pier.errors import InvalidParameter, NotFound, PierError
-from pier.swarm import docs
+from pier.swarm import docs, roles
 from pier.swarm.session import Session
 from pier.swarm.store import Doc
 
 OUT_OF_SEQUENCE = docs.OUT_OF_SEQUENCE
 
 
-def failed_precondition(desc: str) -> InvalidParameter:
-    return InvalidParameter(f"rpc error: code = FailedPrecondition desc = {desc}")
+failed_precondition = roles.failed_precondition
 
 
 async def rendered(session: Session) -> list[dict[str, Any]]:
@@ -95,18 +94,7 @@ class Nodes:
         if availability not in ("active", "pause", "drain"):
             raise InvalidParameter(f"invalid availability {availability}")
         if node["Spec"]["Role"] == "manager" and role == "worker":
-            managers = [n for n in await rendered(self._session) if n["Spec"]["Role"] == "manager"]
-            if len(managers) == 1:
-                raise failed_precondition("attempting to demote the last manager of the swarm")
-            raise InvalidParameter(
-                "Pier cannot demote a manager yet: its etcd member would have to leave; "
-                "have the node leave the swarm and join again as a worker"
-            )
-        if node["Spec"]["Role"] == "worker" and role == "manager":
-            raise InvalidParameter(
-                "Pier cannot promote a worker yet: have the node leave the swarm and join "
-                "again with the manager token"
-            )
+            await roles.check_demote(self._session, node["ID"])
         doc = await store.get("nodes", node["ID"])
         if doc is None:
             raise NotFound(f"node {ref} not found")

@@ -14,8 +14,8 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import Callable, Iterator
-from typing import Protocol
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any, Protocol
 
 from pier.cluster.etcd import Etcd, WatchCompacted
 from pier.cluster.member import EtcdMember
@@ -66,8 +66,10 @@ class Session:
         agent: Callable[[Session], Agent],
         orchestrator: Callable[[Session], Worker],
         ingress: Callable[[Session], Worker],
+        on_role: Callable[[], None] = lambda: None,
     ) -> None:
         self.state = state
+        self._on_role = on_role  # this node's record asks for another role
         self.etcd = etcd
         self.store = SwarmStore(etcd=etcd)
         self.member = member
@@ -78,6 +80,7 @@ class Session:
         self._orchestrator = orchestrator(self)
         self._ingress = ingress(self)
         self._tasks: list[asyncio.Task[None]] = []
+        self._campaigning: asyncio.Task[None] | None = None
         self._leading: asyncio.Task[None] | None = None
         self._agent_task: asyncio.Task[None] | None = None
         self._clients: dict[str, str] = {}  # node ID -> its etcd member's client URL
@@ -103,7 +106,7 @@ class Session:
             asyncio.create_task(self._watch(), name="swarm-watch"),
         ]
         if self.manager:
-            self._tasks.append(asyncio.create_task(self._campaign(), name="swarm-campaign"))
+            self._campaigning = asyncio.create_task(self._campaign(), name="swarm-campaign")
 
     async def _take_lease(self) -> None:
         self._heartbeat = await self.heartbeat()
@@ -174,7 +177,10 @@ class Session:
         """A manager joined or left: its etcd member must be reachable by the name in
         its peer URL from this member's directory, and every client may use it."""
         node_id = key.rsplit(b"/", 1)[1].decode()
-        etcd = (json.loads(raw).get("_Pier") or {}).get("Etcd") if raw else None
+        body = json.loads(raw) if raw else {}
+        if node_id == self.node_id:
+            self._check_role(body)
+        etcd = (body.get("_Pier") or {}).get("Etcd")
         if etcd:
             if self.member is not None:
                 self.member.link_peer(node_id, etcd["Peer"])
@@ -192,11 +198,55 @@ class Session:
 
     async def _learn_members(self) -> None:
         for node in await self.store.list("nodes"):
+            if node.id == self.node_id:
+                self._check_role(node.body)
             etcd = node.get("_Pier", {}).get("Etcd")
             if etcd:
                 self._clients[node.id] = etcd["Client"]
                 if self.member is not None:
                     self.member.link_peer(node.id, etcd["Peer"])
+        self._use_endpoints()
+
+    def _check_role(self, body: Mapping[str, Any]) -> None:
+        role = (body.get("Spec") or {}).get("Role")
+        if role in ("manager", "worker") and (role == "manager") != self.manager:
+            self._on_role()
+
+    # -- role changes (pier.swarm.roles drives them) ---------------------------------
+
+    def became_manager(self, state: LocalState, member: EtcdMember | None) -> None:
+        self.state, self.member = state, member
+        self._use_endpoints()
+        if self._campaigning is None:
+            self._campaigning = asyncio.create_task(self._campaign(), name="swarm-campaign")
+
+    async def stop_managing(self) -> None:
+        """No more campaigning or leading; the leader key goes if this node held it,
+        so that another manager takes over at once rather than when the lease ends."""
+        task, self._campaigning = self._campaigning, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError), _logged(task):
+                await task
+        await self._stop_leading()
+        holder = await self.store.get("leader", "")
+        if holder is not None and holder.get("NodeID") == self.node_id:
+            await self.store.delete("leader", "")
+        self.leader = None
+
+    def drop_own_member(self) -> tuple[str, ...]:
+        """Stop using this node's own etcd member (it is being removed); the client
+        endpoints left."""
+        own = self.member.client_endpoint if self.member is not None else None
+        self._clients.pop(self.node_id, None)
+        others = tuple(e for e in self.etcd.endpoints if e != own) or tuple(
+            sorted(self._clients.values())
+        )
+        self.etcd.set_endpoints(others)
+        return others
+
+    def became_worker(self, state: LocalState) -> None:
+        self.state, self.member = state, None
         self._use_endpoints()
 
     async def _campaign(self) -> None:
@@ -240,6 +290,11 @@ class Session:
             with contextlib.suppress(asyncio.CancelledError), _logged(task):
                 await task
         self._tasks = []
+        campaign, self._campaigning = self._campaigning, None
+        if campaign is not None:
+            campaign.cancel()
+            with contextlib.suppress(asyncio.CancelledError), _logged(campaign):
+                await campaign
         await self._stop_leading()
         if self._agent_task is not None:
             self._agent_task.cancel()

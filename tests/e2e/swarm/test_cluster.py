@@ -7,110 +7,24 @@ leader killed, a stale-version update refused. Traffic stays on the bridge."""
 
 from __future__ import annotations
 
-import json
 import os
-import secrets
 import signal
-import subprocess
 import time
-import urllib.request
-from collections.abc import Callable, Iterator
-from pathlib import Path
-from typing import Any, TypeVar
+from collections.abc import Iterator
 
 import pytest
+from swarmcluster import Cluster, cluster_up, etcd_leader_pid, etcd_pids, get, running, until
 
-from pier.client.api import Client
-from pier.client.errors import APIError, ClientError
+from pier.client.errors import APIError
 from pier_testing.leaks import Scope
-from pier_testing.netpool import claim_subnet, release_subnet
 
 pytestmark = [pytest.mark.slow, pytest.mark.docker_cli]
-
-SCRIPT = Path(__file__).resolve().parents[3] / "scripts" / "cluster"
-DOCKER = "/usr/local/bin/docker"
-T = TypeVar("T")
-
-
-class Cluster:
-    def __init__(self, scope: Scope) -> None:
-        tag = secrets.token_hex(3)
-        self.dir = Path(f"/tmp/pcl-{tag}")
-        self.name = f"c{tag}"
-        self.subnet = claim_subnet(str(self.dir))
-        self.net = f"10.{self.subnet}.0"
-        self.env = {
-            **os.environ,
-            "PIER_CLUSTER_DIR": str(self.dir),
-            "PIER_CLUSTER_NAME": self.name,
-            "PIER_CLUSTER_NET": self.net,
-            "DOCKER": DOCKER,
-        }
-        scope.roots.add(f"{self.dir}/")
-        for i in (1, 2, 3):
-            scope.cgroup_parents.add(f"/pier-{self.name}-node{i}")
-
-    def script(self, *args: str, timeout: float = 300) -> str:
-        out = subprocess.run(
-            [str(SCRIPT), *args], env=self.env, capture_output=True, text=True, timeout=timeout
-        )
-        assert out.returncode == 0, out.stdout + out.stderr
-        return out.stdout
-
-    def addr(self, i: int) -> str:
-        return f"{self.net}.{10 + i}"
-
-    def socket(self, i: int) -> str:
-        return str(self.dir / f"node{i}" / "pier.sock")
-
-    def docker(self, i: int, *args: str, timeout: float = 90) -> subprocess.CompletedProcess[str]:
-        env = {**self.env, "DOCKER_HOST": f"unix://{self.socket(i)}"}
-        env["DOCKER_CONFIG"] = str(self.dir / "docker-config")
-        return subprocess.run(
-            [DOCKER, *args], env=env, capture_output=True, text=True, timeout=timeout
-        )
-
-    def client(self, i: int) -> Client:
-        return Client(self.socket(i), timeout=30)
-
-
-def until(check: Callable[[], T | None], timeout: float = 30, what: str = "") -> T:
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        try:
-            last = check()
-        except (ClientError, OSError, KeyError, StopIteration) as exc:
-            last = exc
-        if last and not isinstance(last, Exception):
-            return last
-        time.sleep(0.1)
-    raise AssertionError(f"not within {timeout} s: {what} (last: {last!r})")
-
-
-def get(url: str) -> str:
-    with urllib.request.urlopen(url, timeout=3) as resp:
-        return str(resp.read().decode().strip())
 
 
 @pytest.fixture(scope="module")
 def cluster(leak_scope: Scope) -> Iterator[Cluster]:
-    c = Cluster(leak_scope)
-    try:
-        c.script("up")
+    with cluster_up(leak_scope) as c:
         yield c
-    finally:
-        c.script("down")
-        release_subnet(c.subnet)
-        left = {r for r in leak_scope.snapshot() if str(c.dir) in r}
-        assert not left, f"the cluster left behind: {sorted(left)}"
-
-
-def running(c: Cluster, service: str, node: int = 1) -> list[dict[str, Any]]:
-    tasks = c.client(node).get_json(
-        "/tasks", filters=json.dumps({"service": [service], "desired-state": ["running"]})
-    )
-    return [t for t in tasks if t["Status"]["State"] == "running"]
 
 
 HTTPD = ["sh", "-c", "echo $HOSTNAME > /index.html; exec httpd -f -p 80 -h /"]
@@ -267,48 +181,15 @@ def test_killing_etcds_leader_loses_nothing(cluster: Cluster) -> None:
         n for n in cluster.client(1).get_json("/nodes") if n.get("ManagerStatus", {}).get("Leader")
     )
     # The swarm leader's node runs an etcd member too; kill whichever member leads etcd.
-    pids = _etcd_pids(cluster)
+    pids = etcd_pids(cluster)
     assert len(pids) == 3
-    victim = _etcd_leader_pid(cluster, pids)
+    victim = etcd_leader_pid(cluster, pids)
     os.kill(victim, signal.SIGKILL)
     until(lambda: cluster.client(1).get_json("/services/keep"), 20, "service readable")
     until(lambda: {t["ID"] for t in running(cluster, "keep")} == before, 20, "same tasks")
-    until(lambda: len(_etcd_pids(cluster)) == 3, 20, "the member restarted")
+    until(lambda: len(etcd_pids(cluster)) == 3, 20, "the member restarted")
     time.sleep(1.5)  # not a synchronisation: a member that cannot listen exits at once
-    assert len(_etcd_pids(cluster)) == 3
+    assert len(etcd_pids(cluster)) == 3
     assert leader
     assert cluster.docker(1, "service", "rm", "keep").returncode == 0
     until(lambda: not cluster.client(1).get_json("/tasks"), 30, "tasks gone")
-
-
-def _etcd_pids(cluster: Cluster) -> dict[str, int]:
-    found = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            argv = Path(f"/proc/{entry}/cmdline").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        if argv and argv[0].endswith(b"etcd") and str(cluster.dir).encode() in b" ".join(argv):
-            found[argv[argv.index(b"--name") + 1].decode()] = int(entry)
-    return found
-
-
-def _etcd_leader_pid(cluster: Cluster, pids: dict[str, int]) -> int:
-    import asyncio
-
-    from pier.cluster.etcd import Etcd
-
-    sockets = [f"unix://{p}" for p in cluster.dir.glob("node*/run/swarm/etcd/c-*:1")]
-
-    async def ask() -> int:
-        etcd = Etcd(endpoints=sockets)
-        try:
-            status = await etcd.status()
-            names = {m.id: m.name for m in await etcd.members()}
-            return pids[names[int(status["leader"])]]
-        finally:
-            await etcd.close()
-
-    return asyncio.run(ask())
