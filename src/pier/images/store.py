@@ -123,11 +123,6 @@ class ImageStore:
         with self._lock:
             return self._index.image(image_id)
 
-    def images(self) -> list[ImageRow]:
-        """Oldest first."""
-        with self._lock:
-            return self._index.images()
-
     def view(self, image_id: str) -> ImageView | None:
         with self._lock:
             return self._index.view(image_id)
@@ -202,11 +197,6 @@ class ImageStore:
 
     # -- tags --------------------------------------------------------------------------
 
-    def tags(self) -> list[TagRow]:
-        """In the order made."""
-        with self._lock:
-            return self._index.tags()
-
     def tags_of(self, image_id: str) -> list[TagRow]:
         with self._lock:
             return self._index.tags_of(image_id)
@@ -229,11 +219,6 @@ class ImageStore:
             return cur.rowcount > 0
 
     # -- manifests ---------------------------------------------------------------------
-
-    def manifests(self) -> list[ManifestRow]:
-        """In the order recorded."""
-        with self._lock:
-            return self._index.manifests()
 
     def manifests_of(self, image_id: str) -> list[ManifestRow]:
         with self._lock:
