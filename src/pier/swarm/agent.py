@@ -186,6 +186,8 @@ class NodeAgent:
             }
             if err:
                 new["Err"] = message
+            if state == "running":  # the rollout's monitoring period starts here
+                body["_RunningAt"] = new["Timestamp"]
             cs = dict(status.get("ContainerStatus") or {})
             if container is not None:
                 cs = {"ContainerID": container.id, "PID": container.pid, "ExitCode": 0}

@@ -277,6 +277,7 @@ class Orchestrator:
         *,
         slot: int = 0,
         node_id: str = "",
+        by_update: bool = False,
     ) -> None:
         template = service["Spec"]["TaskTemplate"]
         ports = service.get("Endpoint", {}).get("Ports") or []
@@ -313,6 +314,8 @@ class Orchestrator:
         }
         if slot:
             task["Slot"] = slot
+        if by_update:  # watched by the rollout for failures (UpdateConfig.Monitor)
+            task["_ByUpdate"] = True
         await self._store.create("tasks", task["ID"], task)
         if node_id:
             placed.append(

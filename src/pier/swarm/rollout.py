@@ -3,8 +3,12 @@
 An update that changes the task template raises the service's generation; tasks of
 an older generation are replaced in batches of `Parallelism` (0: all at once), a
 batch starting once the previous one runs and `Delay` has passed, each slot either
-stop-first (the default) or start-first. A new task that fails stops the update as
-`FailureAction` says: pause (the default), continue, or rollback to `PreviousSpec`.
+stop-first (the default) or start-first. As swarmkit's updater: a task the update made
+that ends (fails, or even completes) before it has run for `Monitor` (default 5 s) is a
+failure; once failures exceed `MaxFailureRatio` of the service's slots, the update
+stops as `FailureAction` says: pause (the default), continue, or rollback to
+`PreviousSpec` (a rollback that fails pauses). The update completes once its last task
+has run for the monitoring period (Delay + 1 s if the delay is longer).
 """
 
 from __future__ import annotations
@@ -18,6 +22,11 @@ from pier.swarm import docs
 from pier.swarm.scheduler import NodeView, Placed
 from pier.swarm.store import Doc, SwarmStore, mutate
 
+# swarmkit's defaults.Service.Update.Monitor (and Rollback's): a spec's 0 means it.
+DEFAULT_MONITOR = 5 * docs.SECOND
+# The states of a task that ended by itself (shutdown is the orchestrator's doing).
+_ENDED = ("complete", "failed", "rejected")
+
 
 class CreateTask(Protocol):
     def __call__(
@@ -28,7 +37,25 @@ class CreateTask(Protocol):
         *,
         slot: int = 0,
         node_id: str = "",
+        by_update: bool = False,
     ) -> Awaitable[None]: ...
+
+
+def update_failures(tasks: list[Doc], *, gen: int, monitor: int) -> list[Doc]:
+    """Tasks this update made that ended before running for `monitor` ns (swarmkit's
+    failureTriggersAction): a task that never ran counts, as one that ran briefly."""
+    out = []
+    for t in tasks:
+        if t.get("_Gen") != gen or not t.get("_ByUpdate") or t["Status"]["State"] not in _ENDED:
+            continue
+        ran_at = t.get("_RunningAt")
+        if ran_at is None:
+            out.append(t)
+            continue
+        ended = timefmt.parse_ns(t["Status"]["Timestamp"])
+        if ended - timefmt.parse_ns(ran_at) <= monitor:
+            out.append(t)
+    return out
 
 
 def start_update(body: dict[str, Any], *, rollback: bool, message: str) -> None:
@@ -64,37 +91,37 @@ class Rollout:
         spec = service["Spec"]
         config = spec.get("RollbackConfig" if rollback else "UpdateConfig") or {}
         parallelism = int(config["Parallelism"]) if "Parallelism" in config else 1
-        delay = int(config.get("Delay") or 0) / docs.SECOND
+        delay_ns = int(config.get("Delay") or 0)
         action = str(config.get("FailureAction") or "pause")
         start_first = config.get("Order") == "start-first"
         gen = int(service.get("_Gen") or 0)
-        started = timefmt.parse_ns(status["StartedAt"])
 
-        failed = [
-            t
-            for t in tasks
-            if t.get("_Gen") == gen
-            and t["Status"]["State"] in ("failed", "rejected")
-            and timefmt.parse_ns(t["Status"]["Timestamp"]) >= started
-        ]
-        if failed and action != "continue":
-            await self._fail(service, failed[0].id, rollback=rollback, action=action)
+        monitor = int(config.get("Monitor") or 0) or DEFAULT_MONITOR
+        ratio = float(config.get("MaxFailureRatio") or 0)
+        failed = update_failures(tasks, gen=gen, monitor=monitor)
+        slots = {_slot(t) for t in live} | {_slot(t) for t in failed}
+        if action != "continue" and len(failed) / max(1, len(slots)) > ratio:
+            last = max(failed, key=lambda t: timefmt.parse_ns(t["Status"]["Timestamp"]))
+            await self._fail(service, last.id, rollback=rollback, action=action)
             return
 
-        def key(t: Doc) -> int | str:
-            return int(t.get("Slot") or 0) or str(t.get("NodeID") or "")
-
-        fresh = {key(t): t for t in live if t.get("_Gen") == gen}
+        fresh = {_slot(t): t for t in live if t.get("_Gen") == gen}
         outdated = [t for t in live if t.get("_Gen") != gen]
         # start-first: the old task of a slot goes once its successor runs.
         for t in outdated:
-            successor = fresh.get(key(t))
+            successor = fresh.get(_slot(t))
             if successor is not None and successor["Status"]["State"] == "running":
                 await _shutdown(self._store, t)
-        waiting = [t for t in outdated if key(t) not in fresh]
+        waiting = [t for t in outdated if _slot(t) not in fresh]
         in_flight = [t for t in fresh.values() if t["Status"]["State"] != "running"]
-        if not waiting and not in_flight and not [t for t in outdated if key(t) in fresh]:
-            await self._complete(service, rollback=rollback)
+        if not waiting and not in_flight and not [t for t in outdated if _slot(t) in fresh]:
+            # Watched for failures one more monitoring period after its last task runs.
+            period = delay_ns + docs.SECOND if delay_ns >= monitor else monitor
+            ran = [
+                timefmt.parse_ns(t["_RunningAt"]) for t in fresh.values() if "_RunningAt" in t.body
+            ]
+            if not ran or time.time_ns() >= max(ran) + period:
+                await self._complete(service, rollback=rollback)
             return
         now = time.monotonic()
         room = (parallelism or len(waiting)) - len(in_flight)
@@ -105,9 +132,14 @@ class Rollout:
                 await _shutdown(self._store, t)
             slot = int(t.get("Slot") or 0)
             await self._create(
-                service, nodes, placed, slot=slot, node_id="" if slot else str(t["NodeID"])
+                service,
+                nodes,
+                placed,
+                slot=slot,
+                node_id="" if slot else str(t["NodeID"]),
+                by_update=True,
             )
-        self._next_batch[service.id] = now + delay
+        self._next_batch[service.id] = now + delay_ns / docs.SECOND
 
     async def _complete(self, service: Doc, *, rollback: bool) -> None:
         def change(body: dict[str, Any]) -> dict[str, Any] | None:
@@ -141,6 +173,10 @@ class Rollout:
             return body
 
         await mutate(self._store, "services", service.id, change)
+
+
+def _slot(t: Doc) -> int | str:
+    return int(t.get("Slot") or 0) or str(t.get("NodeID") or "")
 
 
 async def _shutdown(store: SwarmStore, task: Doc) -> None:

@@ -103,8 +103,16 @@ def test_update_rollback_and_a_stale_version(manager: PierDaemon) -> None:
     tasks = running_tasks(manager, "up")
     assert len(tasks) == 2
     assert all(t["Spec"]["ContainerSpec"]["Env"] == ["COLOUR=blue"] for t in tasks)
-    service = manager.client.get_json("/services/up")
-    assert service["UpdateStatus"]["State"] == "completed"
+    # The CLI stops watching once the tasks ran for the monitoring period; the update
+    # itself completes one monitoring period after its last task runs (as swarmkit's).
+    service = until(
+        lambda: (
+            (s := manager.client.get_json("/services/up"))["UpdateStatus"]["State"] == "completed"
+            and s
+        ),
+        15,
+        "the update completed",
+    )
     assert service["PreviousSpec"]["TaskTemplate"] == before["Spec"]["TaskTemplate"]
     up_to_date = manager.client.get_json(
         "/tasks", filters=json.dumps({"service": ["up"], "_up-to-date": ["true"]})
@@ -133,8 +141,12 @@ def test_update_rollback_and_a_stale_version(manager: PierDaemon) -> None:
         30,
         "rolled back tasks",
     )
-    assert manager.client.get_json("/services/up")["UpdateStatus"]["State"] == (
-        "rollback_completed"
+    until(
+        lambda: (
+            manager.client.get_json("/services/up")["UpdateStatus"]["State"] == "rollback_completed"
+        ),
+        15,
+        "the rollback completed",
     )
 
 

@@ -1,0 +1,164 @@
+"""Rolling updates watching their new tasks, as swarmkit's updater: a task the update
+made that ends within UpdateConfig.Monitor is a failure (even one that exits 0), one
+that ends later is not; failures past MaxFailureRatio of the slots trigger the
+FailureAction (pause, rollback). One-node swarm, the real docker CLI."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from swarmnodes import nodes, running_tasks, swarm_of, until
+
+from pier_testing.daemon import PierDaemon
+from pier_testing.leaks import Scope
+
+DOCKER = "/usr/local/bin/docker"
+pytestmark = [pytest.mark.docker_cli, pytest.mark.slow]
+
+
+@pytest.fixture(scope="module")
+def node(leak_scope: Scope, busybox_tar: Path) -> Iterator[PierDaemon]:
+    with nodes(leak_scope, busybox_tar, 1) as daemons:
+        swarm_of(daemons)
+        yield daemons[0]
+
+
+@pytest.fixture
+def manager(node: PierDaemon) -> Iterator[PierDaemon]:
+    yield node
+    for s in node.client.get_json("/services"):
+        node.client.delete(f"/services/{s['ID']}")
+    until(lambda: not node.client.get_json("/tasks"), 30, "tasks gone")
+
+
+def docker(d: PierDaemon, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([DOCKER, *args], env=d.env(), capture_output=True, text=True, timeout=60)
+
+
+def _service(d: PierDaemon, name: str, replicas: int) -> None:
+    out = docker(
+        d, "service", "create", "-d", "--name", name, "--replicas", str(replicas), "busybox", "top"
+    )
+    assert out.returncode == 0, out.stderr
+    until(lambda: len(running_tasks(d, name)) == replicas, 30, f"{name} running")
+
+
+def _update_status(d: PierDaemon, name: str, *states: str) -> dict[str, Any]:
+    def check() -> dict[str, Any] | None:
+        status = d.client.get_json(f"/services/{name}").get("UpdateStatus") or {}
+        return status if status.get("State") in states else None
+
+    return until(check, 40, f"{name}'s update {states}")
+
+
+def _tasks(d: PierDaemon, name: str) -> list[dict[str, Any]]:
+    return list(d.client.get_json("/tasks", filters=json.dumps({"service": [name]})))
+
+
+def test_a_task_ending_within_the_monitor_pauses_the_update(manager: PierDaemon) -> None:
+    _service(manager, "mon", 2)
+    out = docker(
+        manager,
+        "service",
+        "update",
+        "-d",
+        "--update-monitor",
+        "20s",
+        "--restart-delay",
+        "1m",
+        "--args",
+        "sleep 2",
+        "mon",
+    )
+    assert out.returncode == 0, out.stderr
+    status = _update_status(manager, "mon", "paused", "completed")
+    assert status["State"] == "paused"
+    ended = [t for t in _tasks(manager, "mon") if t["Status"]["State"] == "complete"]
+    assert ended  # exit 0, but early
+    assert status["Message"] in {
+        f"update paused due to failure or early termination of task {t['ID']}" for t in ended
+    }
+
+
+def test_a_task_ending_after_the_monitor_is_no_failure(manager: PierDaemon) -> None:
+    _service(manager, "late", 1)
+    out = docker(
+        manager,
+        "service",
+        "update",
+        "-d",
+        "--update-monitor",
+        "1s",
+        "--restart-condition",
+        "none",
+        "--args",
+        "sleep 3",
+        "late",
+    )
+    assert out.returncode == 0, out.stderr
+    assert _update_status(manager, "late", "paused", "completed")["State"] == "completed"
+    until(
+        lambda: [t for t in _tasks(manager, "late") if t["Status"]["State"] == "complete"],
+        20,
+        "the new task ended",
+    )
+    status = manager.client.get_json("/services/late")["UpdateStatus"]
+    assert status["State"] == "completed" and status["Message"] == "update completed"
+
+
+def test_failures_past_the_ratio_trigger_the_action(manager: PierDaemon) -> None:
+    # One slot of four may fail (0.25 <= 0.3); the second is one too many: pause.
+    _service(manager, "ratio", 4)
+    out = docker(
+        manager,
+        "service",
+        "update",
+        "-d",
+        "--update-max-failure-ratio",
+        "0.3",
+        "--restart-delay",
+        "1m",
+        "--args",
+        "false",
+        "ratio",
+    )
+    assert out.returncode == 0, out.stderr
+    status = _update_status(manager, "ratio", "paused", "completed")
+    assert status["State"] == "paused"
+    failed = [t for t in _tasks(manager, "ratio") if t["Status"]["State"] == "failed"]
+    assert len(failed) == 2
+    assert status["Message"] == (
+        "update paused due to failure or early termination of task "
+        + max(failed, key=lambda t: str(t["Status"]["Timestamp"]))["ID"]
+    )
+    old = running_tasks(manager, "ratio")
+    assert len(old) == 2 and all(t["Spec"]["ContainerSpec"]["Args"] == ["top"] for t in old)
+
+    # All at once with rollback: four failures of four, past 0.5: back to top.
+    _service(manager, "back", 4)
+    out = docker(
+        manager,
+        "service",
+        "update",
+        "-d",
+        "--update-parallelism",
+        "0",
+        "--update-max-failure-ratio",
+        "0.5",
+        "--update-failure-action",
+        "rollback",
+        "--args",
+        "false",
+        "back",
+    )
+    assert out.returncode == 0, out.stderr
+    status = _update_status(manager, "back", "rollback_completed", "completed", "paused")
+    assert status["State"] == "rollback_completed"
+    service = manager.client.get_json("/services/back")
+    assert service["Spec"]["TaskTemplate"]["ContainerSpec"]["Args"] == ["top"]
+    until(lambda: len(running_tasks(manager, "back")) == 4, 30, "four tasks of top")
