@@ -137,6 +137,9 @@ class DaemonConfig:
     # do not count), so that a small upload cannot fill the disk. Far above any real
     # image; 0: no bound.
     max_unpack_size: int = 64 * 1024**3
+    # dockerd's `labels` (`--label`): key=value pairs /info reports and a swarm node
+    # publishes as its engine labels (placement constraints `engine.labels.<key>`).
+    labels: tuple[str, ...] = ()
 
     @property
     def unpack_bound(self) -> int | None:
@@ -246,6 +249,8 @@ def _read_key(
         out["cluster_store"] = parse_cluster_store(value)
     elif key == "dns":
         out["dns"] = _strings(key, value)
+    elif key == "labels":
+        out["labels"] = parse_labels(_strings(key, value))
     elif key == "default-address-pools":
         out["default_address_pools"] = tuple((str(p["base"]), int(p["size"])) for p in value)
     elif key == "runtimes":
@@ -285,6 +290,24 @@ def _json_kind(value: Any) -> str:
 
 def _go_kind(kind: type) -> str:
     return {bool: "bool", int: "int"}.get(kind, "string")
+
+
+def parse_labels(labels: tuple[str, ...]) -> tuple[str, ...]:
+    """dockerd's checks of daemon labels (opts.ValidateLabel, GetConflictFreeLabels)."""
+    seen: dict[str, str] = {}
+    for label in labels:
+        if "=" not in label:
+            raise InvalidParameter(f"bad attribute format: {label}")
+        if label.lower().startswith(("com.docker.", "io.docker.", "org.dockerproject.")):
+            raise InvalidParameter(
+                f"label {label} is not allowed: the namespaces com.docker.*, io.docker.*, "
+                "and org.dockerproject.* are reserved for internal use"
+            )
+        key, _, value = label.partition("=")
+        if key in seen and seen[key] != value:
+            raise InvalidParameter(f"conflict labels for {key}={value} and {key}={seen[key]}")
+        seen[key] = value
+    return tuple(f"{k}={v}" for k, v in seen.items())
 
 
 def parse_cluster_store(value: Any) -> tuple[str, ...]:

@@ -308,6 +308,7 @@ class Engine:
             engine_version=__version__,
             ncpu=os.cpu_count() or 1,
             memory=os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"),
+            labels=self.config.labels,
             plugins=(
                 *(("Log", d) for d in ("json-file", "local")),
                 *(("Network", d) for d in self.networks.driver_names()),

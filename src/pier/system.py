@@ -78,6 +78,7 @@ class InfoFacts:
     log_drivers: tuple[str, ...] = ("json-file", "local", "none")
     event_listeners: int = 0
     swarm: Mapping[str, Any] | None = None  # /info's Swarm block; None: inactive
+    labels: tuple[str, ...] = ()  # the daemon's labels (daemon.json `labels`)
     userns: bool = False  # containers run in user namespaces (`--userns-remap`)
     # daemon.json `seccomp-profile` (`builtin`, `unconfined` or the file) and
     # `no-new-privileges`, listed in SecurityOptions as dockerd's fillSecurityOptions.
@@ -207,6 +208,7 @@ class SystemInfo:
                 for name, rt in config.runtimes.items()
             ),
             default_runtime=config.default_runtime,
+            labels=config.labels,
             init_binary=config.init_path,
             warnings=self._warnings
             + host_warnings(self._caps)

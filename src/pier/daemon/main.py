@@ -21,7 +21,13 @@ from types import MappingProxyType
 
 from pier import __version__
 from pier.api.listeners import Listener, TlsOptions, close_listeners, open_listeners
-from pier.config import DEFAULT_HOST, DaemonConfig, load_config_file, parse_ulimit
+from pier.config import (
+    DEFAULT_HOST,
+    DaemonConfig,
+    load_config_file,
+    parse_labels,
+    parse_ulimit,
+)
 from pier.containers.security import host_defaults
 from pier.daemon import eventloop
 from pier.daemon.reload import log_level_name, reload
@@ -61,6 +67,7 @@ def parse_args(argv: list[str]) -> DaemonConfig:
         help="manage NAT and published-port rules (nftables); false leaves them to you",
     )
     parser.add_argument("--dns", action="append", help="DNS server for containers")
+    parser.add_argument("--label", action="append", help="a daemon label (key=value)")
     parser.add_argument(
         "--userns-remap",
         help="user/group setting for user namespaces (default, user[:group], uid[:gid])",
@@ -118,6 +125,7 @@ def parse_args(argv: list[str]) -> DaemonConfig:
         bridge=args.bridge,
         iptables=args.iptables,
         dns=tuple(args.dns) if args.dns else None,
+        labels=parse_labels(tuple(args.label)) if args.label else None,
         fix_hybrid_cgroups=args.fix_hybrid_cgroups,
         userns_remap=args.userns_remap,
         group=args.group,

@@ -28,10 +28,11 @@ from pier.errors import (
 from pier.swarm import addresses, docs, ids, leaving, localstate
 from pier.swarm.joindesk import JoinDesk, ask_join
 from pier.swarm.localstate import LocalState
-from pier.swarm.nodedoc import NodeFacts, node_doc
+from pier.swarm.nodedoc import NodeFacts, describe, node_doc
 from pier.swarm.nodeserver import LogSource, NodeServer
 from pier.swarm.roles import RoleKeeper
 from pier.swarm.session import Agent, Session, Worker
+from pier.swarm.store import mutate
 
 log = logging.getLogger(__name__)
 
@@ -119,9 +120,11 @@ class SwarmLifecycle:
         if state is None:
             return
         try:
-            await self._connect(
+            session = await self._connect(
                 state, member=self._member(state.node_id) if state.own_member else None
             )
+            facts = self._facts()
+            await mutate(session.store, "nodes", state.node_id, lambda b: describe(b, facts))
         except PierError as exc:
             log.error("cannot rejoin the swarm: %s", exc)
 

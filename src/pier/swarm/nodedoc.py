@@ -20,6 +20,12 @@ class NodeFacts:
     ncpu: int
     memory: int
     plugins: tuple[tuple[str, str], ...]  # (type, name)
+    labels: tuple[str, ...] = ()  # the daemon's labels, key=value
+
+
+def engine_labels(facts: NodeFacts) -> dict[str, str]:
+    """The daemon's labels as a map, as moby's executor describes its node."""
+    return dict(label.partition("=")[::2] for label in facts.labels if "=" in label)
 
 
 def node_doc(
@@ -47,6 +53,7 @@ def node_doc(
             "Resources": {"NanoCPUs": facts.ncpu * docs.SECOND, "MemoryBytes": facts.memory},
             "Engine": {
                 "EngineVersion": facts.engine_version,
+                "Labels": engine_labels(facts),
                 "Plugins": [{"Type": t, "Name": n} for t, n in facts.plugins],
             },
             "TLSInfo": {"TrustRoot": "", "CertIssuerSubject": "", "CertIssuerPublicKey": ""},
@@ -62,3 +69,16 @@ def node_doc(
             "Peer": str(member.peer_socket),
         }
     return doc
+
+
+def describe(body: dict[str, Any], facts: NodeFacts) -> dict[str, Any] | None:
+    """A node's record brought up to date with what its daemon is now (labels and
+    version change across pierd restarts, as moby's node description is sent anew);
+    None when nothing changed."""
+    engine = body["Description"].setdefault("Engine", {})
+    now = {"EngineVersion": facts.engine_version, "Labels": engine_labels(facts)}
+    if all(engine.get(k) == v for k, v in now.items()):
+        return None
+    engine.update(now)
+    body["UpdatedAt"] = timefmt.now()
+    return body

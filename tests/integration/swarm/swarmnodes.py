@@ -9,7 +9,7 @@ import os
 import signal
 import socket
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -52,18 +52,29 @@ def import_busybox(daemon: PierDaemon, tar: Path) -> None:
         ).read()
 
 
+def configure(daemon: PierDaemon, extra: Mapping[str, Any]) -> None:
+    """Keys added to the daemon's daemon.json, read at its next start."""
+    config = json.loads(daemon.config_file.read_text())
+    daemon.config_file.write_text(json.dumps({**config, **extra}))
+
+
 def leave(daemon: PierDaemon) -> None:
     with contextlib.suppress(ClientError, OSError):
         daemon.client.request("POST", "/swarm/leave", params={"force": "1"}).read()
 
 
 @contextlib.contextmanager
-def nodes(scope: Scope, busybox_tar: Path, n: int) -> Iterator[list[PierDaemon]]:
+def nodes(
+    scope: Scope, busybox_tar: Path, n: int, *, configs: Sequence[Mapping[str, Any]] = ()
+) -> Iterator[list[PierDaemon]]:
+    """`n` pierds; `configs[i]`, if given, adds to daemon i's daemon.json."""
     daemons: list[PierDaemon] = []
     try:
-        for _ in range(n):
+        for i in range(n):
             d = PierDaemon(scope)
             daemons.append(d)
+            if i < len(configs):
+                configure(d, configs[i])
             d.start()
             import_busybox(d, busybox_tar)
         yield daemons

@@ -103,7 +103,7 @@ def render_info(i: InfoFacts) -> dict[str, Any]:
         "HttpsProxy": "",
         "NoProxy": "",
         "Name": i.name,
-        "Labels": [],
+        "Labels": list(i.labels),
         "ExperimentalBuild": False,
         "ServerVersion": i.server_version,
         "Runtimes": {
