@@ -1,5 +1,6 @@
 """daemon.json `cluster-store`: every node is a client of an etcd cluster that already
-runs (here one member started by the test); no node starts a member of its own."""
+runs (here one member started by the test); no node starts a member of its own, not
+even once promoted."""
 
 from __future__ import annotations
 
@@ -76,6 +77,25 @@ def test_nodes_share_a_configured_cluster_store(
         until(lambda: len(running_tasks(a, "ext")) == 2, 30, "two tasks")
         a.client.delete("/services/ext")
         until(lambda: not a.client.get_json("/tasks"), 30, "tasks gone")
+
+        # Roles change with no member to add or remove: only the node's standing.
+        b_id = b.client.get_json("/info")["Swarm"]["NodeID"]
+        for role, manager in (("worker", False), ("manager", True)):
+            node = a.client.get_json(f"/nodes/{b_id}")
+            a.client.post_json(
+                f"/nodes/{b_id}/update",
+                {**node["Spec"], "Role": role},
+                version=node["Version"]["Index"],
+            )
+            until(
+                lambda manager=manager: (
+                    b.client.get_json("/info")["Swarm"]["ControlAvailable"] is manager
+                ),
+                30,
+                f"b a {role}",
+            )
+            assert etcd_processes(str(b.base)) == []
+        assert len(b.client.get_json("/nodes")) == 2
     finally:
         for d in daemons:
             if d.proc is not None:
