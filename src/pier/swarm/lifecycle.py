@@ -157,6 +157,7 @@ class SwarmLifecycle:
                 await member.stop()
             raise
         self._session = session
+        self._roles.open()
         self._roles.want()  # a role changed while this node was away
         return session
 

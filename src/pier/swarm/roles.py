@@ -135,14 +135,22 @@ class RoleKeeper:
         self._save = save
         self._task: asyncio.Task[None] | None = None
         self._again = asyncio.Event()
+        self._open = False
+
+    def open(self) -> None:
+        """A session starts: its watch may ask for changes from now on."""
+        self._open = True
 
     def want(self) -> None:
         """The node's record changed: look again."""
+        if not self._open:
+            return
         self._again.set()
         if self._task is None or self._task.done():
             self._task = asyncio.create_task(self._run(), name="swarm-role")
 
     async def close(self) -> None:
+        self._open = False  # the session's watch may still call want() until it ends
         task, self._task = self._task, None
         if task is not None:
             task.cancel()
@@ -155,8 +163,11 @@ class RoleKeeper:
             try:
                 async with self._lock:
                     await self._reconcile()
-            except PierError as exc:
-                log.warning("role change: %s; trying again", exc)
+            except Exception as exc:
+                if isinstance(exc, PierError):
+                    log.warning("role change: %s; trying again", exc)
+                else:
+                    log.exception("role change failed; trying again")
                 await asyncio.sleep(1)
                 self._again.set()
 

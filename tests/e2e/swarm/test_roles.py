@@ -150,6 +150,16 @@ def test_demoted_managers_leave_etcd_and_go_on_as_workers(cluster: Cluster) -> N
     until(lambda: set(etcd_pids(cluster)) == {ids[1]}, 30, "node 2's etcd process gone")
     until(lambda: not _is_manager(cluster, 2), 30, "node 2 a worker")
     assert not (cluster.dir / "node2" / "data" / "swarm" / "etcd").exists()
+    # Whichever node led, the one manager left leads now.
+    until(
+        lambda: any(
+            n["ID"] == ids[1] and n["ManagerStatus"].get("Leader")
+            for n in cluster.client(1).get_json("/nodes")
+            if "ManagerStatus" in n
+        ),
+        30,
+        "node 1 the leader",
+    )
     out = cluster.docker(
         1, "service", "create", "--name", "w", "--mode", "global", "busybox", "top"
     )
