@@ -140,9 +140,9 @@ class Catalog:
             if key not in _LIST_FILTERS:
                 raise InvalidParameter(f"invalid filter '{key}'")
         if not filters:
-            cached = self._listed.get(all)
-            if cached is not None and cached[0] == self._store.generation:
-                return builtins.list(cached[1])
+            listed = self.listed(all)
+            if listed is not None:
+                return listed
         generation, views = self._store.views()
         for gone in self._records.keys() - {v.row.id for v in views}:
             self._records.pop(gone, None)  # put back by a lookup racing a removal
@@ -150,6 +150,14 @@ class Catalog:
         if not filters:
             self._listed[all] = (generation, tuple(out))
         return out
+
+    def listed(self, all: bool) -> builtins.list[ImageRecord] | None:
+        """The unfiltered listing when the one kept is current, else None. Takes no
+        lock and does no I/O, so the event loop may call it."""
+        cached = self._listed.get(all)
+        if cached is not None and cached[0] == self._store.generation:
+            return builtins.list(cached[1])
+        return None
 
     def _select(
         self, views: Sequence[ImageView], all: bool, filters: Mapping[str, Sequence[str]]

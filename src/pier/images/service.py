@@ -173,6 +173,10 @@ class ImageService:
     async def list(
         self, *, all: bool = False, filters: Mapping[str, Sequence[str]] | None = None
     ) -> builtins.list[ImageRecord]:
+        if not filters:
+            listed = self._catalog.listed(all)  # kept and current: no thread needed
+            if listed is not None:
+                return listed
         return await asyncio.to_thread(self._catalog.list, all, filters or {})
 
     async def history(self, ref: str) -> builtins.list[HistoryItem]:

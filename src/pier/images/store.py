@@ -113,9 +113,11 @@ class ImageStore:
 
     @property
     def generation(self) -> int:
-        """Changes at every write of an image, tag or manifest."""
-        with self._lock:
-            return self._index.generation
+        """Changes at every write of an image, tag or manifest. Read without the lock
+        (one attribute: the event loop may ask while a writer holds the lock): a write
+        changes it before its caller is answered, so a request made after that answer
+        sees the new value."""
+        return self._index.generation
 
     # -- images ------------------------------------------------------------------------
 
