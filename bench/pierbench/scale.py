@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 
 from .engines import Engine, Unavailable, http_get
 from .images import BUSYBOX_REF
+from .manyimages import DISTINCT_REPO, write_archive
 from .proc import CommandFailed, run, run_many
 from .results import MetricSpec, Unit
 from .workloads import Context, Density, Value, Workload, _run_native
@@ -138,11 +139,21 @@ class ScaleImages(_Steps):
                        unit=Unit.SECONDS),
         ]  # fmt: skip
 
+    prefix = "bench-scale/"  # of every repository the workload makes
+
     def setup(self, ctx: Context, engine: Engine) -> None:
         ctx.need_image(engine, BUSYBOX_REF)
-        self._untag(engine)
+        self._untag(engine, self.prefix)
         self._made: dict[str, int] = getattr(self, "_made", {})
         self._made[engine.name] = 0
+
+    def measure(self, ctx: Context, engine: Engine, rep: int) -> dict[str, Value]:
+        # Each repetition grows from none: with the last one's images kept, every step
+        # after the first repetition would list the largest count.
+        if self._made[engine.name]:
+            self._untag(engine, self.prefix)
+            self._made[engine.name] = 0
+        return super().measure(ctx, engine, rep)
 
     def grow_to(self, engine: Engine, n: int) -> None:
         # Each is a repository:tag of its own (a row of `images`); making distinct
@@ -150,7 +161,7 @@ class ScaleImages(_Steps):
         have = self._made[engine.name]
         env = engine.client_env()
         for i in range(have, n):
-            run([engine.docker_cli, "tag", BUSYBOX_REF, f"bench-scale/img{i}:v1"], env=env)
+            run([engine.docker_cli, "tag", BUSYBOX_REF, f"{self.prefix}img{i}:v1"], env=env)
             self._made[engine.name] = i + 1
 
     def timings(self, engine: Engine, n: int) -> dict[str, Callable[[], float]]:
@@ -161,14 +172,50 @@ class ScaleImages(_Steps):
         }
 
     @staticmethod
-    def _untag(engine: Engine) -> None:
+    def _untag(engine: Engine, prefix: str) -> None:
         out = engine.docker("images", "--format", "{{.Repository}}:{{.Tag}}").stdout.split()
-        mine = [ref for ref in out if ref.startswith("bench-scale/")]
+        mine = [ref for ref in out if ref.startswith(prefix)]
         for start in range(0, len(mine), 200):
             engine.docker("rmi", *mine[start : start + 200], timeout=600)
 
     def teardown(self, ctx: Context, engine: Engine) -> None:
-        self._untag(engine)
+        self._untag(engine, self.prefix)
+
+
+class ScaleDistinctImages(ScaleImages):
+    """As scale-images, with distinct images (one tag each) instead of tags of one:
+    a listing then makes one record per image, not one record with N tags."""
+
+    name = "scale-images-distinct"
+    summary = "images with 10, 100, 1000 distinct images (loaded from one archive)"
+    noun = "distinct images"
+    prefix = DISTINCT_REPO
+
+    def rows(self, n: int) -> list[MetricSpec]:
+        return [
+            MetricSpec(key=f"api_{n}", label=f"API GET /images/json, {n} distinct images",
+                       unit=Unit.SECONDS),
+            MetricSpec(key=f"images_{n}", label=f"docker images, {n} distinct images",
+                       unit=Unit.SECONDS),
+            MetricSpec(key=f"native_{n}", label=f"own CLI images, {n} distinct images",
+                       unit=Unit.SECONDS),
+        ]  # fmt: skip
+
+    def setup(self, ctx: Context, engine: Engine) -> None:
+        self._dir = ctx.workdir
+        self._untag(engine, self.prefix)
+        self._made: dict[str, int] = getattr(self, "_made", {})
+        self._made[engine.name] = 0
+
+    def grow_to(self, engine: Engine, n: int) -> None:
+        have = self._made[engine.name]
+        if have >= n:
+            return
+        archive = self._dir / f"distinct-{have}-{n}.tar"
+        if not archive.exists():  # the same bytes for every engine
+            write_archive(archive, have, n)
+        engine.docker("load", "-q", "-i", str(archive), timeout=600)
+        self._made[engine.name] = n
 
 
 class ScaleParallel(Workload):
@@ -226,4 +273,10 @@ class Density1000(Density):
         return 1
 
 
-WORKLOADS: list[type[Workload]] = [ScalePs, ScaleImages, ScaleParallel, Density1000]
+WORKLOADS: list[type[Workload]] = [
+    ScalePs,
+    ScaleImages,
+    ScaleDistinctImages,
+    ScaleParallel,
+    Density1000,
+]
