@@ -56,6 +56,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     names = [w.name for w in ALL]
     parser = argparse.ArgumentParser(prog="bench", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="fewer runs, smaller counts")
+    parser.add_argument(
+        "--repeat", type=int, default=0, help="repetitions of each workload (default: its own)"
+    )
     parser.add_argument("--only", default="", help=f"comma-separated workloads: {','.join(names)}")
     parser.add_argument("--engines", default=",".join(ENGINES), help="comma-separated engines")
     parser.add_argument(
@@ -183,7 +186,7 @@ def make_engines(
 
 
 def run_workload(
-    wl: Workload, ctx: Context, all_engines: Sequence[Engine], result: RunResult
+    wl: Workload, ctx: Context, all_engines: Sequence[Engine], result: RunResult, *, reps: int
 ) -> None:
     specs = wl.specs()
     metrics = {s.key: result.metric(wl.name, s) for s in specs}
@@ -202,8 +205,8 @@ def run_workload(
             for metric in metrics.values():
                 metric.mark_na(engine.name, str(exc))
             _teardown(wl, ctx, engine)
-    for rep in range(wl.reps()):
-        log(f"{wl.name}: repetition {rep + 1}/{wl.reps()}")
+    for rep in range(reps):
+        log(f"{wl.name}: repetition {rep + 1}/{reps}")
         for engine in list(active):  # A B C, A B C, ...
             try:
                 values = wl.measure(ctx, engine, rep)
@@ -280,7 +283,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "engines": args.engines,
         "order": "alternating per repetition: " + " ".join(args.engines),
         "workloads": {
-            w.name: {"summary": w.summary, "reps": w.reps(), **w.params()} for w in selected
+            w.name: {"summary": w.summary, "reps": args.repeat or w.reps(), **w.params()}
+            for w in selected
         },
     }
     cleanup = Cleanup()
@@ -339,7 +343,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             for e in engines
         }
         for wl in selected:
-            run_workload(wl, ctx, engines, result)
+            run_workload(wl, ctx, engines, result, reps=args.repeat or wl.reps())
     except (KeyboardInterrupt, SystemExit) as exc:
         # Interrupted: the figures so far are real, so they are written, marked as such.
         status = exc.code if isinstance(exc, SystemExit) and isinstance(exc.code, int) else 130

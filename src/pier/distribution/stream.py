@@ -31,6 +31,7 @@ class LayerStream:
         self._done = False
         self._error: BaseException | None = None
         self._closed = False
+        self._abandoned = False  # the reader closed: a read waiting for bytes stops
 
     # -- the download's side -----------------------------------------------------------
 
@@ -76,12 +77,19 @@ class LayerStream:
     def open(self) -> BinaryIO:
         return _Reader(self)  # type: ignore[return-value]
 
+    def _abandon(self) -> None:
+        with self._cond:
+            self._abandoned = True
+            self._cond.notify_all()
+
     def _read(self, pos: int, n: int) -> bytes:
         with self._cond:
             while True:
                 if self._error is not None:
                     # The download's own error reaches the pull from the download.
                     raise Unavailable("the layer's download failed") from self._error
+                if self._abandoned:
+                    raise Unavailable("the layer's reader was closed")
                 if self._file is not None and (pos < self._written or self._done):
                     file = self._file
                     end = self._written if not self._done else None
@@ -113,7 +121,8 @@ class _Reader:
         return data
 
     def close(self) -> None:
-        return None
+        # The applier's inflating thread may be waiting in `read`: it stops there.
+        self._stream._abandon()
 
     def __enter__(self) -> _Reader:
         return self

@@ -21,7 +21,6 @@ import ctypes
 import errno
 import functools
 import gzip
-import hashlib
 import os
 import posixpath
 import stat
@@ -34,6 +33,7 @@ from typing import IO, Any, BinaryIO, cast
 
 from pier.errors import InvalidParameter, SystemFailure
 from pier.images.budget import Budget
+from pier.images.tarsource import TarSource
 from pier.images.writers import SMALL_FILE, SmallFile, Writers, fill
 
 WHITEOUT_PREFIX = ".wh."
@@ -113,27 +113,6 @@ def _openat2_dir(root_fd: int, rel: str) -> int:
     return fd
 
 
-class _Hashing:
-    """A read-only stream that hashes and counts what passes through it."""
-
-    def __init__(self, raw: IO[bytes], *, hashing: bool = True) -> None:
-        self._raw = raw
-        self.hash = hashlib.sha256()
-        self._hashing = hashing
-        self.size = 0
-
-    def read(self, n: int = -1) -> bytes:
-        data = self._raw.read(n)
-        if self._hashing:
-            self.hash.update(data)
-        self.size += len(data)
-        return data
-
-    def drain(self) -> None:
-        while self.read(_CHUNK):
-            pass
-
-
 def decompressed(stream: IO[bytes]) -> IO[bytes]:
     """`stream` itself, or a decompressing reader over it (gzip; zstd when `zstandard` is
     installed). Peeks at the magic bytes without consuming them."""
@@ -207,14 +186,19 @@ def apply_layer(
     `verified`: the stream's digest is checked by whoever supplies it (a pull's
     download): it is not taken again here, and the result's `compressed_digest` is
     empty."""
-    outer = _Hashing(stream, hashing=not verified)
-    inner = _Hashing(decompressed(outer))  # type: ignore[arg-type]
-    with _Applier(root, budget, workers=_WRITERS) as applier, bad_compression_is_a_400():
+    with (
+        TarSource(stream, hash_compressed=not verified) as source,
+        _Applier(root, budget, workers=_WRITERS, fresh=True) as applier,
+        bad_compression_is_a_400(),
+    ):
         try:
-            with tarfile.open(fileobj=inner, mode="r|") as tf:  # type: ignore[call-overload]
+            # Seekable mode over a forward-only source: see tarsource.py for why.
+            with tarfile.open(fileobj=source, mode="r:") as tf:  # type: ignore[call-overload]
                 for member in tf:
                     applier.apply(member, tf)
                 applier.settle()  # the workers' errors are the tar's too
+            # The DiffID covers the whole stream, including the tar's zero-block padding.
+            source.drain()
         except tarfile.TarError as exc:
             raise InvalidParameter(f"invalid layer tar: {exc}") from exc
         except gzip.BadGzipFile as exc:  # an OSError, but the client's (a CRC mismatch)
@@ -226,14 +210,11 @@ def apply_layer(
                 ) from exc
             raise SystemFailure(f"failed to apply layer: {exc}") from exc
         applier.finish()
-    # The DiffID covers the whole stream, including the tar's zero-block padding.
-    inner.drain()
-    outer.drain()
     return UnpackResult(
-        diff_id="sha256:" + inner.hash.hexdigest(),
+        diff_id=source.diff_id,
         size=applier.size,
-        compressed_digest="" if verified else "sha256:" + outer.hash.hexdigest(),
-        compressed_size=outer.size,
+        compressed_digest=source.digest,
+        compressed_size=source.compressed_size,
     )
 
 
@@ -336,6 +317,7 @@ class _Applier:
         whiteouts: bool = True,
         owner: Owner = None,
         workers: int = 0,
+        fresh: bool = False,
     ) -> None:
         self._root = root
         self._budget = budget
@@ -346,6 +328,14 @@ class _Applier:
         self._dirs: dict[str, int] = {}  # parent path (relative) -> O_PATH fd
         self._dir_times: list[tuple[str, int]] = []  # directory -> mtime ns, set at the end
         self._ino: dict[int, int] = {}  # cached directory fd -> its inode (names' identity)
+        # Cached directory fd -> whether it is set-group-ID (its new entries take its
+        # group, new directories its bit): the creation defaults do not hold there.
+        self._sgid: dict[int, bool] = {}
+        # A layer's own root is empty (no default ACL above its entries): there a new
+        # entry created with its mode keeps it unless the umask takes bits away.
+        self._fresh = fresh
+        self._umask = _umask()
+        self._ids = (os.geteuid(), os.getegid())
         self._workers = workers
         self._writers: Writers | None = None
         self.size = 0
@@ -360,7 +350,7 @@ class _Applier:
     def __enter__(self) -> _Applier:
         self._root_fd = os.open(self._root, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
         self._dirs["."] = self._root_fd
-        self._ino[self._root_fd] = os.fstat(self._root_fd).st_ino
+        self._note_dir(self._root_fd)
         if self._workers:
             self._writers = Writers(self._workers)
         return self
@@ -384,10 +374,10 @@ class _Applier:
         """A worker found `f`'s name taken: create it here, replacing what is there."""
         flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
         try:
-            fd = os.open(f.name, flags, 0o600, dir_fd=f.dfd)
+            fd = os.open(f.name, flags, f.create_mode, dir_fd=f.dfd)
         except FileExistsError:
             self._remove(f.name, f.dfd)
-            fd = os.open(f.name, flags, 0o600, dir_fd=f.dfd)
+            fd = os.open(f.name, flags, f.create_mode, dir_fd=f.dfd)
         try:
             fill(fd, f)
         finally:
@@ -432,8 +422,28 @@ class _Applier:
             self._forget()
         self._dirs[rel] = fd
         if self._writers is not None:
-            self._ino[fd] = os.fstat(fd).st_ino
+            self._note_dir(fd)
         return fd
+
+    def _note_dir(self, fd: int) -> None:
+        st = os.fstat(fd)
+        self._ino[fd] = st.st_ino
+        self._sgid[fd] = bool(st.st_mode & stat.S_ISGID)
+
+    def _owner_holds(self, dfd: int, uid: int, gid: int) -> bool:
+        """A new entry under `dfd` is owned by uid:gid already (pierd's own ids, and
+        no set-group-ID directory to give it another group): no chown."""
+        return (uid, gid) == self._ids and not self._sgid.get(dfd, True)
+
+    def _mode_holds(self, dfd: int, mode: int) -> bool:
+        """A new entry under `dfd` created with `mode` has it (no chmod): no special
+        bits, none the umask takes, no default ACL or set-group-ID directory above."""
+        return (
+            self._fresh
+            and not mode & 0o7000
+            and not mode & self._umask
+            and not self._sgid.get(dfd, True)
+        )
 
     def _open_dir(self, rel: str) -> int:
         try:
@@ -455,6 +465,7 @@ class _Applier:
                 os.close(fd)
                 del self._dirs[rel]
                 self._ino.pop(fd, None)
+                self._sgid.pop(fd, None)
 
     def _remove(self, name: str, dfd: int) -> None:
         self.settle()
@@ -503,15 +514,18 @@ class _Applier:
             assert src is not None
             data = src.read(m.size)
         uid, gid = self._owner_of(m)
+        mode = m.mode & 0o7777
         small = SmallFile(
             dfd=dfd,
             name=name,
             data=data,
             uid=uid,
             gid=gid,
-            mode=m.mode & 0o7777,
+            mode=mode,
             mtime_ns=int(m.mtime * 1e9),
             xattrs=tuple(_xattrs(m)),
+            chown=not self._owner_holds(dfd, uid, gid),
+            chmod=not self._mode_holds(dfd, mode),
         )
         self._writers.submit(key, small, self._redo)
         self.size += m.size
@@ -535,14 +549,20 @@ class _Applier:
             return
 
         if m.isdir():
+            mode = m.mode & 0o7777
+            new = self._mode_holds(dfd, mode)
             try:
-                os.mkdir(name, 0o700, dir_fd=dfd)
+                os.mkdir(name, mode if new else 0o700, dir_fd=dfd)
             except FileExistsError:
+                new = False
                 st = os.stat(name, dir_fd=dfd, follow_symlinks=False)
                 if not stat.S_ISDIR(st.st_mode):
                     os.unlink(name, dir_fd=dfd)
                     os.mkdir(name, 0o700, dir_fd=dfd)
-            self._meta_path(name, dfd, m, is_dir=True)
+            self._meta_path(name, dfd, m, is_dir=True, new=new)
+            cached = self._dirs.get(rel)
+            if cached is not None:  # its mode may have changed: so may its defaults
+                self._sgid[cached] = bool(mode & stat.S_ISGID)
             self._dir_times.append((rel, int(m.mtime * 1e9)))
             return
 
@@ -555,7 +575,7 @@ class _Applier:
             return
 
         self._create_special(name, dfd, m)
-        self._meta_path(name, dfd, m, is_dir=False)
+        self._meta_path(name, dfd, m, is_dir=False, new=m.issym())
 
     def _create_special(self, name: str, dfd: int, m: tarfile.TarInfo) -> None:
         for attempt in (0, 1):
@@ -676,13 +696,20 @@ class _Applier:
                     f"invalid layer tar: {m.name!r} hardlink target {target!r} does not exist"
                 ) from None
 
-    def _meta_path(self, name: str, dfd: int, m: tarfile.TarInfo, *, is_dir: bool) -> None:
+    def _meta_path(
+        self, name: str, dfd: int, m: tarfile.TarInfo, *, is_dir: bool, new: bool = False
+    ) -> None:
+        """Owner, mode, xattrs and (but for directories) times of the entry `name`;
+        `new`: it was just created with its mode (a symlink has none)."""
         uid, gid = self._owner_of(m)
-        os.chown(name, uid, gid, dir_fd=dfd, follow_symlinks=False)
-        if not m.issym():
+        if not (new and self._owner_holds(dfd, uid, gid)):
+            os.chown(name, uid, gid, dir_fd=dfd, follow_symlinks=False)
+        if not (new or m.issym()):
             os.chmod(name, m.mode & 0o7777, dir_fd=dfd)
         xattrs = _xattrs(m)
         if xattrs:
+            if any(key == "system.posix_acl_default" for key, _ in xattrs):
+                self._fresh = False  # its new entries' modes are the ACL's, not ours
             path = _proc(dfd) + "/" + name if name != "." else _proc(dfd)
             for key, value in xattrs:
                 os.setxattr(path, key, value, follow_symlinks=False)
@@ -702,6 +729,19 @@ class _Applier:
                 os.utime(_proc(fd), ns=(ns, ns))
             finally:
                 os.close(fd)
+
+
+def _umask() -> int:
+    """The process's umask, read without changing it (os.umask would, for a moment,
+    for every thread)."""
+    try:
+        with open("/proc/self/status", "rb") as f:
+            for line in f:
+                if line.startswith(b"Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    return 0o777  # unknown: no mode is taken as holding
 
 
 def _proc(fd: int) -> str:

@@ -40,12 +40,20 @@ class SmallFile:
     mode: int
     mtime_ns: int
     xattrs: tuple[tuple[str, bytes], ...]
+    # False when creation gives the file its owner or its mode already (the applier
+    # knows when): a syscall less each, on a layer of thousands of files.
+    chown: bool = True
+    chmod: bool = True
+
+    @property
+    def create_mode(self) -> int:
+        return 0o600 if self.chmod else self.mode
 
 
 def write_small(f: SmallFile) -> bool:
     """Create and fill `f`; False when its name exists already (nothing was written)."""
     try:
-        fd = os.open(f.name, _FLAGS, 0o600, dir_fd=f.dfd)
+        fd = os.open(f.name, _FLAGS, f.create_mode, dir_fd=f.dfd)
     except FileExistsError:
         return False
     try:
@@ -59,8 +67,10 @@ def fill(fd: int, f: SmallFile) -> None:
     view = memoryview(f.data)
     while view:
         view = view[os.write(fd, view) :]
-    os.fchown(fd, f.uid, f.gid)
-    os.fchmod(fd, f.mode)
+    if f.chown:
+        os.fchown(fd, f.uid, f.gid)
+    if f.chmod:
+        os.fchmod(fd, f.mode)
     for key, value in f.xattrs:
         os.setxattr(fd, key, value)
     os.utime(fd, ns=(f.mtime_ns, f.mtime_ns))

@@ -1,0 +1,149 @@
+"""The applier skips chown and chmod where creation already gives an entry its owner
+and mode, and reads the layer through its own inflating reader: these pin down what
+must still come out exactly as the tar says, and the compressed forms it must take."""
+
+import gzip
+import io
+import os
+import stat
+import tarfile
+import zlib
+from pathlib import Path
+
+import pytest
+import zstandard
+
+from pier.errors import InvalidParameter
+from pier.images.unpack import apply_layer, bad_compression_is_a_400
+from pier_testing.image_store import build_tar
+
+DIR = tarfile.DIRTYPE
+SYM = tarfile.SYMTYPE
+
+
+def _apply_bytes(data: bytes, root: Path) -> str:
+    root.mkdir(exist_ok=True)
+    with bad_compression_is_a_400():
+        return apply_layer(io.BytesIO(data), root).diff_id
+
+
+def _owner_mode(path: Path) -> tuple[int, int, int]:
+    st = os.lstat(path)
+    return st.st_uid, st.st_gid, stat.S_IMODE(st.st_mode)
+
+
+def test_entries_under_a_setgid_directory_keep_the_tars_group_and_mode(tmp_path: Path) -> None:
+    # A new entry in a set-group-ID directory takes the directory's group (and a new
+    # directory its bit): the applier must not take creation's defaults there.
+    tar = build_tar(
+        tmp_path / "l.tar",
+        [
+            {"name": "mail", "type": DIR, "mode": 0o2775, "uid": 0, "gid": 8},
+            {"name": "mail/f", "data": b"x", "mode": 0o644},
+            {"name": "mail/sub", "type": DIR, "mode": 0o755},
+            {"name": "mail/sub/g", "data": b"y", "mode": 0o600},
+            {"name": "mail/link", "type": SYM, "linkname": "f"},
+            {"name": "mail/implicit/deep", "data": b"z", "mode": 0o644},
+        ],
+    )
+    root = tmp_path / "root"
+    root.mkdir()
+    with tar.open("rb") as f:
+        apply_layer(f, root)
+    assert _owner_mode(root / "mail") == (0, 8, 0o2775)
+    assert _owner_mode(root / "mail" / "f") == (0, 0, 0o644)
+    assert _owner_mode(root / "mail" / "sub") == (0, 0, 0o755)
+    assert _owner_mode(root / "mail" / "sub" / "g") == (0, 0, 0o600)
+    assert os.lstat(root / "mail" / "link")[4:6] == (0, 0)
+    assert _owner_mode(root / "mail" / "implicit" / "deep") == (0, 0, 0o644)
+
+
+def test_modes_the_umask_would_take_and_special_bits_are_set(tmp_path: Path) -> None:
+    tar = build_tar(
+        tmp_path / "l.tar",
+        [
+            {"name": "open", "type": DIR, "mode": 0o777},
+            {"name": "open/f", "data": b"x", "mode": 0o666},
+            {"name": "tmp", "type": DIR, "mode": 0o1777},
+            {"name": "tmp/s", "data": b"x", "mode": 0o4755},
+            {"name": "plain", "data": b"x", "mode": 0o640, "uid": 7, "gid": 9},
+            {"name": "none", "data": b"x", "mode": 0o000},
+        ],
+    )
+    root = tmp_path / "root"
+    root.mkdir()
+    with tar.open("rb") as f:
+        apply_layer(f, root)
+    assert _owner_mode(root / "open") == (0, 0, 0o777)
+    assert _owner_mode(root / "open" / "f") == (0, 0, 0o666)
+    assert _owner_mode(root / "tmp") == (0, 0, 0o1777)
+    assert _owner_mode(root / "tmp" / "s") == (0, 0, 0o4755)
+    assert _owner_mode(root / "plain") == (7, 9, 0o640)
+    assert _owner_mode(root / "none") == (0, 0, 0o000)
+
+
+def _layer(tmp_path: Path) -> bytes:
+    big = os.urandom(3 << 20)  # several inflate chunks
+    tar = build_tar(
+        tmp_path / "l.tar",
+        [{"name": "big", "data": big}, {"name": "small", "data": b"hello"}],
+    )
+    return tar.read_bytes()
+
+
+def _diff_id(raw: bytes) -> str:
+    import hashlib
+
+    return "sha256:" + hashlib.sha256(raw).hexdigest()
+
+
+def test_gzip_members_one_after_another_and_zero_padding(tmp_path: Path) -> None:
+    raw = _layer(tmp_path)
+    cut = len(raw) // 3
+    # pigz and concatenated gzip files: several members; zeros after one are padding.
+    data = gzip.compress(raw[:cut]) + gzip.compress(raw[cut:]) + bytes(1024)
+    assert _apply_bytes(data, tmp_path / "root") == _diff_id(raw)
+    assert (tmp_path / "root" / "small").read_bytes() == b"hello"
+
+
+def test_zstd_frames_one_after_another(tmp_path: Path) -> None:
+    raw = _layer(tmp_path)
+    cut = len(raw) // 2
+    cctx = zstandard.ZstdCompressor()
+    data = cctx.compress(raw[:cut]) + cctx.compress(raw[cut:])
+    assert _apply_bytes(data, tmp_path / "root") == _diff_id(raw)
+    assert (tmp_path / "root" / "small").read_bytes() == b"hello"
+
+
+@pytest.mark.parametrize(
+    "damage",
+    ["truncated", "crc", "garbage-after"],
+)
+def test_damaged_gzip_is_a_400(tmp_path: Path, damage: str) -> None:
+    data = bytearray(gzip.compress(_layer(tmp_path)))
+    if damage == "truncated":
+        data = data[: len(data) // 2]
+    elif damage == "crc":
+        data[-6] ^= 0xFF
+    else:
+        data += b"not gzip at all"
+    with pytest.raises(InvalidParameter, match="invalid layer tar"):
+        _apply_bytes(bytes(data), tmp_path / "root")
+
+
+def test_a_gzip_bomb_is_inflated_a_chunk_at_a_time(tmp_path: Path) -> None:
+    # 64 MiB of zeros in one entry, about 64 KiB compressed: the applier writes it as
+    # a hole, and the reader never holds more than a chunk of it.
+    info = tarfile.TarInfo("zeros")
+    info.size = 64 << 20
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tf:
+        tf.addfile(info, io.BytesIO(bytes(info.size)))
+    comp = zlib.compressobj(9, zlib.DEFLATED, 31)
+    data = comp.compress(buf.getvalue()) + comp.flush()
+    assert len(data) < 1 << 20
+    root = tmp_path / "root"
+    _apply_bytes(data, root)
+    st = os.stat(root / "zeros")
+    assert st.st_size == 64 << 20
+    assert st.st_blocks * 512 < 1 << 20
