@@ -30,7 +30,7 @@ from pier.swarm.joindesk import JoinDesk, ask_join
 from pier.swarm.localstate import LocalState
 from pier.swarm.nodedoc import NodeFacts, describe, node_doc
 from pier.swarm.nodeserver import LogSource, NodeServer
-from pier.swarm.roles import RoleKeeper
+from pier.swarm.roles import RoleKeeper, removed_while_away
 from pier.swarm.session import Agent, Session, Worker
 from pier.swarm.store import mutate
 
@@ -120,6 +120,11 @@ class SwarmLifecycle:
         if state is None:
             return
         try:
+            if state.own_member and (
+                worker := await removed_while_away(state, self._member(state.node_id))
+            ):
+                state = worker
+                localstate.save(self._state_file, state)
             session = await self._connect(
                 state, member=self._member(state.node_id) if state.own_member else None
             )

@@ -93,7 +93,8 @@ class Nodes:
             raise InvalidParameter(f"invalid role {role}")
         if availability not in ("active", "pause", "drain"):
             raise InvalidParameter(f"invalid availability {availability}")
-        if node["Spec"]["Role"] == "manager" and role == "worker":
+        demote = node["Spec"]["Role"] == "manager" and role == "worker"
+        if demote:
             await roles.check_demote(self._session, node["ID"])
         doc = await store.get("nodes", node["ID"])
         if doc is None:
@@ -108,6 +109,8 @@ class Nodes:
         body["UpdatedAt"] = timefmt.now()
         if await store.replace("nodes", doc.id, body, revision=version) is None:
             raise PierError(OUT_OF_SEQUENCE)
+        if demote and node["Status"]["State"] == "down":
+            await roles.remove_down_member(self._session, doc.id)
 
     async def remove(self, ref: str, *, force: bool) -> None:
         store = self._session.store

@@ -22,7 +22,7 @@ from typing import Any
 
 from pier.cluster.etcd import Etcd
 from pier.cluster.etcdwire import Member
-from pier.cluster.member import EtcdMember, peer_url
+from pier.cluster.member import EtcdMember, client_name, peer_url
 from pier.errors import InvalidParameter, NotFound, PierError
 from pier.swarm.localstate import LocalState
 from pier.swarm.session import Session
@@ -115,6 +115,49 @@ async def add_member(etcd: Etcd, name: str) -> tuple[Member, ...]:
                 raise
             log.info("etcd member add waits: %s", exc)
             await asyncio.sleep(0.5)
+
+
+async def remove_down_member(session: Session, node_id: str) -> None:
+    """A manager demoted while down cannot remove its own member: the manager that
+    demoted it does (as swarmkit's role manager does for any node), so the cluster's
+    quorum does not count a member that may never come back. Back, the node finds
+    itself removed before it starts its member (`removed_while_away`)."""
+    for m in await session.etcd.members():
+        if m.name == node_id:
+            await _retry(lambda m=m: session.etcd.member_remove(m.id))  # type: ignore[misc]
+
+    def worker(body: dict[str, Any]) -> dict[str, Any]:
+        body.pop("ManagerStatus", None)
+        (body.get("_Pier") or {}).pop("Etcd", None)
+        return body
+
+    await mutate(session.store, "nodes", node_id, worker)
+
+
+async def removed_while_away(state: LocalState, member: EtcdMember) -> LocalState | None:
+    """At start, a manager whose member was removed while it was down (demoted) must
+    not start that member again: it would be a stranger to the cluster. Its peers'
+    client sockets sit beside the peer sockets its directory links to; if they answer
+    without it among the members, its data goes and it comes back as a worker."""
+    clients = sorted(
+        f"unix://{link.resolve().parent / client_name(link.name[2:].rsplit(':', 1)[0])}"
+        for link in member.socket_dir.glob("p-*:1")
+        if link.is_symlink()
+    )
+    if not clients:
+        return None
+    etcd = Etcd(endpoints=clients, timeout=_PROBE_TIMEOUT * 2)
+    try:
+        names = {m.name for m in await etcd.members()}
+    except PierError:
+        return None  # nobody answers: start as the member it was
+    finally:
+        await etcd.close()
+    if member.name in names or "" in names:
+        return None
+    log.warning("this node's etcd member was removed while it was away: now a worker")
+    member.remove_data()
+    return dataclasses.replace(state, manager=False, own_member=False, endpoints=tuple(clients))
 
 
 class RoleKeeper:

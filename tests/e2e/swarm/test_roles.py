@@ -1,8 +1,9 @@
 """Promoting and demoting nodes with the real docker CLI on a swarm of one manager and
 two workers made by scripts/cluster: a promoted worker gets an etcd member of its own
 and serves the manager API; with three managers the swarm outlives its first leader;
-a demoted manager's member, process and data go; moby's refusals for the last manager
-and for a demotion that would lose etcd's quorum."""
+a demoted manager's member, process and data go (at once for a dead manager, whose node
+comes back as a worker); moby's refusals for the last manager and for a demotion that
+would lose etcd's quorum."""
 
 from __future__ import annotations
 
@@ -120,13 +121,20 @@ def test_three_managers_outlive_the_first_leader_and_refuse_losing_quorum(
     assert etcd_members(cluster) == set(ids.values())
     assert cluster.docker(2, "service", "rm", "after").returncode == 0
 
+    # The dead manager itself can be demoted: its member goes at once, and back, the
+    # node finds itself removed and goes on as a worker without starting etcd.
+    out = cluster.docker(2, "node", "demote", _host(cluster, 1))
+    assert out.returncode == 0, out.stderr
+    until(lambda: etcd_members(cluster) == {ids[2], ids[3]}, 30, "node 1's member removed")
     cluster.script("start", "1")
     until(
         lambda: all(n["Status"]["State"] == "ready" for n in cluster.client(2).get_json("/nodes")),
         30,
         "node 1 back",
     )
-    until(lambda: len(etcd_pids(cluster)) == 3, 30, "node 1's etcd member back")
+    assert not _is_manager(cluster, 1) and _ping_swarm(cluster, 1) == "active/worker"
+    assert set(etcd_pids(cluster)) == {ids[2], ids[3]}
+    assert not (cluster.dir / "node1" / "data" / "swarm" / "etcd").exists()
 
 
 def test_demoted_managers_leave_etcd_and_go_on_as_workers(cluster: Cluster) -> None:
@@ -135,13 +143,18 @@ def test_demoted_managers_leave_etcd_and_go_on_as_workers(cluster: Cluster) -> N
     out = cluster.docker(3, "node", "demote", _host(cluster, 3))
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == f"Manager {_host(cluster, 3)} demoted in the swarm."
-    until(lambda: etcd_members(cluster) == {ids[1], ids[2]}, 60, "node 3's member removed")
-    until(lambda: ids[3] not in etcd_pids(cluster), 30, "node 3's etcd process gone")
+    until(lambda: etcd_members(cluster) == {ids[2]}, 60, "node 3's member removed")
+    until(lambda: set(etcd_pids(cluster)) == {ids[2]}, 30, "node 3's etcd process gone")
     until(lambda: not _is_manager(cluster, 3), 30, "node 3 a worker")
     assert not (cluster.dir / "node3" / "data" / "swarm" / "etcd").exists()
     assert _ping_swarm(cluster, 3) == "active/worker"
     refused = cluster.docker(3, "node", "ls")
     assert refused.returncode != 0 and "This node is not a swarm manager" in refused.stderr
+
+    # A node promoted again after its member was removed gets a new one.
+    assert cluster.docker(2, "node", "promote", _host(cluster, 1)).returncode == 0
+    until(lambda: etcd_members(cluster) == {ids[1], ids[2]}, 60, "node 1's new member")
+    until(lambda: _is_manager(cluster, 1), 30, "node 1 a manager again")
 
     # Another manager demotes a manager; the workers still run tasks.
     out = cluster.docker(1, "node", "demote", _host(cluster, 2))
