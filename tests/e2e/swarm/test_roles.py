@@ -133,6 +133,8 @@ def test_three_managers_outlive_the_first_leader_and_refuse_losing_quorum(
         "node 1 back",
     )
     assert not _is_manager(cluster, 1) and _ping_swarm(cluster, 1) == "active/worker"
+    log = (cluster.dir / "node1" / "pierd.log").read_text()
+    assert "etcd member was removed while it was away" in log
     assert set(etcd_pids(cluster)) == {ids[2], ids[3]}
     assert not (cluster.dir / "node1" / "data" / "swarm" / "etcd").exists()
 
