@@ -52,7 +52,31 @@ def check(spec: Mapping[str, Any]) -> None:
     for pref in placement.get("Preferences") or []:
         if "Spread" not in pref:
             raise invalid("unsupported placement preference")
+    check_update(spec.get("UpdateConfig"), "update")
+    check_update(spec.get("RollbackConfig"), "rollback")
     check_ports(spec)
+
+
+def check_update(config: Mapping[str, Any] | None, kind: str) -> None:
+    """dockerd's conversion of Update/RollbackConfig (unknown action or order) and
+    swarmkit's validateUpdate (which checks UpdateConfig alone), in their words."""
+    if not config:
+        return
+    # One conversion serves both configs: its words say "update" for either.
+    action = str(config.get("FailureAction") or "pause")
+    if action not in ("pause", "continue", "rollback"):
+        raise InvalidParameter(f"unrecognized update failure action {action}")
+    order = str(config.get("Order") or "stop-first")
+    if order not in ("stop-first", "start-first"):
+        raise InvalidParameter(f"unrecognized update order {order}")
+    if kind != "update":
+        return
+    if int(config.get("Delay") or 0) < 0:
+        raise invalid("TaskSpec: update-delay cannot be negative")
+    if int(config.get("Monitor") or 0) < 0:
+        raise invalid("TaskSpec: update-monitor cannot be negative")
+    if not 0 <= float(config.get("MaxFailureRatio") or 0) <= 1:
+        raise invalid("TaskSpec: update-maxfailureratio cannot be less than 0 or bigger than 1")
 
 
 def check_ports(spec: Mapping[str, Any]) -> None:
