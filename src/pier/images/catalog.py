@@ -223,10 +223,10 @@ class Catalog:
                 comment=item.comment,
             )
             row = self._store.get(image_id)
-            if row is None or not row.parent or self._store.get(row.parent) is None:
+            parent = self._store.view(row.parent) if row is not None and row.parent else None
+            if parent is None:
                 break
-            image_id = row.parent
-            tags = tuple(refs.familiar(t.ref) for t in self._store.tags_of(image_id))
+            image_id, tags = parent.row.id, parent.repo_tags
         return items
 
 
