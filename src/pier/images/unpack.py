@@ -34,7 +34,7 @@ from typing import IO, Any, BinaryIO, cast
 from pier.errors import InvalidParameter, SystemFailure
 from pier.images.budget import Budget
 from pier.images.tarsource import TarSource
-from pier.images.writers import SMALL_FILE, SmallFile, Writers, fill
+from pier.images.writers import SMALL_FILE, SmallFile, Writers, fill, finish_link
 
 WHITEOUT_PREFIX = ".wh."
 WHITEOUT_META_PREFIX = ".wh..wh."
@@ -372,6 +372,14 @@ class _Applier:
 
     def _redo(self, f: SmallFile) -> None:
         """A worker found `f`'s name taken: create it here, replacing what is there."""
+        if f.linkname is not None:
+            try:
+                os.symlink(f.linkname, f.name, dir_fd=f.dfd)
+            except FileExistsError:
+                self._remove(f.name, f.dfd)
+                os.symlink(f.linkname, f.name, dir_fd=f.dfd)
+            finish_link(f)
+            return
         flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
         try:
             fd = os.open(f.name, flags, f.create_mode, dir_fd=f.dfd)
@@ -497,19 +505,21 @@ class _Applier:
         self._apply_here(name, dfd, rel, m, tf)
 
     def _handed_off(self, name: str, dfd: int, m: tarfile.TarInfo, tf: tarfile.TarFile) -> bool:
-        """Give a small new file to the workers; otherwise settle them when the entry
-        may touch what they write. True when the entry was handed off."""
+        """Give a small new file or a symlink to the workers; otherwise settle them
+        when the entry may touch what they write. True when the entry was handed off."""
         assert self._writers is not None
         key = self._key(dfd, name)
         special = name.startswith(WHITEOUT_PREFIX) or m.islnk()
         if special or self._writers.seen(key):
             self.settle()
             return False
-        if not m.isfile() or m.sparse is not None or m.size > SMALL_FILE:
+        link = m.issym()
+        if not (m.isfile() or link) or m.sparse is not None or m.size > SMALL_FILE:
             return False
-        self._count(m.size, m)
+        size = 0 if link else m.size
+        self._count(size, m)
         data = b""
-        if m.size:
+        if size:
             src = tf.extractfile(m)
             assert src is not None
             data = src.read(m.size)
@@ -526,9 +536,10 @@ class _Applier:
             xattrs=tuple(_xattrs(m)),
             chown=not self._owner_holds(dfd, uid, gid),
             chmod=not self._mode_holds(dfd, mode),
+            linkname=m.linkname if link else None,
         )
         self._writers.submit(key, small, self._redo)
-        self.size += m.size
+        self.size += size
         return True
 
     def _apply_here(
