@@ -85,6 +85,28 @@ class Catalog:
                 return found[0]
         raise NoSuchImage(named.with_default_tag().familiar())
 
+    def peek(self, ref: str) -> ImageRecord | None:
+        """The record `ref` names when it is kept: found by full ID, tag or digest
+        reference, and made since the image last changed. Otherwise None, and `get`
+        (in a worker thread) decides. No lock, no I/O: the event loop may call it."""
+        try:
+            if dg.is_hex_id(ref):
+                view = self._store.peek(image_id="sha256:" + ref)
+            elif dg.is_digest(ref):
+                view = self._store.peek(image_id=ref)
+            else:
+                named = refs.parse_normalized(ref)
+                if named.digest:
+                    view = self._store.peek(manifest=(named.name, named.digest))
+                else:
+                    view = self._store.peek(tag=str(named.with_default_tag()))
+        except InvalidParameter:
+            return None  # `get` gives the refusal
+        if view is None:
+            return None
+        cached = self._records.get(view.row.id)
+        return cached[1] if cached is not None and cached[0] is view else None
+
     def references(self, image_id: str) -> builtins.list[str]:
         """The image's normalised references: tags in the order made, then digests."""
         return [t.ref for t in self._store.tags_of(image_id)] + [

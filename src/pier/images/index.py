@@ -137,6 +137,11 @@ class ImageIndex:
             self._views[image_id] = view
         return view
 
+    def kept_view(self, image_id: str) -> ImageView | None:
+        """The view made since the image last changed, or None: reads one dict and
+        makes nothing, so it may run without the store's lock."""
+        return self._views.get(image_id)
+
     def views(self) -> builtins.list[ImageView]:
         """Every image's view, oldest image first."""
         out: builtins.list[ImageView] = []

@@ -168,6 +168,9 @@ class ImageService:
         return self._catalog.config_bytes(image_id)
 
     async def resolve(self, ref: str) -> ImageRecord:
+        rec = self._catalog.peek(ref)  # kept and current: no thread needed
+        if rec is not None:
+            return rec
         return await asyncio.to_thread(self._catalog.get, ref)
 
     async def list(

@@ -135,6 +135,19 @@ class ImageStore:
         with self._lock:
             return self._index.generation, self._index.views()
 
+    def peek(
+        self, *, image_id: str = "", tag: str = "", manifest: tuple[str, str] | None = None
+    ) -> ImageView | None:
+        """The kept view of the image a full ID, a normalised tag or a manifest
+        (repository, digest) names; None when there is none or it is not made yet.
+        Read without the lock, a dict lookup at a time (the event loop may ask while a
+        writer holds the lock); a write replaces views before its caller is answered."""
+        if tag:
+            image_id = self._index.tag_target(tag) or ""
+        elif manifest is not None:
+            image_id = self._index.manifest_target(*manifest) or ""
+        return self._index.kept_view(image_id) if image_id else None
+
     def search_prefix(self, hex_prefix: str) -> list[str]:
         with self._lock:
             return self._index.search_prefix(hex_prefix)
