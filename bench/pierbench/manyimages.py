@@ -11,7 +11,7 @@ import json
 import tarfile
 from pathlib import Path
 
-DISTINCT_REPO = "bench-distinct/img"
+DISTINCT_REPO = "bench-distinct/"  # images are <this>img<i>:v1
 
 
 def _add(tf: tarfile.TarFile, name: str, data: bytes) -> None:
@@ -52,7 +52,7 @@ def write_archive(path: Path, first: int, last: int) -> list[str]:
         name = hashlib.sha256(config).hexdigest() + ".json"
         configs.append((name, config))
         manifest.append(
-            {"Config": name, "RepoTags": [f"{DISTINCT_REPO}{i}:v1"], "Layers": [layer_name]}
+            {"Config": name, "RepoTags": [f"{DISTINCT_REPO}img{i}:v1"], "Layers": [layer_name]}
         )
     with tarfile.open(path, "w") as tf:
         _add(tf, layer_name, layer)

@@ -124,6 +124,12 @@ class ScalePs(_Steps):
         engine.remove_all_containers()
 
 
+def _get_ok(engine: Engine, path: str) -> None:
+    status, body = http_get(engine.socket, path)
+    if status != 200:
+        raise Unavailable(f"GET {path} answered {status}: {body[:200]!r}")
+
+
 class ScaleImages(_Steps):
     name = "scale-images"
     summary = "images with 10, 100, 1000 images (tags of busybox)"
@@ -136,6 +142,8 @@ class ScaleImages(_Steps):
                        unit=Unit.SECONDS),
             MetricSpec(key=f"images_{n}", label=f"docker images, {n} images", unit=Unit.SECONDS),
             MetricSpec(key=f"native_{n}", label=f"own CLI images, {n} images",
+                       unit=Unit.SECONDS),
+            MetricSpec(key=f"inspect_{n}", label=f"API GET /images/{{name}}/json, {n} images",
                        unit=Unit.SECONDS),
         ]  # fmt: skip
 
@@ -165,10 +173,14 @@ class ScaleImages(_Steps):
             self._made[engine.name] = i + 1
 
     def timings(self, engine: Engine, n: int) -> dict[str, Callable[[], float]]:
+        # The first image made: with tags of one image it carries all n of them, among
+        # distinct images it is one lookup among n.
+        inspect = f"/images/{self.prefix}img0:v1/json"
         return {
             f"api_{n}": lambda: _median_time(lambda: http_get(engine.socket, "/images/json")),
             f"images_{n}": lambda: _median_time(lambda: engine.docker("images")),
             f"native_{n}": lambda: _median_time(lambda: _run_native(engine, "images")),
+            f"inspect_{n}": lambda: _median_time(lambda: _get_ok(engine, inspect)),
         }
 
     @staticmethod
@@ -198,6 +210,9 @@ class ScaleDistinctImages(ScaleImages):
             MetricSpec(key=f"images_{n}", label=f"docker images, {n} distinct images",
                        unit=Unit.SECONDS),
             MetricSpec(key=f"native_{n}", label=f"own CLI images, {n} distinct images",
+                       unit=Unit.SECONDS),
+            MetricSpec(key=f"inspect_{n}",
+                       label=f"API GET /images/{{name}}/json, {n} distinct images",
                        unit=Unit.SECONDS),
         ]  # fmt: skip
 
