@@ -42,7 +42,7 @@ from typing import TYPE_CHECKING, Any
 from pier import timefmt
 from pier.config import RuntimeConfig
 from pier.errors import Conflict, NoSuchContainer, SystemFailure
-from pier.runtime import cgroups
+from pier.runtime import cgroups, crunstate
 from pier.runtime.base import (
     CreateRequest,
     ExecRequest,
@@ -88,6 +88,7 @@ class ConmonRuntime:
         self._exec_root = exec_root
         self._log_level = log_level
         self._execs = ConmonExecs(launcher=self._launcher, exited=self._exited)
+        self._filters = crunstate.CompiledFilters()
 
     # -- paths ---------------------------------------------------------------------
 
@@ -122,28 +123,41 @@ class ConmonRuntime:
         except FileExistsError:
             raise Conflict(f"container {req.cid} already exists in the runtime") from None
         try:
-            executable = self._link_config(req.bundle, d)
-            self._launcher.runtime_root(req.runtime).mkdir(parents=True, exist_ok=True)
-            return self._spawn_conmon(req, d, executable)
+            executable, seccomp_key = self._link_config(req.bundle, d, req.runtime)
+            runtime_root = self._launcher.runtime_root(req.runtime)
+            runtime_root.mkdir(parents=True, exist_ok=True)
+            pid = self._spawn_conmon(req, d, executable)
+            if seccomp_key is not None:
+                self._filters.learn(seccomp_key, runtime_root / req.cid)
+            return pid
         except BaseException:
             self._cleanup_failed(req.cid, req.runtime)
             raise
 
-    def _link_config(self, bundle: Path, d: Path) -> str | None:
-        """Give the runtime the caller's config.json with the driver dir as bundle."""
+    def _link_config(
+        self, bundle: Path, d: Path, runtime: RuntimeConfig
+    ) -> tuple[str | None, str | None]:
+        """Give the runtime the caller's config.json with the driver dir as bundle:
+        (the process's executable, for error messages; the key under which to keep
+        the seccomp filter crun compiles for it, if it is not known yet)."""
         source = bundle / "config.json"
         try:
             config = json.loads(source.read_bytes())
         except (OSError, ValueError) as exc:
             raise SystemFailure(f"cannot read OCI config {source}: {exc}") from exc
+        changed, seccomp_key = (
+            self._filters.annotate(runtime.path, config) if _is_crun(runtime) else (False, None)
+        )
         root = config.get("root", {}).get("path", "rootfs")
-        if os.path.isabs(root):
-            os.symlink(source.absolute(), d / "config.json")
-        else:
+        if not os.path.isabs(root):
             config["root"]["path"] = str((bundle / root).absolute())
+            changed = True
+        if changed:
             (d / "config.json").write_text(json.dumps(config))
+        else:
+            os.symlink(source.absolute(), d / "config.json")
         args = config.get("process", {}).get("args") or [None]
-        return args[0] if isinstance(args[0], str) else None
+        return (args[0] if isinstance(args[0], str) else None), seccomp_key
 
     def _conmon_argv(self, req: CreateRequest, d: Path) -> list[str]:
         argv = self._launcher.base_argv(
@@ -207,6 +221,8 @@ class ConmonRuntime:
         return (self._launcher.runtime_root(runtime) / cid).exists() or self._dir(cid).exists()
 
     async def start(self, cid: str, runtime: RuntimeConfig) -> None:
+        if _is_crun(runtime) and crunstate.start(self._launcher.runtime_root(runtime) / cid):
+            return
         rc, out = await self._launcher.run(runtime, "start", cid)
         if rc != 0:
             if not self._known(cid, runtime):
@@ -260,11 +276,17 @@ class ConmonRuntime:
 
     async def delete(self, cid: str, runtime: RuntimeConfig, *, force: bool = False) -> None:
         d = self._dir(cid)
-        if (self._launcher.runtime_root(runtime) / cid).exists():
+        state = self._launcher.runtime_root(runtime) / cid
+        removed = (
+            _is_crun(runtime)
+            and (d / "exit").exists()  # conmon reaped the init: nothing runs as it
+            and await asyncio.to_thread(crunstate.delete_stopped, state)
+        )
+        if not removed and state.exists():
             rc, out = await self._launcher.run(
                 runtime, "delete", *(["--force"] if force else []), cid
             )
-            if rc != 0 and (self._launcher.runtime_root(runtime) / cid).exists():
+            if rc != 0 and state.exists():
                 message = runtime_message(out)
                 if "running" in message or "paused" in message:
                     raise Conflict(f"cannot delete container {cid}: {message}")
