@@ -142,8 +142,12 @@ class Sandboxes:
                     gone.append((net, a.endpoint))
                 left.append(replace(a, endpoint=None))
             known = [a for a in left if self._catalog.attachment(cid, a.network_id) is not None]
-            await asyncio.to_thread(self._store.drop_sandbox, cid, *known)
-            self._catalog.remember(*known)
+            # `_live` mirrors the stored sandboxes: with neither a sandbox nor an
+            # endpoint there is nothing to write, and the transaction would wait for
+            # the database's write lock (up to 15 ms behind another writer's commit).
+            if box is not None or known:
+                await asyncio.to_thread(self._store.drop_sandbox, cid, *known)
+                self._catalog.remember(*known)
             if box is not None and box.ports:
                 with contextlib.suppress(PierError):
                     await self._firewall.refresh()
