@@ -31,8 +31,16 @@ class EtcdError(SystemFailure):
     """etcd refused a request (not a transport failure)."""
 
 
-class WatchCompacted(SystemFailure):
+class Compacted(EtcdError):
+    """A revision asked for is older than etcd's compaction kept."""
+
+
+class WatchCompacted(Compacted):
     """The revision a watch asked to start from is compacted away: read again."""
+
+
+# etcd's ErrCompacted (mvcc), grpc code OutOfRange, as the gateway words it.
+_COMPACTED = "required revision has been compacted"
 
 
 class Etcd:
@@ -100,6 +108,8 @@ class Etcd:
                 if code in _RETRY_CODES:
                     last = Unavailable(f"etcd: {message}")
                     continue
+                if _COMPACTED in message:
+                    raise Compacted(f"etcd: {message} (a read older than etcd keeps)")
                 raise EtcdError(f"etcd: {message}")
             self._current = index
             return answer

@@ -43,9 +43,17 @@ def peer_url(member: str) -> str:
 
 class EtcdMember:
     def __init__(
-        self, *, name: str, socket_dir: Path, data_dir: Path, etcd_path: str = "etcd"
+        self,
+        *,
+        name: str,
+        socket_dir: Path,
+        data_dir: Path,
+        etcd_path: str = "etcd",
+        compaction_retention: str = "1h",
     ) -> None:
         self.name = name
+        # etcd's periodic mode: a duration ("1h", "2s"); revisions older go.
+        self._retention = compaction_retention
         self.socket_dir = socket_dir
         self.data_dir = data_dir
         self._etcd = shutil.which(etcd_path) or etcd_path
@@ -109,11 +117,12 @@ class EtcdMember:
             _HEARTBEAT_MS,
             "--election-timeout",
             _ELECTION_MS,
-            # Old revisions go after an hour; the history watches need is short.
+            # Old revisions go after the retention (an hour unless asked); the history
+            # watches need is short, and one resuming past it reads the store again.
             "--auto-compaction-mode",
             "periodic",
             "--auto-compaction-retention",
-            "1h",
+            self._retention,
             "--log-level",
             "warn",
             "--logger",

@@ -168,10 +168,31 @@ class Session:
                     self._ingress.kick()
                     if self._leading is not None:
                         self._orchestrator.kick()
-            except WatchCompacted:
+            except WatchCompacted as exc:
+                log.warning("swarm watch: %s; reading the store again", exc)
+                revision = await self._resync()
+
+    async def _resync(self) -> int:
+        """After a compacted watch: what the lost events would have said, read anew (the
+        heartbeat, the managers' members, this node's role, the leader), and every
+        worker kicked to compare the store with what it runs. The revision is read
+        first, so a change made meanwhile is seen again by the watch, not lost."""
+        while True:
+            try:
                 revision = await self.store.revision()
-                self._agent.kick()
-                self._orchestrator.kick()
+                self._heartbeat = await self.heartbeat()
+                self._clients.clear()
+                await self._learn_members()
+                break
+            except PierError as exc:
+                log.warning("swarm watch: cannot read the store again: %s", exc)
+                await asyncio.sleep(1)
+        self._leader_changed.set()
+        self._agent.kick()
+        self._ingress.kick()
+        if self._leading is not None:
+            self._orchestrator.kick()
+        return revision
 
     def _node_changed(self, key: bytes, raw: bytes) -> None:
         """A manager joined or left: its etcd member must be reachable by the name in
