@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 from pier.client.api import Client
 from pier.client.errors import ClientError
 from pier.cluster.etcd import Etcd
+from pier.errors import PierError
 from pier_testing.leaks import Scope
 from pier_testing.netpool import claim_subnet, release_subnet
 
@@ -134,6 +135,43 @@ def etcd_leader_pid(cluster: Cluster, pids: dict[str, int]) -> int:
             return pids[names[int(status["leader"])]]
         finally:
             await etcd.close()
+
+    return asyncio.run(ask())
+
+
+def etcd_started(cluster: Cluster, name: str) -> bool:
+    """Every member answers on its own client socket (no failover to another), all
+    agree on a leader, and member `name` is a started voting member of the cluster
+    (named, with client URLs) whose status comes from that member itself."""
+    sockets = {
+        p.name[len("c-") : -len(":1")]: f"unix://{p}"
+        for p in cluster.dir.glob("node*/run/swarm/etcd/c-*:1")
+    }
+
+    async def ask() -> bool:
+        statuses: dict[str, dict[str, Any]] = {}
+        members = ()
+        for member, endpoint in sockets.items():
+            etcd = Etcd(endpoints=[endpoint], timeout=2)
+            try:
+                statuses[member] = await etcd.status()
+                if member == name:
+                    members = await etcd.members()
+            except PierError:
+                return False
+            finally:
+                await etcd.close()
+        leaders = {int(s.get("leader") or 0) for s in statuses.values()}
+        own = next((m for m in members if m.name == name), None)
+        return (
+            len(statuses) == 3
+            and len(leaders) == 1
+            and 0 not in leaders
+            and own is not None
+            and bool(own.client_urls)
+            and not own.learner
+            and int(statuses[name]["header"]["member_id"]) == own.id
+        )
 
     return asyncio.run(ask())
 
