@@ -78,6 +78,7 @@ class Engine:
         self.warnings: list[str] = []
         config = self._check_runtimes(config)
         self.config = config
+        self.labels = config.labels  # daemon labels: a SIGHUP may replace them
         secure_layout(config.data_root, config.exec_root)
         tmp = config.data_root / "tmp"
         # Whatever a crash left half-made in tmp/ is not recorded anywhere: drop it.
@@ -213,6 +214,7 @@ class Engine:
             daemon_id=self._daemon_id(),
             network_drivers=tuple(self.networks.driver_names()),
             event_listeners=lambda: self.events.listeners,
+            labels=lambda: self.labels,
             swarm_info=self.swarm.info,
             swarm_status=self.swarm.status,
             userns=self.remap is not None,
@@ -300,6 +302,11 @@ class Engine:
     def _container_logs(self, cid: str, options: LogOptions) -> AsyncIterator[list[LogRecord]]:
         return self.attacher.log_batches(self.containers.get(cid), options)
 
+    async def relabel(self, labels: tuple[str, ...]) -> None:
+        """Daemon labels reloaded: /info's at once, then the swarm node's record."""
+        self.labels = labels
+        await self.swarm.redescribe()
+
     def _node_facts(self) -> NodeFacts:
         import socket
 
@@ -308,7 +315,7 @@ class Engine:
             engine_version=__version__,
             ncpu=os.cpu_count() or 1,
             memory=os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"),
-            labels=self.config.labels,
+            labels=self.labels,
             plugins=(
                 *(("Log", d) for d in ("json-file", "local")),
                 *(("Network", d) for d in self.networks.driver_names()),

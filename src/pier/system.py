@@ -153,7 +153,9 @@ class SystemInfo:
         swarm_info: Callable[[], Awaitable[Mapping[str, Any]]] | None = None,
         swarm_status: Callable[[], str] = lambda: "inactive",
         userns: bool = False,
+        labels: Callable[[], tuple[str, ...]] | None = None,
     ) -> None:
+        self._labels = labels or (lambda: config.labels)  # a reload replaces them
         self._userns = userns
         self._swarm_info = swarm_info
         self._swarm_status = swarm_status
@@ -208,7 +210,7 @@ class SystemInfo:
                 for name, rt in config.runtimes.items()
             ),
             default_runtime=config.default_runtime,
-            labels=config.labels,
+            labels=self._labels(),
             init_binary=config.init_path,
             warnings=self._warnings
             + host_warnings(self._caps)

@@ -201,6 +201,7 @@ async def serve(config: DaemonConfig, listeners: list[Listener]) -> None:
                 log_level=config.log_level,
                 registries=engine.distribution,
                 events=engine.events,
+                labels=engine,
             )
         )
         reloads.add(task)

@@ -28,11 +28,10 @@ from pier.errors import (
 from pier.swarm import addresses, docs, ids, leaving, localstate
 from pier.swarm.joindesk import JoinDesk, ask_join
 from pier.swarm.localstate import LocalState
-from pier.swarm.nodedoc import NodeFacts, describe, node_doc
+from pier.swarm.nodedoc import NodeFacts, node_doc, redescribe
 from pier.swarm.nodeserver import LogSource, NodeServer
 from pier.swarm.roles import RoleKeeper, removed_while_away
 from pier.swarm.session import Agent, Session, Worker
-from pier.swarm.store import mutate
 
 log = logging.getLogger(__name__)
 
@@ -128,10 +127,19 @@ class SwarmLifecycle:
             session = await self._connect(
                 state, member=self._member(state.node_id) if state.own_member else None
             )
-            facts = self._facts()
-            await mutate(session.store, "nodes", state.node_id, lambda b: describe(b, facts))
+            await redescribe(session.store, state.node_id, self._facts())
         except PierError as exc:
             log.error("cannot rejoin the swarm: %s", exc)
+
+    async def redescribe(self) -> None:
+        """The daemon's labels were reloaded: the node's record follows at once
+        (swarmkit's agent sends a changed description within 20 s)."""
+        async with self._lock:
+            if (session := self._session) is not None:
+                try:
+                    await redescribe(session.store, session.node_id, self._facts())
+                except PierError as exc:
+                    log.error("cannot update this node's description: %s", exc)
 
     async def _connect(
         self, state: LocalState, *, member: EtcdMember | None, start_member: bool = True

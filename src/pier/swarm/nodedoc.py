@@ -11,6 +11,7 @@ from pier import timefmt
 from pier.cluster.member import EtcdMember
 from pier.swarm import docs
 from pier.swarm.localstate import LocalState
+from pier.swarm.store import SwarmStore, mutate
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -82,3 +83,8 @@ def describe(body: dict[str, Any], facts: NodeFacts) -> dict[str, Any] | None:
     engine.update(now)
     body["UpdatedAt"] = timefmt.now()
     return body
+
+
+async def redescribe(store: SwarmStore, node_id: str, facts: NodeFacts) -> None:
+    """Write `describe`'s change to the node's record, if any."""
+    await mutate(store, "nodes", node_id, lambda body: describe(body, facts))

@@ -45,6 +45,10 @@ class SwarmService:
     async def inspect(self) -> dict[str, Any]:
         return await self.lifecycle.inspect()
 
+    async def redescribe(self) -> None:
+        """The daemon's description changed (its labels were reloaded)."""
+        await self.lifecycle.redescribe()
+
     async def update(self, spec: Mapping[str, Any], **kwargs: Any) -> None:
         await self.lifecycle.update(spec, **kwargs)
 
