@@ -58,6 +58,7 @@ from pier.networking.ipam import AddressPool
 from pier.networking.model import ContainerNetworking
 from pier.networking.service import NetworkService
 from pier.networking.settings import NetworkSettings
+from pier.reaper import DirectoryReaper
 from pier.runtime.cgroups import check_crun_usable, fix_hybrid
 from pier.runtime.cgroupstats import ContainerStats
 from pier.runtime.conmon import ConmonRuntime
@@ -93,6 +94,9 @@ class Engine:
                 "each image layer with shifted owners"
             )
         self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="pier-io")
+        # Removed containers' and snapshots' directories go to tmp/, emptied above at
+        # every start, and are deleted behind the answers.
+        self.reaper = DirectoryReaper(tmp / "removing")
         self.db = Database(config.data_root / "pier.db")
         self.events = EventBus(journal=SqliteEventJournal(self.db))
         self.store = ContainerStore(db=self.db)
@@ -106,7 +110,10 @@ class Engine:
             rootfs_keys=lambda: [c.id for c in self.store],
             content=LocalContentStore(root=config.data_root / "content", leases=self.leases),
             snapshotter=OverlaySnapshotter(
-                root=config.data_root / "snapshots", db=self.db, leases=self.leases
+                root=config.data_root / "snapshots",
+                db=self.db,
+                leases=self.leases,
+                reaper=self.reaper,
             ),
             image_users=self.store.users_of_image,
             running_image_users=self._running_users_of_image,
@@ -151,6 +158,7 @@ class Engine:
             volumes=self.volumes,
             check_runtime=self._runtime_usable,
             remap=self.remap,
+            reaper=self.reaper,
         )
         self.files = ContainerFiles(
             store=self.store,
@@ -269,6 +277,7 @@ class Engine:
         await self.networks.close()
         await self.distribution.close()
         await self.images.close()
+        self.reaper.close()
         self.events.close()
         self.store.close()
         self.db.close()

@@ -48,6 +48,7 @@ from pier.containers.userns import Remap
 from pier.containers.volumes_step import ContainerVolumes, VolumeMounts
 from pier.errors import Conflict, InvalidParameter, NotModified, PierError
 from pier.events import EventBus
+from pier.reaper import DirectoryReaper
 from pier.runtime import cgroupcaps, cgroups
 from pier.runtime.base import Runtime
 from pier.runtime.cgroupcaps import CgroupCaps
@@ -73,6 +74,7 @@ class ContainerService:
         volumes: ContainerVolumes,
         check_runtime: Callable[[RuntimeConfig], None] = lambda rt: None,
         caps: CgroupCaps | None = None,
+        reaper: DirectoryReaper,
         remap: Remap | None = None,
     ) -> None:
         self._config = config
@@ -105,6 +107,7 @@ class ContainerService:
             announce=self._announce,
             networks=networks,
             volume_mounts=volume_mounts,
+            reaper=reaper,
         )
         self._run_path = run_path = RunPath(
             config=config,

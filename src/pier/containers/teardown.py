@@ -9,13 +9,9 @@ it half-way.
 from __future__ import annotations
 
 import asyncio
-import errno
 import logging
-import shutil
-import time
 from collections.abc import Callable
 from dataclasses import replace
-from pathlib import Path
 from typing import Protocol
 
 from pier.config import RuntimeConfig
@@ -28,6 +24,7 @@ from pier.containers.paths import ContainerPaths
 from pier.containers.store import ContainerStore
 from pier.containers.volumes_step import VolumeMounts
 from pier.errors import PierError, SystemFailure
+from pier.reaper import DirectoryReaper
 from pier.runtime.base import Tasks
 from pier.snapshots.mount import unmount
 
@@ -51,7 +48,9 @@ class Teardown:
         announce: Announcer,
         networks: ContainerNetworks,
         volume_mounts: VolumeMounts,
+        reaper: DirectoryReaper,
     ) -> None:
+        self._reaper = reaper
         self._networks = networks
         self._volume_mounts = volume_mounts
         self._store = store
@@ -89,7 +88,7 @@ class Teardown:
             await self.release(record)
             await self._networks.forget(record.id)
             await self._images.remove_rootfs(record.id)
-            await asyncio.to_thread(_remove_dir, self._paths.container_dir(record.id))
+            await asyncio.to_thread(self._reaper.discard, self._paths.container_dir(record.id))
         except (OSError, PierError) as exc:
             message = f"unable to remove filesystem for {record.id}: {exc}"
             self._store.save(replace(record, state=states.dead(record.state, error=message)))
@@ -99,19 +98,3 @@ class Teardown:
             await self._volume_mounts.remove_anonymous(record)
         await self._announce("destroy", record)
         self._lifecycle.removed(record.id, WaitResult(status_code=record.state.exit_code))
-
-
-def _remove_dir(path: Path, attempts: int = 20) -> None:
-    # A retried removal (of a dead container) may find it gone. A monitor that is
-    # still exiting can write into the directory while it is removed (ENOTEMPTY,
-    # seen about once in 250 kills followed by `rm -f`): take what it added, again.
-    for attempt in range(attempts):
-        try:
-            shutil.rmtree(path)
-            return
-        except FileNotFoundError:
-            return
-        except OSError as exc:
-            if exc.errno != errno.ENOTEMPTY or attempt == attempts - 1:
-                raise
-            time.sleep(0.05)  # in a worker thread: give the monitor time to finish

@@ -20,6 +20,7 @@ from pathlib import Path
 from pier.content.leases import Leases, Resource
 from pier.errors import Conflict, InvalidParameter, NotFound, SystemFailure
 from pier.metadata import Database
+from pier.reaper import DirectoryReaper
 from pier.snapshots.types import Kind, Mount, SnapshotInfo, Usage
 
 _SCHEMA = """
@@ -44,10 +45,19 @@ _FS_TOPDIR_FL = 0x00020000
 
 
 class OverlaySnapshotter:
-    def __init__(self, *, root: Path, db: Database, leases: Leases | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        root: Path,
+        db: Database,
+        leases: Leases | None = None,
+        reaper: DirectoryReaper | None = None,
+    ) -> None:
         self._root = root
         self._db = db
         self._leases = leases if leases is not None else Leases()
+        # Without one, a removed snapshot's directory is deleted before remove returns.
+        self._reaper = reaper
         root.mkdir(parents=True, exist_ok=True)
         mark_top_directory(root)
         db.ensure_schema(_SCHEMA)
@@ -199,7 +209,10 @@ class OverlaySnapshotter:
             if child is not None:
                 raise Conflict(f"cannot remove snapshot {key}: it has children")
             conn.execute("DELETE FROM snap_snapshots WHERE id = ?", (row["id"],))
-        _rmtree(self._dir(row["id"]))
+        if self._reaper is not None:
+            self._reaper.discard(self._dir(row["id"]))
+        else:
+            _rmtree(self._dir(row["id"]))
 
     def cleanup(self) -> list[str]:
         """Remove directories that no snapshot record owns (a crash between the

@@ -4,6 +4,8 @@ kept container's is not."""
 
 from __future__ import annotations
 
+import json
+import time
 from pathlib import Path
 
 from pier_testing.api import create, inspect, logs, wait, wait_for
@@ -38,8 +40,19 @@ def test_auto_remove_container_layer_is_volatile(pier: PierDaemon) -> None:
     cid = _started(pier, auto_remove=True)
     rootfs = pier.data_root / "containers" / cid / "rootfs"
     assert _volatile(rootfs)
+    since = time.time() - 1
     pier.client.post(f"/containers/{cid}/kill")
-    assert wait(pier.client, cid, "removed") == 137
+    # Removal may be over before a request sent after the kill arrives (`docker run
+    # --rm` asks for its wait first): the events say how it ended.
+    wait_for(lambda: not pier.client.get_json("/containers/json", all=1))
+    resp = pier.client.request(
+        "GET", "/events", params={"since": f"{since:.3f}", "until": f"{time.time() + 1:.3f}"}
+    )
+    events = [json.loads(line) for line in resp.read().decode().splitlines()]
+    mine = [e for e in events if e.get("id") == cid]
+    assert [e["Action"] for e in mine if e["Action"] in ("die", "destroy")] == ["die", "destroy"]
+    die = next(e for e in mine if e["Action"] == "die")
+    assert die["Actor"]["Attributes"]["exitCode"] == "137"
     assert not rootfs.exists()
 
 
