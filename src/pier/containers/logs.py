@@ -346,8 +346,12 @@ class _Inotify:
         self.changed.set()
 
     def close(self) -> None:
-        asyncio.get_running_loop().remove_reader(self._fd)
-        os.close(self._fd)
+        loop = asyncio.get_running_loop()
+        loop.remove_reader(self._fd)
+        # Closing an inotify instance waits for the kernel's fsnotify grace period
+        # (0.3-1 ms here, at the end of every attach): not on the event loop. The
+        # default executor is joined when the engine closes.
+        loop.run_in_executor(None, os.close, self._fd)
 
 
 async def follow(
