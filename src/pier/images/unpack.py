@@ -144,8 +144,9 @@ def bad_compression_is_a_400() -> Iterator[None]:
     except (EOFError, gzip.BadGzipFile, zlib.error) as exc:
         raise InvalidParameter(f"invalid layer tar: {exc}") from exc
     except Exception as exc:
-        # zstandard.ZstdError, isal.isal_zlib.error: the decompressors' own types
-        if type(exc).__module__.startswith(("zstandard", "isal")):
+        # zstandard.ZstdError, ISA-L's IsalError (its module calls itself "igzip_lib"):
+        # the decompressors' own types
+        if type(exc).__module__.startswith(("zstandard", "isal", "igzip_lib")):
             raise InvalidParameter(f"invalid layer tar: {exc}") from exc
         raise
 

@@ -211,3 +211,14 @@ def test_a_path_through_a_dangling_symlink_made_by_a_worker(tmp_path: Path) -> N
         apply_layer(f, root)
     assert os.readlink(root / "lib") == "usr/lib"
     assert (root / "usr" / "lib" / "x.so").read_bytes() == b"lib"
+
+
+def test_damaged_deflate_data_read_whole_is_a_400() -> None:
+    # The import and load path reads a layer through `decompressed`: ISA-L's own error
+    # type (module "igzip_lib") must be the client's 400 too, not a 500.
+    from pier.images.unpack import decompressed
+
+    data = bytearray(gzip.compress(bytes(range(256)) * 1000))
+    data[100] ^= 0xFF
+    with pytest.raises(InvalidParameter, match="invalid layer tar"), bad_compression_is_a_400():
+        decompressed(io.BytesIO(bytes(data))).read()
