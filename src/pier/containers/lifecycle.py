@@ -107,11 +107,18 @@ class LifecycleRegistry:
     def waiter(self, cid: str, condition: WaitCondition) -> asyncio.Future[WaitResult]:
         fut: asyncio.Future[WaitResult] = asyncio.get_running_loop().create_future()
         entry = self._entry(cid)
-        if condition is WaitCondition.REMOVED:
-            entry.removal_waiters.append(fut)
-        else:
-            entry.exit_waiters.append(fut)
+        waiters = (
+            entry.removal_waiters if condition is WaitCondition.REMOVED else entry.exit_waiters
+        )
+        waiters.append(fut)
+        # A waiter whose client left is dropped now, not kept until the container exits.
+        fut.add_done_callback(lambda f: _discard(waiters, f))
         return fut
+
+    def waiting(self, cid: str) -> int:
+        """How many waiters `cid` has (exit and removal)."""
+        entry = self._entries.get(cid)
+        return 0 if entry is None else len(entry.exit_waiters) + len(entry.removal_waiters)
 
     # -- hooks between the monitor's create and the process's start ------------------
 
@@ -129,6 +136,13 @@ class LifecycleRegistry:
     async def run_created_hooks(self, record: Container) -> None:
         for hook in list(self._entry(record.id).created_hooks):
             await hook(record)
+
+
+def _discard(waiters: list[asyncio.Future[WaitResult]], fut: asyncio.Future[WaitResult]) -> None:
+    if not fut.cancelled():
+        return  # resolved: its list was already handed to _resolve
+    with contextlib.suppress(ValueError):
+        waiters.remove(fut)
 
 
 def _resolve(waiters: list[asyncio.Future[WaitResult]], result: WaitResult) -> None:

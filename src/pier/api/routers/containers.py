@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -9,6 +10,7 @@ from typing import Any, Protocol
 
 from aiohttp import web
 
+from pier.api.disconnect import client_gone
 from pier.api.hijack import Hijacked, HijackedClient, frame, hijack
 from pier.api.routing import (
     Route,
@@ -200,13 +202,23 @@ class _Handlers:
         return no_content()
 
     async def wait(self, request: web.Request) -> web.StreamResponse:
-        pending = self._c.wait(request.match_info["id"], request.query.get("condition"))
+        pending = asyncio.ensure_future(
+            self._c.wait(request.match_info["id"], request.query.get("condition"))
+        )
         # The docker CLI sends wait before start and blocks until it sees the headers.
         response = web.StreamResponse(status=200)
         response.content_type = "application/json"
         response.enable_chunked_encoding()
         await response.prepare(request)
-        result = await pending
+        try:
+            with client_gone(request) as lost:
+                await asyncio.wait((pending, lost), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            if not pending.done():  # the client left: nobody to answer (as dockerd's ctx)
+                pending.cancel()
+        if pending.cancelled():
+            raise ConnectionResetError("client went away while waiting")
+        result = pending.result()
         body: dict[str, Any] = {"StatusCode": result.status_code, "Error": None}
         if result.error:
             body["Error"] = {"Message": result.error}
