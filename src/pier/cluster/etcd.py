@@ -228,6 +228,11 @@ class Etcd:
                         if message.events:
                             next_revision = message.events[-1].kv.mod_revision + 1
                             yield message
+                        elif not message.created and message.revision >= next_revision:
+                            # A progress notification: nothing under the prefix up to
+                            # there, so a stream opened again starts after it, not at a
+                            # revision that compaction may have taken since.
+                            next_revision = message.revision + 1
             except (aiohttp.ClientError, OSError, TimeoutError, Unavailable) as exc:
                 log.debug("etcd watch on %s broke: %s", endpoint, exc)
             failures += 1

@@ -50,10 +50,13 @@ class EtcdMember:
         data_dir: Path,
         etcd_path: str = "etcd",
         compaction_retention: str = "1h",
+        progress_interval: str = "10m",
     ) -> None:
         self.name = name
         # etcd's periodic mode: a duration ("1h", "2s"); revisions older go.
         self._retention = compaction_retention
+        # How often an idle watch hears the store's revision (etcd's default).
+        self._progress = progress_interval
         self.socket_dir = socket_dir
         self.data_dir = data_dir
         self._etcd = shutil.which(etcd_path) or etcd_path
@@ -123,6 +126,8 @@ class EtcdMember:
             "periodic",
             "--auto-compaction-retention",
             self._retention,
+            "--experimental-watch-progress-notify-interval",
+            self._progress,
             "--log-level",
             "warn",
             "--logger",

@@ -32,12 +32,13 @@ def base() -> Iterator[Path]:
     yield from short_dir()
 
 
-def _member(base: Path) -> EtcdMember:
+def _member(base: Path, **options: str) -> EtcdMember:
     return EtcdMember(
         name="one",
         socket_dir=base / "one" / "run",
         data_dir=base / "one" / "etcd" / "data",
         compaction_retention=RETENTION,
+        **options,
     )
 
 
@@ -80,6 +81,54 @@ def test_old_revisions_are_compacted_and_refused_clearly(base: Path) -> None:
 
             with pytest.raises(WatchCompacted, match=f"revision {first} compacted"):
                 await asyncio.wait_for(watch_from_first(), 10)
+        finally:
+            await etcd.close()
+            await m.stop()
+
+    asyncio.run(main())
+
+
+def test_an_idle_watch_resumes_after_its_progress_not_from_a_compacted_start(
+    base: Path,
+) -> None:
+    """Writes elsewhere move the store on while nothing changes under the watched
+    prefix; etcd's progress notifications tell the watch so, and a stream broken after
+    compaction opens again from there rather than failing as compacted."""
+
+    async def main() -> None:
+        m = _member(base, progress_interval="300ms")
+        await m.start()
+        etcd = Etcd(endpoints=[m.client_endpoint])
+        seen: list[bytes] = []
+        try:
+            start = await etcd.put(b"/other/k", b"0") + 1
+
+            async def follow() -> None:
+                async for message in etcd.watch(b"/t/", start_revision=start):
+                    seen.extend(e.kv.key for e in message.events)
+                    return
+
+            watcher = asyncio.create_task(follow())
+            last = start
+            for i in range(5):
+                last = await etcd.put(b"/other/k", str(i).encode())
+            # Compaction reaches `last` (reads below it refused) only a retention (2 s)
+            # after it was written: by then progress notifications (every 0.3 s) have
+            # told the watch, whose start is long compacted.
+            await _until_compacted(etcd, b"/t/", last - 1)
+            killed = m.pid
+            m.signal(signal.SIGKILL)  # the stream breaks; the member is back in a second
+            await _until(lambda: m.pid not in (None, killed), "the member restarted")
+
+            async def written() -> bool:
+                with contextlib.suppress(Unavailable):
+                    await etcd.put(b"/t/a", b"1")
+                    return True
+                return False
+
+            await _until(written, "the member answers again")
+            await asyncio.wait_for(watcher, 20)  # not WatchCompacted
+            assert seen == [b"/t/a"]
         finally:
             await etcd.close()
             await m.stop()
