@@ -24,6 +24,7 @@ SERVER_LAYERS: tuple[tuple[str, ...], ...] = (
         "pier.humanize",
         "pier.codec",
         "pier.metadata",
+        "pier.reaper",
         "pier.events",
         "pier.config",
         "pier.oci",
