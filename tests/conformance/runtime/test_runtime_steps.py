@@ -32,18 +32,24 @@ NO_KILL = {
 TRY_KILL = ("sh", "-c", "kill -0 $$ 2>/dev/null && echo allowed || echo denied")
 
 
-def _bundle(h: Harness, cid: str, args: tuple[str, ...], seccomp: object = None) -> Path:
+def _bundle(h: Harness, cid: str, args: tuple[str, ...], seccomp: object, host_pid: bool) -> Path:
     bundle = h.bundle(cid, args)
+    config = json.loads((bundle / "config.json").read_text())
     if seccomp is not None:
-        config = json.loads((bundle / "config.json").read_text())
         config["linux"]["seccomp"] = seccomp
-        (bundle / "config.json").write_text(json.dumps(config))
+    if host_pid:
+        config["linux"]["namespaces"] = [
+            ns for ns in config["linux"]["namespaces"] if ns["type"] != "pid"
+        ]
+    (bundle / "config.json").write_text(json.dumps(config))
     return bundle
 
 
-async def _create(h: Harness, args: tuple[str, ...], seccomp: object = None) -> tuple[str, Path]:
+async def _create(
+    h: Harness, args: tuple[str, ...], seccomp: object = None, *, host_pid: bool = False
+) -> tuple[str, Path]:
     cid = h.new_cid()
-    bundle = _bundle(h, cid, args, seccomp)
+    bundle = _bundle(h, cid, args, seccomp, host_pid)
     await h.driver.create(
         CreateRequest(
             cid=cid,
@@ -156,27 +162,8 @@ def test_delete_stops_what_outlived_the_init(harness: Harness) -> None:
     cgroup cannot be removed while it runs, and the runtime's delete ends it."""
 
     async def go() -> None:
-        cid = harness.new_cid()
-        bundle = _bundle(
-            harness, cid, ("sh", "-c", "sleep 300 </dev/null >/dev/null 2>&1 & exit 0")
-        )
-        config = json.loads((bundle / "config.json").read_text())
-        config["linux"]["namespaces"] = [
-            ns for ns in config["linux"]["namespaces"] if ns["type"] != "pid"
-        ]
-        (bundle / "config.json").write_text(json.dumps(config))
-        await harness.driver.create(
-            CreateRequest(
-                cid=cid,
-                name=f"t-{cid[:6]}",
-                bundle=bundle,
-                runtime=harness.runtime,
-                log_path=bundle / "ctr.log",
-                tty=False,
-                stdin=False,
-                stdin_once=False,
-            )
-        )
+        sleeper = ("sh", "-c", "sleep 300 </dev/null >/dev/null 2>&1 & exit 0")
+        cid, _ = await _create(harness, sleeper, host_pid=True)
         await harness.driver.start(cid, harness.runtime)
         assert (await asyncio.wait_for(harness.driver.wait(cid), 10)).exit_code == 0
         path = f"{harness.cgroup_parent}/{cid}"
