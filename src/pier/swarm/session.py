@@ -56,6 +56,14 @@ def _logged(task: asyncio.Task[None]) -> Iterator[None]:
         log.exception("swarm task %s failed", task.get_name())
 
 
+async def _cancel(task: asyncio.Task[None] | None) -> None:
+    """Cancel a background task and wait for its end (an error it died of is logged)."""
+    if task is not None:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError), _logged(task):
+            await task
+
+
 class Session:
     def __init__(
         self,
@@ -245,10 +253,7 @@ class Session:
         """No more campaigning or leading; the leader key goes if this node held it,
         so that another manager takes over at once rather than when the lease ends."""
         task, self._campaigning = self._campaigning, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError), _logged(task):
-                await task
+        await _cancel(task)
         await self._stop_leading()
         holder = await self.store.get("leader", "")
         if holder is not None and holder.get("NodeID") == self.node_id:
@@ -296,10 +301,7 @@ class Session:
 
     async def _stop_leading(self) -> None:
         task, self._leading = self._leading, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError), _logged(task):
-                await task
+        await _cancel(task)
 
     async def leave(self) -> None:
         await self._agent.leave()
@@ -312,16 +314,10 @@ class Session:
                 await task
         self._tasks = []
         campaign, self._campaigning = self._campaigning, None
-        if campaign is not None:
-            campaign.cancel()
-            with contextlib.suppress(asyncio.CancelledError), _logged(campaign):
-                await campaign
+        await _cancel(campaign)
         await self._stop_leading()
-        if self._agent_task is not None:
-            self._agent_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError), _logged(self._agent_task):
-                await self._agent_task
-            self._agent_task = None
+        agent, self._agent_task = self._agent_task, None
+        await _cancel(agent)
         if revoke and self.lease:
             with contextlib.suppress(PierError):
                 await self.etcd.revoke(self.lease)
