@@ -24,6 +24,7 @@ re-adopts the containers an earlier one created.
 from __future__ import annotations
 
 import socket
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -188,6 +189,12 @@ class Tasks(Protocol):
 
     async def wait(self, cid: str) -> ExitStatus:
         """Return once the container has exited and its exit is recorded."""
+        ...
+
+    def watch(self, cid: str, on_exit: Callable[[ExitStatus], None]) -> Callable[[], None]:
+        """Call `on_exit` on the running loop once the container has exited and its
+        exit is recorded, keeping no task meanwhile; returns what stops watching.
+        NoSuchContainer when the runtime knows no such container."""
         ...
 
     async def state(self, cid: str, runtime: RuntimeConfig) -> RuntimeState: ...

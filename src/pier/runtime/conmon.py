@@ -36,6 +36,7 @@ import shutil
 import signal as signals
 import socket
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -60,7 +61,6 @@ from pier.runtime.launcher import ConmonLauncher
 from pier.runtime.messages import create_error, runtime_message
 from pier.runtime.monitor import (
     connect_attach_socket,
-    monitor_exited,
     parent_pid,
     process_alive,
     read_exit,
@@ -68,6 +68,7 @@ from pier.runtime.monitor import (
     read_sync,
     stderr_text,
     stop_monitor_in,
+    watch_monitor,
     write_reopen_log,
     write_resize,
 )
@@ -443,13 +444,27 @@ class ConmonRuntime:
         return ExitStatus(exit_code=255, finished_at=timefmt.now(), oom_killed=False)
 
     async def wait(self, cid: str) -> ExitStatus:
+        exited: asyncio.Future[ExitStatus] = asyncio.get_running_loop().create_future()
+
+        def settle(status: ExitStatus) -> None:
+            if not exited.done():
+                exited.set_result(status)
+
+        stop = self.watch(cid, settle)
+        try:
+            return await exited
+        finally:
+            stop()
+
+    def watch(self, cid: str, on_exit: Callable[[ExitStatus], None]) -> Callable[[], None]:
         done = self.exit_status(cid)
         if done is not None:
-            return done
+            return asyncio.get_running_loop().call_soon(on_exit, done).cancel
         if not self._dir(cid).exists():
             raise NoSuchContainer(cid)
-        await monitor_exited(self._dir(cid), cid.encode())
-        return self.exit_status(cid) or self._lost()
+        return watch_monitor(
+            self._dir(cid), cid.encode(), lambda: on_exit(self.exit_status(cid) or self._lost())
+        )
 
 
 if TYPE_CHECKING:

@@ -20,6 +20,7 @@ import signal as signals
 import socket
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -139,6 +140,40 @@ async def monitor_exited(d: Path, marker: bytes) -> None:
             loop.remove_reader(pidfd)
     finally:
         os.close(pidfd)
+
+
+def watch_monitor(d: Path, marker: bytes, on_exit: Callable[[], None]) -> Callable[[], None]:
+    """Call `on_exit` on the running loop once the conmon whose pidfile is in `d` has
+    exited (soon, if it already has); returns what stops watching (harmless twice).
+
+    Only a reader on the conmon's pidfd is kept meanwhile, no task: an idle container
+    costs the daemon a descriptor and two small closures, not a coroutine frame."""
+    loop = asyncio.get_running_loop()
+    pid = read_int(d / "conmon.pid")
+    pidfd = -1
+    if pid is not None:
+        with contextlib.suppress(ProcessLookupError):
+            pidfd = os.pidfd_open(pid)
+    # Checked after taking the pidfd, so the fd surely names our conmon.
+    if pidfd < 0 or pid is None or not process_alive(pid, marker):
+        if pidfd >= 0:
+            os.close(pidfd)
+        return loop.call_soon(on_exit).cancel
+    fd = pidfd
+
+    def stop() -> None:
+        nonlocal fd
+        if fd >= 0:
+            loop.remove_reader(fd)
+            os.close(fd)
+            fd = -1
+
+    def ready() -> None:
+        stop()
+        on_exit()
+
+    loop.add_reader(fd, ready)
+    return stop
 
 
 def write_resize(ctl: Path, height: int, width: int, what: str) -> None:

@@ -13,7 +13,7 @@ import pytest
 
 from pier.containers.logs import STDOUT, LogFile
 from pier.errors import InvalidParameter, PierError
-from pier.runtime.base import CreateRequest, RuntimeStatus
+from pier.runtime.base import CreateRequest, ExitStatus, RuntimeStatus
 from pier.runtime.conmon import ConmonRuntime
 from pier.runtime.messages import start_error_exit_code
 
@@ -255,5 +255,43 @@ def test_pause_resume(harness: Harness) -> None:
         assert (await harness.driver.state(cid, harness.runtime)).status is RuntimeStatus.PAUSED
         await harness.driver.resume(cid, harness.runtime)
         assert (await harness.driver.state(cid, harness.runtime)).status is RuntimeStatus.RUNNING
+
+    asyncio.run(go())
+
+
+def test_watch_calls_back_once_and_stops_cleanly(harness: Harness) -> None:
+    """`watch` keeps one pidfd reader per container and no task: its callback comes
+    once, after the exit is recorded; a stopped watch never calls back and holds no
+    descriptor."""
+
+    async def go() -> None:
+        fds = len(list(Path("/proc/self/fd").iterdir()))
+        seen: list[int] = []
+        dropped: list[int] = []
+        kept, _ = await _run(harness, ("sh", "-c", "read x; exit 4"), stdin=True)
+        other, _ = await _run(harness, ("sh", "-c", "read x; exit 5"), stdin=True)
+        tasks = len(asyncio.all_tasks())
+        called = asyncio.Event()
+
+        def on_exit(status: ExitStatus) -> None:
+            seen.append(status.exit_code)
+            called.set()
+
+        stop_kept = harness.driver.watch(kept, on_exit)
+        stop_other = harness.driver.watch(other, lambda s: dropped.append(s.exit_code))
+        assert len(asyncio.all_tasks()) == tasks
+        stop_other()
+        stop_other()  # harmless twice
+        await harness.driver.kill(kept, harness.runtime, signal.SIGKILL)
+        await harness.driver.kill(other, harness.runtime, signal.SIGKILL)
+        await asyncio.wait_for(called.wait(), 10)
+        assert seen == [137]
+        assert harness.driver.exit_status(kept) is not None
+        await asyncio.wait_for(harness.driver.wait(other), 10)
+        stop_kept()  # after the callback: nothing left to stop
+        assert dropped == []
+        for cid in (kept, other):
+            await harness.driver.delete(cid, harness.runtime)
+        assert len(list(Path("/proc/self/fd").iterdir())) == fds
 
     asyncio.run(go())
