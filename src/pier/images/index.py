@@ -10,12 +10,27 @@ committed state. It is not thread-safe: the store calls it under its own lock.
 from __future__ import annotations
 
 import builtins
-from collections.abc import Iterable
+from collections.abc import Hashable, Iterable
+from typing import TypeVar
 
 from pier.images.rows import ImageRow, ImageView, ManifestRow, TagRow
 from pier.oci import reference as refs
 
 _ManifestKey = tuple[str, str]  # (repository, digest)
+_K = TypeVar("_K", bound=Hashable)
+_R = TypeVar("_R", TagRow, ManifestRow)
+
+
+def _pop_ref(rows: dict[_K, _R], of_image: dict[str, dict[_K, _R]], key: _K) -> _R | None:
+    """A tag or manifest row out of both its dicts: by key, and under its image."""
+    old = rows.pop(key, None)
+    if old is not None:
+        mine = of_image.get(old.image_id)
+        if mine is not None:
+            mine.pop(key, None)
+            if not mine:
+                del of_image[old.image_id]
+    return old
 
 
 class ImageIndex:
@@ -82,15 +97,9 @@ class ImageIndex:
         self._touch(row.image_id)
 
     def drop_tag(self, ref: str) -> None:
-        old = self._tags.pop(ref, None)
-        if old is None:
-            return
-        mine = self._tags_of.get(old.image_id)
-        if mine is not None:
-            mine.pop(ref, None)
-            if not mine:
-                del self._tags_of[old.image_id]
-        self._touch(old.image_id)
+        old = _pop_ref(self._tags, self._tags_of, ref)
+        if old is not None:
+            self._touch(old.image_id)
 
     def put_manifest(self, row: ManifestRow) -> None:
         key = (row.repository, row.digest)
@@ -100,16 +109,9 @@ class ImageIndex:
         self._touch(row.image_id)
 
     def drop_manifest(self, repository: str, digest: str) -> None:
-        key = (repository, digest)
-        old = self._manifests.pop(key, None)
-        if old is None:
-            return
-        mine = self._manifests_of.get(old.image_id)
-        if mine is not None:
-            mine.pop(key, None)
-            if not mine:
-                del self._manifests_of[old.image_id]
-        self._touch(old.image_id)
+        old = _pop_ref(self._manifests, self._manifests_of, (repository, digest))
+        if old is not None:
+            self._touch(old.image_id)
 
     # -- reads -------------------------------------------------------------------------
 
