@@ -47,7 +47,26 @@ class WaitResult:
 @dataclass(slots=True)
 class _Entry:
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
-    stopped: asyncio.Event = field(default_factory=asyncio.Event)
+    running: bool = False
+    # Made when first asked for: an asyncio.Event (and its deque) per idle container
+    # was most of what the registry kept for it.
+    stopped: asyncio.Event | None = None
+
+    def stopped_event(self) -> asyncio.Event:
+        if self.stopped is None:
+            self.stopped = asyncio.Event()
+            if not self.running:
+                self.stopped.set()
+        return self.stopped
+
+    def set_running(self, running: bool) -> None:
+        self.running = running
+        if self.stopped is not None:
+            if running:
+                self.stopped.clear()
+            else:
+                self.stopped.set()
+
     exit_waiters: list[asyncio.Future[WaitResult]] = field(default_factory=list)
     removal_waiters: list[asyncio.Future[WaitResult]] = field(default_factory=list)
     created_hooks: list[CreatedHook] = field(default_factory=list)
@@ -61,7 +80,6 @@ class LifecycleRegistry:
         entry = self._entries.get(cid)
         if entry is None:
             entry = self._entries[cid] = _Entry()
-            entry.stopped.set()
         return entry
 
     # -- exclusion -------------------------------------------------------------------
@@ -73,16 +91,20 @@ class LifecycleRegistry:
     # -- process up and down ---------------------------------------------------------
 
     def started(self, cid: str) -> None:
-        self._entry(cid).stopped.clear()
+        self._entry(cid).set_running(True)
+
+    def start_failed(self, cid: str) -> None:
+        """A start that made no process."""
+        self._entry(cid).set_running(False)
 
     def stopped_event(self, cid: str) -> asyncio.Event:
         """Set whenever the container has no process (not yet started, exited)."""
-        return self._entry(cid).stopped
+        return self._entry(cid).stopped_event()
 
     async def wait_stopped(self, cid: str, timeout: float | None = None) -> bool:
         """True once no process runs; False if `timeout` passed first."""
         try:
-            await asyncio.wait_for(self._entry(cid).stopped.wait(), timeout)
+            await asyncio.wait_for(self._entry(cid).stopped_event().wait(), timeout)
         except TimeoutError:
             return False
         return True
@@ -92,7 +114,7 @@ class LifecycleRegistry:
         entry = self._entry(cid)
         waiters, entry.exit_waiters = entry.exit_waiters, []
         _resolve(waiters, result)
-        entry.stopped.set()
+        entry.set_running(False)
 
     def removed(self, cid: str, result: WaitResult) -> None:
         """The container is gone: wake every waiter and forget it."""
@@ -100,7 +122,7 @@ class LifecycleRegistry:
         if entry is None:
             return
         _resolve(entry.exit_waiters + entry.removal_waiters, result)
-        entry.stopped.set()
+        entry.set_running(False)
 
     # -- waiters ---------------------------------------------------------------------
 

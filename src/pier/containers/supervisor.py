@@ -1,13 +1,13 @@
 """Running containers and watching them: start, exits, restart policies, adoption.
 
-`start` takes a container through the run path and records it running; a watcher
-task per running container turns its monitor's exit record into the state; the
-restart policy (pier.containers.restartpolicy) then either starts it again after its
-back-off, with the container `restarting` meanwhile, or leaves it exited (and removes
-it when it was created with AutoRemove). At daemon start, `restore` re-adopts what an
-earlier pierd left: it watches containers whose monitor still runs, records the exits
-that happened while no pierd ran, finishes interrupted removals, and starts again
-what the restart policies say should run.
+`start` takes a container through the run path and records it running; a watch on
+each running container's monitor (a pidfd callback, no task) turns its exit record
+into the state; the restart policy (pier.containers.restartpolicy) then either starts
+it again after its back-off, with the container `restarting` meanwhile, or leaves it
+exited (and removes it when it was created with AutoRemove). At daemon start,
+`restore` re-adopts what an earlier pierd left: it watches containers whose monitor
+still runs, records the exits that happened while no pierd ran, finishes interrupted
+removals, and starts again what the restart policies say should run.
 """
 
 from __future__ import annotations
@@ -16,9 +16,9 @@ import asyncio
 import contextlib
 import logging
 import shutil
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Coroutine, Iterable, Iterator
 from dataclasses import replace
-from typing import Protocol
+from typing import Any, Protocol
 
 from pier import timefmt
 from pier.config import RuntimeConfig
@@ -66,7 +66,7 @@ class Supervisor:
         self._lifecycle = lifecycle
         self._teardown = teardown
         self._announce = announce
-        self._watchers: dict[str, asyncio.Task[None]] = {}
+        self._watchers: dict[str, Callable[[], None]] = {}  # what stops each watch
         self._restarts: dict[str, asyncio.Task[None]] = {}
         self._delays: dict[str, float] = {}  # the restart back-off reached, per container
         self._manual_restarts: set[str] = set()
@@ -90,7 +90,7 @@ class Supervisor:
             await self._start_failed(record, exc)
             raise
         except BaseException:
-            self._lifecycle.stopped_event(record.id).set()
+            self._lifecycle.start_failed(record.id)
             raise
         record = self._store.save(
             replace(record, state=states.started(record.state, pid=pid, at=started_at))
@@ -100,7 +100,7 @@ class Supervisor:
         return record
 
     async def _start_failed(self, record: Container, exc: PierError) -> None:
-        self._lifecycle.stopped_event(record.id).set()
+        self._lifecycle.start_failed(record.id)
         code = start_error_exit_code(exc.message) or 128
         record = self._store.save(
             replace(
@@ -113,23 +113,30 @@ class Supervisor:
     # -- exits -----------------------------------------------------------------------
 
     def _watch(self, cid: str) -> None:
-        task = asyncio.create_task(self._wait_for_exit(cid), name=f"watch-{cid[:12]}")
-        self._watchers[cid] = task
-        task.add_done_callback(lambda t: self._watchers.pop(cid, None))
-
-    async def _wait_for_exit(self, cid: str) -> None:
-        try:
-            status = await self._runtime.wait(cid)
+        # A callback on the monitor's pidfd, not a task per container: an idle
+        # container's cost in pierd is what its record holds. A task is made at the exit.
+        def exited(status: ExitStatus) -> None:
+            self._watchers.pop(cid, None)
             # Seen live, the exit's time is when it is observed (as Docker takes it
             # from containerd's exit event): finer than the exit file's coarse mtime.
             now = timefmt.now()
-            status = replace(status, finished_at=max(status.finished_at, now, key=_ns))
-        except asyncio.CancelledError:
-            raise
+            self._spawn(
+                self.on_exit(
+                    cid, replace(status, finished_at=max(status.finished_at, now, key=_ns))
+                )
+            )
+
+        try:
+            self._watchers[cid] = self._runtime.watch(cid, exited)
         except Exception:  # the monitor vanished: an unknown exit
             log.exception("watching %s failed", cid[:12])
             status = ExitStatus(exit_code=255, finished_at=timefmt.now(), oom_killed=False)
-        await self.on_exit(cid, status)
+            self._spawn(self.on_exit(cid, status))
+
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(work)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     async def on_exit(self, cid: str, status: ExitStatus, *, may_restart: bool = True) -> None:
         record = self._store.find(cid)
@@ -234,9 +241,7 @@ class Supervisor:
                 with contextlib.suppress(PierError):
                     await self._runtime.delete(cid, runtime, force=True)
         for cid in to_start:
-            task = asyncio.create_task(self._start_at_boot(cid))
-            self._background.add(task)
-            task.add_done_callback(self._background.discard)
+            self._spawn(self._start_at_boot(cid))
 
     async def _restore_one(self, record: Container, runtime_knows: bool) -> Container | None:
         """Bring one record in line with the host; None once it is gone."""
@@ -291,7 +296,10 @@ class Supervisor:
 
     async def close(self) -> None:
         """Stop watching; the containers keep running (live restore)."""
-        tasks = [*self._watchers.values(), *self._restarts.values(), *self._background]
+        for stop in self._watchers.values():
+            stop()
+        self._watchers.clear()
+        tasks = [*self._restarts.values(), *self._background]
         for task in tasks:
             task.cancel()
         for task in tasks:
