@@ -55,6 +55,11 @@ class _Steps(Workload):
     def grow_to(self, engine: Engine, n: int) -> None:
         raise NotImplementedError
 
+    def _none_made(self, engine: Engine) -> None:
+        # How many objects grow_to has made on each engine (setup runs once per engine).
+        self._made: dict[str, int] = getattr(self, "_made", {})
+        self._made[engine.name] = 0
+
     def timings(self, engine: Engine, n: int) -> dict[str, Callable[[], float]]:
         raise NotImplementedError
 
@@ -92,8 +97,7 @@ class ScalePs(_Steps):
     def setup(self, ctx: Context, engine: Engine) -> None:
         ctx.need_image(engine, BUSYBOX_REF)
         engine.remove_all_containers()
-        self._made: dict[str, int] = getattr(self, "_made", {})
-        self._made[engine.name] = 0
+        self._none_made(engine)
 
     def grow_to(self, engine: Engine, n: int) -> None:
         # Created, not started: what is listed is the same record, and a thousand
@@ -135,15 +139,15 @@ class ScaleImages(_Steps):
     summary = "images with 10, 100, 1000 images (tags of busybox)"
     steps = ((10, 100), (10, 100, 1000))
     noun = "image tags"
+    counted = "images"  # what the rows' labels call the n objects
 
     def rows(self, n: int) -> list[MetricSpec]:
+        what = f"{n} {self.counted}"
         return [
-            MetricSpec(key=f"api_{n}", label=f"API GET /images/json, {n} images",
-                       unit=Unit.SECONDS),
-            MetricSpec(key=f"images_{n}", label=f"docker images, {n} images", unit=Unit.SECONDS),
-            MetricSpec(key=f"native_{n}", label=f"own CLI images, {n} images",
-                       unit=Unit.SECONDS),
-            MetricSpec(key=f"inspect_{n}", label=f"API GET /images/{{name}}/json, {n} images",
+            MetricSpec(key=f"api_{n}", label=f"API GET /images/json, {what}", unit=Unit.SECONDS),
+            MetricSpec(key=f"images_{n}", label=f"docker images, {what}", unit=Unit.SECONDS),
+            MetricSpec(key=f"native_{n}", label=f"own CLI images, {what}", unit=Unit.SECONDS),
+            MetricSpec(key=f"inspect_{n}", label=f"API GET /images/{{name}}/json, {what}",
                        unit=Unit.SECONDS),
         ]  # fmt: skip
 
@@ -152,8 +156,7 @@ class ScaleImages(_Steps):
     def setup(self, ctx: Context, engine: Engine) -> None:
         ctx.need_image(engine, BUSYBOX_REF)
         self._untag(engine, self.prefix)
-        self._made: dict[str, int] = getattr(self, "_made", {})
-        self._made[engine.name] = 0
+        self._none_made(engine)
 
     def measure(self, ctx: Context, engine: Engine, rep: int) -> dict[str, Value]:
         # Each repetition grows from none: with the last one's images kept, every step
@@ -201,26 +204,13 @@ class ScaleDistinctImages(ScaleImages):
     name = "scale-images-distinct"
     summary = "images with 10, 100, 1000 distinct images (loaded from one archive)"
     noun = "distinct images"
+    counted = "distinct images"
     prefix = DISTINCT_REPO
-
-    def rows(self, n: int) -> list[MetricSpec]:
-        return [
-            MetricSpec(key=f"api_{n}", label=f"API GET /images/json, {n} distinct images",
-                       unit=Unit.SECONDS),
-            MetricSpec(key=f"images_{n}", label=f"docker images, {n} distinct images",
-                       unit=Unit.SECONDS),
-            MetricSpec(key=f"native_{n}", label=f"own CLI images, {n} distinct images",
-                       unit=Unit.SECONDS),
-            MetricSpec(key=f"inspect_{n}",
-                       label=f"API GET /images/{{name}}/json, {n} distinct images",
-                       unit=Unit.SECONDS),
-        ]  # fmt: skip
 
     def setup(self, ctx: Context, engine: Engine) -> None:
         self._dir = ctx.workdir
         self._untag(engine, self.prefix)
-        self._made: dict[str, int] = getattr(self, "_made", {})
-        self._made[engine.name] = 0
+        self._none_made(engine)
 
     def grow_to(self, engine: Engine, n: int) -> None:
         have = self._made[engine.name]
