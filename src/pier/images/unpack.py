@@ -352,6 +352,10 @@ class _Applier:
         self._root_fd = os.open(self._root, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
         self._dirs["."] = self._root_fd
         self._note_dir(self._root_fd)
+        if self._fresh and _has_default_acl(self._root_fd):
+            # Inherited from a parent of the layer's directory: new entries take the
+            # ACL's modes there, not the ones they are created with.
+            self._fresh = False
         if self._workers:
             self._writers = Writers(self._workers)
         return self
@@ -741,6 +745,16 @@ class _Applier:
                 os.utime(_proc(fd), ns=(ns, ns))
             finally:
                 os.close(fd)
+
+
+def _has_default_acl(fd: int) -> bool:
+    try:
+        os.getxattr(_proc(fd), "system.posix_acl_default")
+    except OSError as exc:
+        if exc.errno in (errno.ENODATA, errno.ENOTSUP, errno.EOPNOTSUPP):
+            return False
+        return True  # unknown: take creation's modes as not holding
+    return True
 
 
 def _umask() -> int:

@@ -6,6 +6,7 @@ import gzip
 import io
 import os
 import stat
+import struct
 import subprocess
 import tarfile
 import zlib
@@ -82,6 +83,39 @@ def test_modes_the_umask_would_take_and_special_bits_are_set(tmp_path: Path) -> 
     assert _owner_mode(root / "tmp" / "s") == (0, 0, 0o4755)
     assert _owner_mode(root / "plain") == (7, 9, 0o640)
     assert _owner_mode(root / "none") == (0, 0, 0o000)
+
+
+def _restrictive_default_acl() -> bytes:
+    """u::rwx g::--- o::--- as the kernel's posix_acl xattr holds it (no setfacl here)."""
+    undefined = 0xFFFFFFFF
+    entries = ((0x01, 0o7), (0x04, 0), (0x20, 0))  # USER_OBJ, GROUP_OBJ, OTHER
+    return struct.pack("<I", 2) + b"".join(
+        struct.pack("<HHI", tag, perm, undefined) for tag, perm in entries
+    )
+
+
+def test_modes_hold_under_a_default_acl_the_layer_directory_inherited(tmp_path: Path) -> None:
+    # A default ACL above the layer's directory (set by the host's admin on pier's
+    # root, say) is inherited by it: new entries then take the ACL's modes, not the
+    # umask's, so the modes given at creation do not hold and must be set.
+    parent = tmp_path / "acl"
+    parent.mkdir()
+    os.setxattr(parent, "system.posix_acl_default", _restrictive_default_acl())
+    tar = build_tar(
+        tmp_path / "l.tar",
+        [
+            {"name": "d", "type": DIR, "mode": 0o755},
+            {"name": "d/f", "data": b"x", "mode": 0o644},
+            {"name": "g", "data": b"y", "mode": 0o644},
+        ],
+    )
+    root = parent / "root"
+    root.mkdir()
+    with tar.open("rb") as f:
+        apply_layer(f, root)
+    assert _owner_mode(root / "d") == (0, 0, 0o755)
+    assert _owner_mode(root / "d" / "f") == (0, 0, 0o644)
+    assert _owner_mode(root / "g") == (0, 0, 0o644)
 
 
 def _layer(tmp_path: Path) -> bytes:
