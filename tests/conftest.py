@@ -1,5 +1,5 @@
-"""Suite-wide fixtures: a real pierd per test module, the busybox test image, and the
-leak check every test passes through."""
+"""Suite-wide fixtures: a real pierd per test module, the busybox test image, a
+registry on loopback, and the leak check every test passes through."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import pytest
 from pier_testing.daemon import PierDaemon
 from pier_testing.images import write_busybox_tar
 from pier_testing.leaks import Scope
+from pier_testing.registry import DistributionRegistry
 
 _SCOPE = Scope()
 
@@ -23,6 +24,16 @@ def leak_scope() -> Scope:
 @pytest.fixture(scope="session")
 def busybox_tar(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return write_busybox_tar(tmp_path_factory.mktemp("images") / "busybox.tar")
+
+
+@pytest.fixture(scope="module")
+def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DistributionRegistry]:
+    """Debian's docker-registry (distribution 2.8) on loopback, no auth, per module."""
+    reg = DistributionRegistry(tmp_path_factory.mktemp("registry")).start()
+    try:
+        yield reg
+    finally:
+        reg.stop()
 
 
 def _import_busybox(daemon: PierDaemon, tar: Path) -> str:

@@ -8,25 +8,13 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterator
 from pathlib import Path
-
-import pytest
 
 from pier.oci import reference as refs
 from pier_testing.daemon import PierDaemon
 from pier_testing.registry import DistributionRegistry
 
 Listing = dict[str, tuple[list[str], list[str]]]  # image ID -> (RepoTags, RepoDigests)
-
-
-@pytest.fixture(scope="module")
-def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DistributionRegistry]:
-    reg = DistributionRegistry(tmp_path_factory.mktemp("registry")).start()
-    try:
-        yield reg
-    finally:
-        reg.stop()
 
 
 def _committed(pier: PierDaemon) -> Listing:

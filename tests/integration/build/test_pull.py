@@ -5,24 +5,12 @@ one even when a local image has the name."""
 from __future__ import annotations
 
 import base64
-from collections.abc import Iterator
-
-import pytest
 
 from pier_testing.build import build, run_output
 from pier_testing.daemon import PierDaemon
 from pier_testing.registry import DistributionRegistry
 
 AUTH = {"X-Registry-Auth": base64.urlsafe_b64encode(b"{}").decode()}
-
-
-@pytest.fixture(scope="module")
-def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DistributionRegistry]:
-    reg = DistributionRegistry(tmp_path_factory.mktemp("registry")).start()
-    try:
-        yield reg
-    finally:
-        reg.stop()
 
 
 def _push(pier: PierDaemon, name: str) -> None:

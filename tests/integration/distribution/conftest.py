@@ -7,17 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from pier_testing.registry import DistributionRegistry, PierRegistry
-
-
-@pytest.fixture(scope="module")
-def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DistributionRegistry]:
-    """Debian's docker-registry (distribution 2.8), no auth."""
-    reg = DistributionRegistry(tmp_path_factory.mktemp("registry")).start()
-    try:
-        yield reg
-    finally:
-        reg.stop()
+from pier_testing.registry import PierRegistry
 
 
 @pytest.fixture(scope="module")

@@ -16,7 +16,6 @@ import os
 import secrets
 import tarfile
 import urllib.request
-from collections.abc import Iterator
 
 import pytest
 
@@ -33,15 +32,6 @@ from pier_testing.hostile import (
     plant,
 )
 from pier_testing.registry import DistributionRegistry
-
-
-@pytest.fixture(scope="module")
-def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DistributionRegistry]:
-    reg = DistributionRegistry(tmp_path_factory.mktemp("registry")).start()
-    try:
-        yield reg
-    finally:
-        reg.stop()
 
 
 def _answer(client: Client, method: str, path: str, **kwargs: object) -> tuple[int, bytes]:

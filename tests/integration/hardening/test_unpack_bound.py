@@ -44,15 +44,6 @@ def bounded(leak_scope: Scope, busybox_tar: Path) -> Iterator[CustomDaemon]:
         yield daemon
 
 
-@pytest.fixture(scope="module")
-def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DistributionRegistry]:
-    reg = DistributionRegistry(tmp_path_factory.mktemp("registry")).start()
-    try:
-        yield reg
-    finally:
-        reg.stop()
-
-
 def _tar(files: dict[str, bytes], *, dockerfile: bool) -> bytes:
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w") as tf:
