@@ -156,7 +156,7 @@ async def removed_while_away(state: LocalState, member: EtcdMember) -> LocalStat
     if member.name in names or "" in names:
         return None
     log.warning("this node's etcd member was removed while it was away: now a worker")
-    member.remove_data()
+    await asyncio.to_thread(member.remove_data)
     return dataclasses.replace(state, manager=False, own_member=False, endpoints=tuple(clients))
 
 
@@ -232,7 +232,7 @@ class RoleKeeper:
         state = session.state
         member = self._member(session.node_id) if self._member is not None else None
         if member is not None:
-            member.remove_data()  # what an earlier membership left
+            await asyncio.to_thread(member.remove_data)  # what an earlier membership left
             mine = {"Client": member.client_endpoint, "Peer": str(member.peer_socket)}
             # Recorded before the member is added, so the other managers link its
             # socket under the name its peer URL gives (their watch sees this).
@@ -281,7 +281,7 @@ class RoleKeeper:
             for m in found:
                 await _retry(lambda m=m: session.etcd.member_remove(m.id))  # type: ignore[misc]
             await member.stop()
-            member.remove_data()
+            await asyncio.to_thread(member.remove_data)
             state = dataclasses.replace(
                 session.state, manager=False, own_member=False, endpoints=others
             )
