@@ -12,10 +12,11 @@ import time
 from pathlib import Path
 
 from .engines import Engine, Unavailable
+from .images import BUSYBOX_REF
 from .observe import cpu_seconds
 from .proc import CommandFailed, all_pids, cmdline, run
 from .results import MetricSpec, Unit
-from .workloads import BUSYBOX_REF, Context, Value, Workload
+from .workloads import Context, Value, Workload
 
 SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "cluster"
 

@@ -335,7 +335,9 @@ class Density(Workload):
     def measure(self, ctx: Context, engine: Engine, rep: int) -> dict[str, Value]:
         out: dict[str, Value] = {}
         engine.remove_all_containers()
-        time.sleep(1)
+        # A removal's stragglers (monitors exiting, Podman's `container cleanup`
+        # processes) would count in the baseline and make every container look lighter.
+        _settle(engine)
         pss_before = pss_bytes(engine.pids())
         used_before = used_memory_bytes()
         ids: list[str] = []
@@ -353,6 +355,7 @@ class Density(Workload):
                 ("start", "pss_per", "used_per", "list_api", "ps", "ps_native", "remove"), reason
             )
         time.sleep(2)  # let monitors and daemons settle after the burst
+        _settle(engine)
         out["pss_per"] = (pss_bytes(engine.pids()) - pss_before) / self.count
         out["used_per"] = (used_memory_bytes() - used_before) / self.count
 
@@ -382,6 +385,19 @@ class Density(Workload):
 
     def teardown(self, ctx: Context, engine: Engine) -> None:
         engine.remove_all_containers()
+
+
+def _settle(engine: Engine, timeout: float = 30.0) -> None:
+    """Until the engine's processes are the same two readings 0.5 s apart (or the
+    timeout: a busy engine is measured as it is)."""
+    deadline = time.monotonic() + timeout
+    seen = engine.pids()
+    while time.monotonic() < deadline:
+        time.sleep(0.5)
+        now = engine.pids()
+        if now == seen:
+            return
+        seen = now
 
 
 class DensityBridge(Density):
