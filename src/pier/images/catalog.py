@@ -1,6 +1,8 @@
 """The catalog: finding images and describing them (records, list filters, history).
 
-Blocking code, called from worker threads by the service facade. Lookups follow
+Blocking code, called from worker threads by the service facade, but for `peek` and
+`listed`: they only read what a thread kept (no lock, no I/O), so the event loop may
+answer from them and a request costs no thread hop when nothing changed. Lookups follow
 moby's GetImage: a full ID, a reference (a tag, or a repository and manifest digest),
 then a unique ID prefix.
 """
