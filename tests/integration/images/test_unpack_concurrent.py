@@ -1,7 +1,6 @@
 """Layer application with concurrent file creation (images/writers.py): the tree is the
 one an in-order extraction makes, whatever the order the workers finish in."""
 
-import hashlib
 import os
 import subprocess
 import tarfile
@@ -11,32 +10,12 @@ from pathlib import Path
 import pytest
 
 from pier.errors import InvalidParameter
-from pier.images.unpack import apply_layer
 from pier_testing.image_store import build_tar
+from pier_testing.unpacked import apply_tar, tree
 
 DIR = tarfile.DIRTYPE
 SYM = tarfile.SYMTYPE
 LNK = tarfile.LNKTYPE
-
-
-def _apply(tar: Path, root: Path) -> None:
-    root.mkdir(exist_ok=True)
-    with tar.open("rb") as f:
-        apply_layer(f, root)
-
-
-def _tree(root: Path) -> dict[str, tuple[object, ...]]:
-    out: dict[str, tuple[object, ...]] = {}
-    for dirpath, dirnames, filenames in os.walk(root):
-        for name in dirnames + filenames:
-            path = os.path.join(dirpath, name)
-            st = os.lstat(path)
-            digest = None
-            if os.path.isfile(path) and not os.path.islink(path):
-                digest = hashlib.sha256(Path(path).read_bytes()).hexdigest()
-            mtime = None if os.path.isdir(path) else st.st_mtime_ns
-            out[os.path.relpath(path, root)] = (st.st_mode, st.st_uid, st.st_gid, mtime, digest)
-    return out
 
 
 def test_many_small_files_match_gnu_tar(tmp_path: Path) -> None:
@@ -57,10 +36,10 @@ def test_many_small_files_match_gnu_tar(tmp_path: Path) -> None:
         entries.append({"name": f"d{d}/s", "type": SYM, "linkname": "f1"})
     tar = build_tar(tmp_path / "l.tar.gz", entries, gzip=True)
     ours, gnu = tmp_path / "ours", tmp_path / "gnu"
-    _apply(tar, ours)
+    apply_tar(tar, ours)
     gnu.mkdir()
     subprocess.run(["tar", "-C", str(gnu), "--numeric-owner", "-xzf", str(tar)], check=True)
-    assert _tree(ours) == _tree(gnu)
+    assert tree(ours) == tree(gnu)
     assert not [t for t in threading.enumerate() if t.name.startswith("unpack-write")]
 
 
@@ -80,7 +59,7 @@ def test_a_name_met_again_is_the_last_entry(tmp_path: Path) -> None:
         ],
     )
     root = tmp_path / "root"
-    _apply(tar, root)
+    apply_tar(tar, root)
     assert (root / "a").read_bytes() == b"second"
     assert (root / "b" / "inside").read_bytes() == b"ok"
     assert (root / "c").read_bytes() == b"replaces the directory"
@@ -98,7 +77,7 @@ def test_a_file_whited_out_in_its_own_layer_is_gone(tmp_path: Path) -> None:
         ],
     )
     root = tmp_path / "root"
-    _apply(tar, root)
+    apply_tar(tar, root)
     assert os.lstat(root / "d" / "f").st_rdev == os.makedev(0, 0)
     assert (root / "d" / "f").is_char_device()
 
@@ -108,7 +87,7 @@ def test_a_file_used_as_a_directory_fails_the_layer(tmp_path: Path) -> None:
         tmp_path / "l.tar", [{"name": "f", "data": b"x"}, {"name": "f/under", "data": b"y"}]
     )
     with pytest.raises(InvalidParameter, match="not a directory"):
-        _apply(tar, tmp_path / "root")
+        apply_tar(tar, tmp_path / "root")
     assert not [t for t in threading.enumerate() if t.name.startswith("unpack-write")]
 
 
@@ -118,4 +97,4 @@ def test_a_worker_failure_fails_the_layer(tmp_path: Path) -> None:
         [{"name": f"ok{i}", "data": b"x"} for i in range(50)] + [{"name": "x" * 300, "data": b"y"}],
     )
     with pytest.raises(InvalidParameter, match="File name too long"):
-        _apply(tar, tmp_path / "root")
+        apply_tar(tar, tmp_path / "root")

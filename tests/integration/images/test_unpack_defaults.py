@@ -18,6 +18,7 @@ import zstandard
 from pier.errors import InvalidParameter
 from pier.images.unpack import apply_layer, bad_compression_is_a_400
 from pier_testing.image_store import build_tar
+from pier_testing.unpacked import apply_tar, tree
 
 DIR = tarfile.DIRTYPE
 SYM = tarfile.SYMTYPE
@@ -35,54 +36,61 @@ def _owner_mode(path: Path) -> tuple[int, int, int]:
     return st.st_uid, st.st_gid, stat.S_IMODE(st.st_mode)
 
 
+def _applied(entries: list[dict[str, object]], tmp_path: Path, root: Path | None = None) -> Path:
+    root = root or tmp_path / "root"
+    apply_tar(build_tar(tmp_path / "l.tar", entries), root)
+    return root
+
+
+def _assert_owner_modes(root: Path, expected: dict[str, tuple[int, int, int]]) -> None:
+    assert {name: _owner_mode(root / name) for name in expected} == expected
+
+
 def test_entries_under_a_setgid_directory_keep_the_tars_group_and_mode(tmp_path: Path) -> None:
     # A new entry in a set-group-ID directory takes the directory's group (and a new
     # directory its bit): the applier must not take creation's defaults there.
-    tar = build_tar(
-        tmp_path / "l.tar",
-        [
-            {"name": "mail", "type": DIR, "mode": 0o2775, "uid": 0, "gid": 8},
-            {"name": "mail/f", "data": b"x", "mode": 0o644},
-            {"name": "mail/sub", "type": DIR, "mode": 0o755},
-            {"name": "mail/sub/g", "data": b"y", "mode": 0o600},
-            {"name": "mail/link", "type": SYM, "linkname": "f"},
-            {"name": "mail/implicit/deep", "data": b"z", "mode": 0o644},
-        ],
+    entries: list[dict[str, object]] = [
+        {"name": "mail", "type": DIR, "mode": 0o2775, "uid": 0, "gid": 8},
+        {"name": "mail/f", "data": b"x", "mode": 0o644},
+        {"name": "mail/sub", "type": DIR, "mode": 0o755},
+        {"name": "mail/sub/g", "data": b"y", "mode": 0o600},
+        {"name": "mail/link", "type": SYM, "linkname": "f"},
+        {"name": "mail/implicit/deep", "data": b"z", "mode": 0o644},
+    ]
+    root = _applied(entries, tmp_path)
+    _assert_owner_modes(
+        root,
+        {
+            "mail": (0, 8, 0o2775),
+            "mail/f": (0, 0, 0o644),
+            "mail/sub": (0, 0, 0o755),
+            "mail/sub/g": (0, 0, 0o600),
+            "mail/implicit/deep": (0, 0, 0o644),
+        },
     )
-    root = tmp_path / "root"
-    root.mkdir()
-    with tar.open("rb") as f:
-        apply_layer(f, root)
-    assert _owner_mode(root / "mail") == (0, 8, 0o2775)
-    assert _owner_mode(root / "mail" / "f") == (0, 0, 0o644)
-    assert _owner_mode(root / "mail" / "sub") == (0, 0, 0o755)
-    assert _owner_mode(root / "mail" / "sub" / "g") == (0, 0, 0o600)
     assert os.lstat(root / "mail" / "link")[4:6] == (0, 0)
-    assert _owner_mode(root / "mail" / "implicit" / "deep") == (0, 0, 0o644)
 
 
 def test_modes_the_umask_would_take_and_special_bits_are_set(tmp_path: Path) -> None:
-    tar = build_tar(
-        tmp_path / "l.tar",
-        [
-            {"name": "open", "type": DIR, "mode": 0o777},
-            {"name": "open/f", "data": b"x", "mode": 0o666},
-            {"name": "tmp", "type": DIR, "mode": 0o1777},
-            {"name": "tmp/s", "data": b"x", "mode": 0o4755},
-            {"name": "plain", "data": b"x", "mode": 0o640, "uid": 7, "gid": 9},
-            {"name": "none", "data": b"x", "mode": 0o000},
-        ],
+    entries: list[dict[str, object]] = [
+        {"name": "open", "type": DIR, "mode": 0o777},
+        {"name": "open/f", "data": b"x", "mode": 0o666},
+        {"name": "tmp", "type": DIR, "mode": 0o1777},
+        {"name": "tmp/s", "data": b"x", "mode": 0o4755},
+        {"name": "plain", "data": b"x", "mode": 0o640, "uid": 7, "gid": 9},
+        {"name": "none", "data": b"x", "mode": 0o000},
+    ]
+    _assert_owner_modes(
+        _applied(entries, tmp_path),
+        {
+            "open": (0, 0, 0o777),
+            "open/f": (0, 0, 0o666),
+            "tmp": (0, 0, 0o1777),
+            "tmp/s": (0, 0, 0o4755),
+            "plain": (7, 9, 0o640),
+            "none": (0, 0, 0o000),
+        },
     )
-    root = tmp_path / "root"
-    root.mkdir()
-    with tar.open("rb") as f:
-        apply_layer(f, root)
-    assert _owner_mode(root / "open") == (0, 0, 0o777)
-    assert _owner_mode(root / "open" / "f") == (0, 0, 0o666)
-    assert _owner_mode(root / "tmp") == (0, 0, 0o1777)
-    assert _owner_mode(root / "tmp" / "s") == (0, 0, 0o4755)
-    assert _owner_mode(root / "plain") == (7, 9, 0o640)
-    assert _owner_mode(root / "none") == (0, 0, 0o000)
 
 
 def _restrictive_default_acl() -> bytes:
@@ -101,21 +109,15 @@ def test_modes_hold_under_a_default_acl_the_layer_directory_inherited(tmp_path: 
     parent = tmp_path / "acl"
     parent.mkdir()
     os.setxattr(parent, "system.posix_acl_default", _restrictive_default_acl())
-    tar = build_tar(
-        tmp_path / "l.tar",
-        [
-            {"name": "d", "type": DIR, "mode": 0o755},
-            {"name": "d/f", "data": b"x", "mode": 0o644},
-            {"name": "g", "data": b"y", "mode": 0o644},
-        ],
+    entries: list[dict[str, object]] = [
+        {"name": "d", "type": DIR, "mode": 0o755},
+        {"name": "d/f", "data": b"x", "mode": 0o644},
+        {"name": "g", "data": b"y", "mode": 0o644},
+    ]
+    _assert_owner_modes(
+        _applied(entries, tmp_path, parent / "root"),
+        {"d": (0, 0, 0o755), "d/f": (0, 0, 0o644), "g": (0, 0, 0o644)},
     )
-    root = parent / "root"
-    root.mkdir()
-    with tar.open("rb") as f:
-        apply_layer(f, root)
-    assert _owner_mode(root / "d") == (0, 0, 0o755)
-    assert _owner_mode(root / "d" / "f") == (0, 0, 0o644)
-    assert _owner_mode(root / "g") == (0, 0, 0o644)
 
 
 def _layer(tmp_path: Path) -> bytes:
@@ -185,21 +187,6 @@ def test_a_gzip_bomb_is_inflated_a_chunk_at_a_time(tmp_path: Path) -> None:
     assert st.st_blocks * 512 < 1 << 20
 
 
-def _lstat_tree(root: Path) -> dict[str, tuple[object, ...]]:
-    out: dict[str, tuple[object, ...]] = {}
-    for dirpath, dirnames, filenames in os.walk(root):
-        for name in dirnames + filenames:
-            path = os.path.join(dirpath, name)
-            st = os.lstat(path)
-            link = os.readlink(path) if stat.S_ISLNK(st.st_mode) else None
-            data = None
-            if stat.S_ISREG(st.st_mode):
-                data = Path(path).read_bytes()
-            mtime = None if stat.S_ISDIR(st.st_mode) else st.st_mtime_ns
-            out[os.path.relpath(path, root)] = (st.st_mode, st.st_uid, st.st_gid, mtime, link, data)
-    return out
-
-
 def test_symlinks_made_by_the_workers_give_gnu_tars_tree(tmp_path: Path) -> None:
     # Symlinks are created by the writer threads too: a later entry through one, over
     # one, or replacing one must meet it as an in-order extraction would.
@@ -218,12 +205,10 @@ def test_symlinks_made_by_the_workers_give_gnu_tars_tree(tmp_path: Path) -> None
         entries.append({"name": f"usr/bin/l{i}", "type": SYM, "linkname": "sh"})
     tar = build_tar(tmp_path / "l.tar", entries)
     ours, gnu = tmp_path / "ours", tmp_path / "gnu"
-    ours.mkdir()
-    with tar.open("rb") as f:
-        apply_layer(f, ours)
+    apply_tar(tar, ours)
     gnu.mkdir()
     subprocess.run(["tar", "-C", str(gnu), "--numeric-owner", "-xf", str(tar)], check=True)
-    assert _lstat_tree(ours) == _lstat_tree(gnu)
+    assert tree(ours) == tree(gnu)
     assert (ours / "usr" / "bin" / "sh").read_bytes() == b"shell"
     assert os.lstat(ours / "bin")[4:6] == (3, 4)
 
@@ -231,18 +216,12 @@ def test_symlinks_made_by_the_workers_give_gnu_tars_tree(tmp_path: Path) -> None
 def test_a_path_through_a_dangling_symlink_made_by_a_worker(tmp_path: Path) -> None:
     # Docker's applier makes the missing directory through the link (its chroot's
     # mkdir -p); GNU tar refuses, so this one is checked on its own.
-    tar = build_tar(
-        tmp_path / "l.tar",
-        [
-            {"name": "usr", "type": DIR},
-            {"name": "lib", "type": SYM, "linkname": "usr/lib"},
-            {"name": "lib/x.so", "data": b"lib"},
-        ],
-    )
-    root = tmp_path / "root"
-    root.mkdir()
-    with tar.open("rb") as f:
-        apply_layer(f, root)
+    entries: list[dict[str, object]] = [
+        {"name": "usr", "type": DIR},
+        {"name": "lib", "type": SYM, "linkname": "usr/lib"},
+        {"name": "lib/x.so", "data": b"lib"},
+    ]
+    root = _applied(entries, tmp_path)
     assert os.readlink(root / "lib") == "usr/lib"
     assert (root / "usr" / "lib" / "x.so").read_bytes() == b"lib"
 
