@@ -187,3 +187,17 @@ def test_errors_are_dockers(env: dict[str, str], args: tuple[str, ...]) -> None:
     status, out, err = pier(env, *args)
     assert status in (1, 125)
     assert (status, out, err) == docker(env, *args)
+
+
+def test_pier_starts_through_symlinks(env: dict[str, str], tmp_path: Path) -> None:
+    """`make install` links /usr/local/bin/pier to the environment's script, which
+    finds its interpreter beside where the links end, not beside the link."""
+    link = tmp_path / "bin" / "pier"
+    link.parent.mkdir()
+    link.symlink_to(PIER)
+    twice = tmp_path / "pier-again"
+    twice.symlink_to(link)
+    direct = run(PIER, env, "--version")
+    assert direct[0] == 0 and direct[1].startswith("Pier version ")
+    assert run(link, env, "--version") == direct
+    assert run(twice, env, "--version") == direct
