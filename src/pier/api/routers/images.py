@@ -67,8 +67,9 @@ def routes(
     summaries = wire.SummaryCache()
 
     async def list_images(request: web.Request) -> web.StreamResponse:
-        records = await images.list(all=query_bool(request, "all"), filters=query_filters(request))
-        body = summaries.render(records, api_version=api_version(request))
+        filters = query_filters(request)
+        records = await images.list(all=query_bool(request, "all"), filters=filters)
+        body = summaries.render(records, api_version=api_version(request), complete=not filters)
         return web.Response(body=body, content_type="application/json")
 
     async def inspect(request: web.Request) -> web.StreamResponse:

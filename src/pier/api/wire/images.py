@@ -74,8 +74,13 @@ class SummaryCache:
     def __init__(self) -> None:
         self._items: dict[tuple[str, bool], tuple[ImageRecord, bytes]] = {}
 
-    def render(self, recs: Sequence[ImageRecord], *, api_version: str = API_VERSION) -> bytes:
-        """The response body, as `json_response` would send the `image_summary` of each."""
+    def render(
+        self, recs: Sequence[ImageRecord], *, api_version: str = API_VERSION, complete: bool = True
+    ) -> bytes:
+        """The response body, as `json_response` would send the `image_summary` of each.
+        `complete`: an unfiltered listing, whose images are all there are; only such a
+        listing may drop the items of the others (a filtered one would throw away what
+        the next full listing needs)."""
         legacy = _version_lt(api_version, "1.44")
         parts: list[bytes] = []
         fresh: dict[tuple[str, bool], tuple[ImageRecord, bytes]] = {}
@@ -87,8 +92,8 @@ class SummaryCache:
                 item = (rec, body)
             fresh[key] = item
             parts.append(item[1])
-        if len(self._items) > 2 * len(fresh) + 64:
-            self._items = fresh  # mostly removed images (or a filter's few): start over
+        if complete and len(self._items) > 2 * len(fresh) + 64:
+            self._items = fresh  # mostly removed images: start over
         else:
             self._items.update(fresh)
         return b"[" + b",".join(parts) + b"]\n"
