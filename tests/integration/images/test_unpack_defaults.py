@@ -9,6 +9,7 @@ import stat
 import struct
 import subprocess
 import tarfile
+import threading
 import zlib
 from pathlib import Path
 
@@ -235,3 +236,30 @@ def test_damaged_deflate_data_read_whole_is_a_400() -> None:
     data[100] ^= 0xFF
     with pytest.raises(InvalidParameter, match="invalid layer tar"), bad_compression_is_a_400():
         decompressed(io.BytesIO(bytes(data))).read()
+
+
+def _unpack_threads() -> list[threading.Thread]:
+    return [
+        t
+        for t in threading.enumerate()
+        if t.name == "layer-inflate" or t.name.startswith("unpack-write")
+    ]
+
+
+@pytest.mark.parametrize("where", ["first-entry", "after-small-files"])
+def test_a_failing_layer_leaves_no_reading_or_writing_thread(tmp_path: Path, where: str) -> None:
+    # The inflating thread is chunks ahead of the tar reader (a queue it may be blocked
+    # on) and the writers hold files not yet made: a failure must stop and join both
+    # before apply_layer answers, whatever the reader had not read.
+    before = _unpack_threads()
+    entries: list[dict[str, object]] = []
+    if where == "after-small-files":
+        entries += [{"name": f"f{i}", "data": os.urandom(64)} for i in range(300)]
+    entries += [
+        {"name": "bad", "type": LNK, "linkname": "missing"},
+        {"name": "big", "data": os.urandom(12 << 20)},  # many chunks behind the failure
+    ]
+    data = gzip.compress(build_tar(tmp_path / "l.tar", entries).read_bytes(), compresslevel=1)
+    with pytest.raises(InvalidParameter, match="does not exist"):
+        _apply_bytes(data, tmp_path / "root")
+    assert _unpack_threads() == before
