@@ -48,9 +48,18 @@ class SourceCache:
             found = []
             for ref in self._refs:
                 try:
-                    found.append(await self._images.resolve(ref))
+                    record = await self._images.resolve(ref)
                 except NotFound:
                     log.warning("could not look up %s for cache resolution, skipping", ref)
+                    continue
+                if not _layers_agree(record):
+                    # Restoring a step takes the layer its history entry counts to;
+                    # with a history that does not match the layers, that count names
+                    # another layer or none (moby's getLayerForHistoryIndex would
+                    # index out of range there).
+                    log.warning("%s: history does not match its layers, not a cache source", ref)
+                    continue
+                found.append(record)
             self._sources = found
         return self._sources
 
@@ -117,6 +126,12 @@ class SourceCache:
         return await self._images.ingest(
             layers=blobs, config=spec.to_bytes(), parent=parent.id if parent is not None else ""
         )
+
+
+def _layers_agree(record: ImageRecord) -> bool:
+    """The image's history counts as many layer-making steps as it has layers."""
+    made = sum(1 for h in record.history if not h.empty_layer)
+    return made == len(record.diff_ids)
 
 
 def _valid_parent(target: ImageRecord, parent: ImageRecord | None) -> bool:

@@ -6,7 +6,9 @@ ancestors; a changed COPY input stops the matching from that step on."""
 
 from __future__ import annotations
 
+import io
 import json
+import tarfile
 
 from pier_testing.build import build, leftovers, run_output
 from pier_testing.daemon import PierDaemon
@@ -79,3 +81,51 @@ def test_missing_sources_are_skipped_and_local_cache_needs_a_source(pier: PierDa
     assert missing.image_id != first.image_id
     local = build(pier, _files("local\n")).ok()
     assert len(_cached_steps(local.text)) == 6
+
+
+def _without_last_layers(archive: bytes, drop: int) -> bytes:
+    """`archive` (docker save) as a Docker-format archive whose image keeps its history
+    but loses its last `drop` layers: a history naming more layers than the image has."""
+    with tarfile.open(fileobj=io.BytesIO(archive)) as tf:
+        members = {m.name: tf.extractfile(m) for m in tf.getmembers() if m.isfile()}
+        data = {name: f.read() for name, f in members.items() if f is not None}
+    [entry] = json.loads(data["manifest.json"])
+    config = json.loads(data[entry["Config"]])
+    config["rootfs"]["diff_ids"] = config["rootfs"]["diff_ids"][:-drop]
+    entry["Layers"] = entry["Layers"][:-drop]
+    entry["Config"] = "odd-config.json"
+    out = {
+        "manifest.json": json.dumps([entry]).encode(),
+        "odd-config.json": json.dumps(config).encode(),
+    }
+    out.update({name: data[name] for name in entry["Layers"]})
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tf:
+        for name, body in out.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(body)
+            tf.addfile(info, io.BytesIO(body))
+    return buf.getvalue()
+
+
+def test_a_source_whose_history_names_more_layers_than_it_has_is_not_used(
+    pier: PierDaemon,
+) -> None:
+    build(pier, _files("odd\n"), t="source:odd").ok()
+    archive = pier.client.request("GET", "/images/source:odd/get").read()
+    pier.client.delete("/images/source:odd")
+    loaded = pier.client.request(
+        "POST",
+        "/images/load",
+        body=_without_last_layers(archive, 2),
+        headers={"Content-Type": "application/x-tar"},
+    ).read()
+    assert b"errorDetail" not in loaded, loaded
+    assert len(pier.client.get_json("/images/source:odd/json")["RootFS"]["Layers"]) == 3
+
+    # Its fifth step's layer would be the fourth of three: the image is no source at
+    # all (the earlier steps are not restored from it either), and the build goes on.
+    built = build(pier, _files("odd\n"), cachefrom=json.dumps(["source:odd"])).ok()
+    assert _cached_steps(built.text) == []
+    assert run_output(pier, built.image_id, "cat", "/c.txt") == "odd\na\n"
+    assert leftovers(pier) == []

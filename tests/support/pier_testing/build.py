@@ -91,7 +91,8 @@ def leftovers(pier: PierDaemon) -> list[str]:
     """What a build must not leave: its snapshots, its private directory."""
     found = [k for k in snapshot_keys(pier) if k.startswith("build-")]
     tmp = pier.data_root / "tmp"
-    found += [p.name for p in tmp.iterdir()] if tmp.is_dir() else []
+    # tmp/removing is the daemon's own trash (pier.reaper), emptied behind removals.
+    found += [p.name for p in tmp.iterdir() if p.name != "removing"] if tmp.is_dir() else []
     return found
 
 
