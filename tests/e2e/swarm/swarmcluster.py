@@ -10,22 +10,20 @@ import json
 import os
 import secrets
 import subprocess
-import time
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from pier.client.api import Client
-from pier.client.errors import ClientError
 from pier.cluster.etcd import Etcd
 from pier.errors import PierError
 from pier_testing.leaks import Scope
 from pier_testing.netpool import claim_subnet, release_subnet
+from pier_testing.polling import until as until  # the e2e swarm tests import it from here
 
 SCRIPT = Path(__file__).resolve().parents[3] / "scripts" / "cluster"
 DOCKER = "/usr/local/bin/docker"
-T = TypeVar("T")
 
 
 class Cluster:
@@ -69,20 +67,6 @@ class Cluster:
 
     def client(self, i: int) -> Client:
         return Client(self.socket(i), timeout=30)
-
-
-def until(check: Callable[[], T | None], timeout: float = 30, what: str = "") -> T:
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        try:
-            last = check()
-        except (ClientError, OSError, KeyError, StopIteration) as exc:
-            last = exc
-        if last and not isinstance(last, Exception):
-            return last
-        time.sleep(0.1)
-    raise AssertionError(f"not within {timeout} s: {what} (last: {last!r})")
 
 
 def get(url: str) -> str:

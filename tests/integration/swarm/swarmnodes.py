@@ -9,36 +9,20 @@ import os
 import signal
 import socket
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from pier.client.errors import ClientError
 from pier_testing.daemon import PierDaemon
 from pier_testing.leaks import Scope
-
-T = TypeVar("T")
+from pier_testing.polling import until as until  # the swarm tests import it from here
 
 
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
-
-
-def until(check: Callable[[], T | None], timeout: float = 30.0, what: str = "") -> T:
-    """Poll `check` until it returns something truthy, within `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        try:
-            last = check()
-        except (ClientError, OSError, KeyError, IndexError) as exc:
-            last = exc
-        if last and not isinstance(last, Exception):
-            return last
-        time.sleep(0.1)
-    raise AssertionError(f"not within {timeout} s: {what} (last: {last!r})")
 
 
 def import_busybox(daemon: PierDaemon, tar: Path) -> None:
