@@ -21,6 +21,7 @@ from pier.errors import PierError
 from pier_testing.leaks import Scope
 from pier_testing.netpool import claim_subnet, release_subnet
 from pier_testing.polling import until as until  # the e2e swarm tests import it from here
+from pier_testing.procs import cmdlines
 
 SCRIPT = Path(__file__).resolve().parents[3] / "scripts" / "cluster"
 DOCKER = "/usr/local/bin/docker"
@@ -96,15 +97,10 @@ def running(c: Cluster, service: str, node: int = 1) -> list[dict[str, Any]]:
 
 def etcd_pids(cluster: Cluster) -> dict[str, int]:
     found = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            argv = Path(f"/proc/{entry}/cmdline").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        if argv and argv[0].endswith(b"etcd") and str(cluster.dir).encode() in b" ".join(argv):
-            found[argv[argv.index(b"--name") + 1].decode()] = int(entry)
+    for pid, cmdline in cmdlines():
+        argv = cmdline.split(b"\0")
+        if argv[0].endswith(b"etcd") and str(cluster.dir).encode() in b" ".join(argv):
+            found[argv[argv.index(b"--name") + 1].decode()] = pid
     return found
 
 

@@ -17,6 +17,7 @@ from pier.client.errors import ClientError
 from pier_testing.daemon import PierDaemon
 from pier_testing.leaks import Scope
 from pier_testing.polling import until as until  # the swarm tests import it from here
+from pier_testing.procs import cmdlines
 
 
 def free_port() -> int:
@@ -127,14 +128,8 @@ def kill_node(daemon: PierDaemon) -> None:
             for pid in procs.read_text().split():
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(int(pid), signal.SIGKILL)
-        for entry in os.listdir("/proc"):
-            if not entry.isdigit():
-                continue
-            try:
-                cmdline = Path(f"/proc/{entry}/cmdline").read_bytes()
-            except OSError:
-                continue
+        for found, cmdline in cmdlines():
             if marker in cmdline:
                 with contextlib.suppress(ProcessLookupError):
-                    os.kill(int(entry), signal.SIGKILL)
+                    os.kill(found, signal.SIGKILL)
         time.sleep(0.1)

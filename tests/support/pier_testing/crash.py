@@ -21,6 +21,7 @@ from typing import Any
 
 from pier.client.errors import ClientError
 from pier_testing.daemon import PierDaemon
+from pier_testing.procs import cmdlines
 
 Facts = dict[str, str]
 ANSWER_WITHIN = 2.0  # seconds from a restart to the first answer
@@ -201,19 +202,14 @@ class Checker:
         """conmon processes of this daemon: pid -> container id."""
         root = str(self.daemon.exec_root) + "/conmon/"
         found = {}
-        for entry in os.listdir("/proc"):
-            if not entry.isdigit():
-                continue
-            try:
-                argv = Path(f"/proc/{entry}/cmdline").read_bytes().split(b"\0")
-            except OSError:
-                continue
-            if not argv or not argv[0].endswith(b"conmon"):
+        for pid, cmdline in cmdlines():
+            argv = cmdline.split(b"\0")
+            if not argv[0].endswith(b"conmon"):
                 continue
             for arg in argv:
                 text = arg.decode(errors="replace")
                 if text.startswith(root):
-                    found[int(entry)] = text[len(root) :].split("/")[0]
+                    found[pid] = text[len(root) :].split("/")[0]
                     break
         return found
 

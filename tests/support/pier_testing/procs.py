@@ -1,0 +1,20 @@
+"""The host's processes as /proc lists them, for tests that find a daemon's helpers
+(conmon, etcd) by their command lines."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+
+def cmdlines() -> Iterator[tuple[int, bytes]]:
+    """(pid, raw /proc/<pid>/cmdline) of every process still there when read."""
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            cmdline = Path(f"/proc/{entry}/cmdline").read_bytes()
+        except OSError:
+            continue  # it ended meanwhile
+        yield int(entry), cmdline
