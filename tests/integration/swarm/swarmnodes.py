@@ -8,6 +8,7 @@ import json
 import os
 import signal
 import socket
+import subprocess
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
@@ -18,6 +19,8 @@ from pier_testing.daemon import PierDaemon
 from pier_testing.leaks import Scope
 from pier_testing.polling import until as until  # the swarm tests import it from here
 from pier_testing.procs import cmdlines
+
+DOCKER = "/usr/local/bin/docker"
 
 
 def free_port() -> int:
@@ -98,6 +101,17 @@ def swarm_of(daemons: list[PierDaemon], managers: int = 1) -> str:
 
 def node_id(daemon: PierDaemon) -> str:
     return str(daemon.client.get_json("/info")["Swarm"]["NodeID"])
+
+
+def docker(d: PierDaemon, *args: str) -> subprocess.CompletedProcess[str]:
+    """The docker CLI against one node."""
+    return subprocess.run([DOCKER, *args], env=d.env(), capture_output=True, text=True, timeout=60)
+
+
+def create_service(d: PierDaemon, name: str, *flags: str) -> None:
+    """`docker service create -d` of busybox running top."""
+    out = docker(d, "service", "create", "-d", "--name", name, *flags, "busybox", "top")
+    assert out.returncode == 0, out.stderr
 
 
 def running_tasks(manager: PierDaemon, service: str) -> list[dict[str, Any]]:

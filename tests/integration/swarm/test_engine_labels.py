@@ -5,19 +5,26 @@ and `engine.labels.<key>` constraints place tasks by them, with the docker CLI."
 from __future__ import annotations
 
 import json
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from swarmnodes import configure, node_id, nodes, running_tasks, swarm_of, until
+from swarmnodes import (
+    configure,
+    create_service,
+    docker,
+    node_id,
+    nodes,
+    running_tasks,
+    swarm_of,
+    until,
+)
 
 from pier.config import load_config_file
 from pier.errors import InvalidParameter
 from pier_testing.daemon import PierDaemon
 from pier_testing.leaks import Scope
 
-DOCKER = "/usr/local/bin/docker"
 pytestmark = [pytest.mark.docker_cli, pytest.mark.slow]
 
 
@@ -29,38 +36,28 @@ def pair(leak_scope: Scope, busybox_tar: Path) -> Iterator[list[PierDaemon]]:
         yield daemons
 
 
-def docker(d: PierDaemon, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([DOCKER, *args], env=d.env(), capture_output=True, text=True, timeout=60)
+def _engine_labels(manager: PierDaemon) -> dict[str, dict[str, str]]:
+    """Each node's Description.Engine.Labels, by node ID."""
+    return {
+        n["ID"]: n["Description"]["Engine"]["Labels"] for n in manager.client.get_json("/nodes")
+    }
 
 
 def test_engine_labels_are_published_and_constrain_placement(pair: list[PierDaemon]) -> None:
     manager, worker = pair
     assert manager.client.get_json("/info")["Labels"] == ["zone=a", "tier=db"]
-    described = {
-        n["ID"]: n["Description"]["Engine"]["Labels"] for n in manager.client.get_json("/nodes")
-    }
-    assert described == {
+    assert _engine_labels(manager) == {
         node_id(manager): {"zone": "a", "tier": "db"},
         node_id(worker): {"zone": "b"},
     }
     filtered = manager.client.get_json("/nodes", filters='{"label":["tier=db"]}')
     assert [n["ID"] for n in filtered] == [node_id(manager)]
 
-    out = docker(
-        manager,
-        "service", "create", "-d", "--name", "onb", "--replicas", "3",
-        "--constraint", "engine.labels.zone==b", "busybox", "top",
-    )  # fmt: skip
-    assert out.returncode == 0, out.stderr
+    create_service(manager, "onb", "--replicas", "3", "--constraint", "engine.labels.zone==b")
     until(lambda: len(running_tasks(manager, "onb")) == 3, 30, "three tasks")
     assert {t["NodeID"] for t in running_tasks(manager, "onb")} == {node_id(worker)}
 
-    out = docker(
-        manager,
-        "service", "create", "-d", "--name", "notdb", "--mode", "global",
-        "--constraint", "engine.labels.tier!=db", "busybox", "top",
-    )  # fmt: skip
-    assert out.returncode == 0, out.stderr
+    create_service(manager, "notdb", "--mode", "global", "--constraint", "engine.labels.tier!=db")
     until(lambda: running_tasks(manager, "notdb"), 30, "a global task")
     assert [t["NodeID"] for t in running_tasks(manager, "notdb")] == [node_id(worker)]
     for name in ("onb", "notdb"):
@@ -72,13 +69,7 @@ def test_engine_labels_are_published_and_constrain_placement(pair: list[PierDaem
     configure(worker, {"labels": ["zone=c"]})
     worker.start()
     until(
-        lambda: (
-            {
-                n["ID"]: n["Description"]["Engine"]["Labels"]
-                for n in manager.client.get_json("/nodes")
-            }[node_id(worker)]
-            == {"zone": "c"}
-        ),
+        lambda: _engine_labels(manager)[node_id(worker)] == {"zone": "c"},
         30,
         "the worker's new labels",
     )

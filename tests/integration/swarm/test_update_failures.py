@@ -6,18 +6,16 @@ FailureAction (pause, rollback). One-node swarm, the real docker CLI."""
 from __future__ import annotations
 
 import json
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from swarmnodes import nodes, running_tasks, swarm_of, until
+from swarmnodes import create_service, docker, nodes, running_tasks, swarm_of, until
 
 from pier_testing.daemon import PierDaemon
 from pier_testing.leaks import Scope
 
-DOCKER = "/usr/local/bin/docker"
 pytestmark = [pytest.mark.docker_cli, pytest.mark.slow]
 
 
@@ -36,15 +34,8 @@ def manager(node: PierDaemon) -> Iterator[PierDaemon]:
     until(lambda: not node.client.get_json("/tasks"), 30, "tasks gone")
 
 
-def docker(d: PierDaemon, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([DOCKER, *args], env=d.env(), capture_output=True, text=True, timeout=60)
-
-
 def _service(d: PierDaemon, name: str, replicas: int) -> None:
-    out = docker(
-        d, "service", "create", "-d", "--name", name, "--replicas", str(replicas), "busybox", "top"
-    )
-    assert out.returncode == 0, out.stderr
+    create_service(d, name, "--replicas", str(replicas))
     until(lambda: len(running_tasks(d, name)) == replicas, 30, f"{name} running")
 
 
@@ -56,29 +47,23 @@ def _update_status(d: PierDaemon, name: str, *states: str) -> dict[str, Any]:
     return until(check, 40, f"{name}'s update {states}")
 
 
-def _tasks(d: PierDaemon, name: str) -> list[dict[str, Any]]:
-    return list(d.client.get_json("/tasks", filters=json.dumps({"service": [name]})))
+def _update(d: PierDaemon, name: str, *flags: str) -> None:
+    out = docker(d, "service", "update", "-d", *flags, name)
+    assert out.returncode == 0, out.stderr
+
+
+def _tasks(d: PierDaemon, name: str, state: str) -> list[dict[str, Any]]:
+    """The service's tasks whose current state is `state`."""
+    tasks = d.client.get_json("/tasks", filters=json.dumps({"service": [name]}))
+    return [t for t in tasks if t["Status"]["State"] == state]
 
 
 def test_a_task_ending_within_the_monitor_pauses_the_update(manager: PierDaemon) -> None:
     _service(manager, "mon", 2)
-    out = docker(
-        manager,
-        "service",
-        "update",
-        "-d",
-        "--update-monitor",
-        "20s",
-        "--restart-delay",
-        "1m",
-        "--args",
-        "sleep 2",
-        "mon",
-    )
-    assert out.returncode == 0, out.stderr
+    _update(manager, "mon", "--update-monitor", "20s", "--restart-delay", "1m", "--args", "sleep 2")
     status = _update_status(manager, "mon", "paused", "completed")
     assert status["State"] == "paused"
-    ended = [t for t in _tasks(manager, "mon") if t["Status"]["State"] == "complete"]
+    ended = _tasks(manager, "mon", "complete")
     assert ended  # exit 0, but early
     assert status["Message"] in {
         f"update paused due to failure or early termination of task {t['ID']}" for t in ended
@@ -87,26 +72,12 @@ def test_a_task_ending_within_the_monitor_pauses_the_update(manager: PierDaemon)
 
 def test_a_task_ending_after_the_monitor_is_no_failure(manager: PierDaemon) -> None:
     _service(manager, "late", 1)
-    out = docker(
-        manager,
-        "service",
-        "update",
-        "-d",
-        "--update-monitor",
-        "1s",
-        "--restart-condition",
-        "none",
-        "--args",
-        "sleep 3",
-        "late",
-    )
-    assert out.returncode == 0, out.stderr
+    _update(
+        manager, "late",
+        "--update-monitor", "1s", "--restart-condition", "none", "--args", "sleep 3",
+    )  # fmt: skip
     assert _update_status(manager, "late", "paused", "completed")["State"] == "completed"
-    until(
-        lambda: [t for t in _tasks(manager, "late") if t["Status"]["State"] == "complete"],
-        20,
-        "the new task ended",
-    )
+    until(lambda: _tasks(manager, "late", "complete"), 20, "the new task ended")
     status = manager.client.get_json("/services/late")["UpdateStatus"]
     assert status["State"] == "completed" and status["Message"] == "update completed"
 
@@ -114,23 +85,13 @@ def test_a_task_ending_after_the_monitor_is_no_failure(manager: PierDaemon) -> N
 def test_failures_past_the_ratio_trigger_the_action(manager: PierDaemon) -> None:
     # One slot of four may fail (0.25 <= 0.3); the second is one too many: pause.
     _service(manager, "ratio", 4)
-    out = docker(
-        manager,
-        "service",
-        "update",
-        "-d",
-        "--update-max-failure-ratio",
-        "0.3",
-        "--restart-delay",
-        "1m",
-        "--args",
-        "false",
-        "ratio",
-    )
-    assert out.returncode == 0, out.stderr
+    _update(
+        manager, "ratio",
+        "--update-max-failure-ratio", "0.3", "--restart-delay", "1m", "--args", "false",
+    )  # fmt: skip
     status = _update_status(manager, "ratio", "paused", "completed")
     assert status["State"] == "paused"
-    failed = [t for t in _tasks(manager, "ratio") if t["Status"]["State"] == "failed"]
+    failed = _tasks(manager, "ratio", "failed")
     assert len(failed) == 2
     assert status["Message"] == (
         "update paused due to failure or early termination of task "
@@ -141,22 +102,11 @@ def test_failures_past_the_ratio_trigger_the_action(manager: PierDaemon) -> None
 
     # All at once with rollback: four failures of four, past 0.5: back to top.
     _service(manager, "back", 4)
-    out = docker(
-        manager,
-        "service",
-        "update",
-        "-d",
-        "--update-parallelism",
-        "0",
-        "--update-max-failure-ratio",
-        "0.5",
-        "--update-failure-action",
-        "rollback",
-        "--args",
-        "false",
-        "back",
-    )
-    assert out.returncode == 0, out.stderr
+    _update(
+        manager, "back",
+        "--update-parallelism", "0", "--update-max-failure-ratio", "0.5",
+        "--update-failure-action", "rollback", "--args", "false",
+    )  # fmt: skip
     status = _update_status(manager, "back", "rollback_completed", "completed", "paused")
     assert status["State"] == "rollback_completed"
     service = manager.client.get_json("/services/back")
