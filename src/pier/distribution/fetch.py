@@ -20,7 +20,7 @@ from pier.content.store import ContentStore, Writer
 from pier.distribution import manifests as mf
 from pier.distribution.client import Repository
 from pier.distribution.stream import LayerStream
-from pier.errors import Conflict, InvalidParameter, NotFound, Unavailable
+from pier.errors import Conflict, InvalidParameter, NotFound, SystemFailure, Unavailable
 from pier.oci import digest as dg
 
 _CHUNK = 1 << 20
@@ -130,7 +130,17 @@ class BlobDownloader:
         def start() -> Writer:
             writer = self._content.writer(ref, desc.digest, resume=True)
             if tap is not None:
-                tap.attach(writer.open_written(), writer.offset)
+                try:
+                    reader = writer.open_written()
+                except BaseException as exc:
+                    # Suspended, not aborted: what an earlier pull wrote stays for the
+                    # next one, which would otherwise find this writer still open and
+                    # abort it (its file descriptor held until then).
+                    writer.suspend()
+                    if isinstance(exc, OSError):
+                        raise SystemFailure(f"failed to read ingest {ref}: {exc}") from exc
+                    raise
+                tap.attach(reader, writer.offset)
             return writer
 
         try:
