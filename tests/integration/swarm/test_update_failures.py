@@ -47,9 +47,19 @@ def _update_status(d: PierDaemon, name: str, *states: str) -> dict[str, Any]:
     return until(check, 40, f"{name}'s update {states}")
 
 
-def _update(d: PierDaemon, name: str, *flags: str) -> None:
+def _updated(
+    d: PierDaemon,
+    name: str,
+    replicas: int,
+    *flags: str,
+    settled: tuple[str, ...] = ("paused", "completed"),
+) -> dict[str, Any]:
+    """A service of `replicas` tasks updated with `flags`: its UpdateStatus once in
+    one of the `settled` states."""
+    _service(d, name, replicas)
     out = docker(d, "service", "update", "-d", *flags, name)
     assert out.returncode == 0, out.stderr
+    return _update_status(d, name, *settled)
 
 
 def _tasks(d: PierDaemon, name: str, state: str) -> list[dict[str, Any]]:
@@ -59,9 +69,9 @@ def _tasks(d: PierDaemon, name: str, state: str) -> list[dict[str, Any]]:
 
 
 def test_a_task_ending_within_the_monitor_pauses_the_update(manager: PierDaemon) -> None:
-    _service(manager, "mon", 2)
-    _update(manager, "mon", "--update-monitor", "20s", "--restart-delay", "1m", "--args", "sleep 2")
-    status = _update_status(manager, "mon", "paused", "completed")
+    status = _updated(
+        manager, "mon", 2, "--update-monitor", "20s", "--restart-delay", "1m", "--args", "sleep 2"
+    )
     assert status["State"] == "paused"
     ended = _tasks(manager, "mon", "complete")
     assert ended  # exit 0, but early
@@ -71,12 +81,11 @@ def test_a_task_ending_within_the_monitor_pauses_the_update(manager: PierDaemon)
 
 
 def test_a_task_ending_after_the_monitor_is_no_failure(manager: PierDaemon) -> None:
-    _service(manager, "late", 1)
-    _update(
-        manager, "late",
+    status = _updated(
+        manager, "late", 1,
         "--update-monitor", "1s", "--restart-condition", "none", "--args", "sleep 3",
     )  # fmt: skip
-    assert _update_status(manager, "late", "paused", "completed")["State"] == "completed"
+    assert status["State"] == "completed"
     until(lambda: _tasks(manager, "late", "complete"), 20, "the new task ended")
     status = manager.client.get_json("/services/late")["UpdateStatus"]
     assert status["State"] == "completed" and status["Message"] == "update completed"
@@ -84,12 +93,10 @@ def test_a_task_ending_after_the_monitor_is_no_failure(manager: PierDaemon) -> N
 
 def test_failures_past_the_ratio_trigger_the_action(manager: PierDaemon) -> None:
     # One slot of four may fail (0.25 <= 0.3); the second is one too many: pause.
-    _service(manager, "ratio", 4)
-    _update(
-        manager, "ratio",
+    status = _updated(
+        manager, "ratio", 4,
         "--update-max-failure-ratio", "0.3", "--restart-delay", "1m", "--args", "false",
     )  # fmt: skip
-    status = _update_status(manager, "ratio", "paused", "completed")
     assert status["State"] == "paused"
     failed = _tasks(manager, "ratio", "failed")
     assert len(failed) == 2
@@ -101,13 +108,12 @@ def test_failures_past_the_ratio_trigger_the_action(manager: PierDaemon) -> None
     assert len(old) == 2 and all(t["Spec"]["ContainerSpec"]["Args"] == ["top"] for t in old)
 
     # All at once with rollback: four failures of four, past 0.5: back to top.
-    _service(manager, "back", 4)
-    _update(
-        manager, "back",
+    status = _updated(
+        manager, "back", 4,
         "--update-parallelism", "0", "--update-max-failure-ratio", "0.5",
         "--update-failure-action", "rollback", "--args", "false",
+        settled=("rollback_completed", "completed", "paused"),
     )  # fmt: skip
-    status = _update_status(manager, "back", "rollback_completed", "completed", "paused")
     assert status["State"] == "rollback_completed"
     service = manager.client.get_json("/services/back")
     assert service["Spec"]["TaskTemplate"]["ContainerSpec"]["Args"] == ["top"]
