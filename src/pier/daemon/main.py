@@ -184,6 +184,7 @@ async def serve(config: DaemonConfig, listeners: list[Listener]) -> None:
     server: ApiServer | None = None
     loop = asyncio.get_running_loop()
     reloads: set[asyncio.Task[bool]] = set()
+    reload_lock = asyncio.Lock()
     serving = False
 
     def on_sighup() -> None:
@@ -202,6 +203,7 @@ async def serve(config: DaemonConfig, listeners: list[Listener]) -> None:
                 registries=engine.distribution,
                 events=engine.events,
                 labels=engine,
+                lock=reload_lock,
             )
         )
         reloads.add(task)

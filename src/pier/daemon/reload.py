@@ -64,11 +64,38 @@ async def reload(
     registries: Registries,
     events: EventBus,
     labels: Labels,
+    lock: asyncio.Lock,
 ) -> bool:
     """Apply `path`'s reloadable keys; False (and nothing changed) when it is unusable.
     A file without `log-level` keeps `log_level`, the one pierd started with (from its
     flag or the file), rather than falling back to info: dockerd's reload changes its
-    logging only when the file sets `debug`."""
+    logging only when the file sets `debug`.
+
+    One reload at a time under `lock` (the daemon's, as moby's configReload): the file
+    is read in a thread and the labels wait for the swarm, so two SIGHUPs in a row
+    could otherwise finish out of order and leave the older file's labels in effect."""
+    async with lock:
+        return await _reload(
+            path,
+            daemon_id=daemon_id,
+            default_runtime=default_runtime,
+            log_level=log_level,
+            registries=registries,
+            events=events,
+            labels=labels,
+        )
+
+
+async def _reload(
+    path: Path | None,
+    *,
+    daemon_id: str,
+    default_runtime: str,
+    log_level: str,
+    registries: Registries,
+    events: EventBus,
+    labels: Labels,
+) -> bool:
     if path is None:
         log.info("SIGHUP: no configuration file to reload")
         return False
