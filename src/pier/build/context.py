@@ -20,6 +20,7 @@ import os
 import posixpath
 import re
 import shutil
+import signal
 import stat
 import subprocess
 import tarfile
@@ -36,6 +37,9 @@ from pier.errors import InvalidParameter
 
 DEFAULT_DOCKERFILE = "Dockerfile"
 _CHUNK = 1 << 20
+# A clone that has not finished in this time is given up (a server that accepts and
+# never answers would otherwise hold the build, and its worker thread, for ever).
+GIT_CLONE_TIMEOUT = 300.0
 _GIT_SUFFIX = re.compile(r"\.git(?:#.+)?$")
 
 
@@ -314,10 +318,18 @@ def fetch_remote(url: str, workdir: Path) -> tuple[Path | None, str | None]:
     return archive, None
 
 
-def git_clone(url: str, dest: Path, *, keep_git: bool = False, what: str = "") -> str:
+def git_clone(
+    url: str,
+    dest: Path,
+    *,
+    keep_git: bool = False,
+    what: str = "",
+    timeout: float = GIT_CLONE_TIMEOUT,
+) -> str:
     """Check out `url` (`repo#ref:subdir`, BuildKit's form) into `dest`, without its
     `.git` unless `keep_git`; the repository's `subdir` becomes `dest`. Returns the
-    commit checked out."""
+    commit checked out. A clone that takes longer than `timeout` seconds is a failed
+    fetch (400), its processes killed and `dest` removed."""
     repo, _, fragment = url.partition("#")
     ref, _, subdir = fragment.partition(":")
     if repo.startswith("github.com/"):
@@ -325,19 +337,18 @@ def git_clone(url: str, dest: Path, *, keep_git: bool = False, what: str = "") -
     args = ["git", "clone", "--quiet", "--depth", "1", "--recurse-submodules"]
     if ref:
         args += ["--branch", ref]
-    done = subprocess.run(
-        [*args, "--", repo, str(dest)],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env={**os.environ, "GIT_TERMINAL_PROMPT": "0"},
+    prefix = what or (
+        "unable to prepare context: unable to 'git clone' to temporary context directory"
     )
-    if done.returncode != 0:
-        prefix = what or (
-            "unable to prepare context: unable to 'git clone' to temporary context directory"
-        )
+    returncode, stderr = _run_clone([*args, "--", repo, str(dest)], timeout)
+    if returncode is None:
+        shutil.rmtree(dest, ignore_errors=True)
         raise InvalidParameter(
-            f"{prefix}: error fetching: {done.stderr.strip()}: exit status {done.returncode}"
+            f"{prefix}: error fetching {repo}: no answer within {timeout:g} s (timed out)"
+        )
+    if returncode != 0:
+        raise InvalidParameter(
+            f"{prefix}: error fetching: {stderr.strip()}: exit status {returncode}"
         )
     commit = subprocess.run(
         ["git", "-C", str(dest), "rev-parse", "HEAD"], capture_output=True, text=True
@@ -353,6 +364,29 @@ def git_clone(url: str, dest: Path, *, keep_git: bool = False, what: str = "") -
         shutil.rmtree(dest)
         tmp.rename(dest)
     return commit
+
+
+def _run_clone(argv: list[str], timeout: float) -> tuple[int | None, str]:
+    """(exit status, stderr) of the clone; (None, stderr) when it timed out. The clone
+    runs in a session of its own so a timeout kills its helpers too (git-remote-http,
+    submodule clones), not only the git that started them."""
+    with subprocess.Popen(
+        argv,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+        env={**os.environ, "GIT_TERMINAL_PROMPT": "0"},
+    ) as proc:
+        try:
+            _, stderr = proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            _, stderr = proc.communicate()
+            return None, stderr
+        return proc.returncode, stderr
 
 
 def digest_tree(root: Path, digests: dict[str, str]) -> None:
