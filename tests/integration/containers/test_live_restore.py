@@ -112,7 +112,7 @@ def test_crash_leftovers_are_cleaned_at_start(pier: PierDaemon) -> None:
     assert not stray_dir.exists()
     # tmp/ holds only the trash of removals made behind the answers, emptied soon.
     assert [p.name for p in (pier.data_root / "tmp").iterdir()] == ["removing"]
-    wait_for(lambda: not any((pier.data_root / "tmp" / "removing").iterdir()))
+    pier.removals_done()
     assert not (pier.exec_root / "conmon" / stray).exists()
     with open("/proc/self/mountinfo") as fh:
         assert str(stray_dir) not in fh.read()

@@ -200,6 +200,7 @@ def test_hostile_archive(
                     t for i in pier.client.get_json("/images/json") for t in i["RepoTags"] or ()
                 ]
                 assert not [t for t in tags if token in t]
+        pier.removals_done()
         assert escapes(token, pier.base) == [], body[-2000:]
         assert os.stat("/etc/hostname").st_nlink == hostname_links
         if case.found is not None or case.sparse:

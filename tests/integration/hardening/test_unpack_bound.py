@@ -191,6 +191,7 @@ def _send(
 
 def _state(pier: PierDaemon) -> tuple[set[str], set[str]]:
     """The snapshots and the temporary files of a daemon."""
+    pier.removals_done()
     snapshots = {p.name for p in (pier.data_root / "snapshots").iterdir()}
     tmp = {str(p) for p in (pier.data_root / "tmp").rglob("*")}
     return snapshots, tmp

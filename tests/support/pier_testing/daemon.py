@@ -111,6 +111,17 @@ class PierDaemon:
                 time.sleep(0.05)
         raise RuntimeError(f"pierd did not answer within 30 s:\n{self.log_text()}")
 
+    def removals_done(self, timeout: float = 30.0) -> None:
+        """Wait until the directories pierd removes behind its answers (moved into
+        tmp/removing, deleted by a thread of its own) are gone: a check of what a
+        request left on disk reads the final state, not the trash on its way out."""
+        trash = self.data_root / "tmp" / "removing"
+        deadline = time.monotonic() + timeout
+        while trash.is_dir() and any(trash.iterdir()):
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{trash} still holds {sorted(os.listdir(trash))}")
+            time.sleep(0.05)
+
     def log_text(self) -> str:
         try:
             return self.log.read_text(errors="replace")[-5000:]
