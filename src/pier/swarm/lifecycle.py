@@ -213,7 +213,7 @@ class SwarmLifecycle:
             own = not self._settings.cluster_store
             member = self._member(node_id) if own else None
             if member is not None:
-                member.remove_data()  # what an earlier swarm left
+                await asyncio.to_thread(member.remove_data)  # what an earlier swarm left
             state = LocalState(
                 node_id=node_id,
                 cluster_id=cluster_id,
@@ -251,7 +251,7 @@ class SwarmLifecycle:
                 await etcd.close()
                 if member is not None:
                     await member.stop()
-                    member.remove_data()
+                    await asyncio.to_thread(member.remove_data)
                 raise
             await etcd.close()
             await self._connect(state, member=member, start_member=False)
@@ -280,7 +280,7 @@ class SwarmLifecycle:
             node_id = ids.new_id()
             member = self._member(node_id) if not self._settings.cluster_store else None
             if member is not None:
-                member.remove_data()
+                await asyncio.to_thread(member.remove_data)
             facts = {
                 "ListenAddr": addresses.join(listen_host, listen_port),
                 "AdvertiseAddr": addresses.join(adv_host, adv_port),
@@ -350,7 +350,7 @@ class SwarmLifecycle:
                 # Left for good even if a step failed: no member, no state to rejoin.
                 if session.member is not None:
                     await session.member.stop()
-                    session.member.remove_data()
+                    await asyncio.to_thread(session.member.remove_data)
                 localstate.forget(self._state_file)
 
     # -- inspect / update ------------------------------------------------------------
