@@ -18,7 +18,8 @@ def test_annotation_values_are_strings(pier: PierDaemon, value: object, kind: st
     with pytest.raises(APIError) as caught:
         create(pier.client, ["true"], host_config={"Annotations": {"a": value}})
     assert caught.value.status == 400
-    said = f"cannot unmarshal {kind} into Go struct field HostConfig.Annotations of type string"
+    field = "HostConfig.HostConfig.Annotations"  # the struct, then the path from the top
+    said = f"cannot unmarshal {kind} into Go struct field {field} of type string"
     assert said in str(caught.value)
     assert pier.client.get_json("/containers/json", all=1) == []
 

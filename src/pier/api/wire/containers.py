@@ -10,6 +10,8 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
+from pier.api.wire import gojson
+
 # Rendering lives in container_json; these names stay importable from here.
 from pier.api.wire.container_json import render_inspect as render_inspect
 from pier.api.wire.container_json import render_summary as render_summary
@@ -22,61 +24,77 @@ from pier.errors import InvalidParameter
 from pier.networking.model import AttachRequest
 from pier.networking.ports import parse_bindings
 
+# Where each part of the body sits for Go's decoder (see gojson): the body decodes into
+# moby's container.CreateRequest, which embeds Config.
+_TOP = "CreateRequest"
+_HC = "HostConfig.HostConfig"  # HostConfig's own fields; a nested struct's start with its name
+
 
 def _paths(value: Any, field: str) -> tuple[str, ...] | None:
     """MaskedPaths/ReadonlyPaths: null keeps Docker's defaults, a list replaces them."""
     if value is None:
         return None
-    if isinstance(value, list) and all(isinstance(v, str) for v in value):
-        return tuple(value)
-    raise InvalidParameter(f"json: cannot unmarshal {type(value).__name__} into {field}")
+    return _strs(value, field)
 
 
 def _strs(value: Any, field: str) -> tuple[str, ...]:
+    """A Go []string (null: empty)."""
     if value is None:
         return ()
+    if not isinstance(value, list):
+        raise gojson.type_error(value, field, "[]string")
+    for v in value:
+        if not isinstance(v, str):
+            raise gojson.type_error(v, field, "string")
+    return tuple(value)
+
+
+def _str_slice(value: Any, field: str) -> tuple[str, ...] | None:
+    """moby's StrSlice: null, a string or a list of strings. Its decoder tries a list,
+    then a string, and answers with the string attempt's error."""
+    if value is None:
+        return None
     if isinstance(value, str):
         return (value,)
     if isinstance(value, list) and all(isinstance(v, str) for v in value):
         return tuple(value)
-    raise InvalidParameter(f"json: cannot unmarshal {type(value).__name__} into {field}")
-
-
-def _str_slice(value: Any, field: str) -> tuple[str, ...] | None:
-    """Docker's StrSlice: null, a string or a list of strings."""
-    if value is None:
-        return None
-    return _strs(value, field)
+    raise gojson.type_error(value, field, "string")
 
 
 def _map(value: Any, field: str) -> dict[str, str]:
+    """A Go map[string]string: a null value is Go's "", another kind the decoder's 400
+    (it would otherwise reach the container as its Python text)."""
     if value is None:
         return {}
     if not isinstance(value, dict):
-        raise InvalidParameter(f"json: cannot unmarshal into Go struct field {field}")
-    return {str(k): str(v) for k, v in value.items()}
+        raise gojson.type_error(value, field, "map[string]string")
+    out = {}
+    for k, v in value.items():
+        if v is not None and not isinstance(v, str):
+            raise gojson.type_error(v, field, "string")
+        out[str(k)] = v or ""
+    return out
 
 
 def _str(value: Any, field: str) -> str:
     if value is None:
         return ""
     if not isinstance(value, str):
-        raise InvalidParameter(f"json: cannot unmarshal {type(value).__name__} into {field}")
+        raise gojson.type_error(value, field, "string")
+    return value
+
+
+def _object(value: Any, field: str, go_type: str) -> Mapping[str, Any]:
+    """A Go struct (or pointer to one) in the body: null is its zero value."""
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise gojson.type_error(value, field, go_type)
     return value
 
 
 def _annotations(value: Any) -> dict[str, str]:
-    # A map[string]string in moby: null is Go's "", a value of another kind the
-    # decoder's 400 (it would otherwise reach the OCI spec as its Python text, "1").
-    if isinstance(value, dict):
-        value = {k: "" if v is None else v for k, v in value.items()}
-        for v in value.values():
-            if not isinstance(v, str):
-                raise InvalidParameter(
-                    f"json: cannot unmarshal {_go_json_kind(v)} into Go struct field "
-                    "HostConfig.Annotations of type string"
-                )
-    out = _map(value, "Annotations")
+    out = _map(value, f"{_HC}.Annotations")
     if "" in out:  # moby's verifyPlatformContainerSettings
         raise InvalidParameter(
             "invalid Annotations: the empty string is not permitted as an annotation key"
@@ -84,38 +102,20 @@ def _annotations(value: Any) -> dict[str, str]:
     return out
 
 
-def _go_json_kind(value: Any) -> str:
-    """A JSON value's kind as Go's decoder names it in its errors."""
-    if isinstance(value, bool):
-        return "bool"
-    if isinstance(value, int | float):
-        return "number"
-    return "array" if isinstance(value, list) else "object"
-
-
 def _keys(value: Any) -> tuple[str, ...]:
     return tuple(value) if isinstance(value, dict) else ()
 
 
-def _int(value: Any, field: str) -> int:
-    if value is None:
-        return 0
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise InvalidParameter(f"json: cannot unmarshal into Go struct field {field} of type int")
-    return int(value)
-
-
-def console_size(value: Any) -> tuple[int, int]:
-    """Docker's ConsoleSize: [height, width] of the client's terminal, or null."""
+def console_size(value: Any, field: str = f"{_HC}.ConsoleSize") -> tuple[int, int]:
+    """Docker's ConsoleSize, a Go [2]uint: [height, width] of the client's terminal, or
+    null. As Go's decoder, a shorter list leaves zeros and a longer one is cut."""
     if value is None:
         return (0, 0)
-    if (
-        not isinstance(value, list)
-        or len(value) != 2
-        or not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in value)
-    ):
-        raise InvalidParameter("json: cannot unmarshal ConsoleSize: want [height, width]")
-    return (value[0], value[1])
+    if not isinstance(value, list):
+        raise gojson.type_error(value, field, "[2]uint")
+    size = [gojson.integer(v, field, "uint", unsigned=True) for v in value[:2]]
+    size += [0] * (2 - len(size))
+    return (size[0], size[1])
 
 
 def parse_create(body: Mapping[str, Any]) -> tuple[ContainerConfig, HostConfig]:
@@ -134,87 +134,86 @@ def parse_create(body: Mapping[str, Any]) -> tuple[ContainerConfig, HostConfig]:
         tty=bool(body.get("Tty")),
         open_stdin=bool(body.get("OpenStdin")),
         stdin_once=bool(body.get("StdinOnce")),
-        env=_strs(body.get("Env"), "Config.Env"),
-        cmd=_str_slice(body.get("Cmd"), "Config.Cmd"),
-        entrypoint=_str_slice(body.get("Entrypoint"), "Config.Entrypoint"),
+        env=_strs(body.get("Env"), f"{_TOP}.Env"),
+        cmd=_str_slice(body.get("Cmd"), f"{_TOP}.Cmd"),
+        entrypoint=_str_slice(body.get("Entrypoint"), f"{_TOP}.Entrypoint"),
         working_dir=str(body.get("WorkingDir") or ""),
-        labels=_map(body.get("Labels"), "Config.Labels"),
+        labels=_map(body.get("Labels"), f"{_TOP}.Labels"),
         exposed_ports=_keys(body.get("ExposedPorts")),
         volumes=_keys(body.get("Volumes")),
         stop_signal=str(body.get("StopSignal") or ""),
         stop_timeout=(
-            None if body.get("StopTimeout") is None else _int(body["StopTimeout"], "StopTimeout")
+            None
+            if body.get("StopTimeout") is None
+            else gojson.integer(body["StopTimeout"], f"{_TOP}.StopTimeout")
         ),
         healthcheck=body.get("Healthcheck") or None,
-        on_build=_strs(body.get("OnBuild"), "Config.OnBuild"),
-        shell=_str_slice(body.get("Shell"), "Config.Shell"),
+        on_build=_strs(body.get("OnBuild"), f"{_TOP}.OnBuild"),
+        shell=_str_slice(body.get("Shell"), f"{_TOP}.Shell"),
         args_escaped=bool(body.get("ArgsEscaped")),
         network_disabled=bool(body.get("NetworkDisabled")),
     )
     for item in config.env:
         if item.startswith("="):
             raise InvalidParameter(f"invalid environment variable: {item}")
-    host_config = parse_host_config(body.get("HostConfig") or {})
+    hc = _object(body.get("HostConfig"), f"{_TOP}.HostConfig", "container.HostConfig")
+    host_config = parse_host_config(hc)
     endpoints = parse_endpoints(body.get("NetworkingConfig"))
     mac = str(body.get("MacAddress") or "")  # Config.MacAddress, before API 1.44
     if mac:
         mode = host_config.network_mode or "default"
         first = endpoints.get(mode, AttachRequest())
         endpoints = {**endpoints, mode: replace(first, mac=first.mac or mac)}
-    limits = parse_limit_fields(body.get("HostConfig") or {})
+    limits = parse_limit_fields(hc)
     return config, replace(host_config, endpoints=endpoints, **limits)
 
 
 def parse_endpoints(networking: Any) -> dict[str, AttachRequest]:
     """NetworkingConfig.EndpointsConfig: network -> aliases, IPAMConfig, MAC, links."""
-    if not networking:
+    networking = _object(networking, f"{_TOP}.NetworkingConfig", "network.NetworkingConfig")
+    path = "NetworkingConfig.EndpointsConfig"
+    endpoints = networking.get("EndpointsConfig")
+    if endpoints is None:
         return {}
-    if not isinstance(networking, Mapping):
-        raise InvalidParameter("json: cannot unmarshal NetworkingConfig")
+    if not isinstance(endpoints, Mapping):
+        raise gojson.type_error(
+            endpoints, f"NetworkingConfig.{path}", "map[string]*network.EndpointSettings"
+        )
     return {
-        str(name): parse_endpoint(settings)
-        for name, settings in (networking.get("EndpointsConfig") or {}).items()
+        str(name): parse_endpoint(settings, path=path, holder="NetworkingConfig")
+        for name, settings in endpoints.items()
     }
 
 
-def parse_endpoint(settings: Any) -> AttachRequest:
-    if not settings:
-        return AttachRequest()
-    if not isinstance(settings, Mapping):
-        raise InvalidParameter("json: cannot unmarshal EndpointSettings")
-    ipam = settings.get("IPAMConfig") or {}
+def parse_endpoint(
+    settings: Any, *, path: str = "EndpointConfig", holder: str = "ConnectOptions"
+) -> AttachRequest:
+    """EndpointSettings at `path` in the body, a field of the struct `holder` (the
+    defaults: network connect's body, moby's network.ConnectOptions)."""
+    settings = _object(settings, f"{holder}.{path}", "network.EndpointSettings")
+    field = f"EndpointSettings.{path}"
+    ipam = _object(settings.get("IPAMConfig"), f"{field}.IPAMConfig", "network.EndpointIPAMConfig")
+    in_ipam = f"EndpointIPAMConfig.{path}.IPAMConfig"
     return AttachRequest(
-        aliases=_strs(settings.get("Aliases"), "Aliases"),
-        ipv4=str(ipam.get("IPv4Address") or ""),
-        ipv6=str(ipam.get("IPv6Address") or ""),
-        mac=str(settings.get("MacAddress") or ""),
-        links=_strs(settings.get("Links"), "Links"),
-        driver_opts=_map(settings.get("DriverOpts"), "DriverOpts"),
+        aliases=_strs(settings.get("Aliases"), f"{field}.Aliases"),
+        ipv4=_str(ipam.get("IPv4Address"), f"{in_ipam}.IPv4Address"),
+        ipv6=_str(ipam.get("IPv6Address"), f"{in_ipam}.IPv6Address"),
+        mac=_str(settings.get("MacAddress"), f"{field}.MacAddress"),
+        links=_strs(settings.get("Links"), f"{field}.Links"),
+        driver_opts=_map(settings.get("DriverOpts"), f"{field}.DriverOpts"),
     )
 
 
 def parse_host_config(hc: Mapping[str, Any]) -> HostConfig:
-    if not isinstance(hc, Mapping):
-        raise InvalidParameter("json: cannot unmarshal HostConfig")
-    rp = hc.get("RestartPolicy") or {}
-    if not isinstance(rp, Mapping):
-        raise InvalidParameter("json: cannot unmarshal HostConfig.RestartPolicy")
+    rp = _object(hc.get("RestartPolicy"), f"{_HC}.RestartPolicy", "container.RestartPolicy")
     policy = parse_restart_policy(rp)
     auto_remove = bool(hc.get("AutoRemove"))
     if auto_remove and policy.name != "no":
         raise InvalidParameter("can't create 'AutoRemove' container with restart policy")
-    log_config = hc.get("LogConfig") or {}
+    log_config = _object(hc.get("LogConfig"), f"{_HC}.LogConfig", "container.LogConfig")
     # Checked, and completed with the daemon's defaults, at create (containers.logconfig).
-    log_type = str(log_config.get("Type") or "")
-    ulimits = tuple(
-        Ulimit(
-            name=str(u.get("Name")),
-            soft=_int(u.get("Soft"), "Soft"),
-            hard=_int(u.get("Hard"), "Hard"),
-        )
-        for u in (hc.get("Ulimits") or [])
-    )
-    pids = hc.get("PidsLimit")
+    log_type = _str(log_config.get("Type"), "LogConfig.HostConfig.LogConfig.Type")
+    pids = gojson.integer(hc.get("PidsLimit"), f"{_HC}.PidsLimit", "int64")
     return HostConfig(
         network_mode=str(hc.get("NetworkMode") or ""),
         runtime=str(hc.get("Runtime") or ""),
@@ -222,40 +221,40 @@ def parse_host_config(hc: Mapping[str, Any]) -> HostConfig:
         auto_remove=auto_remove,
         privileged=bool(hc.get("Privileged")),
         readonly_rootfs=bool(hc.get("ReadonlyRootfs")),
-        cap_add=_strs(hc.get("CapAdd"), "CapAdd"),
-        cap_drop=_strs(hc.get("CapDrop"), "CapDrop"),
-        security_opt=_strs(hc.get("SecurityOpt"), "SecurityOpt"),
+        cap_add=_str_slice(hc.get("CapAdd"), f"{_HC}.CapAdd") or (),
+        cap_drop=_str_slice(hc.get("CapDrop"), f"{_HC}.CapDrop") or (),
+        security_opt=_strs(hc.get("SecurityOpt"), f"{_HC}.SecurityOpt"),
         restart_policy=policy,
         log_type=log_type,
-        log_opts=_map(log_config.get("Config"), "LogConfig.Config"),
-        binds=_strs(hc.get("Binds"), "Binds"),
-        extra_hosts=_strs(hc.get("ExtraHosts"), "ExtraHosts"),
-        dns=_strs(hc.get("Dns"), "Dns"),
-        dns_search=_strs(hc.get("DnsSearch"), "DnsSearch"),
-        dns_options=_strs(hc.get("DnsOptions"), "DnsOptions"),
+        log_opts=_map(log_config.get("Config"), "LogConfig.HostConfig.LogConfig.Config"),
+        binds=_strs(hc.get("Binds"), f"{_HC}.Binds"),
+        extra_hosts=_strs(hc.get("ExtraHosts"), f"{_HC}.ExtraHosts"),
+        dns=_strs(hc.get("Dns"), f"{_HC}.Dns"),
+        dns_search=_strs(hc.get("DnsSearch"), f"{_HC}.DnsSearch"),
+        dns_options=_strs(hc.get("DnsOptions"), f"{_HC}.DnsOptions"),
         ipc_mode=str(hc.get("IpcMode") or ""),
         pid_mode=str(hc.get("PidMode") or ""),
         uts_mode=str(hc.get("UTSMode") or ""),
         userns_mode=str(hc.get("UsernsMode") or ""),
-        shm_size=_int(hc.get("ShmSize"), "ShmSize"),
-        sysctls=_map(hc.get("Sysctls"), "Sysctls"),
+        shm_size=gojson.integer(hc.get("ShmSize"), f"{_HC}.ShmSize", "int64"),
+        sysctls=_map(hc.get("Sysctls"), f"{_HC}.Sysctls"),
         annotations=_annotations(hc.get("Annotations")),
-        volume_driver=_str(hc.get("VolumeDriver"), "VolumeDriver"),
-        ulimits=ulimits,
-        group_add=_strs(hc.get("GroupAdd"), "GroupAdd"),
-        pids_limit=None if not pids or pids <= 0 else int(pids),
-        oom_score_adj=_int(hc.get("OomScoreAdj"), "OomScoreAdj"),
+        volume_driver=_str(hc.get("VolumeDriver"), f"{_HC}.VolumeDriver"),
+        ulimits=_ulimits(hc.get("Ulimits")),
+        group_add=_strs(hc.get("GroupAdd"), f"{_HC}.GroupAdd"),
+        pids_limit=None if pids <= 0 else pids,
+        oom_score_adj=gojson.integer(hc.get("OomScoreAdj"), f"{_HC}.OomScoreAdj"),
         cgroup_parent=str(hc.get("CgroupParent") or ""),
         console_size=console_size(hc.get("ConsoleSize")),
         port_bindings=parse_bindings(hc.get("PortBindings")),
         publish_all_ports=bool(hc.get("PublishAllPorts")),
-        links=_strs(hc.get("Links"), "Links"),
+        links=_strs(hc.get("Links"), f"{_HC}.Links"),
         masked_paths_unconfined=hc.get("MaskedPaths") == [] and hc.get("ReadonlyPaths") == [],
-        masked_paths=_paths(hc.get("MaskedPaths"), "MaskedPaths"),
-        readonly_paths=_paths(hc.get("ReadonlyPaths"), "ReadonlyPaths"),
+        masked_paths=_paths(hc.get("MaskedPaths"), f"{_HC}.MaskedPaths"),
+        readonly_paths=_paths(hc.get("ReadonlyPaths"), f"{_HC}.ReadonlyPaths"),
         mounts=_mounts(hc.get("Mounts")),
-        tmpfs=_map(hc.get("Tmpfs"), "Tmpfs"),
-        volumes_from=_strs(hc.get("VolumesFrom"), "VolumesFrom"),
+        tmpfs=_map(hc.get("Tmpfs"), f"{_HC}.Tmpfs"),
+        volumes_from=_strs(hc.get("VolumesFrom"), f"{_HC}.VolumesFrom"),
         devices=parse_devices(hc.get("Devices")),
     )
 
@@ -264,6 +263,28 @@ def _mounts(value: Any) -> tuple[Mapping[str, Any], ...]:
     """HostConfig.Mounts as sent; checked at create (containers.mounts)."""
     if value is None:
         return ()
-    if not isinstance(value, list) or not all(isinstance(m, Mapping) for m in value):
-        raise InvalidParameter("json: cannot unmarshal into Go struct field HostConfig.Mounts")
+    if not isinstance(value, list):
+        raise gojson.type_error(value, f"{_HC}.Mounts", "[]mount.Mount")
+    for m in value:
+        if not isinstance(m, Mapping):
+            raise gojson.type_error(m, f"{_HC}.Mounts", "mount.Mount")
     return tuple(value)
+
+
+def _ulimits(value: Any) -> tuple[Ulimit, ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, list):
+        raise gojson.type_error(value, f"{_HC}.Ulimits", "[]*units.Ulimit")
+    out = []
+    field = "Ulimit.HostConfig.Ulimits"
+    for u in value:
+        u = _object(u, f"{_HC}.Ulimits", "units.Ulimit")
+        out.append(
+            Ulimit(
+                name=_str(u.get("Name"), f"{field}.Name"),
+                soft=gojson.integer(u.get("Soft"), f"{field}.Soft", "int64"),
+                hard=gojson.integer(u.get("Hard"), f"{field}.Hard", "int64"),
+            )
+        )
+    return tuple(out)
