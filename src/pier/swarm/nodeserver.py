@@ -14,6 +14,7 @@ from typing import Any
 from aiohttp import web
 
 from pier.errors import PierError, SystemFailure
+from pier.swarm.logresponse import send_log_stream
 
 log = logging.getLogger(__name__)
 
@@ -53,20 +54,16 @@ class NodeServer:
         try:
             answer = await self._join(await request.json())
         except PierError as exc:
-            return web.json_response({"message": exc.message}, status=exc.status)
+            return _refusal(exc)
         return web.json_response(answer)
 
     async def _on_logs(self, request: web.Request) -> web.StreamResponse:
-        response = web.StreamResponse()
         try:
             stream = self._logs(request.match_info["id"], request.query)
-            first = await anext(stream, b"")
         except PierError as exc:
-            return web.json_response({"message": exc.message}, status=exc.status)
-        await response.prepare(request)
-        if first:
-            await response.write(first)
-        async for chunk in stream:
-            await response.write(chunk)
-        await response.write_eof()
-        return response
+            return _refusal(exc)
+        return await send_log_stream(request, stream, refuse=_refusal)
+
+
+def _refusal(exc: PierError) -> web.StreamResponse:
+    return web.json_response({"message": exc.message}, status=exc.status)

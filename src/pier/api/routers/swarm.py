@@ -15,6 +15,7 @@ from aiohttp import web
 
 from pier.api.routing import Route, json_response, query_bool, query_filters, read_json
 from pier.errors import InvalidParameter, NotFound
+from pier.swarm.logresponse import send_log_stream
 
 
 class Swarm(Protocol):
@@ -162,17 +163,9 @@ def routes(swarm: Swarm, objects: SwarmObjects) -> list[Route]:
     def logs(kind: str) -> Any:
         async def handler(request: web.Request) -> web.StreamResponse:
             stream = objects.logs(kind, request.match_info["id"], request.query)
-            first = await anext(stream, b"")  # errors before the 200
-            response = web.StreamResponse(status=200)
-            response.content_type = "application/vnd.docker.multiplexed-stream"
-            response.enable_chunked_encoding()
-            await response.prepare(request)
-            if first:
-                await response.write(first)
-            async for chunk in stream:
-                await response.write(chunk)
-            await response.write_eof()
-            return response
+            return await send_log_stream(
+                request, stream, content_type="application/vnd.docker.multiplexed-stream"
+            )
 
         return handler
 
