@@ -90,8 +90,8 @@ def snapshot_keys(pier: PierDaemon) -> list[str]:
 def leftovers(pier: PierDaemon) -> list[str]:
     """What a build must not leave: its snapshots, its private directory."""
     found = [k for k in snapshot_keys(pier) if k.startswith("build-")]
+    pier.removals_done()  # the daemon's trash (tmp/removing) emptied: its final state
     tmp = pier.data_root / "tmp"
-    # tmp/removing is the daemon's own trash (pier.reaper), emptied behind removals.
     found += [p.name for p in tmp.iterdir() if p.name != "removing"] if tmp.is_dir() else []
     return found
 
