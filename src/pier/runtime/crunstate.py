@@ -82,10 +82,13 @@ def delete_stopped(state_dir: Path) -> bool:
 
 
 class CompiledFilters:
-    """crun's compiled seccomp filters, by the seccomp section they came from."""
+    """crun's compiled seccomp filters, by the seccomp section they came from. At
+    most `keep` of them (about 11 KiB each for Docker's profile), the oldest learnt
+    going first: each client-made profile is a section of its own."""
 
-    def __init__(self) -> None:
+    def __init__(self, keep: int = 64) -> None:
         self._by_key: dict[str, str] = {}
+        self._keep = keep
 
     @staticmethod
     def _key(runtime_path: str, config: dict[str, Any]) -> str | None:
@@ -122,4 +125,6 @@ class CompiledFilters:
         # A BPF program is a whole number of 8-byte instructions; anything else is
         # not what crun wrote, and must not be loaded into containers.
         if compiled and len(compiled) % 8 == 0:
+            while len(self._by_key) >= self._keep:
+                del self._by_key[next(iter(self._by_key))]
             self._by_key[key] = base64.b64encode(compiled).decode()

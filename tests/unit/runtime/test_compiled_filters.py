@@ -67,3 +67,11 @@ def test_only_whole_programs_are_kept(tmp_path: Path) -> None:
     assert key is not None
     missing.learn(key, tmp_path / "nowhere")  # crun kept none: nothing learnt
     assert missing.annotate("/usr/bin/crun", _config())[0] is False
+
+
+def test_the_oldest_filter_goes_past_the_bound(tmp_path: Path) -> None:
+    filters = CompiledFilters(keep=2)
+    configs = [_config({**SECTION, "defaultAction": f"SCMP_ACT_ERRNO{i}"}) for i in range(3)]
+    for config in configs:
+        _learnt(tmp_path, filters, config, b"\x06\x00\x00\x00\x00\x00\xff\x7f")
+    assert [filters.annotate("/usr/bin/crun", c)[0] for c in configs] == [False, True, True]
