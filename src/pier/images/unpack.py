@@ -335,6 +335,10 @@ class _Applier:
         # A layer's own root is empty (no default ACL above its entries): there a new
         # entry created with its mode keeps it unless the umask takes bits away.
         self._fresh = fresh
+        # Every name under an empty root was made by this applier, so the writers know
+        # it: a symlink can go to them. Elsewhere (`docker cp`) a symlink may replace
+        # one that later entries' paths go through, and must be there before them.
+        self._links_to_writers = fresh
         self._umask = _umask()
         self._ids = (os.geteuid(), os.getegid())
         self._workers = workers
@@ -518,7 +522,7 @@ class _Applier:
         if special or self._writers.seen(key):
             self.settle()
             return False
-        link = m.issym()
+        link = m.issym() and self._links_to_writers
         if not (m.isfile() or link) or m.sparse is not None or m.size > SMALL_FILE:
             return False
         size = 0 if link else m.size
