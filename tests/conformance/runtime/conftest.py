@@ -30,6 +30,7 @@ from pier.runtime.spec import (
     ProcessSpec,
     build_config,
 )
+from pier_testing.procs import mentioning
 
 APPLETS = ("sh", "echo", "cat", "sleep", "true", "false", "ls", "stty", "id", "printf", "tr")
 EMPTY: MappingProxyType[str, str] = MappingProxyType({})
@@ -75,17 +76,7 @@ def rootfs(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _pids_mentioning(marker: str) -> list[int]:
-    found = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            cmdline = Path(f"/proc/{entry}/cmdline").read_bytes()
-        except OSError:
-            continue
-        if marker.encode() in cmdline:
-            found.append(int(entry))
-    return found
+    return mentioning(marker)
 
 
 @dataclass

@@ -6,7 +6,6 @@ is the clone's parameter, set to half a second (pierd uses 300 s)."""
 
 from __future__ import annotations
 
-import os
 import socket
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,6 +14,7 @@ import pytest
 
 from pier.build.context import git_clone
 from pier.errors import InvalidParameter
+from pier_testing.procs import mentioning
 
 
 @pytest.fixture
@@ -27,17 +27,7 @@ def silent_server() -> Iterator[int]:
 
 
 def _processes_naming(text: str) -> list[int]:
-    found = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            cmdline = Path(f"/proc/{entry}/cmdline").read_bytes()
-        except OSError:
-            continue
-        if text.encode() in cmdline:
-            found.append(int(entry))
-    return found
+    return mentioning(text)
 
 
 @pytest.mark.parametrize(

@@ -3,27 +3,22 @@ client socket's absolute path must fit in sun_path)."""
 
 from __future__ import annotations
 
-import os
 import secrets
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 from pier.cluster.member import EtcdMember
+from pier_testing.procs import cmdlines
 
 
 def etcd_processes(marker: str) -> list[int]:
     """etcd processes whose command line names `marker` (a test's directory)."""
-    found = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            cmdline = Path(f"/proc/{entry}/cmdline").read_bytes()
-        except OSError:
-            continue
-        if b"etcd" in cmdline.split(b"\0")[0] and marker.encode() in cmdline:
-            found.append(int(entry))
+    found = [
+        pid
+        for pid, cmdline in cmdlines()
+        if b"etcd" in cmdline.split(b"\0")[0] and marker.encode() in cmdline
+    ]
     return found
 
 

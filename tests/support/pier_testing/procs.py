@@ -18,3 +18,8 @@ def cmdlines() -> Iterator[tuple[int, bytes]]:
         except OSError:
             continue  # it ended meanwhile
         yield int(entry), cmdline
+
+
+def mentioning(marker: str) -> list[int]:
+    """The pids whose command line contains `marker`."""
+    return [pid for pid, line in cmdlines() if marker.encode() in line]
