@@ -30,6 +30,17 @@ def to_dict(value: Any) -> Any:
     return value
 
 
+def json_kind(value: Any) -> str:
+    """A decoded JSON value's kind as Go's encoding/json names it in its errors."""
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, int | float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    return "array" if isinstance(value, list) else "object"
+
+
 @functools.cache
 def _hints(cls: type) -> dict[str, Any]:
     return typing.get_type_hints(cls)

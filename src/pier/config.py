@@ -15,6 +15,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+from pier.codec import json_kind
 from pier.errors import InvalidParameter
 
 DEFAULT_HOST = "unix:///run/pier/pier.sock"
@@ -233,7 +234,7 @@ def _read_key(
         # boolean, and bool("false") would be true).
         if not isinstance(value, _JSON_KINDS[kind]) or (kind is int and value is True):
             raise InvalidParameter(
-                f"json: cannot unmarshal {_json_kind(value)} into Go struct field "
+                f"json: cannot unmarshal {json_kind(value)} into Go struct field "
                 f"Config.{key} of type {_go_kind(kind)}"
             )
         out[attr] = kind(value)
@@ -272,20 +273,10 @@ def _strings(key: str, value: Any) -> tuple[str, ...]:
     """A list of strings (a lone string would otherwise be read as its characters)."""
     if not isinstance(value, list):
         raise InvalidParameter(
-            f"json: cannot unmarshal {_json_kind(value)} into Go struct field "
+            f"json: cannot unmarshal {json_kind(value)} into Go struct field "
             f"Config.{key} of type []string"
         )
     return tuple(str(v) for v in value)
-
-
-def _json_kind(value: Any) -> str:
-    if isinstance(value, bool):
-        return "bool"
-    if isinstance(value, int | float):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    return "array" if isinstance(value, list) else "object"
 
 
 def _go_kind(kind: type) -> str:

@@ -12,23 +12,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from pier.codec import json_kind
 from pier.errors import InvalidParameter
-
-
-def kind(value: Any) -> str:
-    """A JSON value's kind as Go's decoder names it."""
-    if isinstance(value, bool):
-        return "bool"
-    if isinstance(value, int | float):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    return "array" if isinstance(value, list) else "object"
 
 
 def type_error(value: Any, field: str, go_type: str) -> InvalidParameter:
     return InvalidParameter(
-        f"json: cannot unmarshal {kind(value)} into Go struct field {field} of type {go_type}"
+        f"json: cannot unmarshal {json_kind(value)} into Go struct field {field} of type {go_type}"
     )
 
 
