@@ -22,8 +22,9 @@ finds all it needs there: `conmon.pid`, `pid`, `exit`, `oom`, `attach`, `ctl`.
 Each runtime keeps its state under `<exec_root>/runtime/<runtime name>` (`--root`).
 
 The parts: `launcher` (paths, conmon and runtime processes), `monitor` (a conmon's
-files and process), `conmon_exec` (the `Execs` role); this module is the `Tasks` and
-`Adoption` roles.
+files and process), `conmon_create` (a container's create), `conmon_exec` (the `Execs`
+role), `crunstate` (what is done with crun's state instead of running crun); this
+module is the `Tasks` and `Adoption` roles.
 """
 
 from __future__ import annotations
@@ -56,29 +57,22 @@ from pier.runtime.base import (
     RuntimeStatus,
 )
 from pier.runtime.cgroupstats import ContainerStats
+from pier.runtime.conmon_create import ConmonCreator, is_crun
 from pier.runtime.conmon_exec import ConmonExecs
 from pier.runtime.launcher import ConmonLauncher
-from pier.runtime.messages import create_error, runtime_message
+from pier.runtime.messages import runtime_message
 from pier.runtime.monitor import (
     connect_attach_socket,
     parent_pid,
     process_alive,
     read_exit,
     read_int,
-    read_sync,
-    stderr_text,
     stop_monitor_in,
     watch_monitor,
     write_reopen_log,
     write_resize,
 )
 from pier.runtime.resources import Resources, render_resources
-
-_CREATE_TIMEOUT = 60.0
-
-
-def _is_crun(runtime: RuntimeConfig) -> bool:
-    return runtime.name == "crun" or Path(runtime.path).name == "crun"
 
 
 class ConmonRuntime:
@@ -89,7 +83,7 @@ class ConmonRuntime:
         self._exec_root = exec_root
         self._log_level = log_level
         self._execs = ConmonExecs(launcher=self._launcher, exited=self._exited)
-        self._filters = crunstate.CompiledFilters()
+        self._creator = ConmonCreator(launcher=self._launcher, log_level=log_level)
 
     # -- paths ---------------------------------------------------------------------
 
@@ -114,103 +108,7 @@ class ConmonRuntime:
     # -- create --------------------------------------------------------------------
 
     async def create(self, req: CreateRequest) -> int:
-        return await asyncio.to_thread(self._create, req)
-
-    def _create(self, req: CreateRequest) -> int:
-        d = self._dir(req.cid)
-        d.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            d.mkdir()
-        except FileExistsError:
-            raise Conflict(f"container {req.cid} already exists in the runtime") from None
-        try:
-            executable, seccomp_key = self._link_config(req.bundle, d, req.runtime)
-            runtime_root = self._launcher.runtime_root(req.runtime)
-            runtime_root.mkdir(parents=True, exist_ok=True)
-            pid = self._spawn_conmon(req, d, executable)
-            if seccomp_key is not None:
-                self._filters.learn(seccomp_key, runtime_root / req.cid)
-            return pid
-        except BaseException:
-            self._cleanup_failed(req.cid, req.runtime)
-            raise
-
-    def _link_config(
-        self, bundle: Path, d: Path, runtime: RuntimeConfig
-    ) -> tuple[str | None, str | None]:
-        """Give the runtime the caller's config.json with the driver dir as bundle:
-        (the process's executable, for error messages; the key under which to keep
-        the seccomp filter crun compiles for it, if it is not known yet)."""
-        source = bundle / "config.json"
-        try:
-            config = json.loads(source.read_bytes())
-        except (OSError, ValueError) as exc:
-            raise SystemFailure(f"cannot read OCI config {source}: {exc}") from exc
-        changed, seccomp_key = (
-            self._filters.annotate(runtime.path, config) if _is_crun(runtime) else (False, None)
-        )
-        root = config.get("root", {}).get("path", "rootfs")
-        if not os.path.isabs(root):
-            config["root"]["path"] = str((bundle / root).absolute())
-            changed = True
-        if changed:
-            (d / "config.json").write_text(json.dumps(config))
-        else:
-            os.symlink(source.absolute(), d / "config.json")
-        args = config.get("process", {}).get("args") or [None]
-        return (args[0] if isinstance(args[0], str) else None), seccomp_key
-
-    def _conmon_argv(self, req: CreateRequest, d: Path) -> list[str]:
-        argv = self._launcher.base_argv(
-            cid=req.cid,
-            uuid=req.cid,
-            runtime=req.runtime,
-            d=d,
-            log=f"k8s-file:{req.log_path}",
-            level=self._log_level,
-        )
-        # conmon would fsync the log at every exit; dockerd does not either.
-        argv += ["-n", req.name or req.cid, "--no-sync-log"]
-        if req.tty:
-            argv.append("-t")
-        if req.stdin:
-            argv.append("-i")
-            if not req.stdin_once:
-                argv.append("--leave-stdin-open")
-        if req.log_size_max is not None and req.log_size_max > 0:
-            argv += ["--log-size-max", str(req.log_size_max)]
-        return argv
-
-    def _spawn_conmon(self, req: CreateRequest, d: Path, executable: str | None) -> int:
-        read_end, write_end = os.pipe()  # both close-on-exec: only conmon gets write_end
-        try:
-            with self._launcher.spawn(
-                self._conmon_argv(req, d), d, {"_OCI_SYNCPIPE": write_end}
-            ) as proc:
-                reply = read_sync(read_end, _CREATE_TIMEOUT)
-                first_rc = proc.wait(timeout=_CREATE_TIMEOUT)
-                conmon_err = stderr_text(proc) if reply is None or first_rc != 0 else ""
-        finally:
-            os.close(read_end)
-        if reply is None:
-            raise SystemFailure(
-                f"conmon failed to create container {req.cid}: {conmon_err or 'no reply'}"
-            )
-        pid = reply.get("data")
-        if not isinstance(pid, int) or pid <= 0:
-            raise create_error(req.runtime.name, str(reply.get("message", "")), executable)
-        return pid
-
-    def _cleanup_failed(self, cid: str, runtime: RuntimeConfig) -> None:
-        d = self._dir(cid)
-        self._stop_monitor(cid, graceful=True)
-        if (self._launcher.runtime_root(runtime) / cid).exists():
-            self._launcher.run_sync(self._launcher.runtime_argv(runtime, "delete", "--force", cid))
-        # A runtime that failed half-way through its create (a cgroup file it could
-        # not write) leaves the cgroups it made, and nothing else would remove them.
-        with contextlib.suppress(OSError, ValueError, KeyError, TypeError, SystemFailure):
-            cgroups.remove(json.loads((d / "config.json").read_text())["linux"]["cgroupsPath"])
-        shutil.rmtree(d, ignore_errors=True)
+        return await asyncio.to_thread(self._creator.create, req)
 
     def _stop_monitor(self, cid: str, *, graceful: bool) -> None:
         """Make sure this container's conmon is gone (it normally exits by itself)."""
@@ -222,7 +120,7 @@ class ConmonRuntime:
         return (self._launcher.runtime_root(runtime) / cid).exists() or self._dir(cid).exists()
 
     async def start(self, cid: str, runtime: RuntimeConfig) -> None:
-        if _is_crun(runtime) and crunstate.start(self._launcher.runtime_root(runtime) / cid):
+        if is_crun(runtime) and crunstate.start(self._launcher.runtime_root(runtime) / cid):
             return
         rc, out = await self._launcher.run(runtime, "start", cid)
         if rc != 0:
@@ -279,7 +177,7 @@ class ConmonRuntime:
         d = self._dir(cid)
         state = self._launcher.runtime_root(runtime) / cid
         removed = (
-            _is_crun(runtime)
+            is_crun(runtime)
             and (d / "exit").exists()  # conmon reaped the init: nothing runs as it
             and await asyncio.to_thread(crunstate.delete_stopped, state)
         )
@@ -337,7 +235,7 @@ class ConmonRuntime:
         # every limit it recorded at each update.)
         lift_pids = (
             body.get("pids") == {"limit": -1}
-            and _is_crun(runtime)
+            and is_crun(runtime)
             and cgroups.detect_mode() is not cgroups.CgroupMode.V2
         )
         if lift_pids:
