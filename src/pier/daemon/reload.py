@@ -75,53 +75,32 @@ async def reload(
     is read in a thread and the labels wait for the swarm, so two SIGHUPs in a row
     could otherwise finish out of order and leave the older file's labels in effect."""
     async with lock:
-        return await _reload(
-            path,
-            daemon_id=daemon_id,
-            default_runtime=default_runtime,
-            log_level=log_level,
-            registries=registries,
-            events=events,
-            labels=labels,
-        )
-
-
-async def _reload(
-    path: Path | None,
-    *,
-    daemon_id: str,
-    default_runtime: str,
-    log_level: str,
-    registries: Registries,
-    events: EventBus,
-    labels: Labels,
-) -> bool:
-    if path is None:
-        log.info("SIGHUP: no configuration file to reload")
-        return False
-    try:
-        values = await asyncio.to_thread(load_config_file, path)
-        level = log_level_name(str(values.get("log_level", log_level)))
-        if not isinstance(logging.getLevelName(level), int):
-            raise PierError(f"unable to parse logging level: {values.get('log_level')}")
-    except (PierError, ValueError, TypeError, AttributeError) as exc:
-        log.error("Error reconfiguring the daemon: %s", exc)
-        return False
-    insecure = tuple(values.get("insecure_registries", ()))
-    mirrors = tuple(values.get("registry_mirrors", ()))
-    new_labels = tuple(values["labels"]) if "labels" in values else labels.labels
-    logging.getLogger().setLevel(level)
-    registries.reconfigure(insecure_registries=insecure, mirrors=mirrors)
-    await labels.relabel(new_labels)
-    attributes = {
-        "debug": "true" if level == "DEBUG" else "false",
-        "insecure-registries": attribute_list(insecure),
-        "registry-mirrors": attribute_list(mirrors),
-        "labels": attribute_list(new_labels),
-        "live-restore": "true",
-        "default-runtime": default_runtime,
-        "name": socket.gethostname(),
-    }
-    events.publish("daemon", "reload", daemon_id, attributes)
-    log.info("Reloaded configuration: %s", path)
-    return True
+        if path is None:
+            log.info("SIGHUP: no configuration file to reload")
+            return False
+        try:
+            values = await asyncio.to_thread(load_config_file, path)
+            level = log_level_name(str(values.get("log_level", log_level)))
+            if not isinstance(logging.getLevelName(level), int):
+                raise PierError(f"unable to parse logging level: {values.get('log_level')}")
+        except (PierError, ValueError, TypeError, AttributeError) as exc:
+            log.error("Error reconfiguring the daemon: %s", exc)
+            return False
+        insecure = tuple(values.get("insecure_registries", ()))
+        mirrors = tuple(values.get("registry_mirrors", ()))
+        new_labels = tuple(values["labels"]) if "labels" in values else labels.labels
+        logging.getLogger().setLevel(level)
+        registries.reconfigure(insecure_registries=insecure, mirrors=mirrors)
+        await labels.relabel(new_labels)
+        attributes = {
+            "debug": "true" if level == "DEBUG" else "false",
+            "insecure-registries": attribute_list(insecure),
+            "registry-mirrors": attribute_list(mirrors),
+            "labels": attribute_list(new_labels),
+            "live-restore": "true",
+            "default-runtime": default_runtime,
+            "name": socket.gethostname(),
+        }
+        events.publish("daemon", "reload", daemon_id, attributes)
+        log.info("Reloaded configuration: %s", path)
+        return True
