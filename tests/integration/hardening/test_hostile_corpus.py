@@ -8,18 +8,11 @@ kept inside."""
 
 from __future__ import annotations
 
-import gzip
-import hashlib
-import io
-import json
 import os
 import secrets
-import tarfile
-import urllib.request
 
 import pytest
 
-from pier.client.api import Client
 from pier_testing.api import create
 from pier_testing.daemon import PierDaemon
 from pier_testing.hostile import (
@@ -31,15 +24,8 @@ from pier_testing.hostile import (
     in_layers,
     plant,
 )
+from pier_testing.layer_paths import answer, load_layers, pull_layer
 from pier_testing.registry import DistributionRegistry
-
-
-def _answer(client: Client, method: str, path: str, **kwargs: object) -> tuple[int, bytes]:
-    resp = client.open(method, path, **kwargs)  # type: ignore[arg-type]
-    try:
-        return resp.status, resp.read()
-    finally:
-        resp.close()
 
 
 def _refused(status: int, body: bytes) -> bool:
@@ -48,31 +34,8 @@ def _refused(status: int, body: bytes) -> bool:
     return status == 200 and b'"errorDetail"' in body
 
 
-def _is_gzip(data: bytes) -> bool:
-    return data[:2] == b"\x1f\x8b"
-
-
-def _diff_id(layer: bytes) -> str:
-    try:
-        raw = gzip.decompress(layer) if _is_gzip(layer) else layer
-    except (OSError, EOFError):
-        raw = layer  # broken on purpose: the loader must find out itself
-    return "sha256:" + hashlib.sha256(raw).hexdigest()
-
-
-def _config(layer: bytes) -> bytes:
-    return json.dumps(
-        {
-            "architecture": "amd64",
-            "os": "linux",
-            "config": {"Cmd": ["sh"]},
-            "rootfs": {"type": "layers", "diff_ids": [_diff_id(layer)]},
-        }
-    ).encode()
-
-
 def _via_import(pier: PierDaemon, layer: bytes, token: str) -> tuple[int, bytes]:
-    return _answer(
+    return answer(
         pier.client,
         "POST",
         "/images/create",
@@ -83,65 +46,17 @@ def _via_import(pier: PierDaemon, layer: bytes, token: str) -> tuple[int, bytes]
 
 
 def _via_load(pier: PierDaemon, layer: bytes, token: str) -> tuple[int, bytes]:
-    config = _config(layer)
-    manifest = [{"Config": "config.json", "RepoTags": [f"hostile-{token}:latest"],
-                 "Layers": ["layer.tar"]}]  # fmt: skip
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w") as tf:
-        for name, data in (
-            ("manifest.json", json.dumps(manifest).encode()),
-            ("config.json", config),
-            ("layer.tar", layer),
-        ):
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tf.addfile(info, io.BytesIO(data))
-    return _answer(
-        pier.client,
-        "POST",
-        "/images/load",
-        params={"quiet": "1"},
-        body=buf.getvalue(),
-        headers={"Content-Type": "application/x-tar"},
-    )
+    return load_layers(pier.client, f"hostile-{token}", layer)
 
 
 def _via_pull(
     pier: PierDaemon, layer: bytes, token: str, registry: DistributionRegistry
 ) -> tuple[int, bytes]:
-    repo = f"hostile-{token}"
-    config = _config(layer)
-    manifest = {
-        "schemaVersion": 2,
-        "mediaType": "application/vnd.oci.image.manifest.v1+json",
-        "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
-                   "digest": registry.push_blob(repo, config), "size": len(config)},
-        "layers": [{
-            "mediaType": "application/vnd.oci.image.layer.v1.tar"
-            + ("+gzip" if _is_gzip(layer) else ""),
-            "digest": registry.push_blob(repo, layer),
-            "size": len(layer),
-        }],
-    }  # fmt: skip
-    put = urllib.request.Request(
-        registry.url(f"/v2/{repo}/manifests/latest"),
-        data=json.dumps(manifest).encode(),
-        method="PUT",
-    )
-    put.add_header("Content-Type", manifest["mediaType"])  # type: ignore[arg-type]
-    with urllib.request.urlopen(put, timeout=30):
-        pass
-    return _answer(
-        pier.client,
-        "POST",
-        "/images/create",
-        params={"fromImage": f"{registry.address}/{repo}", "tag": "latest"},
-        headers={"X-Registry-Auth": "e30="},
-    )
+    return pull_layer(pier.client, f"hostile-{token}", layer, registry)
 
 
 def _via_build(pier: PierDaemon, context: bytes, token: str) -> tuple[int, bytes]:
-    return _answer(
+    return answer(
         pier.client,
         "POST",
         "/build",
@@ -153,7 +68,7 @@ def _via_build(pier: PierDaemon, context: bytes, token: str) -> tuple[int, bytes
 
 def _via_cp(pier: PierDaemon, archive: bytes, token: str) -> tuple[int, bytes]:
     cid = create(pier.client, ["true"], name=f"hostile-{token}")
-    return _answer(
+    return answer(
         pier.client,
         "PUT",
         f"/containers/{cid}/archive",

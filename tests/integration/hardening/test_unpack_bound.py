@@ -9,7 +9,6 @@ not counted. `docker cp` is not bounded, as dockerd's. Without the key the bound
 from __future__ import annotations
 
 import gzip
-import hashlib
 import io
 import json
 import os
@@ -17,18 +16,17 @@ import secrets
 import subprocess
 import tarfile
 import tempfile
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from pier.client.api import Client
 from pier.config import DaemonConfig, load_config_file
 from pier.errors import InvalidParameter
 from pier_testing.api import create
 from pier_testing.custom import CustomDaemon, running
 from pier_testing.daemon import PierDaemon
+from pier_testing.layer_paths import answer, load_layers, pull_layer
 from pier_testing.leaks import Scope
 from pier_testing.registry import DistributionRegistry
 
@@ -84,79 +82,6 @@ def _sparse(dockerfile: bool) -> bytes:
     return gzip.compress(out)
 
 
-def _answer(client: Client, method: str, path: str, **kwargs: object) -> tuple[int, bytes]:
-    resp = client.open(method, path, **kwargs)  # type: ignore[arg-type]
-    try:
-        return resp.status, resp.read()
-    finally:
-        resp.close()
-
-
-def _config(*layers: bytes) -> bytes:
-    diff_ids = ["sha256:" + hashlib.sha256(gzip.decompress(x)).hexdigest() for x in layers]
-    return json.dumps(
-        {
-            "architecture": "amd64",
-            "os": "linux",
-            "config": {"Cmd": ["sh"]},
-            "rootfs": {"type": "layers", "diff_ids": diff_ids},
-        }
-    ).encode()
-
-
-def _load(client: Client, layer: bytes, repo: str, *more: bytes) -> tuple[int, bytes]:
-    layers = (layer, *more)
-    names = [f"layer{i}.tar" for i in range(len(layers))]
-    manifest = [{"Config": "config.json", "RepoTags": [f"{repo}:latest"], "Layers": names}]
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w") as tf:
-        for name, data in (
-            ("manifest.json", json.dumps(manifest).encode()),
-            ("config.json", _config(*layers)),
-            *zip(names, layers, strict=True),
-        ):
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tf.addfile(info, io.BytesIO(data))
-    return _answer(
-        client,
-        "POST",
-        "/images/load",
-        params={"quiet": "1"},
-        body=buf.getvalue(),
-        headers={"Content-Type": "application/x-tar"},
-    )
-
-
-def _pull(
-    client: Client, layer: bytes, repo: str, registry: DistributionRegistry
-) -> tuple[int, bytes]:
-    config = _config(layer)
-    manifest = {
-        "schemaVersion": 2,
-        "mediaType": "application/vnd.oci.image.manifest.v1+json",
-        "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
-                   "digest": registry.push_blob(repo, config), "size": len(config)},
-        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
-                    "digest": registry.push_blob(repo, layer), "size": len(layer)}],
-    }  # fmt: skip
-    put = urllib.request.Request(
-        registry.url(f"/v2/{repo}/manifests/latest"),
-        data=json.dumps(manifest).encode(),
-        method="PUT",
-    )
-    put.add_header("Content-Type", "application/vnd.oci.image.manifest.v1+json")
-    with urllib.request.urlopen(put, timeout=30):
-        pass
-    return _answer(
-        client,
-        "POST",
-        "/images/create",
-        params={"fromImage": f"{registry.address}/{repo}", "tag": "latest"},
-        headers={"X-Registry-Auth": "e30="},
-    )
-
-
 def _send(
     pier: PierDaemon,
     path: str,
@@ -166,7 +91,7 @@ def _send(
 ) -> tuple[int, bytes]:
     client = pier.client
     if path == "import":
-        return _answer(
+        return answer(
             client,
             "POST",
             "/images/create",
@@ -175,11 +100,11 @@ def _send(
             headers={"Content-Type": "application/x-tar"},
         )
     if path == "load":
-        return _load(client, archive, repo)
+        return load_layers(client, repo, archive)
     if path == "pull":
         assert registry is not None
-        return _pull(client, archive, repo, registry)
-    return _answer(
+        return pull_layer(client, repo, archive, registry)
+    return answer(
         client,
         "POST",
         "/build",
@@ -246,14 +171,14 @@ def test_the_bound_is_the_loads_not_each_layers(bounded: CustomDaemon) -> None:
     one = _tar({"one": b"1" * three_quarters}, dockerfile=False)
     two = _tar({"two": b"2" * three_quarters}, dockerfile=False)
     before = _state(bounded)
-    status, body = _load(bounded.client, one, repo, two)
+    status, body = load_layers(bounded.client, repo, one, two)
     assert status == 400, body
     assert SAID in body, body
     assert _state(bounded) == before
     assert not [t for t in _tags(bounded) if repo in t]
     # Each alone is taken.
     try:
-        status, body = _load(bounded.client, one, repo)
+        status, body = load_layers(bounded.client, repo, one)
         assert status == 200, body
     finally:
         _drop(bounded, repo)
@@ -285,7 +210,7 @@ def test_zero_runs_of_a_plain_entry_are_holes_not_counted(bounded: CustomDaemon)
 
 def test_cp_is_not_bounded_as_under_dockerd(bounded: CustomDaemon) -> None:
     cid = create(bounded.client, ["true"])
-    status, body = _answer(
+    status, body = answer(
         bounded.client,
         "PUT",
         f"/containers/{cid}/archive",
