@@ -132,6 +132,18 @@ def _drop(pier: PierDaemon, repo: str) -> None:
             pier.client.delete(f"/images/{image['Id']}", force=1)
 
 
+def _taken(pier: PierDaemon, path: str, payload: bytes, registry: DistributionRegistry) -> None:
+    """`payload` sent down `path` makes an image (removed again afterwards)."""
+    repo = f"bound-{secrets.token_hex(4)}"
+    try:
+        status, body = _send(pier, path, payload, repo, registry)
+        assert status == 200, body[-2000:]
+        assert b'"errorDetail"' not in body, body[-2000:]
+        assert [t for t in _tags(pier) if repo in t], body[-2000:]
+    finally:
+        _drop(pier, repo)
+
+
 @pytest.mark.parametrize("path", PATHS)
 def test_an_archive_past_the_bound_is_refused_leaving_nothing(
     bounded: CustomDaemon, registry: DistributionRegistry, path: str
@@ -153,14 +165,7 @@ def test_an_archive_past_the_bound_is_refused_leaving_nothing(
 def test_sparse_holes_do_not_count(
     bounded: CustomDaemon, registry: DistributionRegistry, path: str
 ) -> None:
-    repo = f"bound-{secrets.token_hex(4)}"
-    try:
-        status, body = _send(bounded, path, _sparse(path == "build"), repo, registry)
-        assert status == 200, body[-2000:]
-        assert b'"errorDetail"' not in body, body[-2000:]
-        assert [t for t in _tags(bounded) if repo in t], body[-2000:]
-    finally:
-        _drop(bounded, repo)
+    _taken(bounded, path, _sparse(path == "build"), registry)
 
 
 def test_the_bound_is_the_loads_not_each_layers(bounded: CustomDaemon) -> None:
@@ -231,14 +236,7 @@ def test_cp_is_not_bounded_as_under_dockerd(bounded: CustomDaemon) -> None:
 def test_the_default_bound_takes_what_the_small_one_refuses(
     pier: PierDaemon, registry: DistributionRegistry, path: str
 ) -> None:
-    repo = f"bound-{secrets.token_hex(4)}"
-    try:
-        status, body = _send(pier, path, _too_big(path == "build"), repo, registry)
-        assert status == 200, body[-2000:]
-        assert b'"errorDetail"' not in body, body[-2000:]
-        assert [t for t in _tags(pier) if repo in t], body[-2000:]
-    finally:
-        _drop(pier, repo)
+    _taken(pier, path, _too_big(path == "build"), registry)
 
 
 def test_the_setting_read_from_daemon_json(tmp_path: Path) -> None:
