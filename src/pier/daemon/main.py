@@ -29,7 +29,7 @@ from pier.config import (
     parse_ulimit,
 )
 from pier.containers.security import host_defaults
-from pier.daemon import eventloop
+from pier.daemon import arenas, eventloop
 from pier.daemon.reload import log_level_name, reload
 from pier.errors import PierError
 from pier.runtime.process import Ulimit, rlimits
@@ -273,6 +273,7 @@ def main(argv: list[str] | None = None) -> int:
     except PierError as exc:
         print(f"pierd: {exc}", file=sys.stderr)
         return 1
+    arenas.limit()  # before any thread allocates
     # Until pierd's loop takes SIGHUP over (serve), a reload asked for as soon as the
     # pid file names pierd must not end it: a Python handler, unlike SIG_IGN, is not
     # inherited by the children pierd starts.

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import errno
 import json
 import os
@@ -172,7 +173,9 @@ def watch_monitor(d: Path, marker: bytes, on_exit: Callable[[], None]) -> Callab
         stop()
         on_exit()
 
-    loop.add_reader(fd, ready)
+    # In a context of its own: the reader lives as long as the container, and the
+    # request's context it would copy holds that request's lease.
+    contextvars.Context().run(loop.add_reader, fd, ready)
     return stop
 
 
