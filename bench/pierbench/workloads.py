@@ -302,6 +302,11 @@ class Density(Workload):
                 unit=Unit.BYTES,
             ),
             MetricSpec(
+                key="pss_added",
+                label=f"memory per added idle container (PSS, from {n // 2} to {n})",
+                unit=Unit.BYTES,
+            ),
+            MetricSpec(
                 key="used_per",
                 label="memory per idle container (system used memory)",
                 unit=Unit.BYTES,
@@ -343,20 +348,32 @@ class Density(Workload):
         ids: list[str] = []
         env = engine.client_env()
         argv = [engine.docker_cli, "run", "-d", *self.network_args, BUSYBOX_REF, "sleep", "3600"]
+        half = self.count // 2
+        pss_half = 0
         try:
-            start = time.perf_counter()
-            for _ in range(self.count):
-                ids.append(run(argv, env=env).stdout.strip())
-            out["start"] = time.perf_counter() - start
+            started = 0.0
+            for upto in (half, self.count):
+                start = time.perf_counter()
+                while len(ids) < upto:
+                    ids.append(run(argv, env=env).stdout.strip())
+                started += time.perf_counter() - start
+                time.sleep(2)  # let monitors and daemons settle after the burst
+                _settle(engine)
+                if upto == half:
+                    pss_half = pss_bytes(engine.pids())
+            out["start"] = started
         except CommandFailed as exc:
             reason = f"after {len(ids)} containers: {exc}"
             self._cleanup_ids(engine, ids)
-            return dict.fromkeys(
-                ("start", "pss_per", "used_per", "list_api", "ps", "ps_native", "remove"), reason
-            )
-        time.sleep(2)  # let monitors and daemons settle after the burst
-        _settle(engine)
-        out["pss_per"] = (pss_bytes(engine.pids()) - pss_before) / self.count
+            keys = ("start", "pss_per", "pss_added", "used_per", "list_api", "ps", "ps_native")
+            return dict.fromkeys((*keys, "remove"), reason)
+        pss_full = pss_bytes(engine.pids())
+        out["pss_per"] = (pss_full - pss_before) / self.count
+        # The slope: what one more idle container costs once some run. The row above
+        # also spreads one-off costs over N (the first monitor's shared libraries, an
+        # engine's caches filling) and, for a garbage-collected engine, the heap the
+        # previous repetition left behind and gives back meanwhile (bench/README.md).
+        out["pss_added"] = (pss_full - pss_half) / (self.count - half)
         out["used_per"] = (used_memory_bytes() - used_before) / self.count
 
         def list_api() -> float:
@@ -408,17 +425,18 @@ class DensityBridge(Density):
     summary = "N idle busybox sleep containers on the default bridge: memory and start"
     network_args = ()
 
+    kept = ("start", "pss_per", "pss_added", "used_per")
+
     def specs(self) -> list[MetricSpec]:
-        keep = {"start", "pss_per", "used_per"}
         return [
             MetricSpec(key=m.key, label=m.label + " [default bridge]", unit=m.unit)
             for m in super().specs()
-            if m.key in keep
+            if m.key in self.kept
         ]
 
     def measure(self, ctx: Context, engine: Engine, rep: int) -> dict[str, Value]:
         out = super().measure(ctx, engine, rep)
-        return {k: v for k, v in out.items() if k in ("start", "pss_per", "used_per")}
+        return {k: v for k, v in out.items() if k in self.kept}
 
 
 # -- DNS -----------------------------------------------------------------------------------
