@@ -26,6 +26,10 @@ class LayerStream:
 
     def __init__(self) -> None:
         self._cond = threading.Condition()
+        # Held around the reader's seek and read and the file's close: `close` waits for
+        # a read under way (it would fail on a closed file) but the download's appends
+        # never wait for a read.
+        self._io = threading.Lock()
         self._file: BinaryIO | None = None
         self._written = 0
         self._done = False
@@ -70,7 +74,8 @@ class LayerStream:
             file, self._file = self._file, None
             self._cond.notify_all()
         if file is not None:
-            file.close()
+            with self._io:
+                file.close()
 
     # -- the unpacker's side -----------------------------------------------------------
 
@@ -90,15 +95,19 @@ class LayerStream:
                     raise Unavailable("the layer's download failed") from self._error
                 if self._abandoned:
                     raise Unavailable("the layer's reader was closed")
+                if self._closed:  # a finished stream closed: there is no file any more
+                    raise Unavailable("the layer's download ended")
                 if self._file is not None and (pos < self._written or self._done):
                     file = self._file
                     end = self._written if not self._done else None
                     break
                 self._cond.wait(_WAIT)
-        # Read outside the lock: the download keeps appending meanwhile.
         want = n if end is None else min(n, end - pos)
-        file.seek(pos)
-        return file.read(want)
+        with self._io:
+            if file.closed:  # closed since: the pull has ended
+                raise Unavailable("the layer's download ended")
+            file.seek(pos)
+            return file.read(want)
 
 
 class _Reader:
