@@ -329,9 +329,10 @@ class _Applier:
         self._dirs: dict[str, int] = {}  # parent path (relative) -> O_PATH fd
         self._dir_times: list[tuple[str, int]] = []  # directory -> mtime ns, set at the end
         self._ino: dict[int, int] = {}  # cached directory fd -> its inode (names' identity)
-        # Cached directory fd -> whether it is set-group-ID (its new entries take its
-        # group, new directories its bit): the creation defaults do not hold there.
-        self._sgid: dict[int, bool] = {}
+        # Cached directory fd -> whether its new entries may not take pierd's group and
+        # their own mode: it is set-group-ID (they take its group, new directories its
+        # bit), or its group is another (a `grpid` mount gives them the directory's).
+        self._inherits: dict[int, bool] = {}
         # A layer's own root is empty (no default ACL above its entries): there a new
         # entry created with its mode keeps it unless the umask takes bits away.
         self._fresh = fresh
@@ -445,12 +446,15 @@ class _Applier:
     def _note_dir(self, fd: int) -> None:
         st = os.fstat(fd)
         self._ino[fd] = st.st_ino
-        self._sgid[fd] = bool(st.st_mode & stat.S_ISGID)
+        self._inherits[fd] = self._passes_on(st.st_mode, st.st_gid)
+
+    def _passes_on(self, mode: int, gid: int) -> bool:
+        return bool(mode & stat.S_ISGID) or gid != self._ids[1]
 
     def _owner_holds(self, dfd: int, uid: int, gid: int) -> bool:
         """A new entry under `dfd` is owned by uid:gid already (pierd's own ids, and
-        no set-group-ID directory to give it another group): no chown."""
-        return (uid, gid) == self._ids and not self._sgid.get(dfd, True)
+        no directory to give it another group): no chown."""
+        return (uid, gid) == self._ids and not self._inherits.get(dfd, True)
 
     def _mode_holds(self, dfd: int, mode: int) -> bool:
         """A new entry under `dfd` created with `mode` has it (no chmod): no special
@@ -459,7 +463,7 @@ class _Applier:
             self._fresh
             and not mode & 0o7000
             and not mode & self._umask
-            and not self._sgid.get(dfd, True)
+            and not self._inherits.get(dfd, True)
         )
 
     def _open_dir(self, rel: str) -> int:
@@ -482,7 +486,7 @@ class _Applier:
                 os.close(fd)
                 del self._dirs[rel]
                 self._ino.pop(fd, None)
-                self._sgid.pop(fd, None)
+                self._inherits.pop(fd, None)
 
     def _remove(self, name: str, dfd: int) -> None:
         self.settle()
@@ -581,8 +585,8 @@ class _Applier:
                     os.mkdir(name, 0o700, dir_fd=dfd)
             self._meta_path(name, dfd, m, is_dir=True, new=new)
             cached = self._dirs.get(rel)
-            if cached is not None:  # its mode may have changed: so may its defaults
-                self._sgid[cached] = bool(mode & stat.S_ISGID)
+            if cached is not None:  # its mode and group may have changed: so may its defaults
+                self._inherits[cached] = self._passes_on(mode, self._owner_of(m)[1])
             self._dir_times.append((rel, int(m.mtime * 1e9)))
             return
 

@@ -72,6 +72,32 @@ def test_entries_under_a_setgid_directory_keep_the_tars_group_and_mode(tmp_path:
     assert os.lstat(root / "mail" / "link")[4:6] == (0, 0)
 
 
+def test_entries_on_a_grpid_mount_keep_the_tars_group(tmp_path: Path) -> None:
+    # On a file system mounted `grpid` every new entry takes its directory's group,
+    # set-group-ID or not: under a directory of another group a chown is still due.
+    image, mnt = tmp_path / "fs.img", tmp_path / "mnt"
+    with open(image, "wb") as f:
+        f.truncate(16 << 20)
+    subprocess.run(["mkfs.ext4", "-q", "-F", str(image)], check=True)
+    mnt.mkdir()
+    subprocess.run(["mount", "-o", "loop,grpid", str(image), str(mnt)], check=True)
+    try:
+        entries: list[dict[str, object]] = [
+            {"name": "spool", "type": DIR, "mode": 0o755, "uid": 0, "gid": 8},
+            {"name": "spool/f", "data": b"x", "mode": 0o644},
+            {"name": "spool/sub", "type": DIR, "mode": 0o755},
+            {"name": "spool/link", "type": SYM, "linkname": "f"},
+        ]
+        root = _applied(entries, tmp_path, mnt / "root")
+        _assert_owner_modes(
+            root,
+            {"spool": (0, 8, 0o755), "spool/f": (0, 0, 0o644), "spool/sub": (0, 0, 0o755)},
+        )
+        assert os.lstat(root / "spool" / "link")[4:6] == (0, 0)
+    finally:
+        subprocess.run(["umount", str(mnt)], check=True)
+
+
 def test_modes_the_umask_would_take_and_special_bits_are_set(tmp_path: Path) -> None:
     entries: list[dict[str, object]] = [
         {"name": "open", "type": DIR, "mode": 0o777},
