@@ -127,3 +127,55 @@ def test_network_connect_names_its_own_body(pier: PierDaemon) -> None:
     said = _T.format("string", "EndpointSettings.EndpointConfig.Aliases", "[]string")
     assert (resp.status, json.loads(resp.read())) == (400, {"message": said})
     pier.client.delete(f"/containers/{cid}")
+
+
+def test_network_connect_decodes_its_body_before_any_lookup(pier: PierDaemon) -> None:
+    """moby reads the whole body first: a malformed one is a 400 even when the container
+    it names does not exist."""
+    body = json.dumps({"Container": "no-such", "EndpointConfig": {"Aliases": "a"}}).encode()
+    resp = pier.client.open(
+        "POST", "/networks/bridge/connect", body=body, headers={"Content-Type": "application/json"}
+    )
+    said = _T.format("string", "EndpointSettings.EndpointConfig.Aliases", "[]string")
+    assert (resp.status, json.loads(resp.read())) == (400, {"message": said})
+
+
+EXEC_CASES: list[tuple[str, dict[str, Any], str]] = [
+    ("create", {"Cmd": "ls"}, _T.format("string", "ExecOptions.Cmd", "[]string")),
+    ("create", {"Cmd": ["ls"], "Env": [1]}, _T.format("number", "ExecOptions.Env", "string")),
+    ("create", {"Cmd": ["ls"], "User": 0}, _T.format("number", "ExecOptions.User", "string")),
+    ("create", {"Cmd": ["ls"], "Tty": "y"}, _T.format("string", "ExecOptions.Tty", "bool")),
+    (
+        "create",
+        {"Cmd": ["ls"], "ConsoleSize": "x"},
+        _T.format("string", "ExecOptions.ConsoleSize", "[2]uint"),
+    ),
+    ("start", {"Tty": "y"}, _T.format("string", "ExecStartOptions.Tty", "bool")),
+    ("start", {"Detach": 1}, _T.format("number", "ExecStartOptions.Detach", "bool")),
+    (
+        "start",
+        {"ConsoleSize": [-1, 2]},
+        "json: cannot unmarshal number -1 into Go struct field "
+        "ExecStartOptions.ConsoleSize of type uint",
+    ),
+]
+
+
+@pytest.mark.parametrize(("step", "body", "said"), EXEC_CASES)
+def test_exec_bodies_name_moby_28_structs(
+    pier: PierDaemon, step: str, body: dict[str, Any], said: str
+) -> None:
+    cid = pier.client.post_json("/containers/create", {"Image": "busybox", "Cmd": ["sleep", "60"]})[
+        "Id"
+    ]
+    try:
+        pier.client.post(f"/containers/{cid}/start")
+        path = f"/containers/{cid}/exec"
+        if step == "start":
+            eid = pier.client.post_json(path, {"Cmd": ["true"]})["Id"]
+            path = f"/exec/{eid}/start"
+        headers = {"Content-Type": "application/json"}
+        resp = pier.client.open("POST", path, body=json.dumps(body).encode(), headers=headers)
+        assert (resp.status, json.loads(resp.read())) == (400, {"message": said})
+    finally:
+        pier.client.delete(f"/containers/{cid}", force=1)

@@ -8,11 +8,12 @@ from aiohttp import web
 
 from pier.api.hijack import Hijacked, HijackedClient, hijack
 from pier.api.routing import Route, json_response, no_content, query_int, read_json
+from pier.api.wire import gojson
 from pier.api.wire.containers import console_size
-from pier.api.wire.exec import parse_exec_config, render_exec
+from pier.api.wire.exec import START, parse_exec_config, render_exec
 from pier.containers.exec import ExecConfig, ExecInstance
 from pier.containers.streams import STDOUT, ClientStream
-from pier.errors import InvalidParameter, PierError
+from pier.errors import PierError
 
 
 class StartedExec(Protocol):
@@ -59,10 +60,10 @@ class _Handlers:
         exec_id = request.match_info["id"]
         instance = self._execs.get(exec_id)  # an unknown exec is a 404, before any hijack
         tty = body.get("Tty")
-        if tty is not None and not isinstance(tty, bool):
-            raise InvalidParameter("json: cannot unmarshal into Go struct field Tty of type bool")
-        size = console_size(body.get("ConsoleSize"))
-        if body.get("Detach"):
+        if tty is not None:  # absent: the exec's own Tty
+            gojson.boolean(tty, f"{START}.Tty")
+        size = console_size(body.get("ConsoleSize"), f"{START}.ConsoleSize")
+        if gojson.boolean(body.get("Detach"), f"{START}.Detach"):
             started = await self._execs.start(exec_id, console_size=size)
             started.close()
             return web.Response(status=200)

@@ -71,6 +71,9 @@ def routes(networks: Networks, containers: ContainerLookup) -> list[Route]:
 
     async def connect(request: web.Request) -> web.StreamResponse:
         body = await read_json(request, allow_empty=False)
+        # The body is decoded before any lookup: a malformed one is a 400 (moby's
+        # ReadJSON), whatever it names.
+        endpoint = parse_endpoint(body.get("EndpointConfig"))
         ref = request.match_info["id"]
         networks.get(ref)  # an unknown network is a 404 before the container's
         container = containers.get(str(body.get("Container") or ""))
@@ -81,7 +84,7 @@ def routes(networks: Networks, containers: ContainerLookup) -> list[Route]:
             hostname=container.config.hostname,
             labels=container.config.labels,
             mode=container.host_config.network_mode,
-            request=parse_endpoint(body.get("EndpointConfig")),
+            request=endpoint,
         )
         return web.Response(status=200)
 

@@ -34,19 +34,7 @@ def _paths(value: Any, field: str) -> tuple[str, ...] | None:
     """MaskedPaths/ReadonlyPaths: null keeps Docker's defaults, a list replaces them."""
     if value is None:
         return None
-    return _strs(value, field)
-
-
-def _strs(value: Any, field: str) -> tuple[str, ...]:
-    """A Go []string (null: empty)."""
-    if value is None:
-        return ()
-    if not isinstance(value, list):
-        raise gojson.type_error(value, field, "[]string")
-    for v in value:
-        if not isinstance(v, str):
-            raise gojson.type_error(v, field, "string")
-    return tuple(value)
+    return gojson.strings(value, field)
 
 
 def _str_slice(value: Any, field: str) -> tuple[str, ...] | None:
@@ -74,14 +62,6 @@ def _map(value: Any, field: str) -> dict[str, str]:
             raise gojson.type_error(v, field, "string")
         out[str(k)] = v or ""
     return out
-
-
-def _str(value: Any, field: str) -> str:
-    if value is None:
-        return ""
-    if not isinstance(value, str):
-        raise gojson.type_error(value, field, "string")
-    return value
 
 
 def _object(value: Any, field: str, go_type: str) -> Mapping[str, Any]:
@@ -134,7 +114,7 @@ def parse_create(body: Mapping[str, Any]) -> tuple[ContainerConfig, HostConfig]:
         tty=bool(body.get("Tty")),
         open_stdin=bool(body.get("OpenStdin")),
         stdin_once=bool(body.get("StdinOnce")),
-        env=_strs(body.get("Env"), f"{_TOP}.Env"),
+        env=gojson.strings(body.get("Env"), f"{_TOP}.Env"),
         cmd=_str_slice(body.get("Cmd"), f"{_TOP}.Cmd"),
         entrypoint=_str_slice(body.get("Entrypoint"), f"{_TOP}.Entrypoint"),
         working_dir=str(body.get("WorkingDir") or ""),
@@ -148,7 +128,7 @@ def parse_create(body: Mapping[str, Any]) -> tuple[ContainerConfig, HostConfig]:
             else gojson.integer(body["StopTimeout"], f"{_TOP}.StopTimeout")
         ),
         healthcheck=body.get("Healthcheck") or None,
-        on_build=_strs(body.get("OnBuild"), f"{_TOP}.OnBuild"),
+        on_build=gojson.strings(body.get("OnBuild"), f"{_TOP}.OnBuild"),
         shell=_str_slice(body.get("Shell"), f"{_TOP}.Shell"),
         args_escaped=bool(body.get("ArgsEscaped")),
         network_disabled=bool(body.get("NetworkDisabled")),
@@ -195,11 +175,11 @@ def parse_endpoint(
     ipam = _object(settings.get("IPAMConfig"), f"{field}.IPAMConfig", "network.EndpointIPAMConfig")
     in_ipam = f"EndpointIPAMConfig.{path}.IPAMConfig"
     return AttachRequest(
-        aliases=_strs(settings.get("Aliases"), f"{field}.Aliases"),
-        ipv4=_str(ipam.get("IPv4Address"), f"{in_ipam}.IPv4Address"),
-        ipv6=_str(ipam.get("IPv6Address"), f"{in_ipam}.IPv6Address"),
-        mac=_str(settings.get("MacAddress"), f"{field}.MacAddress"),
-        links=_strs(settings.get("Links"), f"{field}.Links"),
+        aliases=gojson.strings(settings.get("Aliases"), f"{field}.Aliases"),
+        ipv4=gojson.string(ipam.get("IPv4Address"), f"{in_ipam}.IPv4Address"),
+        ipv6=gojson.string(ipam.get("IPv6Address"), f"{in_ipam}.IPv6Address"),
+        mac=gojson.string(settings.get("MacAddress"), f"{field}.MacAddress"),
+        links=gojson.strings(settings.get("Links"), f"{field}.Links"),
         driver_opts=_map(settings.get("DriverOpts"), f"{field}.DriverOpts"),
     )
 
@@ -212,7 +192,7 @@ def parse_host_config(hc: Mapping[str, Any]) -> HostConfig:
         raise InvalidParameter("can't create 'AutoRemove' container with restart policy")
     log_config = _object(hc.get("LogConfig"), f"{_HC}.LogConfig", "container.LogConfig")
     # Checked, and completed with the daemon's defaults, at create (containers.logconfig).
-    log_type = _str(log_config.get("Type"), "LogConfig.HostConfig.LogConfig.Type")
+    log_type = gojson.string(log_config.get("Type"), "LogConfig.HostConfig.LogConfig.Type")
     pids = gojson.integer(hc.get("PidsLimit"), f"{_HC}.PidsLimit", "int64")
     return HostConfig(
         network_mode=str(hc.get("NetworkMode") or ""),
@@ -223,15 +203,15 @@ def parse_host_config(hc: Mapping[str, Any]) -> HostConfig:
         readonly_rootfs=bool(hc.get("ReadonlyRootfs")),
         cap_add=_str_slice(hc.get("CapAdd"), f"{_HC}.CapAdd") or (),
         cap_drop=_str_slice(hc.get("CapDrop"), f"{_HC}.CapDrop") or (),
-        security_opt=_strs(hc.get("SecurityOpt"), f"{_HC}.SecurityOpt"),
+        security_opt=gojson.strings(hc.get("SecurityOpt"), f"{_HC}.SecurityOpt"),
         restart_policy=policy,
         log_type=log_type,
         log_opts=_map(log_config.get("Config"), "LogConfig.HostConfig.LogConfig.Config"),
-        binds=_strs(hc.get("Binds"), f"{_HC}.Binds"),
-        extra_hosts=_strs(hc.get("ExtraHosts"), f"{_HC}.ExtraHosts"),
-        dns=_strs(hc.get("Dns"), f"{_HC}.Dns"),
-        dns_search=_strs(hc.get("DnsSearch"), f"{_HC}.DnsSearch"),
-        dns_options=_strs(hc.get("DnsOptions"), f"{_HC}.DnsOptions"),
+        binds=gojson.strings(hc.get("Binds"), f"{_HC}.Binds"),
+        extra_hosts=gojson.strings(hc.get("ExtraHosts"), f"{_HC}.ExtraHosts"),
+        dns=gojson.strings(hc.get("Dns"), f"{_HC}.Dns"),
+        dns_search=gojson.strings(hc.get("DnsSearch"), f"{_HC}.DnsSearch"),
+        dns_options=gojson.strings(hc.get("DnsOptions"), f"{_HC}.DnsOptions"),
         ipc_mode=str(hc.get("IpcMode") or ""),
         pid_mode=str(hc.get("PidMode") or ""),
         uts_mode=str(hc.get("UTSMode") or ""),
@@ -239,22 +219,22 @@ def parse_host_config(hc: Mapping[str, Any]) -> HostConfig:
         shm_size=gojson.integer(hc.get("ShmSize"), f"{_HC}.ShmSize", "int64"),
         sysctls=_map(hc.get("Sysctls"), f"{_HC}.Sysctls"),
         annotations=_annotations(hc.get("Annotations")),
-        volume_driver=_str(hc.get("VolumeDriver"), f"{_HC}.VolumeDriver"),
+        volume_driver=gojson.string(hc.get("VolumeDriver"), f"{_HC}.VolumeDriver"),
         ulimits=_ulimits(hc.get("Ulimits")),
-        group_add=_strs(hc.get("GroupAdd"), f"{_HC}.GroupAdd"),
+        group_add=gojson.strings(hc.get("GroupAdd"), f"{_HC}.GroupAdd"),
         pids_limit=None if pids <= 0 else pids,
         oom_score_adj=gojson.integer(hc.get("OomScoreAdj"), f"{_HC}.OomScoreAdj"),
         cgroup_parent=str(hc.get("CgroupParent") or ""),
         console_size=console_size(hc.get("ConsoleSize")),
         port_bindings=parse_bindings(hc.get("PortBindings")),
         publish_all_ports=bool(hc.get("PublishAllPorts")),
-        links=_strs(hc.get("Links"), f"{_HC}.Links"),
+        links=gojson.strings(hc.get("Links"), f"{_HC}.Links"),
         masked_paths_unconfined=hc.get("MaskedPaths") == [] and hc.get("ReadonlyPaths") == [],
         masked_paths=_paths(hc.get("MaskedPaths"), f"{_HC}.MaskedPaths"),
         readonly_paths=_paths(hc.get("ReadonlyPaths"), f"{_HC}.ReadonlyPaths"),
         mounts=_mounts(hc.get("Mounts")),
         tmpfs=_map(hc.get("Tmpfs"), f"{_HC}.Tmpfs"),
-        volumes_from=_strs(hc.get("VolumesFrom"), f"{_HC}.VolumesFrom"),
+        volumes_from=gojson.strings(hc.get("VolumesFrom"), f"{_HC}.VolumesFrom"),
         devices=parse_devices(hc.get("Devices")),
     )
 
@@ -282,7 +262,7 @@ def _ulimits(value: Any) -> tuple[Ulimit, ...]:
         u = _object(u, f"{_HC}.Ulimits", "units.Ulimit")
         out.append(
             Ulimit(
-                name=_str(u.get("Name"), f"{field}.Name"),
+                name=gojson.string(u.get("Name"), f"{field}.Name"),
                 soft=gojson.integer(u.get("Soft"), f"{field}.Soft", "int64"),
                 hard=gojson.integer(u.get("Hard"), f"{field}.Hard", "int64"),
             )

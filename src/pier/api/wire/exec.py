@@ -1,49 +1,36 @@
-"""Exec requests and inspect bodies on the wire (Docker's ExecConfig, ExecInspect)."""
+"""Exec requests and inspect bodies on the wire (moby 28: ExecOptions, ExecStartOptions)."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
 
+from pier.api.wire import gojson
 from pier.api.wire.containers import console_size
 from pier.containers.exec import ExecConfig, ExecInstance
-from pier.errors import InvalidParameter
 
-
-def _strs(value: Any, field: str) -> tuple[str, ...]:
-    if value is None:
-        return ()
-    if isinstance(value, list) and all(isinstance(v, str) for v in value):
-        return tuple(value)
-    if isinstance(value, str):
-        return (value,)
-    raise InvalidParameter(f"json: cannot unmarshal {type(value).__name__} into {field}")
-
-
-def _bool(body: Mapping[str, Any], key: str) -> bool:
-    value = body.get(key)
-    if value is not None and not isinstance(value, bool):
-        raise InvalidParameter(
-            f"json: cannot unmarshal {type(value).__name__} into Go struct field "
-            f"ExecConfig.{key} of type bool"
-        )
-    return bool(value)
+# The structs moby 28 decodes the bodies into: their names lead the decoder's errors.
+_CREATE = "ExecOptions"
+START = "ExecStartOptions"
 
 
 def parse_exec_config(body: Mapping[str, Any]) -> ExecConfig:
-    keys = body.get("DetachKeys")
+    def flag(key: str) -> bool:
+        return gojson.boolean(body.get(key), f"{_CREATE}.{key}")
+
+    keys = gojson.string(body.get("DetachKeys"), f"{_CREATE}.DetachKeys")
     return ExecConfig(
-        cmd=_strs(body.get("Cmd"), "Cmd"),
-        env=_strs(body.get("Env"), "Env"),
-        working_dir=str(body.get("WorkingDir") or ""),
-        user=str(body.get("User") or ""),
-        tty=_bool(body, "Tty"),
-        attach_stdin=_bool(body, "AttachStdin"),
-        attach_stdout=_bool(body, "AttachStdout"),
-        attach_stderr=_bool(body, "AttachStderr"),
-        privileged=_bool(body, "Privileged"),
-        detach_keys=str(keys) if keys else None,
-        console_size=console_size(body.get("ConsoleSize")),
+        cmd=gojson.strings(body.get("Cmd"), f"{_CREATE}.Cmd"),
+        env=gojson.strings(body.get("Env"), f"{_CREATE}.Env"),
+        working_dir=gojson.string(body.get("WorkingDir"), f"{_CREATE}.WorkingDir"),
+        user=gojson.string(body.get("User"), f"{_CREATE}.User"),
+        tty=flag("Tty"),
+        attach_stdin=flag("AttachStdin"),
+        attach_stdout=flag("AttachStdout"),
+        attach_stderr=flag("AttachStderr"),
+        privileged=flag("Privileged"),
+        detach_keys=keys or None,
+        console_size=console_size(body.get("ConsoleSize"), f"{_CREATE}.ConsoleSize"),
     )
 
 

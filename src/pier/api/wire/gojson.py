@@ -40,3 +40,31 @@ def integer(value: Any, field: str, go_type: str = "int", *, unsigned: bool = Fa
     if isinstance(value, float) or (unsigned and value < 0):
         raise number_error(value, field, go_type)
     return value
+
+
+def string(value: Any, field: str) -> str:
+    """A Go string (null: "")."""
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise type_error(value, field, "string")
+    return value
+
+
+def strings(value: Any, field: str) -> tuple[str, ...]:
+    """A Go []string (null: empty)."""
+    if value is None:
+        return ()
+    if not isinstance(value, list):
+        raise type_error(value, field, "[]string")
+    for v in value:
+        if not isinstance(v, str):
+            raise type_error(v, field, "string")
+    return tuple(value)
+
+
+def boolean(value: Any, field: str) -> bool:
+    """A Go bool (null: false)."""
+    if value is not None and not isinstance(value, bool):
+        raise type_error(value, field, "bool")
+    return bool(value)
