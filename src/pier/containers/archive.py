@@ -27,7 +27,8 @@ from pier import timefmt
 from pier.containers.inroot import make_dirs_in_root, open_in_root
 from pier.containers.model import Container
 from pier.errors import InvalidParameter, NotFound, SystemFailure
-from pier.images.unpack import Owner, extract_archive
+from pier.images.extract import extract_archive
+from pier.images.unpack import Owner
 from pier.snapshots.mount import mount_all, mount_one, remount_read_only, unmount
 from pier.snapshots.types import Mount
 

@@ -20,6 +20,7 @@ from pier import timefmt
 from pier.content.store import ContentStore
 from pier.errors import InvalidParameter
 from pier.images.changes import apply_changes
+from pier.images.compressed import bad_compression_is_a_400, decompressed
 from pier.images.ingest import Ingester
 from pier.images.model import (
     MEDIA_TYPE_TAR,
@@ -27,7 +28,6 @@ from pier.images.model import (
     MEDIA_TYPE_TAR_ZSTD,
     LayerBlob,
 )
-from pier.images.unpack import bad_compression_is_a_400, decompressed
 from pier.oci import reference as refs
 from pier.oci.image import HistoryEntry, ImageConfig, ImageSpec
 

@@ -17,7 +17,8 @@ import pytest
 import zstandard
 
 from pier.errors import InvalidParameter
-from pier.images.unpack import apply_layer, bad_compression_is_a_400
+from pier.images.compressed import bad_compression_is_a_400
+from pier.images.unpack import apply_layer
 from pier_testing.image_store import build_tar
 from pier_testing.unpacked import apply_tar, tree
 
@@ -256,7 +257,7 @@ def test_a_path_through_a_dangling_symlink_made_by_a_worker(tmp_path: Path) -> N
 def test_damaged_deflate_data_read_whole_is_a_400() -> None:
     # The import and load path reads a layer through `decompressed`: ISA-L's own error
     # type (module "igzip_lib") must be the client's 400 too, not a 500.
-    from pier.images.unpack import decompressed
+    from pier.images.compressed import decompressed
 
     data = bytearray(gzip.compress(bytes(range(256)) * 1000))
     data[100] ^= 0xFF
