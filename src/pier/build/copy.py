@@ -33,7 +33,8 @@ from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from pathlib import Path
 
-from pier.build.context import _extract_one, _open_maybe_compressed, git_clone
+from pier.build.context import _extract_one, _open_maybe_compressed
+from pier.build.remote import git_clone
 from pier.errors import InvalidParameter
 
 _CHUNK = 1 << 20

@@ -20,12 +20,13 @@ from pathlib import Path
 from pier.build import config_ops, runmounts
 from pier.build import copy as copying
 from pier.build.buildargs import BuildArgs
-from pier.build.context import Context, is_git_url
+from pier.build.context import Context
 from pier.build.expand import env_mapping, expand, expose_words
 from pier.build.ignore import Matcher
 from pier.build.instructions import Instruction, instruction
 from pier.build.lexer import Lexer
 from pier.build.parser import Heredoc, parse, parse_heredoc
+from pier.build.remote import is_git_url
 from pier.build.steps import Head, StepRunner, Write
 from pier.containers.user import resolve_user
 from pier.errors import InvalidParameter, NotImplementedByPier

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from pier.build.context import git_clone
+from pier.build.remote import git_clone
 from pier.errors import InvalidParameter
 from pier_testing.procs import mentioning
 
