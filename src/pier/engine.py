@@ -12,10 +12,9 @@ from collections.abc import AsyncIterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pier import __version__
-from pier.api.metrics import Metrics, MetricsSources
 from pier.api.routers import archives as archives_router
 from pier.api.routers import build as build_router
 from pier.api.routers import container_files as container_files_router
@@ -70,6 +69,9 @@ from pier.swarm.lifecycle import SwarmSettings
 from pier.swarm.nodedoc import NodeFacts
 from pier.system import SystemInfo
 from pier.volumes.service import VolumeService
+
+if TYPE_CHECKING:
+    from pier.api.metrics import Metrics
 
 log = logging.getLogger(__name__)
 
@@ -188,19 +190,7 @@ class Engine:
             containers=self.containers, runtime=self.runtime, events=self.events, facts=self.facts
         )
         self.health = HealthMonitor(store=self.store, events=self.events, prober=self.execs)
-        self.metrics = (
-            Metrics(
-                addr=config.metrics_addr,
-                sources=MetricsSources(
-                    containers=lambda: list(self.store),
-                    cgroup=self._cgroup_stats,
-                    events_published=lambda: self.events.published,
-                    health_checks=lambda: self.health.probes,
-                ),
-            )
-            if config.metrics_addr
-            else None
-        )
+        self.metrics = self._metrics(config.metrics_addr) if config.metrics_addr else None
         self.swarm = build_swarm(
             settings=SwarmSettings(
                 data_root=config.data_root / "swarm",
@@ -226,6 +216,21 @@ class Engine:
             swarm_info=self.swarm.info,
             swarm_status=self.swarm.status,
             userns=self.remap is not None,
+        )
+
+    def _metrics(self, addr: str) -> Metrics:
+        # Imported only when asked for (`metrics-addr`): prometheus_client and what it
+        # imports are 1.3 MiB of an idle pierd's anonymous memory (measured: 45.7 MiB).
+        from pier.api.metrics import Metrics, MetricsSources
+
+        return Metrics(
+            addr=addr,
+            sources=MetricsSources(
+                containers=lambda: list(self.store),
+                cgroup=self._cgroup_stats,
+                events_published=lambda: self.events.published,
+                health_checks=lambda: self.health.probes,
+            ),
         )
 
     async def start(self) -> None:
