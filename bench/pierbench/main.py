@@ -395,6 +395,10 @@ def describe_machine(result: RunResult) -> str:
     mem = int(str(m.get("memory_bytes", 0))) / (1 << 30)
     engines = ", ".join(f"{n} {e.get('version') or 'n/a'}" for n, e in result.engines.items())
     mode = "quick" if result.options.get("quick") else "full"
+    if result.options.get("interrupted"):
+        measured = {m.workload for m in result.metrics if any(m.samples.values())}
+        missing = [w for w in result.options.get("workloads", {}) if w not in measured]
+        mode += ", interrupted" + (f"; not run: {', '.join(missing)}" if missing else "")
     return (
         f"Run {result.started} ({mode}): {m.get('cpus')} x {m.get('cpu')}, {mem:.1f} GiB, "
         f"{m.get('os')}, kernel {m.get('kernel')}, cgroup {m.get('cgroup')}; engines: {engines}; "
@@ -441,7 +445,6 @@ def render_file(path: Path, *, update_readme_too: bool) -> int:
     text = describe_machine(result) + "\n" + render(result, engines)
     print(text, end="")
     if update_readme_too and not result.options.get("quick") and not result.options.get("only"):
-        update_readme(
-            BENCH_DIR / "README.md", text + f"\nRaw figures: `bench/results/{path.name}`.\n"
-        )
+        for readme in (BENCH_DIR / "README.md", BENCH_DIR.parent / "README.md"):
+            update_readme(readme, text + f"\nRaw figures: `bench/results/{path.name}`.\n")
     return 0

@@ -21,9 +21,17 @@ from .workloads import Context, Density, Value, Workload, _run_native
 _SAMPLES = 5  # of each listing, per step and repetition: their median is the figure
 
 
-def _median_time(action: Callable[[], object], samples: int = _SAMPLES) -> float:
-    times = []
-    for _ in range(samples):
+# Seconds of samples of one listing by one engine after which no more are taken: Podman's
+# own `podman images` with 1000 distinct images takes over 100 s, and five of them per
+# step and repetition held a full run for an hour.
+_BUDGET = 30.0
+
+
+def _median_time(
+    action: Callable[[], object], samples: int = _SAMPLES, budget: float = _BUDGET
+) -> float:
+    times: list[float] = []
+    while len(times) < samples and sum(times) < budget:
         start = time.perf_counter()
         action()
         times.append(time.perf_counter() - start)
