@@ -4,7 +4,6 @@ with the layer applier's confinement and writers."""
 from __future__ import annotations
 
 import contextlib
-import gzip
 import os
 import posixpath
 import tarfile
@@ -12,10 +11,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
 
-from pier.errors import InvalidParameter, SystemFailure
 from pier.images.compressed import bad_compression_is_a_400, decompressed
 from pier.images.confine import clean
-from pier.images.unpack import TAR_ERRNOS, WRITERS, Applier, Owner
+from pier.images.unpack import WRITERS, Applier, Owner, tar_errors
 
 
 def extract_archive(
@@ -39,28 +37,20 @@ def extract_archive(
     applier = Applier(root, None, whiteouts=False, owner=owner, workers=WRITERS)
     existing = _Existing(applier)
     with applier, bad_compression_is_a_400():
-        try:
-            with tarfile.open(fileobj=decompressed(stream), mode="r|") as tf:
-                for member in tf:
-                    rel = clean(member.name)
-                    if member.islnk():
-                        member.linkname = posixpath.join(base, clean(member.linkname))
-                    member.name = posixpath.join(base, rel)
-                    if check is not None:
-                        st = existing.lookup(clean(member.name), member)
-                        if st is not None:
-                            check(member.name, member, st)
-                    applier.apply(member, tf)
-        except tarfile.TarError as exc:
-            raise InvalidParameter(f"invalid tar: {exc}") from exc
-        except gzip.BadGzipFile as exc:  # an OSError, but the client's (a CRC mismatch)
-            raise InvalidParameter(f"invalid tar: {exc}") from exc
-        except OSError as exc:
-            if exc.errno in TAR_ERRNOS:
-                raise InvalidParameter(
-                    f"invalid tar: {exc.strerror}: {exc.filename or ''}".rstrip(": ")
-                ) from exc
-            raise SystemFailure(f"failed to extract the archive: {exc}") from exc
+        with (
+            tar_errors("tar", "failed to extract the archive"),
+            tarfile.open(fileobj=decompressed(stream), mode="r|") as tf,
+        ):
+            for member in tf:
+                rel = clean(member.name)
+                if member.islnk():
+                    member.linkname = posixpath.join(base, clean(member.linkname))
+                member.name = posixpath.join(base, rel)
+                if check is not None:
+                    st = existing.lookup(clean(member.name), member)
+                    if st is not None:
+                        check(member.name, member, st)
+                applier.apply(member, tf)
         applier.finish()
 
 

@@ -19,13 +19,14 @@ applier for `docker cp`.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import gzip
 import os
 import posixpath
 import stat
 import tarfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -67,6 +68,24 @@ TAR_ERRNOS = frozenset(
 )
 
 
+@contextlib.contextmanager
+def tar_errors(kind: str, failed: str) -> Iterator[None]:
+    """A fault of the tar (`kind`: "layer tar", "tar") is the client's 400 with the
+    entry named; one of the host a 500 saying `failed`."""
+    try:
+        yield
+    except tarfile.TarError as exc:
+        raise InvalidParameter(f"invalid {kind}: {exc}") from exc
+    except gzip.BadGzipFile as exc:  # an OSError, but the client's (a CRC mismatch)
+        raise InvalidParameter(f"invalid {kind}: {exc}") from exc
+    except OSError as exc:
+        if exc.errno in TAR_ERRNOS:
+            raise InvalidParameter(
+                f"invalid {kind}: {exc.strerror}: {exc.filename or ''}".rstrip(": ")
+            ) from exc
+        raise SystemFailure(f"{failed}: {exc}") from exc
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class UnpackResult:
     diff_id: str  # sha256 of the uncompressed tar stream
@@ -89,7 +108,7 @@ def apply_layer(
         Applier(root, budget, workers=WRITERS, fresh=True) as applier,
         bad_compression_is_a_400(),
     ):
-        try:
+        with tar_errors("layer tar", "failed to apply layer"):
             # Seekable mode over a forward-only source: see tarsource.py for why.
             with tarfile.open(fileobj=source, mode="r:") as tf:  # type: ignore[call-overload]
                 for member in tf:
@@ -97,16 +116,6 @@ def apply_layer(
                 applier.settle()  # the workers' errors are the tar's too
             # The DiffID covers the whole stream, including the tar's zero-block padding.
             source.drain()
-        except tarfile.TarError as exc:
-            raise InvalidParameter(f"invalid layer tar: {exc}") from exc
-        except gzip.BadGzipFile as exc:  # an OSError, but the client's (a CRC mismatch)
-            raise InvalidParameter(f"invalid layer tar: {exc}") from exc
-        except OSError as exc:
-            if exc.errno in TAR_ERRNOS:
-                raise InvalidParameter(
-                    f"invalid layer tar: {exc.strerror}: {exc.filename or ''}".rstrip(": ")
-                ) from exc
-            raise SystemFailure(f"failed to apply layer: {exc}") from exc
         applier.finish()
     return UnpackResult(
         diff_id=source.diff_id,
