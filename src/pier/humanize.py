@@ -42,7 +42,13 @@ def parse_time(value: str) -> datetime:
 
     text = value.rstrip("Z")
     main, _, frac = text.partition(".")
-    parsed = datetime.strptime(main, "%Y-%m-%dT%H:%M:%S").replace(tzinfo=UTC)
+    # fromisoformat is C and a few times faster than strptime (a listing of 100
+    # containers parsed 200 times at each request); it takes forms strptime's format
+    # does not, so only the exact one is given to it.
+    if len(main) == 19 and main[10] == "T":
+        parsed = datetime.fromisoformat(main).replace(tzinfo=UTC)
+    else:
+        parsed = datetime.strptime(main, "%Y-%m-%dT%H:%M:%S").replace(tzinfo=UTC)
     if frac:
         parsed = parsed.replace(microsecond=int(frac[:6].ljust(6, "0")))
     return parsed

@@ -85,6 +85,8 @@ def tabwrite(text: str, minwidth: int = 10, padding: int = 3) -> str:
 
 def go_quote(s: str) -> str:
     """strconv.Quote: Go escapes, printable Unicode kept."""
+    if s.isascii() and s.isprintable() and '"' not in s and "\\" not in s:
+        return f'"{s}"'  # nothing to escape: most commands (`ps` quotes each)
     out = ['"']
     for ch in s:
         o = ord(ch)

@@ -25,6 +25,7 @@ from pier.api.routing import (
 from pier.api.websocket import attach_websocket
 from pier.api.wire.containers import parse_create, render_inspect, render_summary
 from pier.api.wire.logframes import frame_messages
+from pier.api.wire.summaries import Summaries
 from pier.containers.attach import AttachOptions
 from pier.containers.create import CreateResult
 from pier.containers.lifecycle import WaitResult
@@ -127,6 +128,7 @@ class _Handlers:
         self._images = images
         self._attacher = attacher
         self._exec_ids = exec_ids
+        self._summaries = Summaries()
 
     async def create(self, request: web.Request) -> web.StreamResponse:
         body = await read_json(request, allow_empty=False)
@@ -156,10 +158,12 @@ class _Handlers:
             before=before,
             since=since,
         )
-        with_size = query_bool(request, "size")
+        if not query_bool(request, "size"):
+            body = self._summaries.encode((c, self._networking(c)) for c in chosen)
+            return web.Response(body=body, content_type="application/json")
         out = []
         for c in chosen:
-            size = await self._c.size_rw(c) if with_size else None
+            size = await self._c.size_rw(c)
             out.append(render_summary(c, self._networking(c), size_rw=size))
         return json_response(out)
 
