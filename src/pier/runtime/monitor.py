@@ -88,10 +88,17 @@ def wait_pid_exit(pid: int, timeout: float) -> bool:
     except ProcessLookupError:
         return True
     try:
-        ready, _, _ = select.select([pidfd], [], [], timeout)
-        return bool(ready)
+        return _readable(pidfd, timeout)
     finally:
         os.close(pidfd)
+
+
+def _readable(fd: int, timeout: float) -> bool:
+    """poll, not select: with a thousand containers pierd holds descriptors past
+    select's 1024, and select refuses those."""
+    poller = select.poll()
+    poller.register(fd, select.POLLIN)
+    return bool(poller.poll(timeout * 1000))
 
 
 def stop_monitor_in(d: Path, marker: bytes, *, graceful: bool) -> None:
@@ -109,7 +116,7 @@ def stop_monitor_in(d: Path, marker: bytes, *, graceful: bool) -> None:
     try:
         if process_alive(pid, marker):
             signals.pidfd_send_signal(pidfd, signals.SIGKILL)
-            select.select([pidfd], [], [], MONITOR_EXIT_TIMEOUT)
+            _readable(pidfd, MONITOR_EXIT_TIMEOUT)
     finally:
         os.close(pidfd)
 

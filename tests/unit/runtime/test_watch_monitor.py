@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import os
+import resource
 import subprocess
 from pathlib import Path
 
@@ -35,3 +37,27 @@ def test_exit_is_reported_outside_the_callers_context(tmp_path: Path) -> None:
     finally:
         proc.kill()
         proc.wait()
+
+
+def test_waiting_on_a_descriptor_past_1024() -> None:
+    # A daemon with a thousand containers holds more descriptors than select takes.
+    from pier.runtime.monitor import wait_pid_exit
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 4096), hard))
+    held = []
+    proc = subprocess.Popen(["sleep", "30"])
+    try:
+        null = os.open("/dev/null", os.O_RDONLY)
+        held.append(null)
+        while held[-1] < 1100:
+            held.append(os.dup(null))
+        assert not wait_pid_exit(proc.pid, 0.05)  # its pidfd is numbered past 1100
+        proc.kill()
+        assert wait_pid_exit(proc.pid, 10)
+    finally:
+        proc.kill()
+        proc.wait()
+        for fd in held:
+            os.close(fd)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
