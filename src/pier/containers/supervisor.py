@@ -142,7 +142,13 @@ class Supervisor:
         record = self._store.find(cid)
         if record is None or not record.state.has_process:
             return
-        await self._teardown.release(record)
+        try:
+            await self._teardown.release(record)
+        except Exception:
+            # The exit is recorded all the same: a record left "running" would make a
+            # later stop or rm -f wait for an exit that never comes. rm retries the
+            # release (destroy releases first).
+            log.exception("releasing %s after its exit", record.short_id)
         ran_for = (_ns(status.finished_at) - _ns(record.state.started_at)) / 1e9
         decision = restartpolicy.after_exit(
             record.host_config.restart_policy,
