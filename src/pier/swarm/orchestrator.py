@@ -55,9 +55,18 @@ class Orchestrator:
             # Waiting on time (a restart delay, an update's next batch) needs a pass
             # soon; otherwise only changes in the store do, and idle stays cheap.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), 1.0 if self._timed else 10.0)
+                await asyncio.wait_for(self._wake.wait(), self._idle_wait())
             # Changes come in bursts (a service's tasks); one pass serves a burst.
             await asyncio.sleep(0.05)
+
+    def _idle_wait(self) -> float:
+        """Seconds until the next pass that time alone calls for. An update completes
+        on time, not up to a second late: the CLI acts on it as soon as it returns."""
+        wait = 1.0 if self._timed else 10.0
+        due = self._rollout.next_due()
+        if due is not None:
+            wait = min(wait, max(0.0, (due - time.time_ns()) / docs.SECOND))
+        return wait
 
     async def reconcile(self) -> None:
         store = self._store

@@ -7,8 +7,11 @@ stop-first (the default) or start-first. As swarmkit's updater: a task the updat
 that ends (fails, or even completes) before it has run for `Monitor` (default 5 s) is a
 failure; once failures exceed `MaxFailureRatio` of the service's slots, the update
 stops as `FailureAction` says: pause (the default), continue, or rollback to
-`PreviousSpec` (a rollback that fails pauses). The update completes once its last task
-has run for the monitoring period (Delay + 1 s if the delay is longer).
+`PreviousSpec` (a rollback that fails pauses). As swarmkit's, the update completes one
+monitoring period (Delay + 1 s if the delay is longer) after its last task was made,
+once all its tasks run: the CLI returns one period after it sees them run, so a
+`service update` followed at once by `service rollback` finds the update completed
+and the service's version settled.
 """
 
 from __future__ import annotations
@@ -58,6 +61,13 @@ def update_failures(tasks: list[Doc], *, gen: int, monitor: int) -> list[Doc]:
     return out
 
 
+def completion_due(fresh: list[Doc], *, period: int) -> int:
+    """When an update whose tasks all run completes (ns since the epoch): one
+    monitoring period after the last of its tasks was made."""
+    made = [timefmt.parse_ns(t["CreatedAt"]) for t in fresh]
+    return max(made, default=0) + period
+
+
 def start_update(body: dict[str, Any], *, rollback: bool, message: str) -> None:
     """Mark a service document as updating (or rolling back) to its current spec."""
     body["_Gen"] = int(body.get("_Gen") or 0) + 1
@@ -74,6 +84,11 @@ class Rollout:
         self._store = store
         self._create = create
         self._next_batch: dict[str, float] = {}
+        self._due: dict[str, int] = {}  # service id -> when its update completes (ns)
+
+    def next_due(self) -> int | None:
+        """The earliest time (ns since the epoch) an update in progress completes."""
+        return min(self._due.values(), default=None)
 
     async def step(
         self,
@@ -86,6 +101,7 @@ class Rollout:
         status = service.get("UpdateStatus") or {}
         state = status.get("State")
         if state not in ("updating", "rollback_started"):
+            self._due.pop(service.id, None)
             return
         rollback = state == "rollback_started"
         spec = service["Spec"]
@@ -115,13 +131,12 @@ class Rollout:
         waiting = [t for t in outdated if _slot(t) not in fresh]
         in_flight = [t for t in fresh.values() if t["Status"]["State"] != "running"]
         if not waiting and not in_flight and not [t for t in outdated if _slot(t) in fresh]:
-            # Watched for failures one more monitoring period after its last task runs.
             period = delay_ns + docs.SECOND if delay_ns >= monitor else monitor
-            ran = [
-                timefmt.parse_ns(t["_RunningAt"]) for t in fresh.values() if "_RunningAt" in t.body
-            ]
-            if not ran or time.time_ns() >= max(ran) + period:
+            due = completion_due(list(fresh.values()), period=period)
+            if time.time_ns() >= due:
                 await self._complete(service, rollback=rollback)
+            else:
+                self._due[service.id] = due
             return
         now = time.monotonic()
         room = (parallelism or len(waiting)) - len(in_flight)
@@ -156,6 +171,7 @@ class Rollout:
 
         await mutate(self._store, "services", service.id, change)
         self._next_batch.pop(service.id, None)
+        self._due.pop(service.id, None)
 
     async def _fail(self, service: Doc, task_id: str, *, rollback: bool, action: str) -> None:
         why = f"failure or early termination of task {task_id}"
@@ -173,6 +189,7 @@ class Rollout:
             return body
 
         await mutate(self._store, "services", service.id, change)
+        self._due.pop(service.id, None)
 
 
 def _slot(t: Doc) -> int | str:

@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from pier import timefmt
-from pier.swarm.rollout import update_failures
+from pier.swarm.rollout import completion_due, update_failures
 from pier.swarm.store import Doc
 
 SECOND = 1_000_000_000
@@ -44,3 +44,16 @@ def test_failures_are_the_updates_tasks_ending_within_the_monitor() -> None:
     # A longer monitoring period takes in the task that failed after 6 s.
     longer = update_failures(tasks, gen=2, monitor=10 * SECOND)
     assert [t.id for t in longer] == ["early-exit-0", "never-ran", "rejected", "late"]
+
+
+def made(tid: str, at: int) -> Doc:
+    return Doc(id=tid, body={"CreatedAt": timefmt.format_ns(T0 + at)}, revision=1)
+
+
+def test_an_update_completes_one_period_after_its_last_task_was_made() -> None:
+    # As swarmkit's updater: the period starts when the last task is made, not when it
+    # runs, so the update completes before the CLI (which waits one period after it
+    # sees the tasks run) returns.
+    fresh = [made("a", 0), made("c", 3 * SECOND), made("b", SECOND)]
+    assert completion_due(fresh, period=5 * SECOND) == T0 + 8 * SECOND
+    assert completion_due([], period=5 * SECOND) == 5 * SECOND
