@@ -75,6 +75,7 @@ class Orchestrator:
             NodeView(id=n.id, body=n.body, ready=n.id in alive) for n in await store.list("nodes")
         ]
         services = {s.id: s for s in await store.list("services")}
+        self._rollout.forget_removed(services.keys())
         tasks = await store.list("tasks")
         by_service: dict[str, list[Doc]] = defaultdict(list)
         for t in tasks:

@@ -17,7 +17,7 @@ and the service's version settled.
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 from typing import Any, Protocol
 
 from pier import timefmt
@@ -90,6 +90,13 @@ class Rollout:
         """The earliest time (ns since the epoch) an update in progress completes."""
         return min(self._due.values(), default=None)
 
+    def forget_removed(self, services: Collection[str]) -> None:
+        """Drop what is kept for services no longer there (removed mid-update)."""
+        for sid in [s for s in self._due if s not in services]:
+            del self._due[sid]
+        for sid in [s for s in self._next_batch if s not in services]:
+            del self._next_batch[sid]
+
     async def step(
         self,
         service: Doc,
@@ -98,10 +105,11 @@ class Rollout:
         nodes: list[NodeView],
         placed: list[Placed],
     ) -> None:
+        # Due only while this pass finds the update's tasks all running.
+        self._due.pop(service.id, None)
         status = service.get("UpdateStatus") or {}
         state = status.get("State")
         if state not in ("updating", "rollback_started"):
-            self._due.pop(service.id, None)
             return
         rollback = state == "rollback_started"
         spec = service["Spec"]

@@ -4,10 +4,10 @@ themselves within the monitoring period after they started running."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from pier import timefmt
-from pier.swarm.rollout import completion_due, update_failures
+from pier.swarm.rollout import Rollout, completion_due, update_failures
 from pier.swarm.store import Doc
 
 SECOND = 1_000_000_000
@@ -57,3 +57,14 @@ def test_an_update_completes_one_period_after_its_last_task_was_made() -> None:
     fresh = [made("a", 0), made("c", 3 * SECOND), made("b", SECOND)]
     assert completion_due(fresh, period=5 * SECOND) == T0 + 8 * SECOND
     assert completion_due([], period=5 * SECOND) == 5 * SECOND
+
+
+def test_a_removed_service_leaves_no_due_update() -> None:
+    # A past due time kept for a service removed mid-update would wake the
+    # orchestrator at once, pass after pass.
+    rollout = Rollout(store=cast(Any, None), create=cast(Any, None))
+    rollout._due.update({"gone": T0, "kept": T0 + SECOND})
+    rollout._next_batch["gone"] = 1.0
+    rollout.forget_removed({"kept"})
+    assert rollout.next_due() == T0 + SECOND
+    assert "gone" not in rollout._next_batch
