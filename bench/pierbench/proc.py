@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import os
+import statistics
 import subprocess
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -151,6 +152,17 @@ def used_memory_bytes() -> int:
         if parts:
             fields[name] = int(parts[0]) * 1024
     return fields["MemTotal"] - fields["MemAvailable"]
+
+
+def median_time(action: Callable[[], object], *, samples: int, budget: float) -> float:
+    """The median of `samples` timings of `action`, fewer once they add up to `budget`
+    seconds: one start of a CLI moves by milliseconds with the machine's other work."""
+    times: list[float] = []
+    while len(times) < samples and sum(times) < budget:
+        start = time.perf_counter()
+        action()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
 
 
 def wait_until(predicate: object, *, timeout: float, interval: float = 0.05) -> bool:

@@ -7,14 +7,12 @@ engine fails (a limit it hits) is that row's n/a, and the steps above it are not
 
 from __future__ import annotations
 
-import statistics
-import time
 from collections.abc import Callable, Sequence
 
 from .engines import Engine, Unavailable, http_get
 from .images import BUSYBOX_REF
 from .manyimages import DISTINCT_REPO, write_archive
-from .proc import CommandFailed, run, run_many
+from .proc import CommandFailed, median_time, run, run_many
 from .results import MetricSpec, Unit
 from .workloads import Context, Density, Value, Workload, _run_native
 
@@ -27,15 +25,8 @@ _SAMPLES = 5  # of each listing, per step and repetition: their median is the fi
 _BUDGET = 30.0
 
 
-def _median_time(
-    action: Callable[[], object], samples: int = _SAMPLES, budget: float = _BUDGET
-) -> float:
-    times: list[float] = []
-    while len(times) < samples and sum(times) < budget:
-        start = time.perf_counter()
-        action()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+def _median_time(action: Callable[[], object]) -> float:
+    return median_time(action, samples=_SAMPLES, budget=_BUDGET)
 
 
 class _Steps(Workload):

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from .engines import Engine, Unavailable, http_get
 from .images import BUSYBOX_REF, IPERF_REF, Registry, free_port
-from .proc import CommandFailed, pss_bytes, run, run_many, used_memory_bytes
+from .proc import CommandFailed, median_time, pss_bytes, run, run_many, used_memory_bytes
 from .results import Better, MetricSpec, Unit
 
 Value = float | str  # a figure, or the reason there is none
@@ -387,8 +387,15 @@ class Density(Workload):
             return statistics.median(samples)
 
         out["list_api"] = self.attempt(engine, "list_api", list_api)
-        out["ps"] = self.attempt(engine, "ps", lambda: engine.docker("ps").seconds)
-        out["ps_native"] = self.attempt(engine, "ps_native", lambda: _run_native(engine, "ps"))
+        # Five of each, as the scale rows: one CLI start is a few milliseconds either way.
+        out["ps"] = self.attempt(
+            engine, "ps", lambda: median_time(lambda: engine.docker("ps"), samples=5, budget=30)
+        )
+        out["ps_native"] = self.attempt(
+            engine,
+            "ps_native",
+            lambda: median_time(lambda: _run_native(engine, "ps"), samples=5, budget=30),
+        )
         out["remove"] = self.attempt(
             engine, "remove", lambda: engine.docker("rm", "-f", *ids, timeout=900).seconds
         )

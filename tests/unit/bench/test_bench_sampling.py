@@ -1,5 +1,5 @@
 import pytest
-from pierbench import scale
+from pierbench import proc
 
 
 class _Clock:
@@ -23,6 +23,6 @@ def test_a_slow_listing_is_timed_fewer_times(
     monkeypatch: pytest.MonkeyPatch, each: float, calls: int
 ) -> None:
     clock = _Clock(each)
-    monkeypatch.setattr(scale.time, "perf_counter", clock.perf_counter)
-    assert scale._median_time(clock.action, samples=5, budget=30.0) == pytest.approx(each)
+    monkeypatch.setattr(proc.time, "perf_counter", clock.perf_counter)
+    assert proc.median_time(clock.action, samples=5, budget=30.0) == pytest.approx(each)
     assert clock.calls == calls
