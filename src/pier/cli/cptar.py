@@ -151,6 +151,9 @@ class ChunkReader(io.RawIOBase):
 def extract(stream: IO[bytes], dest: str, old: str, new: str) -> None:
     """Untar into `dest`, the top entry renamed from `old` to `new`: a member whose
     path (its symlinks followed, as extracted so far) leaves `dest` is an error."""
+    if not hasattr(tarfile, "tar_filter"):
+        _extract_checked(stream, dest, old, new)
+        return
 
     def confined(member: tarfile.TarInfo, path: str) -> tarfile.TarInfo:
         renamed = member.replace(name=rebase(member.name, old, new), deep=False)
@@ -163,3 +166,30 @@ def extract(stream: IO[bytes], dest: str, old: str, new: str) -> None:
 
     with tarfile.open(fileobj=stream, mode="r|") as tar:
         tar.extractall(dest, numeric_owner=True, filter=confined)
+
+
+def _extract_checked(stream: IO[bytes], dest: str, old: str, new: str) -> None:
+    """`extract` for an interpreter without extraction filters (PEP 706 came in 3.11.4;
+    Debian 12 has 3.11.2): tar_filter's check of each entry's path, made just before
+    the entry is written, in its words."""
+
+    def checked(tar: tarfile.TarFile) -> Iterator[tarfile.TarInfo]:
+        for member in tar:
+            member.name = rebase(member.name, old, new).lstrip("/")
+            check_confined(member, dest)
+            yield member
+
+    with tarfile.open(fileobj=stream, mode="r|") as tar:
+        tar.extractall(dest, members=checked(tar), numeric_owner=True)
+
+
+def check_confined(member: tarfile.TarInfo, dest: str) -> None:
+    """tarfile.tar_filter's refusal: an entry whose path resolves (symlinks followed as
+    extracted so far) outside `dest`. Links themselves may point anywhere, as in a
+    docker cp (tar_filter checks links only for data_filter)."""
+    root = os.path.realpath(dest)
+    target = os.path.realpath(os.path.join(root, member.name))
+    if os.path.isabs(member.name) or os.path.commonpath([target, root]) != root:
+        raise CopyError(
+            f"{member.name!r} would be extracted to {target!r}, which is outside the destination"
+        )
