@@ -3,7 +3,10 @@
 #   make test   install everything (test dependencies too) and run the whole suite
 
 SHELL := /bin/bash
-PYTHON ?= python3
+# Debian's own interpreter (the `python3` package below), not whatever `python3` is first
+# on PATH: it is what a fresh Debian machine has, so what the suite tests, and its
+# build (PGO) starts the CLI about 2 ms sooner than pyenv's here (bench/README.md).
+PYTHON ?= /usr/bin/python3
 VENV := $(CURDIR)/.venv
 SOCK ?= /run/pier/pier.sock
 PIERD_LOG ?= /var/log/pierd.log
@@ -15,7 +18,7 @@ TEST_APT_PACKAGES := docker.io
 TEST_REGISTRY_PACKAGES := docker-registry skopeo openssl
 PYTEST_ARGS ?=
 
-.PHONY: all deps test-deps install run test test-cluster lint typecheck clean-run hybrid-cgroups crash soak
+.PHONY: all deps test-deps venv-interpreter install run test test-cluster lint typecheck clean-run hybrid-cgroups crash soak
 
 all: install
 
@@ -40,13 +43,19 @@ test-deps: deps
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
 	fi
 
+# An environment made with another interpreter is made again.
+venv-interpreter: deps
+	@if [ -x $(VENV)/bin/python ] && \
+		[ "$$(readlink -f $(VENV)/bin/python)" != "$$(readlink -f $(PYTHON))" ]; then \
+		echo "$(VENV) was made with another interpreter: making it again"; rm -rf $(VENV); fi
+
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install -q --upgrade pip
 	$(VENV)/bin/pip install -q -e '.[test]'
 	touch $@
 
-install: deps $(VENV)/.installed
+install: deps venv-interpreter $(VENV)/.installed
 	ln -sf $(VENV)/bin/pier /usr/local/bin/pier
 	ln -sf $(VENV)/bin/pierd /usr/local/bin/pierd
 
