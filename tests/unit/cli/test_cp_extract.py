@@ -49,11 +49,6 @@ def _tree(root: Path) -> dict[str, str]:
     return out
 
 
-Extractor = Callable[[io.BytesIO, str, str, str], None]
-EXTRACTORS: list[Extractor] = [cptar._extract_checked]
-if hasattr(tarfile, "tar_filter"):
-    EXTRACTORS.append(cptar.extract)
-
 CASES: dict[str, tuple[list[Entry], str | None]] = {
     "renamed top entry, setuid kept": (
         [("src", "dir", ""), ("src/a", "file", "x"), ("src/l", "sym", "a")],
@@ -71,36 +66,27 @@ CASES: dict[str, tuple[list[Entry], str | None]] = {
 }
 
 
-@pytest.mark.parametrize("extract", EXTRACTORS, ids=lambda f: f.__name__)
-@pytest.mark.parametrize("case", sorted(CASES))
-def test_extraction_is_confined(tmp_path: Path, extract: Extractor, case: str) -> None:
-    entries, refusal = CASES[case]
-    dest = tmp_path / "dest"
+def _outcome(extract: Callable[[io.BytesIO, str, str, str], None], data: bytes, dest: Path) -> str:
     dest.mkdir()
-    stream = io.BytesIO(_archive(entries))
+    try:
+        extract(io.BytesIO(data), str(dest), "src", "dst")
+    except cptar.CopyError as exc:
+        return "refused: " + str(exc).replace(str(dest), "DEST")
+    return repr(_tree(dest))
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_extraction_is_confined(tmp_path: Path, case: str) -> None:
+    entries, refusal = CASES[case]
+    data = _archive(entries)
+    outcome = _outcome(cptar._extract_checked, data, tmp_path / "dest")
     if refusal is None:
-        extract(stream, str(dest), "src", "dst")
-        assert _tree(dest)  # something landed, and only under dest
-        assert not (tmp_path / "evil").exists() and not (tmp_path / "x").exists()
+        assert not outcome.startswith("refused"), outcome
         if case.startswith("renamed"):
-            assert _tree(dest) == {"dst": "dir", "dst/a": "0o4755 x", "dst/l": "-> a"}
-        return
-    with pytest.raises(cptar.CopyError, match=refusal):
-        extract(stream, str(dest), "src", "dst")
+            assert _tree(tmp_path / "dest") == {"dst": "dir", "dst/a": "0o4755 x", "dst/l": "-> a"}
+    else:
+        assert outcome.startswith("refused") and refusal in outcome, outcome
     assert not (tmp_path / "evil").exists() and not (tmp_path / "x").exists()
-
-
-def test_both_extractors_refuse_in_the_same_words(tmp_path: Path) -> None:
-    if len(EXTRACTORS) < 2:
-        pytest.skip("this interpreter has no extraction filters to compare with")
-    for case, (entries, refusal) in sorted(CASES.items()):
-        if refusal is None:
-            continue
-        messages = []
-        for i, extract in enumerate(EXTRACTORS):
-            dest = tmp_path / f"{case}-{i}"
-            dest.mkdir()
-            with pytest.raises(cptar.CopyError) as caught:
-                extract(io.BytesIO(_archive(entries)), str(dest), "src", "dst")
-            messages.append(str(caught.value).replace(f"{case}-{i}", "DEST"))
-        assert messages[0] == messages[1], case
+    if hasattr(tarfile, "tar_filter"):
+        # where the interpreter has extraction filters, they decide the same, in the same words
+        assert _outcome(cptar.extract, data, tmp_path / "with-filter") == outcome
