@@ -176,20 +176,20 @@ def _extract_checked(stream: IO[bytes], dest: str, old: str, new: str) -> None:
     def checked(tar: tarfile.TarFile) -> Iterator[tarfile.TarInfo]:
         for member in tar:
             member.name = rebase(member.name, old, new).lstrip("/")
-            check_confined(member, dest)
+            _check_confined(member, dest)
             yield member
 
     with tarfile.open(fileobj=stream, mode="r|") as tar:
         tar.extractall(dest, members=checked(tar), numeric_owner=True)
 
 
-def check_confined(member: tarfile.TarInfo, dest: str) -> None:
-    """tarfile.tar_filter's refusal: an entry whose path resolves (symlinks followed as
-    extracted so far) outside `dest`. Links themselves may point anywhere, as in a
-    docker cp (tar_filter checks links only for data_filter)."""
+def _check_confined(member: tarfile.TarInfo, dest: str) -> None:
+    """tarfile.tar_filter's refusal: an entry whose path (its leading "/" stripped)
+    resolves, symlinks followed as extracted so far, outside `dest`. Links themselves
+    may point anywhere, as in a docker cp (tar_filter checks links only for data_filter)."""
     root = os.path.realpath(dest)
     target = os.path.realpath(os.path.join(root, member.name))
-    if os.path.isabs(member.name) or os.path.commonpath([target, root]) != root:
+    if os.path.commonpath([target, root]) != root:
         raise CopyError(
             f"{member.name!r} would be extracted to {target!r}, which is outside the destination"
         )
