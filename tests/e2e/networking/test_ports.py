@@ -5,10 +5,13 @@ leaves nothing behind; the rules go with the container."""
 
 from __future__ import annotations
 
+import contextlib
 import json
+import random
 import socket
 import subprocess
 import time
+from pathlib import Path
 
 from pier_testing.netcli import Docker
 
@@ -64,10 +67,21 @@ def _host_address() -> str:
     return out.split(" src ")[1].split()[0]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("0.0.0.0", 0))
-        return int(s.getsockname()[1])
+def _free_port(count: int = 1) -> int:
+    """The first of `count` consecutive free TCP ports, below the kernel's ephemeral
+    range: a port the kernel hands out (as bind to 0 does) can be taken next by any
+    parallel test's outgoing connection, and the one above it was never checked."""
+    low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    while True:
+        base = random.randrange(10000, low - count)
+        with contextlib.ExitStack() as held:
+            try:
+                for port in range(base, base + count):
+                    s = held.enter_context(socket.socket())
+                    s.bind(("0.0.0.0", port))
+            except OSError:
+                continue
+        return base
 
 
 def test_tcp_port_on_loopback_host_address_and_from_containers(docker: Docker) -> None:
@@ -97,7 +111,7 @@ def test_udp_random_ports_ranges_and_publish_all(docker: Docker) -> None:
     host_ip, _, host_port = line.rpartition(":")
     assert host_ip == "127.0.0.1" and int(host_port) > 1024
     assert _udp("127.0.0.1", int(host_port)) == b"echo:ping"
-    base = _free_port()
+    base = _free_port(2)
     docker.ok("run", "-d", "--name", "ranged", "-p", f"{base}-{base + 1}:80-81", *HTTPD)
     ports = json.loads(docker.inspect("ranged", "{{json .NetworkSettings.Ports}}"))
     assert ports["80/tcp"][0]["HostPort"] == str(base)
