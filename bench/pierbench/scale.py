@@ -206,6 +206,12 @@ class ScaleDistinctImages(ScaleImages):
     counted = "distinct images"
     prefix = DISTINCT_REPO
 
+    def reps(self) -> int:
+        # One: loading, listing and removing a thousand distinct images takes Podman
+        # about twenty minutes a repetition (over 100 s a listing), and three held a
+        # full run for over an hour. Each row is still the median of its samples.
+        return 1
+
     def setup(self, ctx: Context, engine: Engine) -> None:
         self._dir = ctx.workdir
         self._untag(engine, self.prefix)
