@@ -62,7 +62,23 @@ class _Steps(Workload):
     def timings(self, engine: Engine, n: int) -> dict[str, Callable[[], float]]:
         raise NotImplementedError
 
+    def clear(self, engine: Engine) -> None:
+        """Remove what grow_to made on `engine` (or left there by an earlier run)."""
+        raise NotImplementedError
+
+    def setup(self, ctx: Context, engine: Engine) -> None:
+        self.clear(engine)
+        self._none_made(engine)
+
+    def teardown(self, ctx: Context, engine: Engine) -> None:
+        self.clear(engine)
+
     def measure(self, ctx: Context, engine: Engine, rep: int) -> dict[str, Value]:
+        # Each repetition grows from none: with the last one's objects kept, every step
+        # after the first repetition would list the largest count.
+        if self._made[engine.name]:
+            self.clear(engine)
+            self._made[engine.name] = 0
         out: dict[str, Value] = {}
         for n in self.sizes:
             try:
@@ -94,16 +110,10 @@ class ScalePs(_Steps):
 
     def setup(self, ctx: Context, engine: Engine) -> None:
         ctx.need_image(engine, BUSYBOX_REF)
-        engine.remove_all_containers()
-        self._none_made(engine)
+        super().setup(ctx, engine)
 
-    def measure(self, ctx: Context, engine: Engine, rep: int) -> dict[str, Value]:
-        # Each repetition grows from none, as scale-images: with the last one's
-        # containers kept, its 10 and 100 steps would list 1000.
-        if self._made[engine.name]:
-            engine.remove_all_containers()
-            self._made[engine.name] = 0
-        return super().measure(ctx, engine, rep)
+    def clear(self, engine: Engine) -> None:
+        engine.remove_all_containers()
 
     def grow_to(self, engine: Engine, n: int) -> None:
         # Created, not started: what is listed is the same record, and a thousand
@@ -129,9 +139,6 @@ class ScalePs(_Steps):
             f"ps_{n}": lambda: _median_time(lambda: engine.docker("ps", "-a")),
             f"native_{n}": lambda: _median_time(lambda: _run_native(engine, "ps", "-a")),
         }
-
-    def teardown(self, ctx: Context, engine: Engine) -> None:
-        engine.remove_all_containers()
 
 
 def _get_ok(engine: Engine, path: str) -> None:
@@ -161,16 +168,13 @@ class ScaleImages(_Steps):
 
     def setup(self, ctx: Context, engine: Engine) -> None:
         ctx.need_image(engine, BUSYBOX_REF)
-        self._untag(engine, self.prefix)
-        self._none_made(engine)
+        super().setup(ctx, engine)
 
-    def measure(self, ctx: Context, engine: Engine, rep: int) -> dict[str, Value]:
-        # Each repetition grows from none: with the last one's images kept, every step
-        # after the first repetition would list the largest count.
-        if self._made[engine.name]:
-            self._untag(engine, self.prefix)
-            self._made[engine.name] = 0
-        return super().measure(ctx, engine, rep)
+    def clear(self, engine: Engine) -> None:
+        out = engine.docker("images", "--format", "{{.Repository}}:{{.Tag}}").stdout.split()
+        mine = [ref for ref in out if ref.startswith(self.prefix)]
+        for start in range(0, len(mine), 200):
+            engine.docker("rmi", *mine[start : start + 200], timeout=600)
 
     def grow_to(self, engine: Engine, n: int) -> None:
         # Each is a repository:tag of its own (a row of `images`); making distinct
@@ -192,16 +196,6 @@ class ScaleImages(_Steps):
             f"inspect_{n}": lambda: _median_time(lambda: _get_ok(engine, inspect)),
         }
 
-    @staticmethod
-    def _untag(engine: Engine, prefix: str) -> None:
-        out = engine.docker("images", "--format", "{{.Repository}}:{{.Tag}}").stdout.split()
-        mine = [ref for ref in out if ref.startswith(prefix)]
-        for start in range(0, len(mine), 200):
-            engine.docker("rmi", *mine[start : start + 200], timeout=600)
-
-    def teardown(self, ctx: Context, engine: Engine) -> None:
-        self._untag(engine, self.prefix)
-
 
 class ScaleDistinctImages(ScaleImages):
     """As scale-images, with distinct images (one tag each) instead of tags of one:
@@ -221,8 +215,7 @@ class ScaleDistinctImages(ScaleImages):
 
     def setup(self, ctx: Context, engine: Engine) -> None:
         self._dir = ctx.workdir
-        self._untag(engine, self.prefix)
-        self._none_made(engine)
+        _Steps.setup(self, ctx, engine)  # no busybox: the archive brings its own layer
 
     def grow_to(self, engine: Engine, n: int) -> None:
         have = self._made[engine.name]

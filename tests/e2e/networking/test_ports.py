@@ -5,15 +5,13 @@ leaves nothing behind; the rules go with the container."""
 
 from __future__ import annotations
 
-import contextlib
 import json
-import random
 import socket
 import subprocess
 import time
-from pathlib import Path
 
 from pier_testing.netcli import Docker
+from pier_testing.ports import free_port
 
 HTTPD = ("busybox", "httpd", "-f", "-p", "80", "-h", "/etc")
 # A UDP echo server: busybox has none, so the host's python runs in the container.
@@ -67,25 +65,8 @@ def _host_address() -> str:
     return out.split(" src ")[1].split()[0]
 
 
-def _free_port(count: int = 1) -> int:
-    """The first of `count` consecutive free TCP ports, below the kernel's ephemeral
-    range: a port the kernel hands out (as bind to 0 does) can be taken next by any
-    parallel test's outgoing connection, and the one above it was never checked."""
-    low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
-    while True:
-        base = random.randrange(10000, low - count)
-        with contextlib.ExitStack() as held:
-            try:
-                for port in range(base, base + count):
-                    s = held.enter_context(socket.socket())
-                    s.bind(("0.0.0.0", port))
-            except OSError:
-                continue
-        return base
-
-
 def test_tcp_port_on_loopback_host_address_and_from_containers(docker: Docker) -> None:
-    port = _free_port()
+    port = free_port()
     cid = docker.ok("run", "-d", "--name", "web", "-p", f"{port}:80", *HTTPD).strip()
     assert cid[:12] in _http("127.0.0.1", port)
     assert cid[:12] in _http(_host_address(), port)
@@ -111,7 +92,7 @@ def test_udp_random_ports_ranges_and_publish_all(docker: Docker) -> None:
     host_ip, _, host_port = line.rpartition(":")
     assert host_ip == "127.0.0.1" and int(host_port) > 1024
     assert _udp("127.0.0.1", int(host_port)) == b"echo:ping"
-    base = _free_port(2)
+    base = free_port(2)
     docker.ok("run", "-d", "--name", "ranged", "-p", f"{base}-{base + 1}:80-81", *HTTPD)
     ports = json.loads(docker.inspect("ranged", "{{json .NetworkSettings.Ports}}"))
     assert ports["80/tcp"][0]["HostPort"] == str(base)
@@ -134,7 +115,7 @@ def test_taken_port_is_a_500_and_leaves_nothing(docker: Docker) -> None:
         assert f"0.0.0.0:{port}" in out.stderr and "address already in use" in out.stderr
     assert docker.inspect("clash", "{{.State.Status}}") == "created"
     assert docker.inspect("clash", "{{.NetworkSettings.SandboxKey}}") == ""
-    first = _free_port()
+    first = free_port()
     docker.ok("run", "-d", "--name", "owner", "-p", f"{first}:80", *HTTPD)
     second = docker("run", "-d", "--name", "second", "-p", f"{first}:80", *HTTPD)
     assert f"Bind for 0.0.0.0:{first} failed: port is already allocated" in second.stderr

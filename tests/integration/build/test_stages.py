@@ -4,10 +4,9 @@ independent stages built at the same time."""
 
 from __future__ import annotations
 
-import socket
-
 from pier_testing.build import build, run_output
 from pier_testing.daemon import PierDaemon
+from pier_testing.ports import free_port
 
 
 def test_copy_from_stages_and_target(pier: PierDaemon) -> None:
@@ -37,17 +36,11 @@ COPY --from=busybox /etc/group /from-image
     assert missing.lines[0]["message"] == 'target stage "nope" could not be found'
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def test_independent_stages_overlap(pier: PierDaemon) -> None:
     """A barrier only a concurrent builder passes: stage `server` waits (up to 60 s)
     for a connection that stage `client` makes, both on the host network. Built one
     after the other, `server` would time out and fail the build."""
-    port = _free_port()
+    port = free_port()
     dockerfile = f"""FROM busybox AS server
 RUN timeout 60 nc -l -p {port} > /got && cat /got
 FROM busybox AS client

@@ -24,16 +24,11 @@ from pier_testing.binaries import DOCKER
 from pier_testing.custom import CustomDaemon, running
 from pier_testing.daemon import PIERD, PierDaemon
 from pier_testing.leaks import Scope
+from pier_testing.ports import free_port
 from pier_testing.tls import Authority, Pair, docker_cert_path, issue, make_ca
 
 NOBODY = ["setpriv", "--reuid=65534", "--regid=65534"]
 SOCKET_GID = 4242  # a group no user of the host is in
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def _pierd_fails(scope: Scope, hosts: list[str], *flags: str) -> str:
@@ -102,7 +97,7 @@ def test_tcp_without_mutual_tls_is_refused(
     leak_scope: Scope, tls: list[str], certs: tuple[Authority, Pair, Path]
 ) -> None:
     _, server, _ = certs
-    port = _free_port()
+    port = free_port()
     flags = [*tls, "--tlscert", str(server.cert), "--tlskey", str(server.key)] if tls else []
     said = _pierd_fails(leak_scope, [f"tcp://127.0.0.1:{port}"], *flags)
     assert f"refusing to listen on tcp://127.0.0.1:{port} without mutual TLS" in said
@@ -126,7 +121,7 @@ def tls_daemon(
     leak_scope: Scope, busybox_tar: Path, certs: tuple[Authority, Pair, Path]
 ) -> Iterator[tuple[CustomDaemon, str]]:
     ca, server, _ = certs
-    port = _free_port()
+    port = free_port()
     tcp = f"tcp://127.0.0.1:{port}"
     daemon = CustomDaemon(
         leak_scope,

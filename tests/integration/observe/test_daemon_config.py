@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import socket
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -13,12 +12,7 @@ import pytest
 
 from pier_testing.api import create, inspect, wait
 from pier_testing.daemon import PierDaemon
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from pier_testing.ports import free_port
 
 
 @pytest.fixture
@@ -51,7 +45,7 @@ def _apply(extra: dict[str, Any], **keys: Any) -> None:
 
 def test_metrics(configured: tuple[PierDaemon, dict[str, Any]]) -> None:
     pier, extra = configured
-    port = _free_port()
+    port = free_port()
     _apply(extra, **{"metrics-addr": f":{port}"})
     cid = create(
         pier.client,

@@ -7,7 +7,6 @@ import contextlib
 import json
 import os
 import signal
-import socket
 import subprocess
 import time
 from collections.abc import Iterator, Mapping, Sequence
@@ -18,15 +17,10 @@ from pier.client.errors import ClientError
 from pier_testing.daemon import PierDaemon
 from pier_testing.leaks import Scope
 from pier_testing.polling import until as until  # the swarm tests import it from here
+from pier_testing.ports import free_port
 from pier_testing.procs import cmdlines
 
 DOCKER = "/usr/local/bin/docker"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def import_busybox(daemon: PierDaemon, tar: Path) -> None:

@@ -19,13 +19,9 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from pier_testing.ports import free_port
+
 DOCKER_REGISTRY = "/usr/bin/docker-registry"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def wait_listening(
