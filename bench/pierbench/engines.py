@@ -11,6 +11,7 @@ import contextlib
 import functools
 import json
 import os
+import re
 import resource
 import shlex
 import shutil
@@ -412,6 +413,15 @@ class PierEngine(Engine):
     def start(self, cleanup: Cleanup) -> None:
         self.command()  # fail fast, with the reason, if pierd is missing
         super().start(cleanup)
+        # Which conmon it starts (its log says): the copy without the journal that
+        # `make install` makes, or the stock one, is part of what the memory rows measure.
+        try:
+            said = re.search(r"conmon: (\S+)", (self.root / "daemon.log").read_text())
+        except OSError:
+            said = None
+        if said:
+            lean = said.group(1).endswith("/libexec/pier/conmon")
+            self.version += " (conmon without the journal)" if lean else f" ({said.group(1)})"
 
     def native(self) -> list[str] | None:
         pier = self.bindir / "pier"

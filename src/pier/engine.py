@@ -61,6 +61,7 @@ from pier.reaper import DirectoryReaper
 from pier.runtime.cgroups import check_crun_usable, fix_hybrid
 from pier.runtime.cgroupstats import ContainerStats
 from pier.runtime.conmon import ConmonRuntime
+from pier.runtime.conmon_binary import choose_conmon
 from pier.runtime.spec import HostFacts
 from pier.snapshots.idmap import idmapped_mounts_work
 from pier.snapshots.overlay import OverlaySnapshotter
@@ -129,9 +130,11 @@ class Engine:
             insecure_registries=config.insecure_registries,
             mirrors=config.registry_mirrors,
         )
+        conmon = choose_conmon(config.conmon_path)
+        log.info("conmon: %s%s", conmon.path, f" ({conmon.reason})" if conmon.reason else "")
         self.runtime = ConmonRuntime(
             exec_root=config.exec_root,
-            conmon_path=config.conmon_path,
+            conmon=conmon,
             log_level="debug" if config.log_level == "debug" else "error",
         )
         self.facts = HostFacts.detect()

@@ -57,6 +57,7 @@ from pier.runtime.base import (
     RuntimeStatus,
 )
 from pier.runtime.cgroupstats import ContainerStats
+from pier.runtime.conmon_binary import ConmonBinary, choose_conmon
 from pier.runtime.conmon_create import ConmonCreator, is_crun
 from pier.runtime.conmon_exec import ConmonExecs
 from pier.runtime.launcher import ConmonLauncher
@@ -78,8 +79,10 @@ from pier.runtime.resources import Resources, render_resources
 class ConmonRuntime:
     """The `Runtime` implementation over conmon and an OCI runtime (crun, runc)."""
 
-    def __init__(self, *, exec_root: Path, conmon_path: str = "conmon", log_level: str = "error"):
-        self._launcher = ConmonLauncher(exec_root=exec_root, conmon_path=conmon_path)
+    def __init__(
+        self, *, exec_root: Path, conmon: ConmonBinary | None = None, log_level: str = "error"
+    ):
+        self._launcher = ConmonLauncher(exec_root=exec_root, conmon=conmon or choose_conmon())
         self._exec_root = exec_root
         self._log_level = log_level
         self._execs = ConmonExecs(launcher=self._launcher, exited=self._exited)

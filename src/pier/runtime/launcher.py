@@ -11,23 +11,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import shutil
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 from pier.config import RuntimeConfig
 from pier.errors import NoSuchContainer, SystemFailure
+from pier.runtime.conmon_binary import ConmonBinary
 
 RUNTIME_TIMEOUT = 60.0
 
 
 class ConmonLauncher:
-    def __init__(self, *, exec_root: Path, conmon_path: str = "conmon") -> None:
+    def __init__(self, *, exec_root: Path, conmon: ConmonBinary) -> None:
         self.exec_root = exec_root
-        # Found once, as Podman finds its conmon: a bare name made every container's
-        # start try each directory of PATH in turn (nine failed execs on this machine).
-        self._conmon_path = shutil.which(conmon_path) or conmon_path
+        self._conmon_path = conmon.path
 
     def container_dir(self, cid: str) -> Path:
         if not cid or "/" in cid or cid in (".", ".."):

@@ -8,6 +8,7 @@ import json
 import time
 from pathlib import Path
 
+from pier.runtime.conmon_binary import LEAN_DIR, choose_conmon
 from pier_testing.api import create, inspect, logs, wait, wait_for
 from pier_testing.daemon import PierDaemon
 
@@ -63,3 +64,42 @@ def test_kept_container_layer_is_synced(pier: PierDaemon) -> None:
     pier.client.post(f"/containers/{cid}/kill")
     assert wait(pier.client, cid) == 137
     assert inspect(pier.client, cid)["State"]["Status"] == "exited"
+
+
+def _maps_of_monitor(cid: str) -> str:
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                argv = (entry / "cmdline").read_bytes().split(b"\0")
+                if argv[0].endswith(b"conmon") and cid.encode() in argv:
+                    return (entry / "maps").read_text()
+            except OSError:
+                continue
+    raise AssertionError(f"no conmon for {cid}")
+
+
+def test_monitor_is_conmon_without_the_journal(pier: PierDaemon) -> None:
+    # `make install` made the copy; a pierd that fell back to the stock conmon says why.
+    lean = choose_conmon()
+    assert lean.lean, lean.reason
+    cid = _started(pier, auto_remove=False)
+    maps = _maps_of_monitor(cid)
+    libsystemd = {line.split()[-1] for line in maps.splitlines() if "libsystemd" in line}
+    assert libsystemd == {str(LEAN_DIR / "libsystemd.so.0")}
+    assert "libgcrypt" not in maps
+    # The runtime conmon started still has the real library: the container ran, and an
+    # exec (conmon, then `crun exec`) works.
+    exec_id = pier.client.post_json(
+        f"/containers/{cid}/exec", {"Cmd": ["echo", "in"], "AttachStdout": True}
+    )["Id"]
+    stream = pier.client.hijack("POST", f"/exec/{exec_id}/start", json={"Detach": False})
+    out = b""
+    try:
+        while chunk := stream.recv():
+            out += chunk
+    finally:
+        stream.close()
+    assert out.endswith(b"in\n")
+    assert pier.client.get_json(f"/exec/{exec_id}/json")["ExitCode"] == 0
+    pier.client.post(f"/containers/{cid}/kill")
+    assert wait(pier.client, cid) == 137
