@@ -11,7 +11,8 @@ conmon=$(command -v conmon) || { echo "lean-conmon: no conmon on PATH" >&2; exit
 sum=$(sha256sum "$conmon" | cut -d' ' -f1)
 if [ -x "$dir/conmon" ] && [ -f "$dir/libsystemd.so.0" ] && [ -f "$dir/conmon.source" ] &&
     [ "$(cut -d' ' -f1 "$dir/conmon.source")" = "$sum" ] &&
-    [ "$dir/libsystemd.so.0" -nt "$here/native/nojournal.c" ]; then
+    [ "$dir/libsystemd.so.0" -nt "$here/native/nojournal.c" ] &&
+    [ "$dir/libsystemd.so.0" -nt "$here/native/nojournal.map" ]; then
     exit 0
 fi
 # The stub has one function: a conmon that takes more from libsystemd keeps it.
