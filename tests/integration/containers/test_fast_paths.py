@@ -87,8 +87,8 @@ def test_monitor_is_conmon_without_the_journal(pier: PierDaemon) -> None:
     libsystemd = {line.split()[-1] for line in maps.splitlines() if "libsystemd" in line}
     assert libsystemd == {str(LEAN_DIR / "libsystemd.so.0")}
     assert "libgcrypt" not in maps
-    # The runtime conmon started still has the real library: the container ran, and an
-    # exec (conmon, then `crun exec`) works.
+    # The RUNPATH is conmon's own, so the runtime it starts loads its libraries as
+    # before: the container ran, and an exec (conmon, then `crun exec`) works.
     exec_id = pier.client.post_json(
         f"/containers/{cid}/exec", {"Cmd": ["echo", "in"], "AttachStdout": True}
     )["Id"]
