@@ -25,9 +25,12 @@ LEAN_DIR = Path(sys.prefix) / "libexec" / "pier"
 @dataclass(frozen=True, slots=True)
 class ConmonBinary:
     path: str
-    lean: bool
     # Why the lean copy is not used ("" when it is).
     reason: str = ""
+
+    @property
+    def lean(self) -> bool:
+        return not self.reason
 
 
 def choose_conmon(requested: str = DEFAULT_NAME, *, lean_dir: Path = LEAN_DIR) -> ConmonBinary:
@@ -35,23 +38,21 @@ def choose_conmon(requested: str = DEFAULT_NAME, *, lean_dir: Path = LEAN_DIR) -
     # try each directory of PATH in turn (nine failed execs on this machine).
     found = shutil.which(requested) or requested
     if requested != DEFAULT_NAME:
-        return ConmonBinary(found, lean=False, reason="conmon-path names a binary")
+        return ConmonBinary(found, reason="conmon-path names a binary")
     copy = lean_dir / "conmon"
     try:
         recorded = (lean_dir / "conmon.source").read_text().split()[0]
     except (OSError, IndexError):
-        return ConmonBinary(found, lean=False, reason=f"no copy without the journal in {lean_dir}")
+        return ConmonBinary(found, reason=f"no copy without the journal in {lean_dir}")
     if not os.access(copy, os.X_OK):
-        return ConmonBinary(found, lean=False, reason=f"{copy} is not executable")
+        return ConmonBinary(found, reason=f"{copy} is not executable")
     try:
         current = _sha256(Path(found))
     except OSError as exc:
-        return ConmonBinary(found, lean=False, reason=f"cannot read {found}: {exc.strerror}")
+        return ConmonBinary(found, reason=f"cannot read {found}: {exc.strerror}")
     if current != recorded:
-        return ConmonBinary(
-            found, lean=False, reason=f"{copy} was made from another conmon than {found}"
-        )
-    return ConmonBinary(str(copy), lean=True)
+        return ConmonBinary(found, reason=f"{copy} was made from another conmon than {found}")
+    return ConmonBinary(str(copy))
 
 
 def _sha256(path: Path) -> str:

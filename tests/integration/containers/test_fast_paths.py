@@ -11,6 +11,7 @@ from pathlib import Path
 from pier.runtime.conmon_binary import LEAN_DIR, choose_conmon
 from pier_testing.api import create, inspect, logs, wait, wait_for
 from pier_testing.daemon import PierDaemon
+from pier_testing.procs import conmon_of
 
 
 def _volatile(rootfs: Path) -> bool:
@@ -66,24 +67,12 @@ def test_kept_container_layer_is_synced(pier: PierDaemon) -> None:
     assert inspect(pier.client, cid)["State"]["Status"] == "exited"
 
 
-def _maps_of_monitor(cid: str) -> str:
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                argv = (entry / "cmdline").read_bytes().split(b"\0")
-                if argv[0].endswith(b"conmon") and cid.encode() in argv:
-                    return (entry / "maps").read_text()
-            except OSError:
-                continue
-    raise AssertionError(f"no conmon for {cid}")
-
-
 def test_monitor_is_conmon_without_the_journal(pier: PierDaemon) -> None:
     # `make install` made the copy; a pierd that fell back to the stock conmon says why.
     lean = choose_conmon()
     assert lean.lean, lean.reason
     cid = _started(pier, auto_remove=False)
-    maps = _maps_of_monitor(cid)
+    maps = Path(f"/proc/{conmon_of(cid)}/maps").read_text()
     libsystemd = {line.split()[-1] for line in maps.splitlines() if "libsystemd" in line}
     assert libsystemd == {str(LEAN_DIR / "libsystemd.so.0")}
     assert "libgcrypt" not in maps

@@ -25,6 +25,7 @@ from pier_testing.custom import CustomDaemon, running
 from pier_testing.daemon import PIERD, PierDaemon
 from pier_testing.leaks import Scope
 from pier_testing.ports import free_port
+from pier_testing.procs import conmon_of
 from pier_testing.tls import Authority, Pair, docker_cert_path, issue, make_ca
 
 NOBODY = ["setpriv", "--reuid=65534", "--regid=65534"]
@@ -237,16 +238,6 @@ def _fd_links(pid: int) -> set[str]:
     return links
 
 
-def _conmon_of(cid: str) -> int:
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            with contextlib.suppress(OSError):
-                argv = Path(f"/proc/{entry}/cmdline").read_bytes().split(b"\0")
-                if argv[0].endswith(b"conmon") and cid.encode() in argv:
-                    return int(entry)
-    raise AssertionError(f"no conmon for {cid}")
-
-
 def test_socket_activation(leak_scope: Scope, busybox_tar: Path) -> None:
     daemon = CustomDaemon(leak_scope, flags=[], hosts=["fd://"])
     activated = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -261,7 +252,7 @@ def test_socket_activation(leak_scope: Scope, busybox_tar: Path) -> None:
             assert "API listening on fd://3" in daemon.log_text()
             cid = create(daemon.client, ["sleep", "60"])
             daemon.client.post(f"/containers/{cid}/start")
-            assert ours not in _fd_links(_conmon_of(cid))  # not inherited by monitors
+            assert ours not in _fd_links(conmon_of(cid))  # not inherited by monitors
             daemon.client.delete(f"/containers/{cid}", force=1)
     finally:
         activated.close()

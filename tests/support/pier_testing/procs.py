@@ -23,3 +23,12 @@ def cmdlines() -> Iterator[tuple[int, bytes]]:
 def mentioning(marker: str) -> list[int]:
     """The pids whose command line contains `marker`."""
     return [pid for pid, line in cmdlines() if marker.encode() in line]
+
+
+def conmon_of(cid: str) -> int:
+    """The pid of the conmon monitoring container `cid`."""
+    for pid, line in cmdlines():
+        argv = line.split(b"\0")
+        if argv[0].endswith(b"conmon") and cid.encode() in argv:
+            return pid
+    raise AssertionError(f"no conmon for {cid}")
